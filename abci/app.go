@@ -1,0 +1,334 @@
+package abci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	abcitypes "github.com/cometbft/cometbft/abci/types"
+	cmtcrypto "github.com/cometbft/cometbft/api/cometbft/crypto/v1"
+	"github.com/cometbft/cometbft/crypto/ed25519"
+	"github.com/cometbft/cometbft/libs/log"
+
+	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/version"
+)
+
+// AppVersion is the application protocol version reported in Info; it
+// changes when the state machine's rules change.
+const AppVersion uint64 = 1
+
+// Config configures the ABCI application.
+type Config struct {
+	// ChainID must equal the genesis chain id; transactions are checked
+	// against it.
+	ChainID string
+	// DataDir holds the app database (app.db).
+	DataDir string
+	// KeepBlocks is how many recent state versions stay queryable with
+	// proofs; 0 keeps all.
+	KeepBlocks int64
+	Logger     log.Logger
+}
+
+// Validate reports a missing or impossible setting.
+func (c Config) Validate() error {
+	switch {
+	case c.ChainID == "":
+		return errors.New("abci config: chain id is empty")
+	case c.DataDir == "":
+		return errors.New("abci config: data dir is empty")
+	case c.KeepBlocks < 0:
+		return fmt.Errorf("abci config: keep_blocks %d is negative; expected 0 (keep all) or more", c.KeepBlocks)
+	}
+	return nil
+}
+
+// Application adapts app.State to CometBFT's ABCI: it decodes bytes, calls
+// app/, maps results to codes and events, and persists state in Store.
+type Application struct {
+	abcitypes.BaseApplication
+
+	cfg    Config
+	logger log.Logger
+
+	mu    sync.Mutex
+	store *Store
+	state *app.State // nil until InitChain on a fresh chain
+
+	// checkSeq holds, per signer address, the next sequence CheckTx expects
+	// given the transactions it already admitted since the last Commit.
+	checkSeq map[string]uint64
+}
+
+var _ abcitypes.Application = (*Application)(nil)
+
+// New opens the app database and loads the last committed state.
+func New(cfg Config) (*Application, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.NewNopLogger()
+	}
+	store, err := OpenStore(cfg.DataDir, cfg.KeepBlocks)
+	if err != nil {
+		return nil, err
+	}
+	a := &Application{cfg: cfg, logger: cfg.Logger, store: store, checkSeq: map[string]uint64{}}
+	if v := store.Version(); v > 0 {
+		records, err := store.Records()
+		if err != nil {
+			_ = store.Close()
+			return nil, fmt.Errorf("read state at height %d: %w", v, err)
+		}
+		a.state, err = app.LoadState(cfg.ChainID, v, records)
+		if err != nil {
+			_ = store.Close()
+			return nil, fmt.Errorf("load state at height %d: %w", v, err)
+		}
+		a.logger.Info("loaded app state", "height", v, "app_hash", fmt.Sprintf("%X", store.Hash()), "records", len(records))
+	}
+	return a, nil
+}
+
+// Close releases the database. Call it after the node has stopped.
+func (a *Application) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.store.Close()
+}
+
+// Info tells CometBFT the last committed height and app hash so that its
+// handshake replays exactly the blocks the app has not committed.
+func (a *Application) Info(context.Context, *abcitypes.InfoRequest) (*abcitypes.InfoResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	resp := &abcitypes.InfoResponse{
+		Data:       "phalanx",
+		Version:    version.Version,
+		AppVersion: AppVersion,
+	}
+	if v := a.store.Version(); v > 0 {
+		resp.LastBlockHeight = v
+		resp.LastBlockAppHash = a.store.Hash()
+	}
+	return resp, nil
+}
+
+// InitChain builds the genesis state from app_state and stages it; its
+// hash is the app hash of the first block's header.
+func (a *Application) InitChain(_ context.Context, req *abcitypes.InitChainRequest) (*abcitypes.InitChainResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if req.ChainId != a.cfg.ChainID {
+		return nil, fmt.Errorf("init chain: genesis chain id %q differs from configured %q", req.ChainId, a.cfg.ChainID)
+	}
+	g, err := app.ParseGenesis(req.AppStateBytes)
+	if err != nil {
+		return nil, fmt.Errorf("init chain: %w", err)
+	}
+	st, err := app.NewState(a.cfg.ChainID, g)
+	if err != nil {
+		return nil, fmt.Errorf("init chain: %w", err)
+	}
+	vals := make([]app.ValidatorUpdate, 0, len(req.Validators))
+	for _, v := range req.Validators {
+		if v.PubKeyType != ed25519.KeyType {
+			return nil, fmt.Errorf("init chain: validator key type %q; expected %q", v.PubKeyType, ed25519.KeyType)
+		}
+		vals = append(vals, app.ValidatorUpdate{PubKey: v.PubKeyBytes, Power: v.Power})
+	}
+	st.SetValidators(vals)
+	a.store.SetInitialVersion(req.InitialHeight)
+	hash, err := a.store.Apply(st.TakeChanges())
+	if err != nil {
+		return nil, fmt.Errorf("init chain: %w", err)
+	}
+	a.state = st
+	return &abcitypes.InitChainResponse{AppHash: hash}, nil
+}
+
+// CheckTx admits a transaction to the mempool: the same stateless checks
+// as blocks (app.DecodeTx) and the same ante checks (app.State.CheckTx)
+// against a sequence view that counts transactions already admitted.
+func (a *Application) CheckTx(_ context.Context, req *abcitypes.CheckTxRequest) (*abcitypes.CheckTxResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state == nil {
+		return &abcitypes.CheckTxResponse{Code: app.CodeOf(app.ErrInternal), Log: "chain not initialised yet"}, nil
+	}
+	tx, err := app.DecodeTx(req.Tx, a.cfg.ChainID)
+	if err != nil {
+		return &abcitypes.CheckTxResponse{Code: app.CodeOf(err), Log: err.Error()}, nil
+	}
+	addr := string(tx.Address)
+	expected, ok := a.checkSeq[addr]
+	if !ok {
+		expected = a.state.NextSequence(tx.Address)
+	}
+	if err := a.state.CheckTx(tx, a.state.Height()+1, expected); err != nil {
+		return &abcitypes.CheckTxResponse{Code: app.CodeOf(err), Log: err.Error()}, nil
+	}
+	a.checkSeq[addr] = tx.Body.Sequence + 1
+	return &abcitypes.CheckTxResponse{Code: abcitypes.CodeTypeOK}, nil
+}
+
+// ProcessProposal rejects a block that carries a transaction no honest
+// proposer would include: undecodable, badly signed, for another chain.
+func (a *Application) ProcessProposal(_ context.Context, req *abcitypes.ProcessProposalRequest) (*abcitypes.ProcessProposalResponse, error) {
+	for i, raw := range req.Txs {
+		if _, err := app.DecodeTx(raw, a.cfg.ChainID); err != nil {
+			a.logger.Info("rejecting proposal", "height", req.Height, "tx", i, "err", err)
+			return &abcitypes.ProcessProposalResponse{Status: abcitypes.PROCESS_PROPOSAL_STATUS_REJECT}, nil
+		}
+	}
+	return &abcitypes.ProcessProposalResponse{Status: abcitypes.PROCESS_PROPOSAL_STATUS_ACCEPT}, nil
+}
+
+// FinalizeBlock applies the decided block: evidence, transactions in
+// order, the end-of-block pass; then stages the changes and returns the
+// resulting app hash.
+func (a *Application) FinalizeBlock(_ context.Context, req *abcitypes.FinalizeBlockRequest) (*abcitypes.FinalizeBlockResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state == nil {
+		return nil, errors.New("finalize block: chain not initialised")
+	}
+	if want := a.state.Height() + 1; req.Height != want && a.state.Height() != 0 {
+		return nil, fmt.Errorf("finalize block: height %d; expected %d", req.Height, want)
+	}
+	block := app.Block{Height: req.Height, TimeMs: req.Time.UnixMilli(), Hash: req.Hash}
+	evidence := make([]app.Misbehavior, 0, len(req.Misbehavior))
+	for _, m := range req.Misbehavior {
+		kind := "duplicate_vote"
+		if m.Type == abcitypes.MISBEHAVIOR_TYPE_LIGHT_CLIENT_ATTACK {
+			kind = "light_client_attack"
+		}
+		evidence = append(evidence, app.Misbehavior{Type: kind, ValidatorAddress: m.Validator.Address, Height: m.Height})
+	}
+	blockEvents := toABCIEvents(a.state.BeginBlock(block, evidence))
+
+	results := make([]*abcitypes.ExecTxResult, len(req.Txs))
+	for i, raw := range req.Txs {
+		tx, err := app.DecodeTx(raw, a.cfg.ChainID)
+		if err != nil {
+			results[i] = &abcitypes.ExecTxResult{Code: app.CodeOf(err), Log: err.Error()}
+			continue
+		}
+		r := a.state.DeliverTx(tx)
+		results[i] = &abcitypes.ExecTxResult{Code: r.Code, Log: r.Log, Events: toABCIEvents(r.Events)}
+	}
+
+	end := a.state.EndBlock()
+	blockEvents = append(blockEvents, toABCIEvents(end.Events)...)
+	hash, err := a.store.Apply(a.state.TakeChanges())
+	if err != nil {
+		return nil, fmt.Errorf("finalize block %d: %w", req.Height, err)
+	}
+	updates := make([]abcitypes.ValidatorUpdate, 0, len(end.ValidatorUpdates))
+	for _, u := range end.ValidatorUpdates {
+		updates = append(updates, abcitypes.ValidatorUpdate{Power: u.Power, PubKeyType: ed25519.KeyType, PubKeyBytes: u.PubKey})
+	}
+	return &abcitypes.FinalizeBlockResponse{
+		Events:           blockEvents,
+		TxResults:        results,
+		ValidatorUpdates: updates,
+		AppHash:          hash,
+	}, nil
+}
+
+// Commit makes the finalized block's state durable (one synced batch that
+// also records the height and root) and resets the mempool's sequence view.
+func (a *Application) Commit(context.Context, *abcitypes.CommitRequest) (*abcitypes.CommitResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, version, err := a.store.Commit()
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	if version != a.state.Height() {
+		panic(fmt.Sprintf("commit: store version %d differs from state height %d", version, a.state.Height()))
+	}
+	clear(a.checkSeq)
+	return &abcitypes.CommitResponse{}, nil
+}
+
+// Query serves the JSON paths of DESIGN §8 from the latest state, and with
+// prove=true the stored record behind a single-object path, with an ics23
+// proof against the app hash at that height (found in header height+1).
+func (a *Application) Query(_ context.Context, req *abcitypes.QueryRequest) (*abcitypes.QueryResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state == nil {
+		return queryError(app.ErrNotFound, "chain not initialised yet"), nil
+	}
+	if req.Prove || req.Path == "/store" {
+		return a.queryProof(req), nil
+	}
+	if req.Height != 0 && req.Height != a.state.Height() {
+		return queryError(app.ErrNotFound, fmt.Sprintf("JSON queries answer at the latest height %d, not %d; use prove=true for a past height's record", a.state.Height(), req.Height)), nil
+	}
+	out, err := a.state.Query(req.Path)
+	if err != nil {
+		return &abcitypes.QueryResponse{Code: app.CodeOf(err), Log: err.Error(), Height: a.state.Height()}, nil
+	}
+	return &abcitypes.QueryResponse{Value: out, Height: a.state.Height()}, nil
+}
+
+func (a *Application) queryProof(req *abcitypes.QueryRequest) *abcitypes.QueryResponse {
+	key := req.Data
+	if req.Path != "/store" {
+		var ok bool
+		if key, ok = app.StoreKeyForPath(req.Path); !ok {
+			return queryError(app.ErrNotFound, fmt.Sprintf("path %q has no single stored record to prove; expected /nodes/{id}, /workloads/{name}, /tasks/{workload}/{index}, /accounts/{addr}, /params or /store with data=key", req.Path))
+		}
+	}
+	if len(key) == 0 {
+		return queryError(app.ErrNotFound, "empty store key; expected data=key with path /store")
+	}
+	height := req.Height
+	if height == 0 {
+		height = a.store.Version()
+	}
+	value, proof, err := a.store.GetWithProof(key, height)
+	if err != nil {
+		return queryError(app.ErrNotFound, err.Error())
+	}
+	data, err := proof.Marshal()
+	if err != nil {
+		return queryError(app.ErrInternal, err.Error())
+	}
+	resp := &abcitypes.QueryResponse{
+		Key:      key,
+		Value:    value,
+		Height:   height,
+		ProofOps: &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{{Type: ProofOpType, Key: key, Data: data}}},
+	}
+	if value == nil {
+		resp.Log = "does not exist (absence proven)"
+	}
+	return resp
+}
+
+func queryError(sentinel error, msg string) *abcitypes.QueryResponse {
+	return &abcitypes.QueryResponse{Code: app.CodeOf(sentinel), Log: msg}
+}
+
+// toABCIEvents converts app events; every attribute is indexed so that
+// tx_search and websocket subscriptions can select on it.
+func toABCIEvents(evs []app.Event) []abcitypes.Event {
+	if len(evs) == 0 {
+		return nil
+	}
+	out := make([]abcitypes.Event, len(evs))
+	for i, e := range evs {
+		attrs := make([]abcitypes.EventAttribute, len(e.Attributes))
+		for j, at := range e.Attributes {
+			attrs[j] = abcitypes.EventAttribute{Key: at.Key, Value: at.Value, Index: true}
+		}
+		out[i] = abcitypes.Event{Type: e.Type, Attributes: attrs}
+	}
+	return out
+}

@@ -1,0 +1,57 @@
+package app
+
+import (
+	"crypto/ed25519"
+
+	"github.com/phalanx-bft/phalanx/crypto"
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// DecodeTx runs the stateless checks on a raw transaction, in this order:
+// size (ErrTxTooLarge), Tx decoding (ErrTxUndecodable), public key length
+// (ErrBadPubKey), signature length and validity over crypto.SignBytes of the
+// body (ErrBadSignature), TxBody decoding (ErrBodyUndecodable), chain id
+// (ErrWrongChainID), memo length, exactly one message (ErrBodyUndecodable)
+// and the message's own validation (ErrInvalidMessage and others). It reads
+// no state, so CheckTx, ProcessProposal and FinalizeBlock can share it.
+func DecodeTx(raw []byte, chainID string) (*Tx, error) {
+	if len(raw) > MaxTxBytes {
+		return nil, errorf(ErrTxTooLarge, "tx is %d bytes; the limit is %d", len(raw), MaxTxBytes)
+	}
+	var tx types.Tx
+	if err := tx.Unmarshal(raw); err != nil {
+		return nil, errorf(ErrTxUndecodable, "tx does not decode: %v", err)
+	}
+	if len(tx.PubKey) != PubKeyLen {
+		return nil, errorf(ErrBadPubKey, "tx pub_key is %d bytes; want %d (ed25519)", len(tx.PubKey), PubKeyLen)
+	}
+	if len(tx.Signature) != SignatureLen {
+		return nil, errorf(ErrBadSignature, "tx signature is %d bytes; want %d (ed25519)", len(tx.Signature), SignatureLen)
+	}
+	if !crypto.Verify(tx.PubKey, tx.BodyBytes, tx.Signature) {
+		return nil, errorf(ErrBadSignature, "signature does not verify for signer %s", crypto.AddressHex(tx.PubKey))
+	}
+	var body types.TxBody
+	if err := body.Unmarshal(tx.BodyBytes); err != nil {
+		return nil, errorf(ErrBodyUndecodable, "tx body does not decode: %v", err)
+	}
+	if body.ChainId != chainID {
+		return nil, errorf(ErrWrongChainID, "tx is for chain %q; this chain is %q", body.ChainId, chainID)
+	}
+	if len(body.Memo) > MaxMemoBytes {
+		return nil, errorf(ErrInvalidMessage, "memo is %d bytes; the limit is %d", len(body.Memo), MaxMemoBytes)
+	}
+	if body.TimeoutHeight < 0 {
+		return nil, errorf(ErrInvalidMessage, "timeout_height is %d; want 0 (none) or a height", body.TimeoutHeight)
+	}
+	if err := validateMsg(&body); err != nil {
+		return nil, err
+	}
+	pub := ed25519.PublicKey(append([]byte(nil), tx.PubKey...))
+	return &Tx{
+		Raw:     raw,
+		PubKey:  pub,
+		Address: addressOf(pub),
+		Body:    body,
+	}, nil
+}

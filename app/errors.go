@@ -1,0 +1,118 @@
+package app
+
+// Errors. Every rejection of a transaction carries one of the sentinel errors
+// below, wrapped with a message that says what was wrong and what was
+// expected. CodeOf maps an error to its ABCI result code. Codes are part of
+// the protocol: never renumber, never reuse a retired code.
+//
+//	code  sentinel              meaning
+//	   1  ErrTxTooLarge         encoded tx above MaxTxBytes
+//	   2  ErrTxUndecodable      the bytes are not a Tx
+//	   3  ErrBadPubKey          pub_key is not a 32-byte ed25519 key
+//	   4  ErrBadSignature       signature missing, malformed or not valid
+//	   5  ErrWrongChainID       body.chain_id is not this chain's
+//	   6  ErrBodyUndecodable    body_bytes are not a TxBody, or carry no message
+//	   7  ErrSequenceUsed       sequence below the account's next sequence
+//	   8  ErrSequenceSkipped    sequence above the account's next sequence
+//	   9  ErrTxExpired          timeout_height passed
+//	  10  ErrUnauthorized       the signer lacks the role the message needs
+//	  11  ErrSignerJailed       the signer's account is jailed
+//	  12  ErrInvalidMessage     the message fails its own validation
+//	  13  ErrNodeExists         node registered with a different spec, or key in use
+//	  14  ErrNodeNotFound       no such node
+//	  15  ErrWorkloadExists     workload exists with a different spec
+//	  16  ErrWorkloadNotFound   no such workload
+//	  17  ErrInvalidParams      parameters fail validation
+//	  18  ErrInvalidEvidence    equivocation evidence does not prove anything
+//	  19  ErrStaleHeartbeat     heartbeat seq not above the last accepted one
+//	  20  ErrLimitExceeded      the state-wide bound would be crossed
+//	  21  ErrNotFound           query: unknown path or missing object
+//	  22  ErrUnknownAccount     the account does not exist
+//	  23  ErrInternal           anything that is not one of the above
+//	  24  ErrLastAdmin          revoking the last active admin
+//	  25  ErrBadGenesis         genesis app_state is invalid
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error is a sentinel error with its result code.
+type Error struct {
+	Code uint32
+	Desc string
+}
+
+func (e *Error) Error() string { return e.Desc }
+
+// The sentinels. See the table above.
+var (
+	ErrTxTooLarge       = &Error{1, "tx too large"}
+	ErrTxUndecodable    = &Error{2, "tx undecodable"}
+	ErrBadPubKey        = &Error{3, "bad public key"}
+	ErrBadSignature     = &Error{4, "bad signature"}
+	ErrWrongChainID     = &Error{5, "wrong chain id"}
+	ErrBodyUndecodable  = &Error{6, "tx body undecodable"}
+	ErrSequenceUsed     = &Error{7, "sequence already used"}
+	ErrSequenceSkipped  = &Error{8, "sequence skipped"}
+	ErrTxExpired        = &Error{9, "tx expired"}
+	ErrUnauthorized     = &Error{10, "unauthorized"}
+	ErrSignerJailed     = &Error{11, "signer jailed"}
+	ErrInvalidMessage   = &Error{12, "invalid message"}
+	ErrNodeExists       = &Error{13, "node exists"}
+	ErrNodeNotFound     = &Error{14, "node not found"}
+	ErrWorkloadExists   = &Error{15, "workload exists"}
+	ErrWorkloadNotFound = &Error{16, "workload not found"}
+	ErrInvalidParams    = &Error{17, "invalid params"}
+	ErrInvalidEvidence  = &Error{18, "invalid evidence"}
+	ErrStaleHeartbeat   = &Error{19, "stale heartbeat"}
+	ErrLimitExceeded    = &Error{20, "limit exceeded"}
+	ErrNotFound         = &Error{21, "not found"}
+	ErrUnknownAccount   = &Error{22, "unknown account"}
+	ErrInternal         = &Error{23, "internal error"}
+	ErrLastAdmin        = &Error{24, "last admin"}
+	ErrBadGenesis       = &Error{25, "bad genesis"}
+)
+
+// AllErrors lists every sentinel, in code order.
+func AllErrors() []*Error {
+	return []*Error{
+		ErrTxTooLarge, ErrTxUndecodable, ErrBadPubKey, ErrBadSignature,
+		ErrWrongChainID, ErrBodyUndecodable, ErrSequenceUsed,
+		ErrSequenceSkipped, ErrTxExpired, ErrUnauthorized, ErrSignerJailed,
+		ErrInvalidMessage, ErrNodeExists, ErrNodeNotFound, ErrWorkloadExists,
+		ErrWorkloadNotFound, ErrInvalidParams, ErrInvalidEvidence,
+		ErrStaleHeartbeat, ErrLimitExceeded, ErrNotFound, ErrUnknownAccount,
+		ErrInternal, ErrLastAdmin, ErrBadGenesis,
+	}
+}
+
+// CodeOf returns the result code of err: 0 for nil, the code of the
+// sentinel err wraps, or ErrInternal's code for anything else.
+func CodeOf(err error) uint32 {
+	if err == nil {
+		return 0
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ErrInternal.Code
+}
+
+// wrapped is a sentinel with a message of its own. Its text is the message
+// alone ("sequence 12 already used by account 3F9A…; next is 13"); the
+// sentinel gives the class and the code.
+type wrapped struct {
+	sentinel *Error
+	msg      string
+}
+
+func (w *wrapped) Error() string { return w.msg }
+func (w *wrapped) Unwrap() error { return w.sentinel }
+
+// errorf wraps sentinel with a formatted message (use %v, not %w, for a
+// cause: the class is always sentinel).
+func errorf(sentinel *Error, format string, args ...any) error {
+	return &wrapped{sentinel: sentinel, msg: fmt.Sprintf(format, args...)}
+}

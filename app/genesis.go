@@ -1,0 +1,200 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// Genesis is the application part of a chain's genesis (CometBFT's
+// app_state).
+type Genesis struct {
+	Params   types.Params
+	Accounts []types.GenesisAccount
+}
+
+// genesisJSON is the app_state format:
+//
+//	{"params": {<ParamsView fields>},
+//	 "accounts": [{"address": "<UPPER HEX>", "pub_key": "<base64, optional>",
+//	               "roles": ["admin", "operator", "observer", "node"]}]}
+type genesisJSON struct {
+	Params   *json.RawMessage     `json:"params,omitempty"`
+	Accounts []genesisAccountJSON `json:"accounts"`
+}
+
+type genesisAccountJSON struct {
+	Address string   `json:"address"`
+	PubKey  []byte   `json:"pub_key,omitempty"`
+	Roles   []string `json:"roles"`
+}
+
+// ParseGenesis reads the app_state JSON. Empty or "null" input gives the
+// default parameters and no accounts. Params fields that are missing take
+// their DefaultParams value; unknown fields anywhere are an error. The
+// result is validated: params as by ValidateParams, each address 20 bytes of
+// hex and unique, a pub_key (if given) 32 bytes whose address is the
+// account's, roles known words without duplicates. Errors wrap ErrBadGenesis
+// (or ErrInvalidParams).
+func ParseGenesis(appState []byte) (*Genesis, error) {
+	trimmed := bytes.TrimSpace(appState)
+	g := &Genesis{Params: DefaultParams()}
+	if len(trimmed) == 0 || string(trimmed) == "null" {
+		return g, nil
+	}
+	var raw genesisJSON
+	if err := decodeStrict(trimmed, &raw); err != nil {
+		return nil, errorf(ErrBadGenesis, "genesis app_state: %v", err)
+	}
+	if raw.Params != nil {
+		pv := NewParamsView(DefaultParams())
+		if err := decodeStrict(*raw.Params, &pv); err != nil {
+			return nil, errorf(ErrBadGenesis, "genesis app_state params: %v", err)
+		}
+		g.Params = pv.Params()
+	}
+	if err := ValidateParams(g.Params); err != nil {
+		return nil, err
+	}
+	if len(raw.Accounts) > MaxAccounts {
+		return nil, errorf(ErrBadGenesis, "genesis has %d accounts; the limit is %d", len(raw.Accounts), MaxAccounts)
+	}
+	seen := make(map[string]bool, len(raw.Accounts))
+	for i, a := range raw.Accounts {
+		addr, ok := parseAddrHex(a.Address)
+		if !ok {
+			return nil, errorf(ErrBadGenesis, "genesis account %d: address %q is not %d bytes of hex", i, a.Address, AddressLen)
+		}
+		key := addrHex(addr)
+		if seen[key] {
+			return nil, errorf(ErrBadGenesis, "genesis account %d: address %s listed twice", i, key)
+		}
+		seen[key] = true
+		if len(a.PubKey) != 0 {
+			if len(a.PubKey) != PubKeyLen {
+				return nil, errorf(ErrBadGenesis, "genesis account %s: pub_key is %d bytes; want %d", key, len(a.PubKey), PubKeyLen)
+			}
+			if !bytes.Equal(addressOf(a.PubKey), addr) {
+				return nil, errorf(ErrBadGenesis, "genesis account %s: pub_key belongs to address %s", key, addrHex(addressOf(a.PubKey)))
+			}
+		}
+		var roles []types.Role
+		for _, name := range a.Roles {
+			r, ok := ParseRole(name)
+			if !ok {
+				return nil, errorf(ErrBadGenesis, "genesis account %s: unknown role %q; want admin, operator, observer or node", key, name)
+			}
+			if hasRole(roles, r) {
+				return nil, errorf(ErrBadGenesis, "genesis account %s: role %s listed twice", key, name)
+			}
+			roles = addRole(roles, r)
+		}
+		g.Accounts = append(g.Accounts, types.GenesisAccount{Address: addr, PubKey: a.PubKey, Roles: roles})
+	}
+	return g, nil
+}
+
+// MarshalJSON writes the app_state format ParseGenesis reads, every params
+// field present.
+func (g *Genesis) MarshalJSON() ([]byte, error) {
+	pv := json.RawMessage(mustJSON(NewParamsView(g.Params)))
+	out := genesisJSON{Params: &pv, Accounts: []genesisAccountJSON{}}
+	for _, a := range g.Accounts {
+		ja := genesisAccountJSON{Address: addrHex(a.Address), PubKey: a.PubKey, Roles: []string{}}
+		for _, r := range a.Roles {
+			ja.Roles = append(ja.Roles, RoleName(r))
+		}
+		out.Accounts = append(out.Accounts, ja)
+	}
+	return json.Marshal(out)
+}
+
+// decodeStrict decodes one JSON value, rejecting unknown fields and trailing
+// data.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return fmt.Errorf("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// mustJSON marshals a value whose types cannot fail to encode.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("app: marshal %T: %v", v, err))
+	}
+	return b
+}
+
+// Role names, as users write them.
+var roleNames = map[types.Role]string{
+	types.ROLE_ADMIN:    "admin",
+	types.ROLE_OPERATOR: "operator",
+	types.ROLE_OBSERVER: "observer",
+	types.ROLE_NODE:     "node",
+}
+
+// RoleName is the lower-case word for a role ("admin", …).
+func RoleName(r types.Role) string {
+	if n, ok := roleNames[r]; ok {
+		return n
+	}
+	return fmt.Sprintf("role(%d)", int32(r))
+}
+
+// ParseRole reads a role word, case-insensitively.
+func ParseRole(s string) (types.Role, bool) {
+	switch strings.ToLower(s) {
+	case "admin":
+		return types.ROLE_ADMIN, true
+	case "operator":
+		return types.ROLE_OPERATOR, true
+	case "observer":
+		return types.ROLE_OBSERVER, true
+	case "node":
+		return types.ROLE_NODE, true
+	}
+	return types.ROLE_UNSPECIFIED, false
+}
+
+func validRole(r types.Role) bool { _, ok := roleNames[r]; return ok }
+
+func hasRole(roles []types.Role, r types.Role) bool {
+	for _, x := range roles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// addRole returns roles with r added, sorted, without duplicates.
+func addRole(roles []types.Role, r types.Role) []types.Role {
+	if hasRole(roles, r) {
+		return roles
+	}
+	out := append(append([]types.Role(nil), roles...), r)
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// removeRole returns roles without r.
+func removeRole(roles []types.Role, r types.Role) []types.Role {
+	var out []types.Role
+	for _, x := range roles {
+		if x != r {
+			out = append(out, x)
+		}
+	}
+	return out
+}

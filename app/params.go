@@ -1,0 +1,167 @@
+package app
+
+import (
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// DefaultParams are the parameters of a chain whose genesis names none.
+// Failure detection defaults follow Akka's phi accrual detector (threshold
+// 8.0, min std dev, acceptable pause) scaled to a 5 s heartbeat, and
+// Kubernetes' 40 s node grace period for Down.
+func DefaultParams() types.Params {
+	return types.Params{
+		HeartbeatIntervalMs:   5_000,
+		SuspectAfterMs:        15_000,
+		DownAfterMs:           40_000,
+		PhiThresholdMilli:     8_000,
+		PhiWindow:             100,
+		PhiMinStdDevMs:        500,
+		PhiAcceptablePauseMs:  3_000,
+		ObserverQuorumNum:     2,
+		ObserverQuorumDen:     3,
+		ReportWindowMs:        10_000,
+		PartitionPolicy:       PartitionKeep,
+		MaxPlacementsPerBlock: 100,
+		OpenRegistration:      false,
+		BackoffBaseMs:         1_000,
+		BackoffMaxMs:          60_000,
+		QuarantineStrikes:     3,
+		ReputationFloor:       -10,
+	}
+}
+
+// Partition policies (Params.partition_policy).
+const (
+	PartitionKeep  = "keep"
+	PartitionEvict = "evict"
+)
+
+// ValidateParams checks a parameter set as a whole. The error wraps
+// ErrInvalidParams and names the first offending field.
+func ValidateParams(p types.Params) error {
+	bad := func(format string, args ...any) error {
+		return errorf(ErrInvalidParams, "invalid params: "+format, args...)
+	}
+	durs := []struct {
+		name string
+		v    int64
+	}{
+		{"heartbeat_interval_ms", p.HeartbeatIntervalMs},
+		{"suspect_after_ms", p.SuspectAfterMs},
+		{"down_after_ms", p.DownAfterMs},
+		{"phi_min_std_dev_ms", p.PhiMinStdDevMs},
+		{"report_window_ms", p.ReportWindowMs},
+		{"backoff_base_ms", p.BackoffBaseMs},
+		{"backoff_max_ms", p.BackoffMaxMs},
+	}
+	for _, d := range durs {
+		if d.v <= 0 || d.v > MaxParamDurationMs {
+			return bad("%s is %d; want 1..%d", d.name, d.v, MaxParamDurationMs)
+		}
+	}
+	if p.PhiAcceptablePauseMs < 0 || p.PhiAcceptablePauseMs > MaxParamDurationMs {
+		return bad("phi_acceptable_pause_ms is %d; want 0..%d", p.PhiAcceptablePauseMs, MaxParamDurationMs)
+	}
+	if p.SuspectAfterMs <= p.HeartbeatIntervalMs {
+		return bad("suspect_after_ms %d must be above heartbeat_interval_ms %d", p.SuspectAfterMs, p.HeartbeatIntervalMs)
+	}
+	if p.DownAfterMs <= p.SuspectAfterMs {
+		return bad("down_after_ms %d must be above suspect_after_ms %d", p.DownAfterMs, p.SuspectAfterMs)
+	}
+	if p.PhiThresholdMilli == 0 || p.PhiThresholdMilli > 100_000 {
+		return bad("phi_threshold_milli is %d; want 1..100000", p.PhiThresholdMilli)
+	}
+	if p.PhiWindow == 0 || p.PhiWindow > MaxPhiWindow {
+		return bad("phi_window is %d; want 1..%d", p.PhiWindow, MaxPhiWindow)
+	}
+	if p.ObserverQuorumDen == 0 || p.ObserverQuorumNum == 0 || p.ObserverQuorumNum >= p.ObserverQuorumDen {
+		return bad("observer_quorum %d/%d must be a fraction strictly between 0 and 1", p.ObserverQuorumNum, p.ObserverQuorumDen)
+	}
+	if uint64(p.ObserverQuorumNum)*2 < uint64(p.ObserverQuorumDen) {
+		return bad("observer_quorum %d/%d is below 1/2: two disjoint quorums could decide opposite outcomes", p.ObserverQuorumNum, p.ObserverQuorumDen)
+	}
+	if p.PartitionPolicy != PartitionKeep && p.PartitionPolicy != PartitionEvict {
+		return bad("partition_policy is %q; want %q or %q", p.PartitionPolicy, PartitionKeep, PartitionEvict)
+	}
+	if p.MaxPlacementsPerBlock == 0 || p.MaxPlacementsPerBlock > MaxPlacementsPerBlockLimit {
+		return bad("max_placements_per_block is %d; want 1..%d", p.MaxPlacementsPerBlock, MaxPlacementsPerBlockLimit)
+	}
+	if p.BackoffMaxMs < p.BackoffBaseMs {
+		return bad("backoff_max_ms %d is below backoff_base_ms %d", p.BackoffMaxMs, p.BackoffBaseMs)
+	}
+	if p.QuarantineStrikes == 0 {
+		return bad("quarantine_strikes is 0; want at least 1")
+	}
+	if p.ReputationFloor > 0 {
+		return bad("reputation_floor is %d; want 0 or below", p.ReputationFloor)
+	}
+	return nil
+}
+
+// ParamsView is the JSON form of the parameters, in genesis app_state and
+// in the /params query: the proto field names, every field present.
+type ParamsView struct {
+	HeartbeatIntervalMs   int64  `json:"heartbeat_interval_ms"`
+	SuspectAfterMs        int64  `json:"suspect_after_ms"`
+	DownAfterMs           int64  `json:"down_after_ms"`
+	PhiThresholdMilli     uint32 `json:"phi_threshold_milli"`
+	PhiWindow             uint32 `json:"phi_window"`
+	PhiMinStdDevMs        int64  `json:"phi_min_std_dev_ms"`
+	PhiAcceptablePauseMs  int64  `json:"phi_acceptable_pause_ms"`
+	ObserverQuorumNum     uint32 `json:"observer_quorum_num"`
+	ObserverQuorumDen     uint32 `json:"observer_quorum_den"`
+	ReportWindowMs        int64  `json:"report_window_ms"`
+	PartitionPolicy       string `json:"partition_policy"`
+	MaxPlacementsPerBlock uint32 `json:"max_placements_per_block"`
+	OpenRegistration      bool   `json:"open_registration"`
+	BackoffBaseMs         int64  `json:"backoff_base_ms"`
+	BackoffMaxMs          int64  `json:"backoff_max_ms"`
+	QuarantineStrikes     uint32 `json:"quarantine_strikes"`
+	ReputationFloor       int64  `json:"reputation_floor"`
+}
+
+// NewParamsView converts parameters to their JSON form.
+func NewParamsView(p types.Params) ParamsView {
+	return ParamsView{
+		HeartbeatIntervalMs:   p.HeartbeatIntervalMs,
+		SuspectAfterMs:        p.SuspectAfterMs,
+		DownAfterMs:           p.DownAfterMs,
+		PhiThresholdMilli:     p.PhiThresholdMilli,
+		PhiWindow:             p.PhiWindow,
+		PhiMinStdDevMs:        p.PhiMinStdDevMs,
+		PhiAcceptablePauseMs:  p.PhiAcceptablePauseMs,
+		ObserverQuorumNum:     p.ObserverQuorumNum,
+		ObserverQuorumDen:     p.ObserverQuorumDen,
+		ReportWindowMs:        p.ReportWindowMs,
+		PartitionPolicy:       p.PartitionPolicy,
+		MaxPlacementsPerBlock: p.MaxPlacementsPerBlock,
+		OpenRegistration:      p.OpenRegistration,
+		BackoffBaseMs:         p.BackoffBaseMs,
+		BackoffMaxMs:          p.BackoffMaxMs,
+		QuarantineStrikes:     p.QuarantineStrikes,
+		ReputationFloor:       p.ReputationFloor,
+	}
+}
+
+// Params converts the JSON form back.
+func (v ParamsView) Params() types.Params {
+	return types.Params{
+		HeartbeatIntervalMs:   v.HeartbeatIntervalMs,
+		SuspectAfterMs:        v.SuspectAfterMs,
+		DownAfterMs:           v.DownAfterMs,
+		PhiThresholdMilli:     v.PhiThresholdMilli,
+		PhiWindow:             v.PhiWindow,
+		PhiMinStdDevMs:        v.PhiMinStdDevMs,
+		PhiAcceptablePauseMs:  v.PhiAcceptablePauseMs,
+		ObserverQuorumNum:     v.ObserverQuorumNum,
+		ObserverQuorumDen:     v.ObserverQuorumDen,
+		ReportWindowMs:        v.ReportWindowMs,
+		PartitionPolicy:       v.PartitionPolicy,
+		MaxPlacementsPerBlock: v.MaxPlacementsPerBlock,
+		OpenRegistration:      v.OpenRegistration,
+		BackoffBaseMs:         v.BackoffBaseMs,
+		BackoffMaxMs:          v.BackoffMaxMs,
+		QuarantineStrikes:     v.QuarantineStrikes,
+		ReputationFloor:       v.ReputationFloor,
+	}
+}

@@ -1,0 +1,218 @@
+package app
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// SpecView is the JSON form of a workload spec: the spec file format of
+// DESIGN §3 (`phalanxd tx workload create -f web.json`) and the "spec" of a
+// WorkloadView. env is an object; the state keeps it as a list sorted by
+// name.
+type SpecView struct {
+	Name           string            `json:"name"`
+	Command        string            `json:"command"`
+	Args           []string          `json:"args"`
+	Env            map[string]string `json:"env"`
+	Replicas       uint32            `json:"replicas"`
+	Resources      ResourcesView     `json:"resources"`
+	Constraints    []ConstraintView  `json:"constraints"`
+	SpreadKey      string            `json:"spread_key"`
+	MaxPerDomain   uint32            `json:"max_per_domain"`
+	MaxPerNode     uint32            `json:"max_per_node"`
+	RestartPolicy  RestartPolicyView `json:"restart_policy"`
+	MaxUnavailable uint32            `json:"max_unavailable"`
+	Priority       int32             `json:"priority"`
+	MaxSkew        uint32            `json:"max_skew"`
+	Rank           string            `json:"rank"`
+}
+
+// ResourcesView is the JSON form of types.Resources.
+type ResourcesView struct {
+	CPUMillis int64 `json:"cpu_millis"`
+	MemoryMB  int64 `json:"memory_mb"`
+}
+
+// ConstraintView is the JSON form of types.Constraint.
+type ConstraintView struct {
+	Label string `json:"label"`
+	Op    string `json:"op"`
+	Value string `json:"value"`
+}
+
+// RestartPolicyView is the JSON form of types.RestartPolicy.
+type RestartPolicyView struct {
+	MaxRestarts   uint32 `json:"max_restarts"`
+	BackoffBaseMs int64  `json:"backoff_base_ms"`
+	BackoffMaxMs  int64  `json:"backoff_max_ms"`
+}
+
+func resourcesView(r types.Resources) ResourcesView {
+	return ResourcesView{CPUMillis: r.CpuMillis, MemoryMB: r.MemoryMb}
+}
+
+// NewSpecView converts a spec to its JSON form.
+func NewSpecView(s types.WorkloadSpec) SpecView {
+	v := SpecView{
+		Name:        s.Name,
+		Command:     s.Command,
+		Args:        append([]string{}, s.Args...),
+		Env:         map[string]string{},
+		Replicas:    s.Replicas,
+		Resources:   resourcesView(s.Resources),
+		Constraints: []ConstraintView{},
+		SpreadKey:   s.SpreadKey,
+		MaxPerDomain: s.MaxPerDomain,
+		MaxPerNode:   s.MaxPerNode,
+		RestartPolicy: RestartPolicyView{
+			MaxRestarts:   s.RestartPolicy.MaxRestarts,
+			BackoffBaseMs: s.RestartPolicy.BackoffBaseMs,
+			BackoffMaxMs:  s.RestartPolicy.BackoffMaxMs,
+		},
+		MaxUnavailable: s.MaxUnavailable,
+		Priority:       s.Priority,
+		MaxSkew:        s.MaxSkew,
+		Rank:           s.Rank,
+	}
+	for _, e := range s.Env {
+		v.Env[e.Name] = e.Value
+	}
+	for _, c := range s.Constraints {
+		v.Constraints = append(v.Constraints, ConstraintView(c))
+	}
+	return v
+}
+
+// Spec converts the JSON form to a spec, env sorted by name.
+func (v SpecView) Spec() types.WorkloadSpec {
+	s := types.WorkloadSpec{
+		Name:         v.Name,
+		Command:      v.Command,
+		Replicas:     v.Replicas,
+		Resources:    types.Resources{CpuMillis: v.Resources.CPUMillis, MemoryMb: v.Resources.MemoryMB},
+		SpreadKey:    v.SpreadKey,
+		MaxPerDomain: v.MaxPerDomain,
+		MaxPerNode:   v.MaxPerNode,
+		RestartPolicy: types.RestartPolicy{
+			MaxRestarts:   v.RestartPolicy.MaxRestarts,
+			BackoffBaseMs: v.RestartPolicy.BackoffBaseMs,
+			BackoffMaxMs:  v.RestartPolicy.BackoffMaxMs,
+		},
+		MaxUnavailable: v.MaxUnavailable,
+		Priority:       v.Priority,
+		MaxSkew:        v.MaxSkew,
+		Rank:           v.Rank,
+	}
+	if len(v.Args) > 0 {
+		s.Args = append([]string(nil), v.Args...)
+	}
+	for _, name := range sortedKeys(v.Env) {
+		s.Env = append(s.Env, types.EnvVar{Name: name, Value: v.Env[name]})
+	}
+	for _, c := range v.Constraints {
+		s.Constraints = append(s.Constraints, types.Constraint(c))
+	}
+	return s
+}
+
+// ParseWorkloadSpecJSON reads a spec file (DESIGN §3). Unknown fields are
+// rejected; the spec is validated as CreateWorkload would validate it, so a
+// client sees the same error the chain would return.
+func ParseWorkloadSpecJSON(b []byte) (types.WorkloadSpec, error) {
+	var v SpecView
+	if err := decodeStrict(b, &v); err != nil {
+		return types.WorkloadSpec{}, invalid("workload spec: %v", err)
+	}
+	s := v.Spec()
+	if err := ValidateWorkloadSpec(&s); err != nil {
+		return types.WorkloadSpec{}, err
+	}
+	return s, nil
+}
+
+// specDiff names every field in which a and b differ, as "field: a != b".
+// It covers every field of WorkloadSpec; an empty result means equal.
+func specDiff(a, b *types.WorkloadSpec) []string {
+	var d []string
+	add := func(field string, x, y any) {
+		xs, ys := fmt.Sprint(x), fmt.Sprint(y)
+		if xs != ys {
+			d = append(d, fmt.Sprintf("%s: %s != %s", field, xs, ys))
+		}
+	}
+	add("name", a.Name, b.Name)
+	add("command", fmt.Sprintf("%q", a.Command), fmt.Sprintf("%q", b.Command))
+	add("args", fmt.Sprintf("%q", a.Args), fmt.Sprintf("%q", b.Args))
+	add("env", envString(a.Env), envString(b.Env))
+	add("replicas", a.Replicas, b.Replicas)
+	add("resources.cpu_millis", a.Resources.CpuMillis, b.Resources.CpuMillis)
+	add("resources.memory_mb", a.Resources.MemoryMb, b.Resources.MemoryMb)
+	add("constraints", constraintsString(a.Constraints), constraintsString(b.Constraints))
+	add("spread_key", fmt.Sprintf("%q", a.SpreadKey), fmt.Sprintf("%q", b.SpreadKey))
+	add("max_per_domain", a.MaxPerDomain, b.MaxPerDomain)
+	add("max_per_node", a.MaxPerNode, b.MaxPerNode)
+	add("restart_policy.max_restarts", a.RestartPolicy.MaxRestarts, b.RestartPolicy.MaxRestarts)
+	add("restart_policy.backoff_base_ms", a.RestartPolicy.BackoffBaseMs, b.RestartPolicy.BackoffBaseMs)
+	add("restart_policy.backoff_max_ms", a.RestartPolicy.BackoffMaxMs, b.RestartPolicy.BackoffMaxMs)
+	add("max_unavailable", a.MaxUnavailable, b.MaxUnavailable)
+	add("priority", a.Priority, b.Priority)
+	add("max_skew", a.MaxSkew, b.MaxSkew)
+	add("rank", fmt.Sprintf("%q", a.Rank), fmt.Sprintf("%q", b.Rank))
+	return d
+}
+
+func envString(env []types.EnvVar) string {
+	parts := make([]string, len(env))
+	for i, e := range env {
+		parts[i] = fmt.Sprintf("%s=%q", e.Name, e.Value)
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
+func constraintsString(cs []types.Constraint) string {
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = fmt.Sprintf("%s%s%q", c.Label, c.Op, c.Value)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func labelsString(ls []types.Label) string {
+	parts := make([]string, len(ls))
+	for i, l := range ls {
+		parts[i] = fmt.Sprintf("%s=%q", l.Key, l.Value)
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
+// nodeSpecDiff names the registration fields in which a registered node
+// and a RegisterNode message differ.
+func nodeSpecDiff(n *types.Node, m *types.RegisterNode) []string {
+	var d []string
+	add := func(field, x, y string) {
+		if x != y {
+			d = append(d, fmt.Sprintf("%s: %s != %s", field, x, y))
+		}
+	}
+	add("pub_key", addrHex(n.PubKey), addrHex(m.PubKey))
+	add("zone", fmt.Sprintf("%q", n.Zone), fmt.Sprintf("%q", m.Zone))
+	add("labels", labelsString(n.Labels), labelsString(m.Labels))
+	add("capacity.cpu_millis", fmt.Sprint(n.Capacity.CpuMillis), fmt.Sprint(m.Capacity.CpuMillis))
+	add("capacity.memory_mb", fmt.Sprint(n.Capacity.MemoryMb), fmt.Sprint(m.Capacity.MemoryMb))
+	add("endpoint", fmt.Sprintf("%q", n.Endpoint), fmt.Sprintf("%q", m.Endpoint))
+	return d
+}
+
+// sortedKeys returns the keys of m in ascending order: the only way this
+// package iterates over a map.
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}

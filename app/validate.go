@@ -1,0 +1,453 @@
+package app
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// Stateless validation of each message: what DecodeTx checks before any
+// state is consulted. Every error wraps ErrInvalidMessage (ErrInvalidParams
+// for UpdateParams).
+
+func invalid(format string, args ...any) error {
+	return errorf(ErrInvalidMessage, format, args...)
+}
+
+// validName checks the node id / workload name alphabet:
+// [a-z0-9][a-z0-9.-]{0,max-1}.
+func validName(what, s string, max int) error {
+	if s == "" {
+		return invalid("%s is empty", what)
+	}
+	if len(s) > max {
+		return invalid("%s %q is %d characters; the limit is %d", what, s, len(s), max)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || i > 0 && (c == '.' || c == '-')
+		if !ok {
+			return invalid("%s %q: character %q at %d is not allowed; want [a-z0-9][a-z0-9.-]*", what, s, c, i)
+		}
+	}
+	return nil
+}
+
+// validLabelKey checks a label key / constraint label / spread key:
+// [A-Za-z0-9][A-Za-z0-9._/-]*, at most MaxLabelKeyLen.
+func validLabelKey(what, s string) error {
+	if s == "" {
+		return invalid("%s is empty", what)
+	}
+	if len(s) > MaxLabelKeyLen {
+		return invalid("%s %q is %d characters; the limit is %d", what, s, len(s), MaxLabelKeyLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			i > 0 && (c == '.' || c == '-' || c == '_' || c == '/')
+		if !ok {
+			return invalid("%s %q: character %q at %d is not allowed; want [A-Za-z0-9][A-Za-z0-9._/-]*", what, s, c, i)
+		}
+	}
+	return nil
+}
+
+// validText checks free text: valid UTF-8, no control characters, bounded.
+func validText(what, s string, max int) error {
+	if len(s) > max {
+		return invalid("%s is %d bytes; the limit is %d", what, len(s), max)
+	}
+	if !utf8.ValidString(s) {
+		return invalid("%s is not valid UTF-8", what)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return invalid("%s contains control character %U", what, r)
+		}
+	}
+	return nil
+}
+
+func validResources(what string, r types.Resources, positive bool) error {
+	min := int64(0)
+	if positive {
+		min = 1
+	}
+	if r.CpuMillis < min || r.CpuMillis > MaxCPUMillis {
+		return invalid("%s cpu_millis is %d; want %d..%d", what, r.CpuMillis, min, int64(MaxCPUMillis))
+	}
+	if r.MemoryMb < min || r.MemoryMb > MaxMemoryMB {
+		return invalid("%s memory_mb is %d; want %d..%d", what, r.MemoryMb, min, int64(MaxMemoryMB))
+	}
+	return nil
+}
+
+func validPubKey(what string, pub []byte) error {
+	if len(pub) != PubKeyLen {
+		return errorf(ErrBadPubKey, "%s is %d bytes; want %d (ed25519)", what, len(pub), PubKeyLen)
+	}
+	return nil
+}
+
+func validAddress(what string, addr []byte) error {
+	if len(addr) != AddressLen {
+		return invalid("%s is %d bytes; want %d", what, len(addr), AddressLen)
+	}
+	return nil
+}
+
+// validEndpoint accepts "" or host:port with a numeric port 1..65535.
+func validEndpoint(s string) error {
+	if s == "" {
+		return nil
+	}
+	if err := validText("endpoint", s, MaxEndpointLen); err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" || strings.ContainsAny(host, " \t") {
+		return invalid("endpoint %q is not host:port", s)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return invalid("endpoint %q: port %q is not a number in 1..65535", s, port)
+	}
+	return nil
+}
+
+func validateLabels(labels []types.Label) error {
+	if len(labels) > MaxLabelsPerNode {
+		return invalid("node has %d labels; the limit is %d", len(labels), MaxLabelsPerNode)
+	}
+	for i, l := range labels {
+		if err := validLabelKey("label key", l.Key); err != nil {
+			return err
+		}
+		if err := validText(fmt.Sprintf("label %s value", l.Key), l.Value, MaxLabelValueLen); err != nil {
+			return err
+		}
+		if i > 0 && labels[i-1].Key >= l.Key {
+			return invalid("labels must be sorted by key without duplicates; %q follows %q", l.Key, labels[i-1].Key)
+		}
+	}
+	return nil
+}
+
+func validateRegisterNode(m *types.RegisterNode) error {
+	if err := validName("node id", m.NodeId, MaxNodeIDLen); err != nil {
+		return err
+	}
+	if err := validPubKey("node pub_key", m.PubKey); err != nil {
+		return err
+	}
+	if m.Zone == "" {
+		return invalid("node %s: zone is empty", m.NodeId)
+	}
+	if err := validText("zone", m.Zone, MaxZoneLen); err != nil {
+		return err
+	}
+	if err := validateLabels(m.Labels); err != nil {
+		return err
+	}
+	if err := validResources("node capacity", m.Capacity, true); err != nil {
+		return err
+	}
+	return validEndpoint(m.Endpoint)
+}
+
+// validTaskID checks "{workload}/{index}" and returns its parts.
+func parseTaskID(id string) (workload string, index uint32, err error) {
+	w, idx, ok := strings.Cut(id, "/")
+	if !ok {
+		return "", 0, invalid("task id %q is not {workload}/{index}", id)
+	}
+	if err := validName("task workload", w, MaxWorkloadNameLen); err != nil {
+		return "", 0, err
+	}
+	n, perr := strconv.ParseUint(idx, 10, 32)
+	if perr != nil || n >= MaxReplicasPerWorkload || strconv.FormatUint(n, 10) != idx {
+		return "", 0, invalid("task id %q: index %q is not a number in 0..%d", id, idx, MaxReplicasPerWorkload-1)
+	}
+	return w, uint32(n), nil
+}
+
+func validateHeartbeat(m *types.Heartbeat) error {
+	if err := validName("node id", m.NodeId, MaxNodeIDLen); err != nil {
+		return err
+	}
+	if m.Seq == 0 {
+		return invalid("heartbeat seq is 0; seqs start at 1")
+	}
+	if err := validResources("usage", m.Usage, false); err != nil {
+		return err
+	}
+	if len(m.Tasks) > MaxTasksPerHeartbeat {
+		return invalid("heartbeat reports %d tasks; the limit is %d", len(m.Tasks), MaxTasksPerHeartbeat)
+	}
+	seen := make(map[string]bool, len(m.Tasks))
+	for _, r := range m.Tasks {
+		if _, _, err := parseTaskID(r.TaskId); err != nil {
+			return err
+		}
+		if seen[r.TaskId] {
+			return invalid("heartbeat reports task %s twice", r.TaskId)
+		}
+		seen[r.TaskId] = true
+		switch r.State {
+		case types.TASK_ASSIGNED, types.TASK_RUNNING, types.TASK_FAILED, types.TASK_COMPLETED:
+		default:
+			return invalid("task %s: reported state %s; want Assigned, Running, Failed or Completed", r.TaskId, TaskStateName(r.State))
+		}
+		if len(r.Checkpoint) > MaxCheckpointBytes {
+			return invalid("task %s: checkpoint is %d bytes; the limit is %d", r.TaskId, len(r.Checkpoint), MaxCheckpointBytes)
+		}
+	}
+	return nil
+}
+
+func validateHealthReport(m *types.HealthReport) error {
+	if len(m.Observations) > MaxObservationsPerReport {
+		return invalid("health report has %d observations; the limit is %d", len(m.Observations), MaxObservationsPerReport)
+	}
+	seen := make(map[string]bool, len(m.Observations))
+	for _, o := range m.Observations {
+		if err := validName("observed node id", o.NodeId, MaxNodeIDLen); err != nil {
+			return err
+		}
+		if seen[o.NodeId] {
+			return invalid("health report observes node %s twice", o.NodeId)
+		}
+		seen[o.NodeId] = true
+		if len(o.FailingTaskIds) > MaxFailingTasksPerObservation {
+			return invalid("observation of %s lists %d failing tasks; the limit is %d", o.NodeId, len(o.FailingTaskIds), MaxFailingTasksPerObservation)
+		}
+		for _, id := range o.FailingTaskIds {
+			if _, _, err := parseTaskID(id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func validateEquivocation(m *types.ReportEquivocation) error {
+	if len(m.TxA) == 0 || len(m.TxB) == 0 {
+		return invalid("equivocation report needs two transactions")
+	}
+	if bytes.Equal(m.TxA, m.TxB) {
+		return errorf(ErrInvalidEvidence, "equivocation report carries the same transaction twice")
+	}
+	return nil
+}
+
+// ValidateWorkloadSpec checks a spec on its own (names, counts, lengths,
+// limits). Env and constraints must be in canonical order (env sorted by
+// name without duplicates).
+func ValidateWorkloadSpec(s *types.WorkloadSpec) error {
+	if err := validName("workload name", s.Name, MaxWorkloadNameLen); err != nil {
+		return err
+	}
+	if s.Command == "" {
+		return invalid("workload %s: command is empty", s.Name)
+	}
+	if err := validText("command", s.Command, MaxCommandLen); err != nil {
+		return err
+	}
+	if len(s.Args) > MaxArgs {
+		return invalid("workload %s has %d args; the limit is %d", s.Name, len(s.Args), MaxArgs)
+	}
+	for i, a := range s.Args {
+		if len(a) > MaxArgLen || !utf8.ValidString(a) {
+			return invalid("workload %s: arg %d is not valid UTF-8 of at most %d bytes", s.Name, i, MaxArgLen)
+		}
+	}
+	if len(s.Env) > MaxEnvVars {
+		return invalid("workload %s has %d env vars; the limit is %d", s.Name, len(s.Env), MaxEnvVars)
+	}
+	for i, e := range s.Env {
+		if err := validEnvName(e.Name); err != nil {
+			return err
+		}
+		if len(e.Value) > MaxEnvValueLen || !utf8.ValidString(e.Value) {
+			return invalid("env %s: value is not valid UTF-8 of at most %d bytes", e.Name, MaxEnvValueLen)
+		}
+		if i > 0 && s.Env[i-1].Name >= e.Name {
+			return invalid("env must be sorted by name without duplicates; %q follows %q", e.Name, s.Env[i-1].Name)
+		}
+	}
+	if s.Replicas > MaxReplicasPerWorkload {
+		return invalid("workload %s: replicas is %d; the limit is %d", s.Name, s.Replicas, MaxReplicasPerWorkload)
+	}
+	if err := validResources("workload "+s.Name+" resources", s.Resources, true); err != nil {
+		return err
+	}
+	if len(s.Constraints) > MaxConstraints {
+		return invalid("workload %s has %d constraints; the limit is %d", s.Name, len(s.Constraints), MaxConstraints)
+	}
+	for _, c := range s.Constraints {
+		if err := validLabelKey("constraint label", c.Label); err != nil {
+			return err
+		}
+		if c.Op != "=" && c.Op != "!=" {
+			return invalid("constraint on %s: op %q; want \"=\" or \"!=\"", c.Label, c.Op)
+		}
+		if err := validText("constraint value", c.Value, MaxLabelValueLen); err != nil {
+			return err
+		}
+	}
+	if s.SpreadKey != "" {
+		if err := validLabelKey("spread_key", s.SpreadKey); err != nil {
+			return err
+		}
+	}
+	for _, b := range []struct {
+		name string
+		v    uint32
+	}{{"max_per_domain", s.MaxPerDomain}, {"max_per_node", s.MaxPerNode}, {"max_unavailable", s.MaxUnavailable}, {"max_skew", s.MaxSkew}} {
+		if b.v > MaxReplicasPerWorkload {
+			return invalid("workload %s: %s is %d; the limit is %d", s.Name, b.name, b.v, MaxReplicasPerWorkload)
+		}
+	}
+	if (s.MaxPerDomain > 0 || s.MaxSkew > 0) && s.SpreadKey == "" {
+		return invalid("workload %s: max_per_domain and max_skew need a spread_key", s.Name)
+	}
+	rp := s.RestartPolicy
+	if rp.MaxRestarts > MaxRestarts {
+		return invalid("workload %s: restart_policy.max_restarts is %d; the limit is %d", s.Name, rp.MaxRestarts, MaxRestarts)
+	}
+	if rp.BackoffBaseMs < 0 || rp.BackoffBaseMs > MaxBackoffMs || rp.BackoffMaxMs < 0 || rp.BackoffMaxMs > MaxBackoffMs {
+		return invalid("workload %s: restart_policy backoffs must be in 0..%d ms", s.Name, MaxBackoffMs)
+	}
+	if rp.BackoffMaxMs != 0 && rp.BackoffMaxMs < rp.BackoffBaseMs {
+		return invalid("workload %s: restart_policy.backoff_max_ms %d is below backoff_base_ms %d", s.Name, rp.BackoffMaxMs, rp.BackoffBaseMs)
+	}
+	switch s.Rank {
+	case "", RankBinpack, RankSpread:
+	default:
+		return invalid("workload %s: rank %q; want %q or %q", s.Name, s.Rank, RankBinpack, RankSpread)
+	}
+	return nil
+}
+
+// Ranking strategies (WorkloadSpec.rank; "" means binpack).
+const (
+	RankBinpack = "binpack"
+	RankSpread  = "spread"
+)
+
+func validEnvName(s string) error {
+	if s == "" || len(s) > MaxEnvNameLen {
+		return invalid("env name %q must be 1..%d characters", s, MaxEnvNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9'
+		if !ok {
+			return invalid("env name %q: character %q at %d is not allowed; want [A-Za-z_][A-Za-z0-9_]*", s, c, i)
+		}
+	}
+	return nil
+}
+
+// validateMsg runs the message's own validation.
+func validateMsg(body *types.TxBody) error {
+	switch m := body.Msg.(type) {
+	case *types.TxBody_RegisterNode:
+		return validateRegisterNode(m.RegisterNode)
+	case *types.TxBody_Heartbeat:
+		return validateHeartbeat(m.Heartbeat)
+	case *types.TxBody_HealthReport:
+		return validateHealthReport(m.HealthReport)
+	case *types.TxBody_ReportEquivocation:
+		return validateEquivocation(m.ReportEquivocation)
+	case *types.TxBody_CreateWorkload:
+		return ValidateWorkloadSpec(&m.CreateWorkload.Spec)
+	case *types.TxBody_UpdateWorkload:
+		return ValidateWorkloadSpec(&m.UpdateWorkload.Spec)
+	case *types.TxBody_DeleteWorkload:
+		return validName("workload name", m.DeleteWorkload.Name, MaxWorkloadNameLen)
+	case *types.TxBody_CordonNode:
+		if err := validName("node id", m.CordonNode.NodeId, MaxNodeIDLen); err != nil {
+			return err
+		}
+		return validText("reason", m.CordonNode.Reason, MaxReasonLen)
+	case *types.TxBody_UncordonNode:
+		return validName("node id", m.UncordonNode.NodeId, MaxNodeIDLen)
+	case *types.TxBody_DrainNode:
+		if err := validName("node id", m.DrainNode.NodeId, MaxNodeIDLen); err != nil {
+			return err
+		}
+		return validText("reason", m.DrainNode.Reason, MaxReasonLen)
+	case *types.TxBody_GrantRole:
+		if err := validAddress("address", m.GrantRole.Address); err != nil {
+			return err
+		}
+		if !validRole(m.GrantRole.Role) {
+			return invalid("role %d is not admin, operator, observer or node", int32(m.GrantRole.Role))
+		}
+		return nil
+	case *types.TxBody_RevokeRole:
+		if err := validAddress("address", m.RevokeRole.Address); err != nil {
+			return err
+		}
+		if !validRole(m.RevokeRole.Role) {
+			return invalid("role %d is not admin, operator, observer or node", int32(m.RevokeRole.Role))
+		}
+		return nil
+	case *types.TxBody_UpdateParams:
+		return ValidateParams(m.UpdateParams.Params)
+	case *types.TxBody_SetValidatorPower:
+		if err := validPubKey("validator pub_key", m.SetValidatorPower.PubKey); err != nil {
+			return err
+		}
+		if p := m.SetValidatorPower.Power; p < 0 || p > MaxValidatorPower {
+			return invalid("validator power is %d; want 0..%d", p, int64(MaxValidatorPower))
+		}
+		return nil
+	case nil:
+		return errorf(ErrBodyUndecodable, "tx body carries no message")
+	default:
+		return errorf(ErrBodyUndecodable, "tx body carries an unknown message %T", m)
+	}
+}
+
+// msgName is the message's name in logs and errors.
+func msgName(body *types.TxBody) string {
+	switch body.Msg.(type) {
+	case *types.TxBody_RegisterNode:
+		return "RegisterNode"
+	case *types.TxBody_Heartbeat:
+		return "Heartbeat"
+	case *types.TxBody_HealthReport:
+		return "HealthReport"
+	case *types.TxBody_ReportEquivocation:
+		return "ReportEquivocation"
+	case *types.TxBody_CreateWorkload:
+		return "CreateWorkload"
+	case *types.TxBody_UpdateWorkload:
+		return "UpdateWorkload"
+	case *types.TxBody_DeleteWorkload:
+		return "DeleteWorkload"
+	case *types.TxBody_CordonNode:
+		return "CordonNode"
+	case *types.TxBody_UncordonNode:
+		return "UncordonNode"
+	case *types.TxBody_DrainNode:
+		return "DrainNode"
+	case *types.TxBody_GrantRole:
+		return "GrantRole"
+	case *types.TxBody_RevokeRole:
+		return "RevokeRole"
+	case *types.TxBody_UpdateParams:
+		return "UpdateParams"
+	case *types.TxBody_SetValidatorPower:
+		return "SetValidatorPower"
+	}
+	return "(none)"
+}

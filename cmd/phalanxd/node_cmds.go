@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+
+	cmtcommands "github.com/cometbft/cometbft/cmd/cometbft/commands"
+	"github.com/cometbft/cometbft/cmd/cometbft/commands/debug"
+	"github.com/cometbft/cometbft/libs/cli"
+	"github.com/spf13/cobra"
+
+	"github.com/phalanx-bft/phalanx/config"
+	"github.com/phalanx-bft/phalanx/node"
+	"github.com/phalanx-bft/phalanx/version"
+)
+
+func initCmd() *cobra.Command {
+	var home, chainID, moniker string
+	var overwrite bool
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a validator home: keys, CometBFT config and a one-validator genesis",
+		Long: `Create a validator home: validator and node keys, CometBFT config, app.toml,
+and a genesis whose app state grants admin, operator and observer roles to
+the key "admin" of the home's test keyring (created if missing).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := node.Init(node.InitOptions{Home: home, ChainID: chainID, Moniker: moniker, Overwrite: overwrite})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Initialised %s\n", home)
+			fmt.Fprintf(out, "  chain id:      %s\n", chainID)
+			fmt.Fprintf(out, "  node id:       %s\n", res.Validator.NodeID)
+			fmt.Fprintf(out, "  genesis:       %s\n", res.GenesisFile)
+			fmt.Fprintf(out, "  admin account: %s (key \"admin\", --keyring-backend test)\n", res.AdminAddress)
+			fmt.Fprintf(out, "Start it with: phalanxd start --home %s\n", home)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", config.DefaultHome(), "validator home directory")
+	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain id (required)")
+	cmd.Flags().StringVar(&moniker, "moniker", "", "validator name (default: host name)")
+	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace an existing genesis file")
+	_ = cmd.MarkFlagRequired("chain-id")
+	return cmd
+}
+
+func startCmd() *cobra.Command {
+	var home string
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Run the validator: CometBFT in-process with the Phalanx application",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return node.Run(ctx, home, nil)
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", config.DefaultHome(), "validator home directory")
+	return cmd
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "phalanxd %s (CometBFT %s, %s)\n", version.Version, version.CometBFT, runtime.Version())
+		},
+	}
+}
+
+// cometCmd exposes CometBFT's own maintenance commands, reused as they are:
+// they read the same home (--home) and config.toml.
+func cometCmd() *cobra.Command {
+	c := cmtcommands.RootCmd
+	c.Use = "comet"
+	c.Short = "CometBFT maintenance commands (show-node-id, show-validator, unsafe-reset-all, rollback, inspect, …)"
+	c.AddCommand(
+		cmtcommands.ShowNodeIDCmd,
+		cmtcommands.ShowValidatorCmd,
+		cmtcommands.GenNodeKeyCmd,
+		cmtcommands.GenValidatorCmd,
+		cmtcommands.ResetAllCmd,
+		cmtcommands.ResetStateCmd,
+		cmtcommands.ResetPrivValidatorCmd,
+		cmtcommands.RollbackStateCmd,
+		cmtcommands.CompactGoLevelDBCmd,
+		cmtcommands.InspectCmd,
+		cmtcommands.ReIndexEventCmd,
+		cmtcommands.LightCmd,
+		cmtcommands.VersionCmd,
+		debug.DebugCmd,
+	)
+	exec := cli.PrepareBaseCmd(c, "CMT", filepath.Join(config.DefaultHome()))
+	return exec.Command
+}

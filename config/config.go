@@ -1,0 +1,109 @@
+// Package config loads a Phalanx home directory: CometBFT's own
+// config/config.toml and Phalanx's config/app.toml. Both are local to one
+// validator and never influence consensus decisions (DESIGN §7).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	"github.com/spf13/viper"
+)
+
+// DefaultHome is where commands look when --home is not given.
+func DefaultHome() string {
+	if h := os.Getenv("PHALANX_HOME"); h != "" {
+		return h
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".phalanx"
+	}
+	return filepath.Join(home, ".phalanx")
+}
+
+// App is the Phalanx-specific part of a home's configuration.
+type App struct {
+	// KeepBlocks is how many recent state versions are kept for queries
+	// with proofs; 0 keeps every version.
+	KeepBlocks int64 `mapstructure:"keep_blocks"`
+}
+
+// DefaultApp returns the settings `phalanxd init` writes.
+func DefaultApp() App {
+	return App{KeepBlocks: 10_000}
+}
+
+// Validate reports impossible settings.
+func (a App) Validate() error {
+	if a.KeepBlocks < 0 {
+		return fmt.Errorf("app.toml: keep_blocks is %d; expected 0 (keep all) or a positive number of blocks", a.KeepBlocks)
+	}
+	return nil
+}
+
+// Config is a loaded home.
+type Config struct {
+	Home  string
+	Comet *cmtcfg.Config
+	App   App
+}
+
+// AppFile is the path of app.toml in home.
+func AppFile(home string) string { return filepath.Join(home, "config", "app.toml") }
+
+// CometFile is the path of CometBFT's config.toml in home.
+func CometFile(home string) string { return filepath.Join(home, "config", "config.toml") }
+
+// Load reads both files of home. A missing app.toml means defaults.
+func Load(home string) (*Config, error) {
+	if _, err := os.Stat(CometFile(home)); err != nil {
+		return nil, fmt.Errorf("no CometBFT config at %s (run `phalanxd init --home %s` first): %w", CometFile(home), home, err)
+	}
+	v := viper.New()
+	v.SetConfigFile(CometFile(home))
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", CometFile(home), err)
+	}
+	comet := cmtcfg.DefaultConfig()
+	if err := v.Unmarshal(comet); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", CometFile(home), err)
+	}
+	comet.SetRoot(home)
+	if err := comet.ValidateBasic(); err != nil {
+		return nil, fmt.Errorf("%s: %w", CometFile(home), err)
+	}
+	appCfg := DefaultApp()
+	if _, err := os.Stat(AppFile(home)); err == nil {
+		av := viper.New()
+		av.SetConfigFile(AppFile(home))
+		if err := av.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("read %s: %w", AppFile(home), err)
+		}
+		if err := av.Unmarshal(&appCfg); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", AppFile(home), err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := appCfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Config{Home: home, Comet: comet, App: appCfg}, nil
+}
+
+// WriteApp writes app.toml (0600).
+func WriteApp(home string, a App) error {
+	if err := os.MkdirAll(filepath.Dir(AppFile(home)), 0o700); err != nil {
+		return err
+	}
+	body := fmt.Sprintf(`# Phalanx application settings: local to this validator, never consensus-relevant.
+
+# Recent state versions kept for queries with proofs (0 = keep all).
+keep_blocks = %d
+`, a.KeepBlocks)
+	return os.WriteFile(AppFile(home), []byte(body), 0o600)
+}

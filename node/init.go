@@ -1,0 +1,159 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	cmtcrypto "github.com/cometbft/cometbft/crypto"
+	"github.com/cometbft/cometbft/crypto/ed25519"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	cmttypes "github.com/cometbft/cometbft/types"
+	cmttime "github.com/cometbft/cometbft/types/time"
+
+	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/config"
+	"github.com/phalanx-bft/phalanx/crypto"
+	"github.com/phalanx-bft/phalanx/crypto/keyring"
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// DefaultValidatorPower is each genesis validator's voting power.
+const DefaultValidatorPower = 10
+
+// Validator is a home's consensus identity, as read by InitFiles.
+type Validator struct {
+	Moniker string
+	NodeID  string
+	PubKey  []byte // ed25519 consensus key
+}
+
+// DefaultCometConfig is the CometBFT configuration `phalanxd init` writes:
+// CometBFT's defaults with goleveldb storage, RPC on loopback, and the
+// events a Phalanx user queries indexed.
+func DefaultCometConfig(home, moniker string) *cmtcfg.Config {
+	c := cmtcfg.DefaultConfig()
+	c.SetRoot(home)
+	c.Moniker = moniker
+	c.DBBackend = "goleveldb"
+	c.RPC.ListenAddress = "tcp://127.0.0.1:26657"
+	c.TxIndex.Indexer = "kv"
+	c.Instrumentation.Namespace = "cometbft"
+	return c
+}
+
+// InitFiles creates home's CometBFT config, validator key, node key and
+// app.toml if they do not exist, and returns the validator identity.
+// It does not write a genesis file (see WriteGenesis).
+func InitFiles(home string, c *cmtcfg.Config) (Validator, error) {
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return Validator{}, err
+	}
+	cmtcfg.EnsureRoot(home)
+	cmtcfg.WriteConfigFile(config.CometFile(home), c)
+	if _, err := os.Stat(config.AppFile(home)); errors.Is(err, os.ErrNotExist) {
+		if err := config.WriteApp(home, config.DefaultApp()); err != nil {
+			return Validator{}, err
+		}
+	}
+	pv, err := privval.LoadOrGenFilePV(c.PrivValidatorKeyFile(), c.PrivValidatorStateFile(), func() (cmtcrypto.PrivKey, error) {
+		return ed25519.GenPrivKey(), nil
+	})
+	if err != nil {
+		return Validator{}, fmt.Errorf("validator key: %w", err)
+	}
+	nodeKey, err := p2p.LoadOrGenNodeKey(c.NodeKeyFile())
+	if err != nil {
+		return Validator{}, fmt.Errorf("node key: %w", err)
+	}
+	pub, err := pv.GetPubKey()
+	if err != nil {
+		return Validator{}, err
+	}
+	return Validator{Moniker: c.Moniker, NodeID: string(nodeKey.ID()), PubKey: pub.Bytes()}, nil
+}
+
+// WriteGenesis writes genesis.json with the given validators (equal power)
+// and app state.
+func WriteGenesis(path, chainID string, vals []Validator, g *app.Genesis) error {
+	appState, err := g.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("app state: %w", err)
+	}
+	doc := &cmttypes.GenesisDoc{
+		ChainID:         chainID,
+		GenesisTime:     cmttime.Now().Truncate(time.Second),
+		ConsensusParams: cmttypes.DefaultConsensusParams(),
+		AppState:        appState,
+	}
+	for _, v := range vals {
+		pk := ed25519.PubKey(v.PubKey)
+		doc.Validators = append(doc.Validators, cmttypes.GenesisValidator{
+			Address: pk.Address(), PubKey: pk, Power: DefaultValidatorPower, Name: v.Moniker,
+		})
+	}
+	if err := doc.ValidateAndComplete(); err != nil {
+		return fmt.Errorf("genesis: %w", err)
+	}
+	return doc.SaveAs(path)
+}
+
+// InitOptions are the arguments of `phalanxd init`.
+type InitOptions struct {
+	Home    string
+	ChainID string
+	Moniker string
+	// Overwrite replaces an existing genesis file.
+	Overwrite bool
+}
+
+// InitResult describes what Init created.
+type InitResult struct {
+	Validator    Validator
+	GenesisFile  string
+	AdminAddress string
+}
+
+// Init prepares a single-validator home: keys, config, and a genesis whose
+// app state grants admin, operator and observer to the `admin` key of the
+// home's test keyring.
+func Init(opts InitOptions) (*InitResult, error) {
+	if opts.ChainID == "" {
+		return nil, errors.New("chain id is empty; expected --chain-id NAME")
+	}
+	if opts.Moniker == "" {
+		host, _ := os.Hostname()
+		opts.Moniker = host
+	}
+	c := DefaultCometConfig(opts.Home, opts.Moniker)
+	if _, err := os.Stat(c.GenesisFile()); err == nil && !opts.Overwrite {
+		return nil, fmt.Errorf("%s already exists; refusing to overwrite (remove it or pass --overwrite)", c.GenesisFile())
+	}
+	val, err := InitFiles(opts.Home, c)
+	if err != nil {
+		return nil, err
+	}
+	kr, err := keyring.New(opts.Home, keyring.BackendTest, nil)
+	if err != nil {
+		return nil, err
+	}
+	admin, err := kr.Show("admin")
+	if err != nil {
+		if admin, err = kr.Add("admin"); err != nil {
+			return nil, fmt.Errorf("create admin key: %w", err)
+		}
+	}
+	g := &app.Genesis{Params: app.DefaultParams()}
+	g.Accounts = append(g.Accounts, types.GenesisAccount{
+		Address: crypto.Address(admin.PubKey),
+		PubKey:  admin.PubKey,
+		Roles:   []types.Role{types.ROLE_ADMIN, types.ROLE_OPERATOR, types.ROLE_OBSERVER},
+	})
+	if err := WriteGenesis(c.GenesisFile(), opts.ChainID, []Validator{val}, g); err != nil {
+		return nil, err
+	}
+	return &InitResult{Validator: val, GenesisFile: c.GenesisFile(), AdminAddress: admin.Address}, nil
+}

@@ -1,0 +1,121 @@
+// Package node wires one Phalanx validator: CometBFT in-process with the
+// Phalanx ABCI application over a local client, both on goleveldb.
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	cmtflags "github.com/cometbft/cometbft/libs/cli/flags"
+	"github.com/cometbft/cometbft/libs/log"
+	nm "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+	cmttypes "github.com/cometbft/cometbft/types"
+
+	"github.com/phalanx-bft/phalanx/abci"
+	"github.com/phalanx-bft/phalanx/config"
+)
+
+// Service is a running (or startable) validator.
+type Service struct {
+	cfg    *config.Config
+	logger log.Logger
+	app    *abci.Application
+	node   *nm.Node
+}
+
+// New loads home and builds the node without starting it.
+func New(home string, logger log.Logger) (*Service, error) {
+	cfg, err := config.Load(home)
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = log.NewTMLogger(log.NewSyncWriter(os.Stdout))
+		if cfg.Comet.LogFormat == cmtcfg.LogFormatJSON {
+			logger = log.NewTMJSONLogger(log.NewSyncWriter(os.Stdout))
+		}
+		logger, err = cmtflags.ParseLogLevel(cfg.Comet.LogLevel, logger, cmtcfg.DefaultLogLevel)
+		if err != nil {
+			return nil, fmt.Errorf("log_level in %s: %w", config.CometFile(home), err)
+		}
+	}
+	genDoc, err := cmttypes.GenesisDocFromFile(cfg.Comet.GenesisFile())
+	if err != nil {
+		return nil, fmt.Errorf("read genesis: %w", err)
+	}
+	application, err := abci.New(abci.Config{
+		ChainID:    genDoc.ChainID,
+		DataDir:    cfg.Comet.DBDir(),
+		KeepBlocks: cfg.App.KeepBlocks,
+		Logger:     logger.With("module", "phalanx"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	pv := privval.LoadFilePV(cfg.Comet.PrivValidatorKeyFile(), cfg.Comet.PrivValidatorStateFile())
+	nodeKey, err := p2p.LoadNodeKey(cfg.Comet.NodeKeyFile())
+	if err != nil {
+		_ = application.Close()
+		return nil, fmt.Errorf("load node key: %w", err)
+	}
+	n, err := nm.NewNode(context.Background(), cfg.Comet, pv, nodeKey,
+		proxy.NewLocalClientCreator(application),
+		nm.DefaultGenesisDocProviderFunc(cfg.Comet),
+		cmtcfg.DefaultDBProvider,
+		nm.DefaultMetricsProvider(cfg.Comet.Instrumentation),
+		logger)
+	if err != nil {
+		_ = application.Close()
+		return nil, fmt.Errorf("create CometBFT node: %w", err)
+	}
+	return &Service{cfg: cfg, logger: logger, app: application, node: n}, nil
+}
+
+// Config is the loaded home configuration.
+func (s *Service) Config() *config.Config { return s.cfg }
+
+// Node is the CometBFT node (for its RPC environment and status).
+func (s *Service) Node() *nm.Node { return s.node }
+
+// Start starts consensus, p2p and RPC.
+func (s *Service) Start() error {
+	if err := s.node.Start(); err != nil {
+		_ = s.app.Close()
+		return fmt.Errorf("start node: %w", err)
+	}
+	return nil
+}
+
+// Stop stops CometBFT, waits for it, and closes the app database.
+func (s *Service) Stop() error {
+	var err error
+	if s.node.IsRunning() {
+		if err = s.node.Stop(); err == nil {
+			s.node.Wait()
+		}
+	}
+	if cerr := s.app.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Run starts the validator and stops it cleanly when ctx is done.
+func Run(ctx context.Context, home string, logger log.Logger) error {
+	s, err := New(home, logger)
+	if err != nil {
+		return err
+	}
+	if err := s.Start(); err != nil {
+		return err
+	}
+	s.logger.Info("phalanx validator started", "home", home, "rpc", s.cfg.Comet.RPC.ListenAddress, "p2p", s.cfg.Comet.P2P.ListenAddress)
+	<-ctx.Done()
+	s.logger.Info("stopping phalanx validator")
+	return s.Stop()
+}
