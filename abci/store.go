@@ -36,8 +36,10 @@ func OpenStore(dir string, keepBlocks int64) (*Store, error) {
 	}
 	// One synced batch per commit: Sync makes the write durable before Commit
 	// returns, and a flush threshold far above any block's size keeps the
-	// whole version (nodes, root, version marker) in a single batch.
-	tree := iavl.NewMutableTree(db, storeCacheNodes, true, iavl.NewNopLogger(),
+	// whole version (nodes, root, version marker) in a single batch (IAVL
+	// finds the latest version from the highest node key, so a version
+	// split across batches could be half-visible after a crash).
+	tree := iavl.NewMutableTree(lazyBatchDB{db}, storeCacheNodes, true, iavl.NewNopLogger(),
 		iavl.SyncOption(true), iavl.FlushThresholdOption(1<<30))
 	if _, err := tree.Load(); err != nil {
 		_ = db.Close()
@@ -139,3 +141,9 @@ func VerifyProof(root []byte, proof *ics23.CommitmentProof, key, value []byte) b
 	}
 	return ics23.VerifyMembership(ics23.IavlSpec, root, proof, key, value)
 }
+
+// lazyBatchDB stops IAVL from preallocating a batch of the flush threshold's
+// size (1 GiB here) on every commit: batches grow as they are filled.
+type lazyBatchDB struct{ iavldb.DB }
+
+func (d lazyBatchDB) NewBatchWithSize(int) iavldb.Batch { return d.DB.NewBatch() }

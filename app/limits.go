@@ -75,8 +75,8 @@ const (
 	MaxValidatorPower = 1 << 40
 
 	// Parameter bounds (ValidateParams).
-	MaxParamDurationMs          = 24 * 60 * 60 * 1000
-	MaxPhiWindow                = 1000
+	MaxParamDurationMs         = 24 * 60 * 60 * 1000
+	MaxPhiWindow               = 1000
 	MaxPlacementsPerBlockLimit = 10_000
 
 	// PlacementAttemptsPerPlacement bounds the work of one placement pass:

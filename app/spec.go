@@ -57,14 +57,14 @@ func resourcesView(r types.Resources) ResourcesView {
 // NewSpecView converts a spec to its JSON form.
 func NewSpecView(s types.WorkloadSpec) SpecView {
 	v := SpecView{
-		Name:        s.Name,
-		Command:     s.Command,
-		Args:        append([]string{}, s.Args...),
-		Env:         map[string]string{},
-		Replicas:    s.Replicas,
-		Resources:   resourcesView(s.Resources),
-		Constraints: []ConstraintView{},
-		SpreadKey:   s.SpreadKey,
+		Name:         s.Name,
+		Command:      s.Command,
+		Args:         append([]string{}, s.Args...),
+		Env:          map[string]string{},
+		Replicas:     s.Replicas,
+		Resources:    resourcesView(s.Resources),
+		Constraints:  []ConstraintView{},
+		SpreadKey:    s.SpreadKey,
 		MaxPerDomain: s.MaxPerDomain,
 		MaxPerNode:   s.MaxPerNode,
 		RestartPolicy: RestartPolicyView{

@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -110,8 +109,8 @@ func validEndpoint(s string) error {
 	if err := validText("endpoint", s, MaxEndpointLen); err != nil {
 		return err
 	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil || host == "" || strings.ContainsAny(host, " \t") {
+	host, port, ok := splitHostPort(s)
+	if !ok || host == "" || strings.ContainsAny(host, " \t/") {
 		return invalid("endpoint %q is not host:port", s)
 	}
 	n, err := strconv.Atoi(port)
@@ -119,6 +118,22 @@ func validEndpoint(s string) error {
 		return invalid("endpoint %q: port %q is not a number in 1..65535", s, port)
 	}
 	return nil
+}
+
+// splitHostPort splits "host:port" or "[ipv6]:port".
+func splitHostPort(s string) (host, port string, ok bool) {
+	if strings.HasPrefix(s, "[") {
+		end := strings.Index(s, "]:")
+		if end < 0 {
+			return "", "", false
+		}
+		return s[1:end], s[end+2:], true
+	}
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 || strings.IndexByte(s[:i], ':') >= 0 {
+		return "", "", false
+	}
+	return s[:i], s[i+1:], true
 }
 
 func validateLabels(labels []types.Label) error {

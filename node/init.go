@@ -141,10 +141,11 @@ func Init(opts InitOptions) (*InitResult, error) {
 		return nil, err
 	}
 	admin, err := kr.Show("admin")
+	if errors.Is(err, keyring.ErrKeyNotFound) {
+		admin, err = kr.Add("admin")
+	}
 	if err != nil {
-		if admin, err = kr.Add("admin"); err != nil {
-			return nil, fmt.Errorf("create admin key: %w", err)
-		}
+		return nil, fmt.Errorf("admin key: %w", err)
 	}
 	g := &app.Genesis{Params: app.DefaultParams()}
 	g.Accounts = append(g.Accounts, types.GenesisAccount{

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -40,7 +41,7 @@ const (
 	// MaxNameLen is the longest key name, in characters.
 	MaxNameLen = 64
 	// MinPassphraseLen is the shortest passphrase accepted for a new
-	// file-backend key, in bytes.
+	// file-backend key, in characters (Unicode code points).
 	MinPassphraseLen = 8
 	// maxKeyFileBytes bounds what is read from a key file.
 	maxKeyFileBytes = 64 << 10
@@ -341,8 +342,8 @@ func (k *Keyring) store(name string, priv ed25519.PrivateKey) (KeyInfo, error) {
 		if err != nil {
 			return KeyInfo{}, err
 		}
-		if len(pass) < MinPassphraseLen {
-			return KeyInfo{}, fmt.Errorf("%w for key %q: got %d characters, want at least %d", ErrWeakPassphrase, name, len(pass), MinPassphraseLen)
+		if n := utf8.RuneCountInString(pass); n < MinPassphraseLen {
+			return KeyInfo{}, fmt.Errorf("%w for key %q: got %d characters, want at least %d", ErrWeakPassphrase, name, n, MinPassphraseLen)
 		}
 		kdf := &kdfParams{Name: kdfArgon2id, Time: argonTime, MemoryKiB: argonMemoryKiB, Threads: argonThreads, Salt: make([]byte, saltLen)}
 		nonce := make([]byte, chacha20poly1305.NonceSizeX)

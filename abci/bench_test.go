@@ -1,0 +1,82 @@
+package abci
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"testing"
+
+	abcitypes "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// BenchmarkEd25519Verify is the bare cost CheckTx is compared with.
+func BenchmarkEd25519Verify(b *testing.B) {
+	k := key("admin")
+	msg := make([]byte, 120)
+	sig := ed25519.Sign(k, msg)
+	pk := pub(k)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if !ed25519.Verify(pk, msg, sig) {
+			b.Fatal("verify failed")
+		}
+	}
+}
+
+// BenchmarkCheckTx measures admitting one signed CordonNode transaction
+// to the mempool: decode, signature, chain id, sequence, role.
+func BenchmarkCheckTx(b *testing.B) {
+	a := newApp(b, b.TempDir())
+	admin := key("admin")
+	txs := make([][]byte, b.N)
+	for i := range txs {
+		txs[i] = signTx(b, admin, cordon(testChain, uint64(i), "n1"))
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r, _ := a.CheckTx(ctx, &abcitypes.CheckTxRequest{Tx: txs[i], Type: abcitypes.CHECK_TX_TYPE_CHECK})
+		if r.Code != 0 {
+			b.Fatalf("tx %d: %s", i, r.Log)
+		}
+	}
+}
+
+// BenchmarkFinalizeCommit measures FinalizeBlock + Commit per transaction
+// for blocks of heartbeats from registered nodes (the dominant traffic).
+func BenchmarkFinalizeCommit(b *testing.B) {
+	for _, perBlock := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("txs=%d", perBlock), func(b *testing.B) {
+			a := newApp(b, b.TempDir())
+			admin := key("admin")
+			nodes := make([]ed25519.PrivateKey, perBlock)
+			var reg [][]byte
+			for i := range nodes {
+				nodes[i] = key(fmt.Sprintf("bench-node-%d", i))
+				reg = append(reg, signTx(b, admin, register(testChain, uint64(i), fmt.Sprintf("n%d", i), nodes[i], "a")))
+			}
+			commitBlock(b, a, 1, reg)
+			blocks := (b.N + perBlock - 1) / perBlock
+			all := make([][][]byte, blocks)
+			for h := range all {
+				for i := 0; i < perBlock; i++ {
+					body := &types.TxBody{ChainId: testChain, Sequence: uint64(h), Msg: &types.TxBody_Heartbeat{Heartbeat: &types.Heartbeat{
+						NodeId: fmt.Sprintf("n%d", i), Seq: uint64(h + 1), Usage: types.Resources{CpuMillis: 100, MemoryMb: 100},
+					}}}
+					all[h] = append(all[h], signTx(b, nodes[i], body))
+				}
+			}
+			b.ResetTimer()
+			for h, txs := range all {
+				res, _ := commitBlock(b, a, int64(h+2), txs)
+				if res.TxResults[0].Code != 0 {
+					b.Fatalf("heartbeat failed: %s", res.TxResults[0].Log)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(blocks*perBlock), "ns/tx")
+		})
+	}
+}

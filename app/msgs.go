@@ -1,0 +1,462 @@
+package app
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/phalanx-bft/phalanx/app/health"
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// Message handlers. Each checks everything that can fail before it changes
+// anything, so a failed message leaves the state as it was (DeliverTx has
+// already consumed the sequence). They return the events, a log line for
+// the result, and an error.
+
+func (s *State) apply(tx *Tx) ([]Event, string, error) {
+	switch m := tx.Body.Msg.(type) {
+	case *types.TxBody_RegisterNode:
+		return s.registerNode(m.RegisterNode)
+	case *types.TxBody_Heartbeat:
+		return s.heartbeat(m.Heartbeat)
+	case *types.TxBody_HealthReport:
+		return nil, fmt.Sprintf("health report for window %d accepted (%d observations); cross-validation is not enabled in this version",
+			m.HealthReport.Window, len(m.HealthReport.Observations)), nil
+	case *types.TxBody_ReportEquivocation:
+		return s.reportEquivocation(m.ReportEquivocation)
+	case *types.TxBody_CreateWorkload:
+		return s.createWorkload(m.CreateWorkload.Spec)
+	case *types.TxBody_UpdateWorkload:
+		return s.updateWorkload(m.UpdateWorkload.Spec)
+	case *types.TxBody_DeleteWorkload:
+		return s.deleteWorkload(m.DeleteWorkload.Name)
+	case *types.TxBody_CordonNode:
+		return s.cordon(m.CordonNode)
+	case *types.TxBody_UncordonNode:
+		return s.uncordon(m.UncordonNode)
+	case *types.TxBody_DrainNode:
+		return s.drain(m.DrainNode)
+	case *types.TxBody_GrantRole:
+		return s.grantRole(m.GrantRole)
+	case *types.TxBody_RevokeRole:
+		return s.revokeRole(m.RevokeRole)
+	case *types.TxBody_UpdateParams:
+		s.params = m.UpdateParams.Params
+		s.touch(keyParams)
+		return nil, "params updated", nil
+	case *types.TxBody_SetValidatorPower:
+		return s.setValidatorPower(m.SetValidatorPower)
+	}
+	return nil, "", errorf(ErrBodyUndecodable, "tx body carries no known message")
+}
+
+func (s *State) registerNode(m *types.RegisterNode) ([]Event, string, error) {
+	if n := s.nodes[m.NodeId]; n != nil {
+		diff := nodeSpecDiff(n, m)
+		if len(diff) == 0 {
+			return nil, fmt.Sprintf("node %s unchanged", n.Id), nil
+		}
+		return nil, "", errorf(ErrNodeExists, "node %s is registered with a different spec (registered != requested): %s",
+			n.Id, strings.Join(diff, "; "))
+	}
+	if other, ok := s.nodeByKey[string(m.PubKey)]; ok {
+		return nil, "", errorf(ErrNodeExists, "pub_key of account %s is already registered for node %s", addrHex(addressOf(m.PubKey)), other)
+	}
+	if len(s.nodes) >= MaxNodes {
+		return nil, "", errorf(ErrLimitExceeded, "the cluster has %d nodes, the limit", MaxNodes)
+	}
+	keyAddr := addrHex(addressOf(m.PubKey))
+	acc := s.accounts[keyAddr]
+	if acc == nil && len(s.accounts) >= MaxAccounts {
+		return nil, "", errorf(ErrLimitExceeded, "the state holds %d accounts, the limit; no account for node key %s", MaxAccounts, keyAddr)
+	}
+	if acc != nil && acc.Jailed {
+		return nil, "", errorf(ErrUnauthorized, "node key account %s is jailed (%s)", keyAddr, acc.JailReason)
+	}
+
+	n := &types.Node{
+		Id:               m.NodeId,
+		PubKey:           clone(m.PubKey),
+		Zone:             m.Zone,
+		Labels:           append([]types.Label(nil), m.Labels...),
+		Capacity:         m.Capacity,
+		Endpoint:         m.Endpoint,
+		State:            types.NODE_READY,
+		Reason:           ReasonRegistered,
+		RegisteredHeight: s.height,
+		StateSinceMs:     s.blockTimeMs,
+		LastHeartbeatMs:  s.blockTimeMs,
+	}
+	s.nodes[n.Id] = n
+	s.nodeIDs = insertSorted(s.nodeIDs, n.Id)
+	s.nodeByKey[string(n.PubKey)] = n.Id
+	s.touchNode(n)
+	if acc == nil {
+		acc = &types.Account{Address: addressOf(m.PubKey)}
+		s.accounts[keyAddr] = acc
+	}
+	if len(acc.PubKey) == 0 {
+		acc.PubKey = clone(m.PubKey)
+	}
+	acc.Roles = addRole(acc.Roles, types.ROLE_NODE)
+	s.touchAccount(acc)
+	ev := event(EventNodeStatus, "node", n.Id, "from", "", "to", NodeStateName(n.State), "reason", ReasonRegistered)
+	return []Event{ev}, fmt.Sprintf("node %s registered", n.Id), nil
+}
+
+func (s *State) heartbeat(m *types.Heartbeat) ([]Event, string, error) {
+	n := s.nodes[m.NodeId] // CheckTx made sure it exists
+	if m.Seq <= n.LastHeartbeatSeq {
+		return nil, "", errorf(ErrStaleHeartbeat, "heartbeat seq %d of node %s is not above the last accepted seq %d",
+			m.Seq, n.Id, n.LastHeartbeatSeq)
+	}
+	var events []Event
+	if interval := s.blockTimeMs - n.LastHeartbeatMs; n.LastHeartbeatSeq > 0 && interval > 0 {
+		health.PushInterval(n, interval, s.params.PhiWindow)
+	}
+	n.LastHeartbeatMs = s.blockTimeMs
+	n.LastHeartbeatSeq = m.Seq
+	n.Usage = m.Usage
+	if n.State == types.NODE_SUSPECT || n.State == types.NODE_DOWN {
+		events = append(events, s.setNodeState(n, types.NODE_READY, ReasonHeartbeat))
+	}
+	s.touchNode(n)
+	stops := 0
+	for i := range m.Tasks {
+		r := &m.Tasks[i]
+		t := s.tasks[r.TaskId]
+		if t == nil || t.Node != n.Id || t.Generation != r.Generation ||
+			t.State == types.TASK_COMPLETED && r.State != types.TASK_COMPLETED {
+			events = append(events, event(EventTaskStop, "task", r.TaskId, "node", n.Id, "generation", u64(r.Generation)))
+			stops++
+			continue
+		}
+		s.applyTaskReport(t, r)
+	}
+	log := fmt.Sprintf("heartbeat %d of node %s", m.Seq, n.Id)
+	if stops > 0 {
+		log += fmt.Sprintf("; %d tasks to stop", stops)
+	}
+	return events, log, nil
+}
+
+// applyTaskReport records a node's report on a task placed on it with the
+// current generation.
+func (s *State) applyTaskReport(t *types.Task, r *types.TaskReport) {
+	if t.State == types.TASK_COMPLETED {
+		return
+	}
+	changed := false
+	if r.State != t.State {
+		if r.State == types.TASK_COMPLETED {
+			s.release(t) // a completed task holds nothing
+		}
+		t.State = r.State
+		changed = true
+	}
+	if r.Restarts != t.Restarts {
+		t.Restarts = r.Restarts
+		changed = true
+	}
+	if len(r.Checkpoint) > 0 && !bytes.Equal(r.Checkpoint, t.LastCheckpoint) {
+		t.LastCheckpoint = clone(r.Checkpoint)
+		changed = true
+	}
+	if r.ExitCode != t.ExitCode {
+		t.ExitCode = r.ExitCode
+		changed = true
+	}
+	if t.Reason != "" && r.State == types.TASK_RUNNING {
+		t.Reason = ""
+		changed = true
+	}
+	if changed {
+		s.touchTask(t)
+	}
+}
+
+func (s *State) setNodeState(n *types.Node, to types.NodeState, reason string) Event {
+	from := n.State
+	n.State = to
+	n.Reason = reason
+	n.StateSinceMs = s.blockTimeMs
+	s.touchNode(n)
+	return event(EventNodeStatus, "node", n.Id, "from", NodeStateName(from), "to", NodeStateName(to), "reason", reason)
+}
+
+func (s *State) createWorkload(spec types.WorkloadSpec) ([]Event, string, error) {
+	if w := s.workloads[spec.Name]; w != nil {
+		diff := specDiff(&w.Spec, &spec)
+		if len(diff) == 0 {
+			return nil, fmt.Sprintf("workload %s unchanged", spec.Name), nil
+		}
+		return nil, "", errorf(ErrWorkloadExists, "workload %s exists with a different spec (existing != requested): %s; send UpdateWorkload to change it",
+			spec.Name, strings.Join(diff, "; "))
+	}
+	if len(s.workloads) >= MaxWorkloads {
+		return nil, "", errorf(ErrLimitExceeded, "the cluster has %d workloads, the limit", MaxWorkloads)
+	}
+	if len(s.tasks)+int(spec.Replicas) > MaxTasksTotal {
+		return nil, "", errorf(ErrLimitExceeded, "%d more tasks would make %d; the limit is %d", spec.Replicas, len(s.tasks)+int(spec.Replicas), MaxTasksTotal)
+	}
+	w := &types.Workload{Spec: spec, CreatedHeight: s.height, Version: 1}
+	s.workloads[spec.Name] = w
+	s.touchWorkload(w)
+	for i := uint32(0); i < spec.Replicas; i++ {
+		s.addTask(w, i)
+	}
+	ev := event(EventWorkload, "name", spec.Name, "action", ActionCreated)
+	return []Event{ev}, fmt.Sprintf("workload %s created with %d tasks", spec.Name, spec.Replicas), nil
+}
+
+func (s *State) updateWorkload(spec types.WorkloadSpec) ([]Event, string, error) {
+	w := s.workloads[spec.Name]
+	if w == nil {
+		return nil, "", errorf(ErrWorkloadNotFound, "workload %s does not exist; send CreateWorkload first", spec.Name)
+	}
+	diff := specDiff(&w.Spec, &spec)
+	if len(diff) == 0 {
+		return nil, fmt.Sprintf("workload %s unchanged", spec.Name), nil
+	}
+	oldReplicas, newReplicas := w.Spec.Replicas, spec.Replicas
+	if newReplicas > oldReplicas && len(s.tasks)+int(newReplicas-oldReplicas) > MaxTasksTotal {
+		return nil, "", errorf(ErrLimitExceeded, "%d more tasks would make %d; the limit is %d",
+			newReplicas-oldReplicas, len(s.tasks)+int(newReplicas-oldReplicas), MaxTasksTotal)
+	}
+	sameButReplicas := w.Spec
+	sameButReplicas.Replicas = spec.Replicas
+	otherChanges := len(specDiff(&sameButReplicas, &spec)) > 0
+
+	var events []Event
+	// Scale down: remove the highest indexes first.
+	tasks := s.tasksOf(spec.Name)
+	for i := len(tasks) - 1; i >= 0 && tasks[i].Index >= newReplicas; i-- {
+		events = append(events, s.removeTask(tasks[i], ReasonScaledDown))
+	}
+	// Any other change replaces every remaining task (a rolling update
+	// comes later). Resources are released under the old spec.
+	if otherChanges {
+		for _, t := range tasks {
+			if t.Index < newReplicas {
+				events = append(events, s.evictTask(t, ReasonSpecChanged)...)
+			}
+		}
+	}
+	w.Spec = spec
+	w.Version++
+	s.touchWorkload(w)
+	for i := oldReplicas; i < newReplicas; i++ {
+		s.addTask(w, i)
+	}
+	events = append(events, event(EventWorkload, "name", spec.Name, "action", ActionUpdated))
+	return events, fmt.Sprintf("workload %s updated to version %d: %s", spec.Name, w.Version, strings.Join(diff, "; ")), nil
+}
+
+func (s *State) deleteWorkload(name string) ([]Event, string, error) {
+	w := s.workloads[name]
+	if w == nil {
+		return nil, "", errorf(ErrWorkloadNotFound, "workload %s does not exist", name)
+	}
+	var events []Event
+	tasks := s.tasksOf(name)
+	for _, t := range tasks {
+		events = append(events, s.removeTask(t, ReasonWorkloadDeleted))
+	}
+	delete(s.workloads, name)
+	s.touchWorkload(w)
+	events = append(events, event(EventWorkload, "name", name, "action", ActionDeleted))
+	return events, fmt.Sprintf("workload %s deleted with %d tasks", name, len(tasks)), nil
+}
+
+func (s *State) node(id string) (*types.Node, error) {
+	n := s.nodes[id]
+	if n == nil {
+		return nil, errorf(ErrNodeNotFound, "node %s is not registered", id)
+	}
+	return n, nil
+}
+
+func (s *State) cordon(m *types.CordonNode) ([]Event, string, error) {
+	n, err := s.node(m.NodeId)
+	if err != nil {
+		return nil, "", err
+	}
+	if n.Cordoned {
+		return nil, fmt.Sprintf("node %s already cordoned", n.Id), nil
+	}
+	n.Cordoned = true
+	n.Reason = cordonReason("cordoned", m.Reason)
+	s.touchNode(n)
+	return nil, fmt.Sprintf("node %s cordoned", n.Id), nil
+}
+
+func cordonReason(what, reason string) string {
+	if reason == "" {
+		return what
+	}
+	return what + ": " + reason
+}
+
+func (s *State) uncordon(m *types.UncordonNode) ([]Event, string, error) {
+	n, err := s.node(m.NodeId)
+	if err != nil {
+		return nil, "", err
+	}
+	var events []Event
+	if !n.Cordoned && !n.Draining && n.State != types.NODE_QUARANTINED {
+		return nil, fmt.Sprintf("node %s already schedulable", n.Id), nil
+	}
+	n.Cordoned, n.Draining = false, false
+	n.Reason = ReasonUncordoned
+	if n.State == types.NODE_QUARANTINED {
+		events = append(events, s.setNodeState(n, types.NODE_READY, ReasonUncordoned))
+	}
+	s.touchNode(n)
+	return events, fmt.Sprintf("node %s uncordoned", n.Id), nil
+}
+
+func (s *State) drain(m *types.DrainNode) ([]Event, string, error) {
+	n, err := s.node(m.NodeId)
+	if err != nil {
+		return nil, "", err
+	}
+	var events []Event
+	evicted := 0
+	for _, t := range s.tasksOn(n.Id) {
+		if taskActive(t) {
+			events = append(events, s.evictTask(t, ReasonDrain)...)
+			evicted++
+		}
+	}
+	if n.Draining && evicted == 0 {
+		return nil, fmt.Sprintf("node %s already draining", n.Id), nil
+	}
+	n.Cordoned, n.Draining = true, true
+	n.Reason = cordonReason("draining", m.Reason)
+	s.touchNode(n)
+	return events, fmt.Sprintf("node %s draining; %d tasks evicted", n.Id, evicted), nil
+}
+
+func (s *State) grantRole(m *types.GrantRole) ([]Event, string, error) {
+	key := addrHex(m.Address)
+	acc := s.accounts[key]
+	if acc == nil && len(s.accounts) >= MaxAccounts {
+		return nil, "", errorf(ErrLimitExceeded, "the state holds %d accounts, the limit", MaxAccounts)
+	}
+	if acc != nil && hasRole(acc.Roles, m.Role) {
+		return nil, fmt.Sprintf("account %s already has role %s", key, RoleName(m.Role)), nil
+	}
+	if acc == nil {
+		acc = &types.Account{Address: clone(m.Address)}
+		s.accounts[key] = acc
+	}
+	acc.Roles = addRole(acc.Roles, m.Role)
+	s.touchAccount(acc)
+	return nil, fmt.Sprintf("account %s granted role %s", key, RoleName(m.Role)), nil
+}
+
+func (s *State) revokeRole(m *types.RevokeRole) ([]Event, string, error) {
+	key := addrHex(m.Address)
+	acc := s.accounts[key]
+	if acc == nil {
+		return nil, "", errorf(ErrUnknownAccount, "account %s does not exist", key)
+	}
+	if !hasRole(acc.Roles, m.Role) {
+		return nil, fmt.Sprintf("account %s does not have role %s", key, RoleName(m.Role)), nil
+	}
+	if m.Role == types.ROLE_ADMIN && !acc.Jailed {
+		others := 0
+		for _, k := range sortedKeys(s.accounts) {
+			a := s.accounts[k]
+			if k != key && !a.Jailed && hasRole(a.Roles, types.ROLE_ADMIN) {
+				others++
+			}
+		}
+		if others == 0 {
+			return nil, "", errorf(ErrLastAdmin, "revoking admin from %s would leave no active admin; grant admin to another account first", key)
+		}
+	}
+	acc.Roles = removeRole(acc.Roles, m.Role)
+	s.touchAccount(acc)
+	return nil, fmt.Sprintf("account %s lost role %s", key, RoleName(m.Role)), nil
+}
+
+func (s *State) setValidatorPower(m *types.SetValidatorPower) ([]Event, string, error) {
+	key := addrHex(addressOf(m.PubKey))
+	v := s.validators[key]
+	switch {
+	case m.Power == 0 && v == nil:
+		return nil, "", invalid("validator %s is not in the validator set", key)
+	case m.Power == 0 && len(s.validators) == 1:
+		return nil, "", invalid("removing validator %s would leave the validator set empty", key)
+	case v == nil && len(s.validators) >= MaxValidators:
+		return nil, "", errorf(ErrLimitExceeded, "the validator set has %d validators, the limit", MaxValidators)
+	case v != nil && v.Power == m.Power:
+		return nil, fmt.Sprintf("validator %s already has power %d", key, m.Power), nil
+	}
+	if m.Power == 0 {
+		delete(s.validators, key)
+	} else {
+		s.validators[key] = &types.Validator{PubKey: clone(m.PubKey), Power: m.Power}
+	}
+	s.touch(prefixValidators + key)
+	s.valUpdates[key] = ValidatorUpdate{PubKey: clone(m.PubKey), Power: m.Power}
+	return nil, fmt.Sprintf("validator %s power set to %d (from the end of this block)", key, m.Power), nil
+}
+
+// reportEquivocation jails the signer of two transactions that make
+// conflicting statements: two Heartbeats for the same node and seq, or two
+// HealthReports for the same window, with different content.
+func (s *State) reportEquivocation(m *types.ReportEquivocation) ([]Event, string, error) {
+	a, err := DecodeTx(m.TxA, s.chainID)
+	if err != nil {
+		return nil, "", errorf(ErrInvalidEvidence, "tx_a: %v", err)
+	}
+	b, err := DecodeTx(m.TxB, s.chainID)
+	if err != nil {
+		return nil, "", errorf(ErrInvalidEvidence, "tx_b: %v", err)
+	}
+	if !bytes.Equal(a.PubKey, b.PubKey) {
+		return nil, "", errorf(ErrInvalidEvidence, "tx_a is signed by %s and tx_b by %s; evidence needs one signer", addrHex(a.Address), addrHex(b.Address))
+	}
+	var what string
+	switch {
+	case a.Body.GetHeartbeat() != nil && b.Body.GetHeartbeat() != nil:
+		ha, hb := a.Body.GetHeartbeat(), b.Body.GetHeartbeat()
+		if ha.NodeId != hb.NodeId || ha.Seq != hb.Seq {
+			return nil, "", errorf(ErrInvalidEvidence, "heartbeats %s#%d and %s#%d are different statements, not conflicting ones", ha.NodeId, ha.Seq, hb.NodeId, hb.Seq)
+		}
+		if sameMsg(ha, hb) {
+			return nil, "", errorf(ErrInvalidEvidence, "the two heartbeats %s#%d say the same thing", ha.NodeId, ha.Seq)
+		}
+		what = fmt.Sprintf("two different heartbeats with seq %d for node %s", ha.Seq, ha.NodeId)
+	case a.Body.GetHealthReport() != nil && b.Body.GetHealthReport() != nil:
+		ra, rb := a.Body.GetHealthReport(), b.Body.GetHealthReport()
+		if ra.Window != rb.Window {
+			return nil, "", errorf(ErrInvalidEvidence, "health reports for windows %d and %d do not conflict", ra.Window, rb.Window)
+		}
+		if sameMsg(ra, rb) {
+			return nil, "", errorf(ErrInvalidEvidence, "the two health reports for window %d say the same thing", ra.Window)
+		}
+		what = fmt.Sprintf("two different health reports for window %d", ra.Window)
+	default:
+		return nil, "", errorf(ErrInvalidEvidence, "evidence must be two Heartbeats or two HealthReports; got %s and %s", msgName(&a.Body), msgName(&b.Body))
+	}
+	key := addrHex(a.Address)
+	acc := s.accounts[key]
+	if acc == nil {
+		return nil, "", errorf(ErrInvalidEvidence, "signer %s has no account", key)
+	}
+	if acc.Jailed {
+		return nil, fmt.Sprintf("account %s already jailed", key), nil
+	}
+	ev := s.jail(acc, "equivocation: "+what)
+	return []Event{ev}, fmt.Sprintf("account %s jailed: %s", key, what), nil
+}
+
+func sameMsg(a, b marshaler) bool {
+	x, errA := a.Marshal()
+	y, errB := b.Marshal()
+	return errA == nil && errB == nil && bytes.Equal(x, y)
+}

@@ -1,0 +1,447 @@
+package app
+
+import (
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// Query answers. Every answer is a JSON object with snake_case fields;
+// states are the capitalised names of DESIGN §5 and roles lower-case words.
+// The views are exported so that clients decode into the same types.
+
+// NodeView is a node in /nodes and /nodes/{id}.
+type NodeView struct {
+	ID                 string            `json:"id"`
+	State              string            `json:"state"`
+	Reason             string            `json:"reason"`
+	Zone               string            `json:"zone"`
+	Labels             map[string]string `json:"labels"`
+	Capacity           ResourcesView     `json:"capacity"`
+	Allocated          ResourcesView     `json:"allocated"`
+	Usage              ResourcesView     `json:"usage"`
+	Endpoint           string            `json:"endpoint"`
+	Address            string            `json:"address"`
+	Cordoned           bool              `json:"cordoned"`
+	Draining           bool              `json:"draining"`
+	RegisteredHeight   int64             `json:"registered_height"`
+	StateSince         int64             `json:"state_since"`
+	LastHeartbeat      int64             `json:"last_heartbeat"`
+	LastHeartbeatAgeMs int64             `json:"last_heartbeat_age_ms"`
+	LastHeartbeatSeq   uint64            `json:"last_heartbeat_seq"`
+	Strikes            uint32            `json:"strikes"`
+	Tasks              []string          `json:"tasks"`
+}
+
+// TaskView is a task in /tasks.
+type TaskView struct {
+	ID             string `json:"id"`
+	Workload       string `json:"workload"`
+	Index          uint32 `json:"index"`
+	Node           string `json:"node"`
+	Generation     uint64 `json:"generation"`
+	State          string `json:"state"`
+	Restarts       uint32 `json:"restarts"`
+	LastCheckpoint []byte `json:"last_checkpoint"` // base64
+	ExitCode       int32  `json:"exit_code"`
+	Reason         string `json:"reason"`
+	NextAttemptAt  int64  `json:"next_attempt_at"` // unix ms of block time, 0 = now
+	CreatedHeight  int64  `json:"created_height"`
+	SpecVersion    uint64 `json:"spec_version"`
+}
+
+// WorkloadView is a workload in /workloads and /workloads/{name}.
+type WorkloadView struct {
+	Name          string   `json:"name"`
+	Spec          SpecView `json:"spec"`
+	Version       uint64   `json:"version"`
+	CreatedHeight int64    `json:"created_height"`
+	Replicas      uint32   `json:"replicas"`
+	Pending       int      `json:"pending"`
+	Assigned      int      `json:"assigned"`
+	Running       int      `json:"running"`
+	Failed        int      `json:"failed"`
+	Completed     int      `json:"completed"`
+	Tasks         []string `json:"tasks"`
+}
+
+// AccountView is an account in /accounts/{addr} and /observers.
+type AccountView struct {
+	Address       string   `json:"address"`
+	PubKey        []byte   `json:"pub_key"` // base64
+	Roles         []string `json:"roles"`
+	Sequence      uint64   `json:"sequence"`
+	Jailed        bool     `json:"jailed"`
+	JailReason    string   `json:"jail_reason"`
+	Reputation    int64    `json:"reputation"`
+	Agreements    uint64   `json:"agreements"`
+	Disagreements uint64   `json:"disagreements"`
+}
+
+// ValidatorView is a validator in /validators.
+type ValidatorView struct {
+	Address string `json:"address"`
+	PubKey  []byte `json:"pub_key"` // base64
+	Power   int64  `json:"power"`
+}
+
+// SummaryView is /summary.
+type SummaryView struct {
+	Height       int64          `json:"height"`
+	Time         int64          `json:"time"` // block time, unix ms
+	Nodes        int            `json:"nodes"`
+	NodesByState map[string]int `json:"nodes_by_state"`
+	Workloads    int            `json:"workloads"`
+	Tasks        int            `json:"tasks"`
+	TasksByState map[string]int `json:"tasks_by_state"`
+	Pending      int            `json:"pending"`
+	Accounts     int            `json:"accounts"`
+	Validators   int            `json:"validators"`
+}
+
+// The list answers.
+type (
+	NodesAnswer struct {
+		Height int64      `json:"height"`
+		Nodes  []NodeView `json:"nodes"`
+	}
+	TasksAnswer struct {
+		Height int64      `json:"height"`
+		Tasks  []TaskView `json:"tasks"`
+	}
+	WorkloadsAnswer struct {
+		Height    int64          `json:"height"`
+		Workloads []WorkloadView `json:"workloads"`
+	}
+	AccountsAnswer struct {
+		Height   int64         `json:"height"`
+		Accounts []AccountView `json:"accounts"`
+	}
+	ObserversAnswer struct {
+		Height    int64         `json:"height"`
+		Observers []AccountView `json:"observers"`
+	}
+	ValidatorsAnswer struct {
+		Height     int64           `json:"height"`
+		Validators []ValidatorView `json:"validators"`
+	}
+)
+
+var nodeStateNames = map[types.NodeState]string{
+	types.NODE_READY:       "Ready",
+	types.NODE_SUSPECT:     "Suspect",
+	types.NODE_DOWN:        "Down",
+	types.NODE_PARTITIONED: "Partitioned",
+	types.NODE_QUARANTINED: "Quarantined",
+}
+
+var taskStateNames = map[types.TaskState]string{
+	types.TASK_PENDING:   "Pending",
+	types.TASK_ASSIGNED:  "Assigned",
+	types.TASK_RUNNING:   "Running",
+	types.TASK_FAILED:    "Failed",
+	types.TASK_COMPLETED: "Completed",
+}
+
+// NodeStateName is the capitalised name of a node state ("Ready", …).
+func NodeStateName(st types.NodeState) string {
+	if n, ok := nodeStateNames[st]; ok {
+		return n
+	}
+	return "Unspecified"
+}
+
+// TaskStateName is the capitalised name of a task state ("Pending", …).
+func TaskStateName(st types.TaskState) string {
+	if n, ok := taskStateNames[st]; ok {
+		return n
+	}
+	return "Unspecified"
+}
+
+// ParseTaskState reads a capitalised (or any-case) task state name.
+func ParseTaskState(s string) (types.TaskState, bool) {
+	for st := types.TASK_PENDING; st <= types.TASK_COMPLETED; st++ {
+		if strings.EqualFold(taskStateNames[st], s) {
+			return st, true
+		}
+	}
+	return types.TASK_STATE_UNSPECIFIED, false
+}
+
+func (s *State) nodeView(n *types.Node) NodeView {
+	v := NodeView{
+		ID:               n.Id,
+		State:            NodeStateName(n.State),
+		Reason:           n.Reason,
+		Zone:             n.Zone,
+		Labels:           map[string]string{},
+		Capacity:         resourcesView(n.Capacity),
+		Allocated:        resourcesView(n.Allocated),
+		Usage:            resourcesView(n.Usage),
+		Endpoint:         n.Endpoint,
+		Address:          addrHex(addressOf(n.PubKey)),
+		Cordoned:         n.Cordoned,
+		Draining:         n.Draining,
+		RegisteredHeight: n.RegisteredHeight,
+		StateSince:       n.StateSinceMs,
+		LastHeartbeat:    n.LastHeartbeatMs,
+		LastHeartbeatSeq: n.LastHeartbeatSeq,
+		Strikes:          n.Strikes,
+		Tasks:            []string{},
+	}
+	if age := s.blockTimeMs - n.LastHeartbeatMs; age > 0 {
+		v.LastHeartbeatAgeMs = age
+	}
+	for _, l := range n.Labels {
+		v.Labels[l.Key] = l.Value
+	}
+	for _, t := range s.tasksOn(n.Id) {
+		v.Tasks = append(v.Tasks, t.Id)
+	}
+	return v
+}
+
+func taskView(t *types.Task) TaskView {
+	return TaskView{
+		ID:             t.Id,
+		Workload:       t.Workload,
+		Index:          t.Index,
+		Node:           t.Node,
+		Generation:     t.Generation,
+		State:          TaskStateName(t.State),
+		Restarts:       t.Restarts,
+		LastCheckpoint: t.LastCheckpoint,
+		ExitCode:       t.ExitCode,
+		Reason:         t.Reason,
+		NextAttemptAt:  t.NextAttemptAtMs,
+		CreatedHeight:  t.CreatedHeight,
+		SpecVersion:    t.SpecVersion,
+	}
+}
+
+func (s *State) workloadView(w *types.Workload) WorkloadView {
+	v := WorkloadView{
+		Name:          w.Spec.Name,
+		Spec:          NewSpecView(w.Spec),
+		Version:       w.Version,
+		CreatedHeight: w.CreatedHeight,
+		Replicas:      w.Spec.Replicas,
+		Tasks:         []string{},
+	}
+	for _, t := range s.tasksOf(w.Spec.Name) {
+		v.Tasks = append(v.Tasks, t.Id)
+		switch t.State {
+		case types.TASK_PENDING:
+			v.Pending++
+		case types.TASK_ASSIGNED:
+			v.Assigned++
+		case types.TASK_RUNNING:
+			v.Running++
+		case types.TASK_FAILED:
+			v.Failed++
+		case types.TASK_COMPLETED:
+			v.Completed++
+		}
+	}
+	return v
+}
+
+func accountView(a *types.Account) AccountView {
+	v := AccountView{
+		Address:       addrHex(a.Address),
+		PubKey:        a.PubKey,
+		Roles:         []string{},
+		Sequence:      a.Sequence,
+		Jailed:        a.Jailed,
+		JailReason:    a.JailReason,
+		Reputation:    a.Reputation,
+		Agreements:    a.Agreements,
+		Disagreements: a.Disagreements,
+	}
+	for _, r := range a.Roles {
+		v.Roles = append(v.Roles, RoleName(r))
+	}
+	return v
+}
+
+// Query answers a DESIGN §8 path with JSON:
+//
+//	/nodes  /nodes/{id}  /workloads  /workloads/{name}
+//	/tasks?workload=W&node=N  /tasks/{workload}/{index}
+//	/accounts  /accounts/{ADDR}  /observers  /validators  /params  /summary
+//
+// An unknown path or a missing object is an ErrNotFound error.
+func (s *State) Query(path string) ([]byte, error) {
+	p, rawQuery, _ := strings.Cut(path, "?")
+	p = "/" + strings.Trim(p, "/")
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	switch {
+	case p == "/nodes":
+		ans := NodesAnswer{Height: s.height, Nodes: []NodeView{}}
+		for _, id := range s.nodeIDs {
+			ans.Nodes = append(ans.Nodes, s.nodeView(s.nodes[id]))
+		}
+		return mustJSON(ans), nil
+	case parts[0] == "nodes" && len(parts) == 2:
+		n := s.nodes[parts[1]]
+		if n == nil {
+			return nil, errorf(ErrNotFound, "node %s is not registered", parts[1])
+		}
+		return mustJSON(s.nodeView(n)), nil
+	case p == "/workloads":
+		ans := WorkloadsAnswer{Height: s.height, Workloads: []WorkloadView{}}
+		for _, name := range sortedKeys(s.workloads) {
+			ans.Workloads = append(ans.Workloads, s.workloadView(s.workloads[name]))
+		}
+		return mustJSON(ans), nil
+	case parts[0] == "workloads" && len(parts) == 2:
+		w := s.workloads[parts[1]]
+		if w == nil {
+			return nil, errorf(ErrNotFound, "workload %s does not exist", parts[1])
+		}
+		return mustJSON(s.workloadView(w)), nil
+	case p == "/tasks":
+		return s.queryTasks(rawQuery)
+	case parts[0] == "tasks" && len(parts) == 3:
+		t := s.tasks[parts[1]+"/"+parts[2]]
+		if t == nil {
+			return nil, errorf(ErrNotFound, "task %s/%s does not exist", parts[1], parts[2])
+		}
+		return mustJSON(taskView(t)), nil
+	case p == "/accounts" || p == "/observers":
+		var list []AccountView
+		for _, k := range sortedKeys(s.accounts) {
+			a := s.accounts[k]
+			if p == "/accounts" || hasRole(a.Roles, types.ROLE_OBSERVER) {
+				list = append(list, accountView(a))
+			}
+		}
+		if list == nil {
+			list = []AccountView{}
+		}
+		if p == "/observers" {
+			return mustJSON(ObserversAnswer{Height: s.height, Observers: list}), nil
+		}
+		return mustJSON(AccountsAnswer{Height: s.height, Accounts: list}), nil
+	case parts[0] == "accounts" && len(parts) == 2:
+		addr, ok := parseAddrHex(parts[1])
+		if !ok {
+			return nil, errorf(ErrNotFound, "%q is not an address (%d bytes of hex)", parts[1], AddressLen)
+		}
+		a := s.accounts[addrHex(addr)]
+		if a == nil {
+			return nil, errorf(ErrNotFound, "account %s does not exist", addrHex(addr))
+		}
+		return mustJSON(accountView(a)), nil
+	case p == "/validators":
+		ans := ValidatorsAnswer{Height: s.height, Validators: []ValidatorView{}}
+		for _, k := range sortedKeys(s.validators) {
+			v := s.validators[k]
+			ans.Validators = append(ans.Validators, ValidatorView{Address: k, PubKey: v.PubKey, Power: v.Power})
+		}
+		return mustJSON(ans), nil
+	case p == "/params":
+		return mustJSON(NewParamsView(s.params)), nil
+	case p == "/summary":
+		return mustJSON(s.summary()), nil
+	}
+	return nil, errorf(ErrNotFound, "unknown query path %q; try /nodes, /workloads, /tasks, /accounts/{addr}, /observers, /validators, /params or /summary", path)
+}
+
+func (s *State) queryTasks(rawQuery string) ([]byte, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, errorf(ErrNotFound, "bad /tasks query %q: %v", rawQuery, err)
+	}
+	for k := range q {
+		if k != "workload" && k != "node" && k != "state" {
+			return nil, errorf(ErrNotFound, "unknown /tasks filter %q; want workload, node or state", k)
+		}
+	}
+	workload, node, state := q.Get("workload"), q.Get("node"), q.Get("state")
+	var ids []string
+	switch {
+	case workload != "":
+		ids = sortedKeys(s.tasksByWorkload[workload])
+	case node != "":
+		ids = sortedKeys(s.tasksByNode[node])
+	default:
+		ids = sortedKeys(s.tasks)
+	}
+	var tasks []*types.Task
+	for _, id := range ids {
+		t := s.tasks[id]
+		if node != "" && t.Node != node || state != "" && !strings.EqualFold(TaskStateName(t.State), state) {
+			continue
+		}
+		tasks = append(tasks, t)
+	}
+	sort.Slice(tasks, func(i, j int) bool {
+		if tasks[i].Workload != tasks[j].Workload {
+			return tasks[i].Workload < tasks[j].Workload
+		}
+		return tasks[i].Index < tasks[j].Index
+	})
+	ans := TasksAnswer{Height: s.height, Tasks: []TaskView{}}
+	for _, t := range tasks {
+		ans.Tasks = append(ans.Tasks, taskView(t))
+	}
+	return mustJSON(ans), nil
+}
+
+func (s *State) summary() SummaryView {
+	v := SummaryView{
+		Height:       s.height,
+		Time:         s.blockTimeMs,
+		Nodes:        len(s.nodes),
+		NodesByState: map[string]int{},
+		Workloads:    len(s.workloads),
+		Tasks:        len(s.tasks),
+		TasksByState: map[string]int{},
+		Pending:      len(s.pending),
+		Accounts:     len(s.accounts),
+		Validators:   len(s.validators),
+	}
+	for _, id := range s.nodeIDs {
+		v.NodesByState[NodeStateName(s.nodes[id].State)]++
+	}
+	for _, id := range sortedKeys(s.tasks) {
+		v.TasksByState[TaskStateName(s.tasks[id].State)]++
+	}
+	return v
+}
+
+// StoreKeyForPath maps a query path for one record to its store key, so
+// that the caller can answer with a Merkle proof of the raw record:
+// /nodes/{id} -> nodes/{id}, /workloads/{name} -> workloads/{name},
+// /accounts/{ADDR} -> accounts/{ADDRHEX}, /validators/{ADDR} ->
+// validators/{ADDRHEX}, /tasks/{workload}/{index} -> tasks/{workload}/{index},
+// /params -> params.
+func StoreKeyForPath(path string) ([]byte, bool) {
+	p, _, _ := strings.Cut(path, "?")
+	p = strings.Trim(p, "/")
+	parts := strings.Split(p, "/")
+	switch {
+	case p == "params":
+		return []byte(keyParams), true
+	case len(parts) == 2 && parts[0] == "nodes" && validName("", parts[1], MaxNodeIDLen) == nil:
+		return []byte(prefixNodes + parts[1]), true
+	case len(parts) == 2 && parts[0] == "workloads" && validName("", parts[1], MaxWorkloadNameLen) == nil:
+		return []byte(prefixWorkloads + parts[1]), true
+	case len(parts) == 2 && (parts[0] == "accounts" || parts[0] == "validators"):
+		addr, ok := parseAddrHex(parts[1])
+		if !ok {
+			return nil, false
+		}
+		return []byte(parts[0] + "/" + addrHex(addr)), true
+	case len(parts) == 3 && parts[0] == "tasks":
+		if _, _, err := parseTaskID(parts[1] + "/" + parts[2]); err != nil {
+			return nil, false
+		}
+		return []byte(prefixTasks + parts[1] + "/" + parts[2]), true
+	}
+	return nil, false
+}

@@ -1,0 +1,433 @@
+package app
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// Store keys. Every record lives under one of these; the value is the
+// gogoproto encoding of the record's type.
+const (
+	keyParams        = "params"      // types.Params
+	keyBlockInfo     = "blockinfo"   // blockInfo (see encodeBlockInfo)
+	prefixAccounts   = "accounts/"   // accounts/{ADDRHEX}: types.Account
+	prefixNodes      = "nodes/"      // nodes/{id}: types.Node
+	prefixWorkloads  = "workloads/"  // workloads/{name}: types.Workload
+	prefixTasks      = "tasks/"      // tasks/{workload}/{index}: types.Task
+	prefixValidators = "validators/" // validators/{ADDRHEX}: types.Validator
+)
+
+// State is the cluster state and the machine that advances it. It is not
+// safe for concurrent use: the caller serialises every call (the ABCI
+// connection already does).
+type State struct {
+	chainID string
+	height  int64
+	// blockTimeMs is the time of the block being applied, or of the last
+	// one applied.
+	blockTimeMs int64
+	blockHash   []byte
+	inBlock     bool
+
+	params     types.Params
+	accounts   map[string]*types.Account   // by ADDRHEX
+	nodes      map[string]*types.Node      // by id
+	workloads  map[string]*types.Workload  // by name
+	tasks      map[string]*types.Task      // by id ("{workload}/{index}")
+	validators map[string]*types.Validator // by ADDRHEX
+
+	// Indexes: derived from the records above, rebuilt by LoadState.
+	nodeIDs         []string                       // sorted
+	nodeByKey       map[string]string              // string(pub_key) -> node id
+	tasksByNode     map[string]map[string]struct{} // node -> tasks whose Node is it
+	tasksByWorkload map[string]map[string]struct{} // workload -> its tasks
+	pending         map[string]struct{}            // tasks in TASK_PENDING
+
+	// valUpdates are validator power changes for the next EndBlock.
+	valUpdates map[string]ValidatorUpdate
+	// dirty holds the keys changed since the last TakeChanges.
+	dirty map[string]struct{}
+}
+
+func newEmptyState(chainID string) *State {
+	return &State{
+		chainID:         chainID,
+		accounts:        map[string]*types.Account{},
+		nodes:           map[string]*types.Node{},
+		workloads:       map[string]*types.Workload{},
+		tasks:           map[string]*types.Task{},
+		validators:      map[string]*types.Validator{},
+		nodeByKey:       map[string]string{},
+		tasksByNode:     map[string]map[string]struct{}{},
+		tasksByWorkload: map[string]map[string]struct{}{},
+		pending:         map[string]struct{}{},
+		valUpdates:      map[string]ValidatorUpdate{},
+		dirty:           map[string]struct{}{},
+	}
+}
+
+func validChainID(chainID string) error {
+	if chainID == "" || len(chainID) > MaxChainIDLen {
+		return errorf(ErrBadGenesis, "chain id %q must be 1..%d characters", chainID, MaxChainIDLen)
+	}
+	return nil
+}
+
+// NewState builds the genesis state. A nil g means DefaultParams and no
+// accounts. TakeChanges afterwards returns every genesis record.
+func NewState(chainID string, g *Genesis) (*State, error) {
+	if err := validChainID(chainID); err != nil {
+		return nil, err
+	}
+	if g == nil {
+		g = &Genesis{Params: DefaultParams()}
+	}
+	if err := ValidateParams(g.Params); err != nil {
+		return nil, err
+	}
+	if len(g.Accounts) > MaxAccounts {
+		return nil, errorf(ErrBadGenesis, "genesis has %d accounts; the limit is %d", len(g.Accounts), MaxAccounts)
+	}
+	s := newEmptyState(chainID)
+	s.params = g.Params
+	s.touch(keyParams)
+	for i, ga := range g.Accounts {
+		if len(ga.Address) != AddressLen {
+			return nil, errorf(ErrBadGenesis, "genesis account %d: address is %d bytes; want %d", i, len(ga.Address), AddressLen)
+		}
+		key := addrHex(ga.Address)
+		if s.accounts[key] != nil {
+			return nil, errorf(ErrBadGenesis, "genesis account %s listed twice", key)
+		}
+		if len(ga.PubKey) != 0 && (len(ga.PubKey) != PubKeyLen || !bytes.Equal(addressOf(ga.PubKey), ga.Address)) {
+			return nil, errorf(ErrBadGenesis, "genesis account %s: pub_key is not a %d-byte key of this address", key, PubKeyLen)
+		}
+		acc := &types.Account{Address: clone(ga.Address), PubKey: clone(ga.PubKey)}
+		for _, r := range ga.Roles {
+			if !validRole(r) {
+				return nil, errorf(ErrBadGenesis, "genesis account %s: unknown role %d", key, int32(r))
+			}
+			acc.Roles = addRole(acc.Roles, r)
+		}
+		s.accounts[key] = acc
+		s.touch(prefixAccounts + key)
+	}
+	return s, nil
+}
+
+// LoadState rebuilds a state from every stored record (as TakeChanges
+// produced them) at the given height, and checks the records against each
+// other: a task's workload and node exist, each node's allocation equals
+// the sum of its active tasks.
+func LoadState(chainID string, height int64, records []KV) (*State, error) {
+	if err := validChainID(chainID); err != nil {
+		return nil, err
+	}
+	s := newEmptyState(chainID)
+	s.height = height
+	haveParams := false
+	for _, kv := range records {
+		key := string(kv.Key)
+		if kv.Value == nil {
+			return nil, fmt.Errorf("load state: record %q has no value", key)
+		}
+		var err error
+		switch {
+		case key == keyParams:
+			err = s.params.Unmarshal(kv.Value)
+			haveParams = true
+		case key == keyBlockInfo:
+			var h int64
+			h, s.blockTimeMs, err = decodeBlockInfo(kv.Value)
+			if err == nil && h != height {
+				err = fmt.Errorf("block info is for height %d, not %d", h, height)
+			}
+		case strings.HasPrefix(key, prefixAccounts):
+			a := &types.Account{}
+			if err = a.Unmarshal(kv.Value); err == nil {
+				err = expectKey(key, prefixAccounts+addrHex(a.Address))
+				s.accounts[addrHex(a.Address)] = a
+			}
+		case strings.HasPrefix(key, prefixNodes):
+			n := &types.Node{}
+			if err = n.Unmarshal(kv.Value); err == nil {
+				err = expectKey(key, prefixNodes+n.Id)
+				s.nodes[n.Id] = n
+			}
+		case strings.HasPrefix(key, prefixWorkloads):
+			w := &types.Workload{}
+			if err = w.Unmarshal(kv.Value); err == nil {
+				err = expectKey(key, prefixWorkloads+w.Spec.Name)
+				s.workloads[w.Spec.Name] = w
+			}
+		case strings.HasPrefix(key, prefixTasks):
+			t := &types.Task{}
+			if err = t.Unmarshal(kv.Value); err == nil {
+				err = expectKey(key, prefixTasks+t.Id)
+				s.tasks[t.Id] = t
+			}
+		case strings.HasPrefix(key, prefixValidators):
+			v := &types.Validator{}
+			if err = v.Unmarshal(kv.Value); err == nil {
+				err = expectKey(key, prefixValidators+addrHex(addressOf(v.PubKey)))
+				s.validators[addrHex(addressOf(v.PubKey))] = v
+			}
+		default:
+			err = fmt.Errorf("unknown key")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load state: record %q: %w", key, err)
+		}
+	}
+	if !haveParams {
+		return nil, fmt.Errorf("load state: no %q record", keyParams)
+	}
+	s.rebuildIndexes()
+	if err := s.verify(); err != nil {
+		return nil, fmt.Errorf("load state: %w", err)
+	}
+	return s, nil
+}
+
+func expectKey(got, want string) error {
+	if got != want {
+		return fmt.Errorf("record belongs under %q", want)
+	}
+	return nil
+}
+
+// rebuildIndexes derives every in-memory index from the records.
+func (s *State) rebuildIndexes() {
+	s.nodeIDs = sortedKeys(s.nodes)
+	for _, id := range s.nodeIDs {
+		s.nodeByKey[string(s.nodes[id].PubKey)] = id
+	}
+	for _, id := range sortedKeys(s.tasks) {
+		s.indexTask(s.tasks[id])
+	}
+}
+
+func (s *State) indexTask(t *types.Task) {
+	addToSet(s.tasksByWorkload, t.Workload, t.Id)
+	if t.Node != "" {
+		addToSet(s.tasksByNode, t.Node, t.Id)
+	}
+	if t.State == types.TASK_PENDING {
+		s.pending[t.Id] = struct{}{}
+	}
+}
+
+func addToSet(m map[string]map[string]struct{}, key, member string) {
+	set := m[key]
+	if set == nil {
+		set = map[string]struct{}{}
+		m[key] = set
+	}
+	set[member] = struct{}{}
+}
+
+func removeFromSet(m map[string]map[string]struct{}, key, member string) {
+	if set := m[key]; set != nil {
+		delete(set, member)
+		if len(set) == 0 {
+			delete(m, key)
+		}
+	}
+}
+
+// verify checks the invariants that tie records and indexes together.
+func (s *State) verify() error {
+	if err := ValidateParams(s.params); err != nil {
+		return fmt.Errorf("params: %v", err)
+	}
+	alloc := map[string]types.Resources{}
+	total := 0
+	for _, id := range sortedKeys(s.tasks) {
+		t := s.tasks[id]
+		total++
+		w := s.workloads[t.Workload]
+		if w == nil {
+			return fmt.Errorf("task %s: workload %q does not exist", id, t.Workload)
+		}
+		if t.Id != fmt.Sprintf("%s/%d", t.Workload, t.Index) || t.Index >= w.Spec.Replicas {
+			return fmt.Errorf("task %s: id, workload %s and index %d (replicas %d) disagree", id, t.Workload, t.Index, w.Spec.Replicas)
+		}
+		if (t.State == types.TASK_PENDING) != (t.Node == "") {
+			return fmt.Errorf("task %s: state %s with node %q", id, TaskStateName(t.State), t.Node)
+		}
+		if t.Node != "" && s.nodes[t.Node] == nil {
+			return fmt.Errorf("task %s: node %q does not exist", id, t.Node)
+		}
+		if taskActive(t) {
+			a := alloc[t.Node]
+			a.CpuMillis += w.Spec.Resources.CpuMillis
+			a.MemoryMb += w.Spec.Resources.MemoryMb
+			alloc[t.Node] = a
+		}
+	}
+	if total > MaxTasksTotal || len(s.nodes) > MaxNodes || len(s.workloads) > MaxWorkloads {
+		return fmt.Errorf("state exceeds its limits: %d tasks, %d nodes, %d workloads", total, len(s.nodes), len(s.workloads))
+	}
+	for _, name := range sortedKeys(s.workloads) {
+		if got, want := len(s.tasksByWorkload[name]), int(s.workloads[name].Spec.Replicas); got != want {
+			return fmt.Errorf("workload %s has %d tasks; replicas is %d", name, got, want)
+		}
+	}
+	for _, id := range sortedKeys(s.nodes) {
+		if got, want := s.nodes[id].Allocated, alloc[id]; got != want {
+			return fmt.Errorf("node %s: allocated %+v, but its active tasks need %+v", id, got, want)
+		}
+	}
+	if len(s.nodeByKey) != len(s.nodes) {
+		return fmt.Errorf("%d nodes share %d keys", len(s.nodes), len(s.nodeByKey))
+	}
+	return nil
+}
+
+// Height is the height of the last block begun (BeginBlock) or loaded.
+func (s *State) Height() int64 { return s.height }
+
+// ChainID is the chain the state belongs to.
+func (s *State) ChainID() string { return s.chainID }
+
+// Params returns the current parameters.
+func (s *State) Params() types.Params { return s.params }
+
+// SetValidators records the validator set CometBFT starts with (InitChain).
+// It replaces any set recorded before; zero-power entries are skipped.
+func (s *State) SetValidators(vals []ValidatorUpdate) {
+	for _, key := range sortedKeys(s.validators) {
+		delete(s.validators, key)
+		s.touch(prefixValidators + key)
+	}
+	for _, v := range vals {
+		if v.Power <= 0 {
+			continue
+		}
+		key := addrHex(addressOf(v.PubKey))
+		s.validators[key] = &types.Validator{PubKey: clone(v.PubKey), Power: v.Power}
+		s.touch(prefixValidators + key)
+	}
+}
+
+// NextSequence is the sequence the account's next transaction must carry
+// (0 for an account the state does not know).
+func (s *State) NextSequence(addr []byte) uint64 {
+	if a := s.accounts[addrHex(addr)]; a != nil {
+		return a.Sequence
+	}
+	return 0
+}
+
+// TakeChanges returns the records changed since the last call, sorted by
+// key, each key once. A nil Value means the record was deleted. The caller
+// persists them atomically with the height (and app hash).
+func (s *State) TakeChanges() []KV {
+	keys := sortedKeys(s.dirty)
+	out := make([]KV, 0, len(keys))
+	for _, k := range keys {
+		var v []byte
+		if rec, ok := s.record(k); ok {
+			b, err := rec.Marshal()
+			if err != nil {
+				panic(fmt.Sprintf("app: marshal record %q: %v", k, err))
+			}
+			v = append([]byte{}, b...)
+		}
+		out = append(out, KV{Key: []byte(k), Value: v})
+	}
+	s.dirty = map[string]struct{}{}
+	return out
+}
+
+type marshaler interface{ Marshal() ([]byte, error) }
+
+type rawRecord []byte
+
+func (r rawRecord) Marshal() ([]byte, error) { return r, nil }
+
+// record returns the current value of a store key, if the record exists.
+func (s *State) record(key string) (marshaler, bool) {
+	switch {
+	case key == keyParams:
+		return &s.params, true
+	case key == keyBlockInfo:
+		return rawRecord(encodeBlockInfo(s.height, s.blockTimeMs)), true
+	case strings.HasPrefix(key, prefixAccounts):
+		a, ok := s.accounts[strings.TrimPrefix(key, prefixAccounts)]
+		return a, ok
+	case strings.HasPrefix(key, prefixNodes):
+		n, ok := s.nodes[strings.TrimPrefix(key, prefixNodes)]
+		return n, ok
+	case strings.HasPrefix(key, prefixWorkloads):
+		w, ok := s.workloads[strings.TrimPrefix(key, prefixWorkloads)]
+		return w, ok
+	case strings.HasPrefix(key, prefixTasks):
+		t, ok := s.tasks[strings.TrimPrefix(key, prefixTasks)]
+		return t, ok
+	case strings.HasPrefix(key, prefixValidators):
+		v, ok := s.validators[strings.TrimPrefix(key, prefixValidators)]
+		return v, ok
+	}
+	panic(fmt.Sprintf("app: unknown store key %q", key))
+}
+
+func (s *State) touch(key string) { s.dirty[key] = struct{}{} }
+
+func (s *State) touchAccount(a *types.Account)   { s.touch(prefixAccounts + addrHex(a.Address)) }
+func (s *State) touchNode(n *types.Node)         { s.touch(prefixNodes + n.Id) }
+func (s *State) touchWorkload(w *types.Workload) { s.touch(prefixWorkloads + w.Spec.Name) }
+func (s *State) touchTask(t *types.Task)         { s.touch(prefixTasks + t.Id) }
+
+// encodeBlockInfo writes the height and time of the last block as the
+// protobuf message `BlockInfo{int64 height = 1; int64 time_ms = 2;}`, so
+// that queries after a restart see the same "now" (heartbeat ages) as
+// before it. It is encoded by hand because state.proto has no such message
+// yet (TODO: add BlockInfo to state.proto).
+func encodeBlockInfo(height, timeMs int64) []byte {
+	b := []byte{0x08}
+	b = binary.AppendUvarint(b, uint64(height))
+	b = append(b, 0x10)
+	return binary.AppendUvarint(b, uint64(timeMs))
+}
+
+func decodeBlockInfo(b []byte) (height, timeMs int64, err error) {
+	for len(b) > 0 {
+		tag := b[0]
+		v, n := binary.Uvarint(b[1:])
+		if n <= 0 {
+			return 0, 0, fmt.Errorf("block info: bad varint")
+		}
+		switch tag {
+		case 0x08:
+			height = int64(v)
+		case 0x10:
+			timeMs = int64(v)
+		default:
+			return 0, 0, fmt.Errorf("block info: unknown field tag %#x", tag)
+		}
+		b = b[1+n:]
+	}
+	return height, timeMs, nil
+}
+
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// insertSorted adds s to a sorted slice.
+func insertSorted(list []string, s string) []string {
+	i := sort.SearchStrings(list, s)
+	list = append(list, "")
+	copy(list[i+1:], list[i:])
+	list[i] = s
+	return list
+}

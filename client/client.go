@@ -1,0 +1,223 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	ctypes "github.com/cometbft/cometbft/rpc/core/types"
+)
+
+// DefaultNode is the RPC address of a validator started with the default
+// configuration.
+const DefaultNode = "tcp://127.0.0.1:26657"
+
+// Defaults of Config.
+const (
+	DefaultCommitTimeout = 30 * time.Second
+	DefaultPollInterval  = 250 * time.Millisecond
+)
+
+// Config configures a Client.
+type Config struct {
+	// Node is the CometBFT RPC address: tcp://HOST:PORT, http(s)://HOST:PORT
+	// or HOST:PORT. Empty means DefaultNode.
+	Node string
+	// CommitTimeout bounds how long Broadcast waits for a transaction to be
+	// committed, and how long QueryProven waits for the next header.
+	// 0 means DefaultCommitTimeout.
+	CommitTimeout time.Duration
+	// PollInterval is the pause between two polls while waiting.
+	// 0 means DefaultPollInterval.
+	PollInterval time.Duration
+}
+
+// Validate reports an impossible setting.
+func (c Config) Validate() error {
+	if c.CommitTimeout < 0 {
+		return fmt.Errorf("client config: commit timeout %s is negative; expected 0 (default %s) or more", c.CommitTimeout, DefaultCommitTimeout)
+	}
+	if c.PollInterval < 0 {
+		return fmt.Errorf("client config: poll interval %s is negative; expected 0 (default %s) or more", c.PollInterval, DefaultPollInterval)
+	}
+	if _, err := NormalizeNode(c.Node); err != nil {
+		return fmt.Errorf("client config: %w", err)
+	}
+	return nil
+}
+
+// NormalizeNode checks an RPC address and returns it with a scheme:
+// "" becomes DefaultNode, "HOST:PORT" becomes "tcp://HOST:PORT".
+func NormalizeNode(node string) (string, error) {
+	node = strings.TrimSpace(node)
+	if node == "" {
+		return DefaultNode, nil
+	}
+	if !strings.Contains(node, "://") {
+		node = "tcp://" + node
+	}
+	scheme, rest, _ := strings.Cut(node, "://")
+	switch scheme {
+	case "tcp", "http", "https", "unix":
+	default:
+		return "", fmt.Errorf("node address %q: scheme %q is not supported; expected tcp://HOST:PORT, http(s)://HOST:PORT or unix://PATH", node, scheme)
+	}
+	if rest == "" {
+		return "", fmt.Errorf("node address %q has no host; expected tcp://HOST:PORT", node)
+	}
+	return node, nil
+}
+
+// Client is a connection to one node's RPC. It is safe for concurrent use.
+type Client struct {
+	rpc  *rpchttp.HTTP
+	node string
+	cfg  Config
+
+	mu      sync.Mutex
+	chainID string // cached after the first ChainID call
+}
+
+// New connects to nodeURL (see Config.Node) with the default settings.
+// No request is made until a method is called.
+func New(nodeURL string) (*Client, error) {
+	return NewWithConfig(Config{Node: nodeURL})
+}
+
+// NewWithConfig connects with the given settings.
+func NewWithConfig(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	node, _ := NormalizeNode(cfg.Node)
+	cfg.Node = node
+	if cfg.CommitTimeout == 0 {
+		cfg.CommitTimeout = DefaultCommitTimeout
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	rpc, err := rpchttp.New(node)
+	if err != nil {
+		return nil, fmt.Errorf("node address %q: %w", node, err)
+	}
+	return &Client{rpc: rpc, node: node, cfg: cfg}, nil
+}
+
+// Node is the RPC address the client talks to.
+func (c *Client) Node() string { return c.node }
+
+// RPC exposes the underlying CometBFT RPC client for calls this package
+// does not wrap (blocks, tx_search, subscriptions).
+func (c *Client) RPC() *rpchttp.HTTP { return c.rpc }
+
+// SetChainID makes ChainID return id without asking the node (for a
+// --chain-id flag). An empty id clears the cache.
+func (c *Client) SetChainID(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.chainID = id
+}
+
+// ChainID returns the chain id set by SetChainID, or else the one the node
+// reports in /status (cached after the first call).
+func (c *Client) ChainID(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	id := c.chainID
+	c.mu.Unlock()
+	if id != "" {
+		return id, nil
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		return "", err
+	}
+	id = st.NodeInfo.Network
+	if id == "" {
+		return "", fmt.Errorf("node %s reports an empty chain id", c.node)
+	}
+	c.SetChainID(id)
+	return id, nil
+}
+
+// Status is the node's /status.
+func (c *Client) Status(ctx context.Context) (*ctypes.ResultStatus, error) {
+	st, err := c.rpc.Status(ctx)
+	if err != nil {
+		return nil, c.rpcError("status", err)
+	}
+	return st, nil
+}
+
+// LatestHeight is the height of the node's latest committed block.
+func (c *Client) LatestHeight(ctx context.Context) (int64, error) {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.SyncInfo.LatestBlockHeight, nil
+}
+
+// ErrUnreachable wraps errors of requests that did not reach the node.
+var ErrUnreachable = errors.New("node unreachable")
+
+// rpcError wraps an RPC failure with the node address and, for connection
+// failures, a hint.
+func (c *Client) rpcError(method string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%s at %s: %w", method, c.node, err)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") ||
+		strings.Contains(msg, "dial ") || strings.Contains(msg, "EOF") {
+		return fmt.Errorf("%w: %s at %s: %v (is a node running there? set it with --node)", ErrUnreachable, method, c.node, err)
+	}
+	return fmt.Errorf("%s at %s: %w", method, c.node, err)
+}
+
+// wait calls poll every PollInterval until it reports done, returns an
+// error, or ctx ends. poll is called once at once.
+func (c *Client) wait(ctx context.Context, poll func() (done bool, err error)) error {
+	t := time.NewTicker(c.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		done, err := poll()
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// WaitForHeight waits until the node has committed height h, at most
+// CommitTimeout.
+func (c *Client) WaitForHeight(ctx context.Context, h int64) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
+	defer cancel()
+	var last int64
+	var lastErr error
+	err := c.wait(ctx, func() (bool, error) {
+		st, err := c.rpc.Status(ctx)
+		if err != nil {
+			lastErr = err
+			return false, nil
+		}
+		last = st.SyncInfo.LatestBlockHeight
+		return last >= h, nil
+	})
+	if err != nil {
+		if lastErr != nil {
+			return fmt.Errorf("waiting for height %d at %s: %w (last error: %v)", h, c.node, err, c.rpcError("status", lastErr))
+		}
+		return fmt.Errorf("waiting for height %d at %s (latest %d): %w", h, c.node, last, err)
+	}
+	return nil
+}

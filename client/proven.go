@@ -1,0 +1,217 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/crypto"
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// The Proven* methods return a JSON view (as Query does) that is checked
+// against the stored record proven at the same height (as QueryProof
+// does): every field of the view that comes from the record must match it.
+// Fields the node derives from other records (a node's task list, a
+// workload's task counts, ages) are not covered by the proof.
+//
+// When the object does not exist, the error is the node's not-found
+// answer (IsNotFound is true), and, when the absence could be proven too,
+// it says so.
+
+// ProvenNode returns node id's view, checked against its proven record.
+func (c *Client) ProvenNode(ctx context.Context, id string) (app.NodeView, *Proof, error) {
+	var v app.NodeView
+	p, err := c.provenView(ctx, NodePath(id), &v, func(rec []byte) (any, error) {
+		var n types.Node
+		if err := n.Unmarshal(rec); err != nil {
+			return nil, err
+		}
+		want := nodeRecordView(&n)
+		want.Tasks, want.LastHeartbeatAgeMs = v.Tasks, v.LastHeartbeatAgeMs
+		return want, nil
+	})
+	return v, p, err
+}
+
+// ProvenWorkload returns workload name's view, checked against its proven
+// record.
+func (c *Client) ProvenWorkload(ctx context.Context, name string) (app.WorkloadView, *Proof, error) {
+	var v app.WorkloadView
+	p, err := c.provenView(ctx, WorkloadPath(name), &v, func(rec []byte) (any, error) {
+		var w types.Workload
+		if err := w.Unmarshal(rec); err != nil {
+			return nil, err
+		}
+		want := v // derived counters and task list come from the view
+		want.Name, want.Spec, want.Version = w.Spec.Name, app.NewSpecView(w.Spec), w.Version
+		want.CreatedHeight, want.Replicas = w.CreatedHeight, w.Spec.Replicas
+		return want, nil
+	})
+	return v, p, err
+}
+
+// ProvenAccount returns account addr's view, checked against its proven
+// record.
+func (c *Client) ProvenAccount(ctx context.Context, addr []byte) (app.AccountView, *Proof, error) {
+	var v app.AccountView
+	if len(addr) != crypto.AddressLen {
+		return v, nil, fmt.Errorf("account address is %d bytes; expected %d", len(addr), crypto.AddressLen)
+	}
+	p, err := c.provenView(ctx, AccountPath(addr), &v, func(rec []byte) (any, error) {
+		var a types.Account
+		if err := a.Unmarshal(rec); err != nil {
+			return nil, err
+		}
+		want := app.AccountView{
+			Address: strings.ToUpper(fmt.Sprintf("%x", a.Address)), PubKey: a.PubKey, Roles: []string{},
+			Sequence: a.Sequence, Jailed: a.Jailed, JailReason: a.JailReason,
+			Reputation: a.Reputation, Agreements: a.Agreements, Disagreements: a.Disagreements,
+		}
+		for _, r := range a.Roles {
+			want.Roles = append(want.Roles, app.RoleName(r))
+		}
+		return want, nil
+	})
+	return v, p, err
+}
+
+// ProvenParams returns the parameters, checked against their proven record.
+func (c *Client) ProvenParams(ctx context.Context) (app.ParamsView, *Proof, error) {
+	var v app.ParamsView
+	p, err := c.provenView(ctx, "/params", &v, func(rec []byte) (any, error) {
+		var params types.Params
+		if err := params.Unmarshal(rec); err != nil {
+			return nil, err
+		}
+		return app.NewParamsView(params), nil
+	})
+	return v, p, err
+}
+
+// nodeRecordView is the part of app.NodeView that comes from the stored
+// node record alone.
+func nodeRecordView(n *types.Node) app.NodeView {
+	v := app.NodeView{
+		ID:               n.Id,
+		State:            app.NodeStateName(n.State),
+		Reason:           n.Reason,
+		Zone:             n.Zone,
+		Labels:           map[string]string{},
+		Capacity:         app.ResourcesView{CPUMillis: n.Capacity.CpuMillis, MemoryMB: n.Capacity.MemoryMb},
+		Allocated:        app.ResourcesView{CPUMillis: n.Allocated.CpuMillis, MemoryMB: n.Allocated.MemoryMb},
+		Usage:            app.ResourcesView{CPUMillis: n.Usage.CpuMillis, MemoryMB: n.Usage.MemoryMb},
+		Endpoint:         n.Endpoint,
+		Address:          crypto.AddressHex(n.PubKey),
+		Cordoned:         n.Cordoned,
+		Draining:         n.Draining,
+		RegisteredHeight: n.RegisteredHeight,
+		StateSince:       n.StateSinceMs,
+		LastHeartbeat:    n.LastHeartbeatMs,
+		LastHeartbeatSeq: n.LastHeartbeatSeq,
+		Strikes:          n.Strikes,
+	}
+	for _, l := range n.Labels {
+		v.Labels[l.Key] = l.Value
+	}
+	return v
+}
+
+// provenAttempts bounds how often provenView retries when a block is
+// committed between the JSON query and the proof query.
+const provenAttempts = 3
+
+// provenView runs the JSON query of path into out, then the proven query
+// at the same height, and compares: expect builds, from the proven record,
+// the view the node should have answered.
+func (c *Client) provenView(ctx context.Context, path string, out any, expect func(record []byte) (any, error)) (*Proof, error) {
+	for attempt := 1; ; attempt++ {
+		height, err := c.Query(ctx, path, out)
+		if err != nil {
+			if IsNotFound(err) {
+				return nil, c.proveAbsence(ctx, path, err)
+			}
+			return nil, err
+		}
+		p, err := c.QueryProofAt(ctx, path, height)
+		if err != nil {
+			var qe *QueryError
+			// The JSON answer can be one block ahead of the committed
+			// store for a moment: try again.
+			if errors.As(err, &qe) && attempt < provenAttempts {
+				continue
+			}
+			return nil, err
+		}
+		if p.Value == nil {
+			return nil, fmt.Errorf("%w: query %s: the node answered an object, but its record is proven absent at height %d", ErrProofInvalid, path, height)
+		}
+		want, err := expect(p.Value)
+		if err != nil {
+			return nil, fmt.Errorf("%w: query %s: proven record does not decode: %v", ErrProofInvalid, path, err)
+		}
+		if diff := jsonDiff(want, out); len(diff) > 0 {
+			return nil, fmt.Errorf("%w: query %s: the node's JSON answer disagrees with the record proven at height %d in %s", ErrProofInvalid, path, height, strings.Join(diff, ", "))
+		}
+		return p, nil
+	}
+}
+
+// proveAbsence tries to prove that path's record does not exist, and
+// returns notFound annotated with the outcome.
+func (c *Client) proveAbsence(ctx context.Context, path string, notFound error) error {
+	p, err := c.QueryProof(ctx, path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w (absence not proven: %v)", notFound, err)
+	case p.Value != nil:
+		return fmt.Errorf("%w: query %s: the node answered not found, but the record is proven present at height %d", ErrProofInvalid, path, p.Height)
+	}
+	return &absentError{err: notFound, proof: p}
+}
+
+type absentError struct {
+	err   error
+	proof *Proof
+}
+
+func (e *absentError) Error() string {
+	return fmt.Sprintf("%v (absence proven against app hash %X at height %d)", e.err, e.proof.AppHash, e.proof.HeaderHeight)
+}
+func (e *absentError) Unwrap() error { return e.err }
+
+// jsonDiff names the top-level JSON fields in which a and b differ.
+func jsonDiff(a, b any) []string {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	if err1 != nil || err2 != nil {
+		return []string{"(not comparable)"}
+	}
+	if bytes.Equal(ja, jb) {
+		return nil
+	}
+	var ma, mb map[string]json.RawMessage
+	if json.Unmarshal(ja, &ma) != nil || json.Unmarshal(jb, &mb) != nil {
+		return []string{"(value)"}
+	}
+	keys := map[string]bool{}
+	for k := range ma {
+		keys[k] = true
+	}
+	for k := range mb {
+		keys[k] = true
+	}
+	var diff []string
+	for k := range keys {
+		if !bytes.Equal(ma[k], mb[k]) {
+			diff = append(diff, fmt.Sprintf("%s (proven %s, answered %s)", k, ma[k], mb[k]))
+		}
+	}
+	sort.Strings(diff)
+	return diff
+}

@@ -1,0 +1,295 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	rpcclient "github.com/cometbft/cometbft/rpc/client"
+	cmttypes "github.com/cometbft/cometbft/types"
+	ics23 "github.com/cosmos/ics23/go"
+
+	"github.com/phalanx-bft/phalanx/abci"
+	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/crypto"
+)
+
+// QueryError is a query the application answered with a non-zero code
+// (app/errors.go: 21 not found, …).
+type QueryError struct {
+	Path   string
+	Code   uint32
+	Log    string
+	Height int64
+}
+
+func (e *QueryError) Error() string { return fmt.Sprintf("code %d: %s", e.Code, e.Log) }
+
+// Is makes errors.Is(err, app.ErrNotFound) and the like work.
+func (e *QueryError) Is(target error) bool {
+	t, ok := target.(*app.Error)
+	return ok && t.Code == e.Code
+}
+
+// IsNotFound reports whether err says the queried object does not exist.
+func IsNotFound(err error) bool {
+	return errors.Is(err, app.ErrNotFound) || errors.Is(err, app.ErrNodeNotFound) ||
+		errors.Is(err, app.ErrWorkloadNotFound) || errors.Is(err, app.ErrUnknownAccount)
+}
+
+// QueryRaw runs an abci_query on path at the latest height and returns the
+// answer's bytes (JSON for the paths of DESIGN §8) and its height.
+func (c *Client) QueryRaw(ctx context.Context, path string) ([]byte, int64, error) {
+	res, err := c.rpc.ABCIQueryWithOptions(ctx, path, nil, rpcclient.ABCIQueryOptions{})
+	if err != nil {
+		return nil, 0, c.rpcError("abci_query "+path, err)
+	}
+	r := res.Response
+	if r.Code != 0 {
+		return nil, r.Height, &QueryError{Path: path, Code: r.Code, Log: r.Log, Height: r.Height}
+	}
+	return r.Value, r.Height, nil
+}
+
+// Query runs an abci_query on path and decodes the JSON answer into out
+// (skipped when out is nil). It returns the height the answer is from.
+func (c *Client) Query(ctx context.Context, path string, out any) (int64, error) {
+	value, height, err := c.QueryRaw(ctx, path)
+	if err != nil {
+		return height, err
+	}
+	if out != nil {
+		if err := json.Unmarshal(value, out); err != nil {
+			return height, fmt.Errorf("query %s: decode answer into %T: %w", path, out, err)
+		}
+	}
+	return height, nil
+}
+
+// AccountPath is the query path of an account.
+func AccountPath(addr []byte) string {
+	return "/accounts/" + strings.ToUpper(hex.EncodeToString(addr))
+}
+
+// NodePath is the query path of a node.
+func NodePath(id string) string { return "/nodes/" + url.PathEscape(id) }
+
+// WorkloadPath is the query path of a workload.
+func WorkloadPath(name string) string { return "/workloads/" + url.PathEscape(name) }
+
+// TasksPath is the query path of the task list, filtered by workload and
+// node when they are not empty.
+func TasksPath(workload, node string) string {
+	q := url.Values{}
+	if workload != "" {
+		q.Set("workload", workload)
+	}
+	if node != "" {
+		q.Set("node", node)
+	}
+	if len(q) == 0 {
+		return "/tasks"
+	}
+	return "/tasks?" + q.Encode()
+}
+
+// Account returns the account addr (20 bytes). An account the chain does
+// not know yields an error for which IsNotFound is true.
+func (c *Client) Account(ctx context.Context, addr []byte) (app.AccountView, error) {
+	var v app.AccountView
+	if len(addr) != crypto.AddressLen {
+		return v, fmt.Errorf("account address is %d bytes; expected %d", len(addr), crypto.AddressLen)
+	}
+	_, err := c.Query(ctx, AccountPath(addr), &v)
+	return v, err
+}
+
+// NextSequence is the sequence the account's next transaction must carry
+// as of the last committed block: 0 for an account the chain does not know
+// yet. It does not count transactions pending in the mempool (see the
+// package doc).
+func (c *Client) NextSequence(ctx context.Context, addr []byte) (uint64, error) {
+	acc, err := c.Account(ctx, addr)
+	if IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return acc.Sequence, nil
+}
+
+// Proof is a query answer whose value was verified against a header.
+type Proof struct {
+	Path string
+	// Key is the store key; Value its stored record (the gogoproto encoding
+	// of the record's type), nil when absence was proven.
+	Key   []byte
+	Value []byte
+	// Height is the height of the state the value is from.
+	Height int64
+	// HeaderHeight (Height+1) is the header whose AppHash the proof
+	// verified against; its commit was checked against the validator set.
+	HeaderHeight int64
+	AppHash      []byte
+}
+
+// ErrProofInvalid: a query answer did not verify.
+var ErrProofInvalid = errors.New("proof does not verify")
+
+// QueryProven runs QueryProof and returns the verified key, value (nil
+// when the record is proven absent) and the height of the state.
+func (c *Client) QueryProven(ctx context.Context, path string) (key, value []byte, height int64, err error) {
+	p, err := c.QueryProof(ctx, path)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return p.Key, p.Value, p.Height, nil
+}
+
+// QueryProof asks for the stored record behind a single-object path
+// (/nodes/{id}, /workloads/{name}, /tasks/{workload}/{index},
+// /accounts/{addr}, /params) with prove=true, waits (at most
+// CommitTimeout) for the header of the next height, checks that header's
+// commit against the validator set the node reports for it, and verifies
+// the ics23 proof against the header's app hash. Any failure to verify is
+// an error wrapping ErrProofInvalid.
+func (c *Client) QueryProof(ctx context.Context, path string) (*Proof, error) {
+	return c.QueryProofAt(ctx, path, 0)
+}
+
+// QueryProofAt is QueryProof for the state at a given height (0: the
+// latest committed one). The node keeps a limited number of past heights
+// (app.toml keep_blocks).
+func (c *Client) QueryProofAt(ctx context.Context, path string, height int64) (*Proof, error) {
+	if height < 0 {
+		return nil, fmt.Errorf("query %s: height %d is negative", path, height)
+	}
+	res, err := c.rpc.ABCIQueryWithOptions(ctx, path, nil, rpcclient.ABCIQueryOptions{Height: height, Prove: true})
+	if err != nil {
+		return nil, c.rpcError("abci_query "+path, err)
+	}
+	r := res.Response
+	if r.Code != 0 {
+		return nil, &QueryError{Path: path, Code: r.Code, Log: r.Log, Height: r.Height}
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: query %s at height %d: %s", ErrProofInvalid, path, r.Height, fmt.Sprintf(format, args...))
+	}
+	if r.Height <= 0 || height > 0 && r.Height != height {
+		return nil, bad("answer is for height %d; asked for %d", r.Height, height)
+	}
+	if r.ProofOps == nil || len(r.ProofOps.Ops) != 1 {
+		n := 0
+		if r.ProofOps != nil {
+			n = len(r.ProofOps.Ops)
+		}
+		return nil, bad("answer carries %d proof operations; expected 1 of type %q", n, abci.ProofOpType)
+	}
+	op := r.ProofOps.Ops[0]
+	if op.Type != abci.ProofOpType {
+		return nil, bad("proof type %q; expected %q", op.Type, abci.ProofOpType)
+	}
+	if len(r.Key) == 0 || !bytes.Equal(op.Key, r.Key) {
+		return nil, bad("proof is for key %q, answer for key %q", op.Key, r.Key)
+	}
+	var proof ics23.CommitmentProof
+	if err := proof.Unmarshal(op.Data); err != nil {
+		return nil, bad("proof does not decode: %v", err)
+	}
+
+	hh := r.Height + 1
+	sh, err := c.signedHeader(ctx, hh)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.verifyHeader(ctx, sh); err != nil {
+		return nil, bad("header %d: %v", hh, err)
+	}
+	value := r.Value
+	if len(value) == 0 {
+		value = nil
+	}
+	if !abci.VerifyProof(sh.AppHash, &proof, r.Key, value) {
+		what := "membership of the value"
+		if value == nil {
+			what = "absence of the key"
+		}
+		return nil, bad("%s is not proven against app hash %X of header %d", what, []byte(sh.AppHash), hh)
+	}
+	return &Proof{
+		Path: path, Key: r.Key, Value: value,
+		Height: r.Height, HeaderHeight: hh, AppHash: sh.AppHash,
+	}, nil
+}
+
+// signedHeader returns the header and commit of height h, waiting (at most
+// CommitTimeout) for the block to be committed.
+func (c *Client) signedHeader(ctx context.Context, h int64) (*cmttypes.SignedHeader, error) {
+	if err := c.WaitForHeight(ctx, h); err != nil {
+		return nil, err
+	}
+	res, err := c.rpc.Commit(ctx, &h)
+	if err != nil {
+		return nil, c.rpcError(fmt.Sprintf("commit %d", h), err)
+	}
+	return &res.SignedHeader, nil
+}
+
+// verifyHeader checks the header's chain id and consistency with its
+// commit, and that validators holding more than 2/3 of the power of the
+// set the node reports for that height signed it.
+func (c *Client) verifyHeader(ctx context.Context, sh *cmttypes.SignedHeader) error {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return err
+	}
+	if err := sh.ValidateBasic(chainID); err != nil {
+		return err
+	}
+	vals, _, err := c.Validators(ctx, sh.Height)
+	if err != nil {
+		return err
+	}
+	set := cmttypes.NewValidatorSet(vals)
+	if !bytes.Equal(set.Hash(), sh.ValidatorsHash) {
+		return fmt.Errorf("validator set hash %X differs from the header's %X", set.Hash(), []byte(sh.ValidatorsHash))
+	}
+	if err := set.VerifyCommitLight(chainID, sh.Commit.BlockID, sh.Height, sh.Commit); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Validators returns CometBFT's validator set at height h (0: the latest)
+// and the height it is from.
+func (c *Client) Validators(ctx context.Context, h int64) ([]*cmttypes.Validator, int64, error) {
+	var height *int64
+	if h > 0 {
+		height = &h
+	}
+	perPage := 100
+	var out []*cmttypes.Validator
+	var at int64
+	for page := 1; ; page++ {
+		p := page
+		res, err := c.rpc.Validators(ctx, height, &p, &perPage)
+		if err != nil {
+			return nil, 0, c.rpcError("validators", err)
+		}
+		out = append(out, res.Validators...)
+		at = res.BlockHeight
+		if height == nil {
+			height = &at // the same height for every page
+		}
+		if len(res.Validators) == 0 || len(out) >= res.Total {
+			break
+		}
+	}
+	return out, at, nil
+}

@@ -1,0 +1,408 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"strings"
+
+	abcitypes "github.com/cometbft/cometbft/abci/types"
+	cmttypes "github.com/cometbft/cometbft/types"
+
+	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/crypto"
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// Msg is one transaction message: either a message type such as
+// *types.RegisterNode or its TxBody oneof wrapper such as
+// *types.TxBody_RegisterNode. BuildTx rejects anything else.
+type Msg any
+
+// setMsg sets msg as the oneof message of body.
+func setMsg(body *types.TxBody, msg Msg) error {
+	switch m := msg.(type) {
+	case *types.RegisterNode:
+		body.Msg = &types.TxBody_RegisterNode{RegisterNode: m}
+	case *types.Heartbeat:
+		body.Msg = &types.TxBody_Heartbeat{Heartbeat: m}
+	case *types.HealthReport:
+		body.Msg = &types.TxBody_HealthReport{HealthReport: m}
+	case *types.ReportEquivocation:
+		body.Msg = &types.TxBody_ReportEquivocation{ReportEquivocation: m}
+	case *types.CreateWorkload:
+		body.Msg = &types.TxBody_CreateWorkload{CreateWorkload: m}
+	case *types.UpdateWorkload:
+		body.Msg = &types.TxBody_UpdateWorkload{UpdateWorkload: m}
+	case *types.DeleteWorkload:
+		body.Msg = &types.TxBody_DeleteWorkload{DeleteWorkload: m}
+	case *types.CordonNode:
+		body.Msg = &types.TxBody_CordonNode{CordonNode: m}
+	case *types.UncordonNode:
+		body.Msg = &types.TxBody_UncordonNode{UncordonNode: m}
+	case *types.DrainNode:
+		body.Msg = &types.TxBody_DrainNode{DrainNode: m}
+	case *types.GrantRole:
+		body.Msg = &types.TxBody_GrantRole{GrantRole: m}
+	case *types.RevokeRole:
+		body.Msg = &types.TxBody_RevokeRole{RevokeRole: m}
+	case *types.UpdateParams:
+		body.Msg = &types.TxBody_UpdateParams{UpdateParams: m}
+	case *types.SetValidatorPower:
+		body.Msg = &types.TxBody_SetValidatorPower{SetValidatorPower: m}
+	case *types.TxBody_RegisterNode:
+		body.Msg = m
+	case *types.TxBody_Heartbeat:
+		body.Msg = m
+	case *types.TxBody_HealthReport:
+		body.Msg = m
+	case *types.TxBody_ReportEquivocation:
+		body.Msg = m
+	case *types.TxBody_CreateWorkload:
+		body.Msg = m
+	case *types.TxBody_UpdateWorkload:
+		body.Msg = m
+	case *types.TxBody_DeleteWorkload:
+		body.Msg = m
+	case *types.TxBody_CordonNode:
+		body.Msg = m
+	case *types.TxBody_UncordonNode:
+		body.Msg = m
+	case *types.TxBody_DrainNode:
+		body.Msg = m
+	case *types.TxBody_GrantRole:
+		body.Msg = m
+	case *types.TxBody_RevokeRole:
+		body.Msg = m
+	case *types.TxBody_UpdateParams:
+		body.Msg = m
+	case *types.TxBody_SetValidatorPower:
+		body.Msg = m
+	default:
+		return fmt.Errorf("build tx: %T is not a transaction message; expected a message of package types such as *types.RegisterNode, or its *types.TxBody_ wrapper", msg)
+	}
+	return nil
+}
+
+// BuildTx encodes a TxBody with msg, signs it with priv and returns the
+// encoded Tx, ready for Broadcast. It runs no validation beyond the shape
+// of its arguments: the node's CheckTx does (app.DecodeTx).
+func BuildTx(chainID string, seq uint64, timeoutHeight int64, memo string, msg Msg, priv ed25519.PrivateKey) ([]byte, error) {
+	if chainID == "" {
+		return nil, errors.New("build tx: chain id is empty")
+	}
+	if len(priv) != crypto.PrivKeyLen {
+		return nil, fmt.Errorf("build tx: private key is %d bytes; expected %d (ed25519)", len(priv), crypto.PrivKeyLen)
+	}
+	if timeoutHeight < 0 {
+		return nil, fmt.Errorf("build tx: timeout height %d is negative; expected 0 (none) or a block height", timeoutHeight)
+	}
+	body := types.TxBody{ChainId: chainID, Sequence: seq, TimeoutHeight: timeoutHeight, Memo: memo}
+	if err := setMsg(&body, msg); err != nil {
+		return nil, err
+	}
+	bodyBytes, err := body.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("build tx: encode body: %w", err)
+	}
+	tx := types.Tx{
+		BodyBytes: bodyBytes,
+		PubKey:    append([]byte(nil), priv.Public().(ed25519.PublicKey)...),
+		Signature: crypto.Sign(priv, bodyBytes),
+	}
+	raw, err := tx.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("build tx: encode tx: %w", err)
+	}
+	return raw, nil
+}
+
+// TxHash is the CometBFT hash of an encoded transaction, upper-case hex:
+// the key of the tx RPC and of explorers.
+func TxHash(txBytes []byte) string {
+	return fmt.Sprintf("%X", cmttypes.Tx(txBytes).Hash())
+}
+
+// Attribute is one key/value of an event.
+type Attribute struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Event is an event a transaction emitted (DESIGN §8).
+type Event struct {
+	Type       string      `json:"type"`
+	Attributes []Attribute `json:"attributes"`
+}
+
+// Result is the outcome of a committed transaction.
+type Result struct {
+	Hash   string  `json:"txhash"` // upper-case hex
+	Height int64   `json:"height"`
+	Code   uint32  `json:"code"`
+	Log    string  `json:"log"`
+	Events []Event `json:"events"`
+}
+
+// TxError is a transaction rejected by the node: by CheckTx (Height 0, not
+// in any block) or by the block that included it (Height > 0). Code is one
+// of the app's result codes (app/errors.go).
+type TxError struct {
+	Code   uint32
+	Log    string
+	Hash   string
+	Height int64
+}
+
+func (e *TxError) Error() string { return fmt.Sprintf("code %d: %s", e.Code, e.Log) }
+
+// Is makes errors.Is(err, app.ErrSequenceUsed) and the like work.
+func (e *TxError) Is(target error) bool {
+	t, ok := target.(*app.Error)
+	return ok && t.Code == e.Code
+}
+
+// ErrCommitTimeout: a broadcast transaction was not seen in a block before
+// the deadline. Its outcome is unknown.
+var ErrCommitTimeout = errors.New("transaction not committed before the deadline")
+
+// ErrTxDropped: a broadcast transaction's timeout_height passed without it
+// being included; it will never be.
+var ErrTxDropped = errors.New("transaction dropped")
+
+func convertEvents(evs []abcitypes.Event) []Event {
+	out := make([]Event, 0, len(evs))
+	for _, e := range evs {
+		ev := Event{Type: e.Type, Attributes: make([]Attribute, 0, len(e.Attributes))}
+		for _, a := range e.Attributes {
+			ev.Attributes = append(ev.Attributes, Attribute{Key: a.Key, Value: a.Value})
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// Broadcast submits txBytes with broadcast_tx_sync and waits, at most
+// CommitTimeout, until it is committed. A CheckTx or DeliverTx rejection
+// is a *TxError; the Result is returned with it when the tx was in a
+// block. A deadline passing yields an error wrapping ErrCommitTimeout, or
+// ErrTxDropped when the tx's timeout_height is behind the chain.
+func (c *Client) Broadcast(ctx context.Context, txBytes []byte) (*Result, error) {
+	hash := TxHash(txBytes)
+	res, err := c.rpc.BroadcastTxSync(ctx, txBytes)
+	if err != nil {
+		if strings.Contains(err.Error(), "tx already exists in cache") {
+			// The same bytes were broadcast before (a retry): wait for them.
+			return c.WaitForTx(ctx, txBytes)
+		}
+		return nil, c.rpcError("broadcast_tx_sync", err)
+	}
+	if res.Code != abcitypes.CodeTypeOK {
+		return nil, &TxError{Code: res.Code, Log: res.Log, Hash: hash}
+	}
+	return c.WaitForTx(ctx, txBytes)
+}
+
+// WaitForTx waits, at most CommitTimeout, until txBytes (already broadcast)
+// is in a block, and returns its result as Broadcast does.
+func (c *Client) WaitForTx(ctx context.Context, txBytes []byte) (*Result, error) {
+	hash := cmttypes.Tx(txBytes).Hash()
+	hashHex := fmt.Sprintf("%X", hash)
+	var timeoutHeight int64
+	var tx types.Tx
+	var body types.TxBody
+	if tx.Unmarshal(txBytes) == nil && body.Unmarshal(tx.BodyBytes) == nil {
+		timeoutHeight = body.TimeoutHeight
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
+	defer cancel()
+
+	var found *Result
+	var lastErr error
+	polls := 0
+	err := c.wait(ctx, func() (bool, error) {
+		polls++
+		r, err := c.rpc.Tx(ctx, hash, false)
+		if err == nil {
+			found = &Result{
+				Hash: hashHex, Height: r.Height,
+				Code: r.TxResult.Code, Log: r.TxResult.Log,
+				Events: convertEvents(r.TxResult.Events),
+			}
+			return true, nil
+		}
+		if strings.Contains(err.Error(), "indexing is disabled") {
+			return false, fmt.Errorf("node %s has transaction indexing disabled (config.toml [tx_index] indexer = \"null\"); cannot follow tx %s: set indexer = \"kv\" or use another node", c.node, hashHex)
+		}
+		if !strings.Contains(err.Error(), "not found") {
+			lastErr = err
+		}
+		// A dropped tx (expired timeout_height) will never appear: say so
+		// early instead of waiting out the deadline. Checked every few
+		// polls to keep the load light.
+		if timeoutHeight > 0 && polls%4 == 0 {
+			if st, err := c.rpc.Status(ctx); err == nil && st.SyncInfo.LatestBlockHeight > timeoutHeight {
+				// Check the index once more: the tx may have made it into
+				// the last allowed block.
+				if r, err := c.rpc.Tx(ctx, hash, false); err == nil {
+					found = &Result{Hash: hashHex, Height: r.Height, Code: r.TxResult.Code, Log: r.TxResult.Log, Events: convertEvents(r.TxResult.Events)}
+					return true, nil
+				}
+				return false, fmt.Errorf("%w: tx %s was not included by its timeout height %d (chain at %d)", ErrTxDropped, hashHex, timeoutHeight, st.SyncInfo.LatestBlockHeight)
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			msg := fmt.Sprintf("%v: tx %s broadcast to %s, not seen in a block within %s; it may still be included (look it up with `phalanxd query tx %s`)", ErrCommitTimeout, hashHex, c.node, c.cfg.CommitTimeout, hashHex)
+			if lastErr != nil {
+				msg += fmt.Sprintf("; last error: %v", lastErr)
+			}
+			return nil, &timeoutError{msg: msg}
+		}
+		return nil, err
+	}
+	if found.Code != abcitypes.CodeTypeOK {
+		return found, &TxError{Code: found.Code, Log: found.Log, Hash: hashHex, Height: found.Height}
+	}
+	return found, nil
+}
+
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string { return e.msg }
+func (e *timeoutError) Unwrap() error { return ErrCommitTimeout }
+
+// Tx looks up a committed transaction by its hash (hex, either case). A
+// transaction that was rejected in its block is returned with its code; it
+// is not an error here.
+func (c *Client) Tx(ctx context.Context, hashHex string) (*Result, error) {
+	hash, err := parseHash(hashHex)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.rpc.Tx(ctx, hash, false)
+	if err != nil {
+		return nil, c.rpcError("tx", err)
+	}
+	return &Result{
+		Hash: fmt.Sprintf("%X", hash), Height: r.Height,
+		Code: r.TxResult.Code, Log: r.TxResult.Log,
+		Events: convertEvents(r.TxResult.Events),
+	}, nil
+}
+
+func parseHash(s string) ([]byte, error) {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	if len(s) != 64 {
+		return nil, fmt.Errorf("tx hash %q is %d characters; expected 64 hex characters (SHA-256)", s, len(s))
+	}
+	b := make([]byte, 32)
+	for i := 0; i < 32; i++ {
+		hi, ok1 := hexVal(s[2*i])
+		lo, ok2 := hexVal(s[2*i+1])
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("tx hash %q: not hex at position %d; expected 64 hex characters", s, 2*i)
+		}
+		b[i] = hi<<4 | lo
+	}
+	return b, nil
+}
+
+func hexVal(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// TxOptions are the optional parts of a transaction.
+type TxOptions struct {
+	Memo string
+	// TimeoutHeight, if non-zero, makes the transaction invalid in blocks
+	// above it.
+	TimeoutHeight int64
+	// Sequencer, if set, supplies the sequence instead of an account
+	// query, and is Reset when the node says the sequence was wrong.
+	Sequencer *Sequencer
+}
+
+// SignAndBroadcast builds msg for the signer priv with the chain id
+// (ChainID) and the signer's next sequence (opts.Sequencer, or an account
+// query), broadcasts it and waits for the outcome as Broadcast does. If
+// the node rejects the sequence (codes 7, 8: another transaction of the
+// signer is pending, or a counted one was dropped) it waits for the next
+// block, re-reads the sequence and tries once more.
+func (c *Client) SignAndBroadcast(ctx context.Context, priv ed25519.PrivateKey, msg Msg, opts TxOptions) (*Result, error) {
+	if len(priv) != crypto.PrivKeyLen {
+		return nil, fmt.Errorf("sign: private key is %d bytes; expected %d (ed25519)", len(priv), crypto.PrivKeyLen)
+	}
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	addr := crypto.Address(priv.Public().(ed25519.PublicKey))
+	next := func() (uint64, error) {
+		if opts.Sequencer != nil {
+			return opts.Sequencer.Next(ctx)
+		}
+		return c.NextSequence(ctx, addr)
+	}
+	seq, err := next()
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		raw, err := BuildTx(chainID, seq, opts.TimeoutHeight, opts.Memo, msg, priv)
+		if err != nil {
+			return nil, err
+		}
+		res, err := c.Broadcast(ctx, raw)
+		if attempt > 0 || !(errors.Is(err, app.ErrSequenceUsed) || errors.Is(err, app.ErrSequenceSkipped)) {
+			return res, err
+		}
+		// Wrong sequence: wait for the block that settles the pending
+		// transactions, then read the sequence again.
+		if h, herr := c.LatestHeight(ctx); herr == nil {
+			if werr := c.WaitForHeight(ctx, h+1); werr != nil {
+				return res, fmt.Errorf("%w (and retrying failed: %v)", err, werr)
+			}
+		}
+		if opts.Sequencer != nil {
+			if rerr := opts.Sequencer.Reset(ctx); rerr != nil {
+				return res, fmt.Errorf("%w (and retrying failed: %v)", err, rerr)
+			}
+		}
+		newSeq, rerr := next()
+		if rerr != nil {
+			return res, fmt.Errorf("%w (and retrying failed: %v)", err, rerr)
+		}
+		seq = newSeq
+	}
+}
+
+// CheckMsg runs on msg, locally, the stateless checks the node's CheckTx
+// runs first (app.DecodeTx: message validation, memo, sizes), so that a
+// malformed message is refused with the chain's own error and code before
+// anything is signed or sent. It signs with a throwaway key.
+func CheckMsg(chainID string, timeoutHeight int64, memo string, msg Msg) error {
+	_, priv, err := crypto.GenerateKey(nil)
+	if err != nil {
+		return err
+	}
+	raw, err := BuildTx(chainID, 0, timeoutHeight, memo, msg, priv)
+	if err != nil {
+		return err
+	}
+	if _, err := app.DecodeTx(raw, chainID); err != nil {
+		return &TxError{Code: app.CodeOf(err), Log: err.Error()}
+	}
+	return nil
+}
