@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,7 +13,7 @@ import (
 // gogoproto encoding of the record's type.
 const (
 	keyParams        = "params"      // types.Params
-	keyBlockInfo     = "blockinfo"   // blockInfo (see encodeBlockInfo)
+	keyBlockInfo     = "blockinfo"   // types.BlockInfo
 	prefixAccounts   = "accounts/"   // accounts/{ADDRHEX}: types.Account
 	prefixNodes      = "nodes/"      // nodes/{id}: types.Node
 	prefixWorkloads  = "workloads/"  // workloads/{name}: types.Workload
@@ -384,36 +383,20 @@ func (s *State) touchNode(n *types.Node)         { s.touch(prefixNodes + n.Id) }
 func (s *State) touchWorkload(w *types.Workload) { s.touch(prefixWorkloads + w.Spec.Name) }
 func (s *State) touchTask(t *types.Task)         { s.touch(prefixTasks + t.Id) }
 
-// encodeBlockInfo writes the height and time of the last block as the
-// protobuf message `BlockInfo{int64 height = 1; int64 time_ms = 2;}`, so
-// that queries after a restart see the same "now" (heartbeat ages) as
-// before it. It is encoded by hand because state.proto has no such message
-// yet (TODO: add BlockInfo to state.proto).
 func encodeBlockInfo(height, timeMs int64) []byte {
-	b := []byte{0x08}
-	b = binary.AppendUvarint(b, uint64(height))
-	b = append(b, 0x10)
-	return binary.AppendUvarint(b, uint64(timeMs))
+	b, err := (&types.BlockInfo{Height: height, TimeMs: timeMs}).Marshal()
+	if err != nil {
+		panic(fmt.Sprintf("app: encode block info: %v", err))
+	}
+	return b
 }
 
 func decodeBlockInfo(b []byte) (height, timeMs int64, err error) {
-	for len(b) > 0 {
-		tag := b[0]
-		v, n := binary.Uvarint(b[1:])
-		if n <= 0 {
-			return 0, 0, fmt.Errorf("block info: bad varint")
-		}
-		switch tag {
-		case 0x08:
-			height = int64(v)
-		case 0x10:
-			timeMs = int64(v)
-		default:
-			return 0, 0, fmt.Errorf("block info: unknown field tag %#x", tag)
-		}
-		b = b[1+n:]
+	var bi types.BlockInfo
+	if err := bi.Unmarshal(b); err != nil {
+		return 0, 0, fmt.Errorf("block info: %w", err)
 	}
-	return height, timeMs, nil
+	return bi.Height, bi.TimeMs, nil
 }
 
 func clone(b []byte) []byte {

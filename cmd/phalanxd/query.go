@@ -292,7 +292,14 @@ func queryWorkloadCmd() *cobra.Command {
 					}
 					kv.add("constraints", listText(cons))
 					if s.SpreadKey != "" {
-						kv.add("spread", fmt.Sprintf("by %s, at most %s per domain, max skew %s", s.SpreadKey, limitText(s.MaxPerDomain), limitText(s.MaxSkew)))
+						spread := "by " + s.SpreadKey
+						if s.MaxPerDomain > 0 {
+							spread += fmt.Sprintf(", at most %d per domain", s.MaxPerDomain)
+						}
+						if s.MaxSkew > 0 {
+							spread += fmt.Sprintf(", max skew %d", s.MaxSkew)
+						}
+						kv.add("spread", spread)
 					}
 					kv.add("max per node", limitText(s.MaxPerNode))
 					kv.add("max unavailable", limitText(s.MaxUnavailable))
