@@ -60,6 +60,10 @@ type Application struct {
 	// checkSeq holds, per signer address, the next sequence CheckTx expects
 	// given the transactions it already admitted since the last Commit.
 	checkSeq map[string]uint64
+
+	// sigs remembers verified signatures across CheckTx, ProcessProposal
+	// and FinalizeBlock.
+	sigs *sigCache
 }
 
 var _ abcitypes.Application = (*Application)(nil)
@@ -76,7 +80,7 @@ func New(cfg Config) (*Application, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Application{cfg: cfg, logger: cfg.Logger, store: store, checkSeq: map[string]uint64{}}
+	a := &Application{cfg: cfg, logger: cfg.Logger, store: store, checkSeq: map[string]uint64{}, sigs: newSigCache()}
 	if v := store.Version(); v > 0 {
 		records, err := store.Records()
 		if err != nil {
@@ -159,7 +163,7 @@ func (a *Application) CheckTx(_ context.Context, req *abcitypes.CheckTxRequest) 
 	if a.state == nil {
 		return &abcitypes.CheckTxResponse{Code: app.CodeOf(app.ErrInternal), Log: "chain not initialised yet"}, nil
 	}
-	tx, err := app.DecodeTx(req.Tx, a.cfg.ChainID)
+	tx, err := a.decode(req.Tx)
 	if err != nil {
 		return &abcitypes.CheckTxResponse{Code: app.CodeOf(err), Log: err.Error()}, nil
 	}
@@ -179,7 +183,7 @@ func (a *Application) CheckTx(_ context.Context, req *abcitypes.CheckTxRequest) 
 // proposer would include: undecodable, badly signed, for another chain.
 func (a *Application) ProcessProposal(_ context.Context, req *abcitypes.ProcessProposalRequest) (*abcitypes.ProcessProposalResponse, error) {
 	for i, raw := range req.Txs {
-		if _, err := app.DecodeTx(raw, a.cfg.ChainID); err != nil {
+		if _, err := a.decode(raw); err != nil {
 			a.logger.Info("rejecting proposal", "height", req.Height, "tx", i, "err", err)
 			return &abcitypes.ProcessProposalResponse{Status: abcitypes.PROCESS_PROPOSAL_STATUS_REJECT}, nil
 		}
@@ -212,7 +216,7 @@ func (a *Application) FinalizeBlock(_ context.Context, req *abcitypes.FinalizeBl
 
 	results := make([]*abcitypes.ExecTxResult, len(req.Txs))
 	for i, raw := range req.Txs {
-		tx, err := app.DecodeTx(raw, a.cfg.ChainID)
+		tx, err := a.decode(raw)
 		if err != nil {
 			results[i] = &abcitypes.ExecTxResult{Code: app.CodeOf(err), Log: err.Error()}
 			continue
@@ -310,6 +314,12 @@ func (a *Application) queryProof(req *abcitypes.QueryRequest) *abcitypes.QueryRe
 		resp.Log = "does not exist (absence proven)"
 	}
 	return resp
+}
+
+// decode runs app.DecodeTx's stateless checks with cached signature
+// verification.
+func (a *Application) decode(raw []byte) (*app.Tx, error) {
+	return app.DecodeTxWith(raw, a.cfg.ChainID, a.sigs.verify)
 }
 
 func queryError(sentinel error, msg string) *abcitypes.QueryResponse {

@@ -15,6 +15,17 @@ import (
 // and the message's own validation (ErrInvalidMessage and others). It reads
 // no state, so CheckTx, ProcessProposal and FinalizeBlock can share it.
 func DecodeTx(raw []byte, chainID string) (*Tx, error) {
+	return DecodeTxWith(raw, chainID, crypto.Verify)
+}
+
+// Verifier checks an ed25519 signature over crypto.SignBytes(body). A
+// caller may pass one that remembers transactions it already verified
+// (the result of a verification never changes, so this cannot affect
+// determinism).
+type Verifier func(pub, body, sig []byte) bool
+
+// DecodeTxWith is DecodeTx with the signature check delegated to verify.
+func DecodeTxWith(raw []byte, chainID string, verify Verifier) (*Tx, error) {
 	if len(raw) > MaxTxBytes {
 		return nil, errorf(ErrTxTooLarge, "tx is %d bytes; the limit is %d", len(raw), MaxTxBytes)
 	}
@@ -28,7 +39,7 @@ func DecodeTx(raw []byte, chainID string) (*Tx, error) {
 	if len(tx.Signature) != SignatureLen {
 		return nil, errorf(ErrBadSignature, "tx signature is %d bytes; want %d (ed25519)", len(tx.Signature), SignatureLen)
 	}
-	if !crypto.Verify(tx.PubKey, tx.BodyBytes, tx.Signature) {
+	if !verify(tx.PubKey, tx.BodyBytes, tx.Signature) {
 		return nil, errorf(ErrBadSignature, "signature does not verify for signer %s", crypto.AddressHex(tx.PubKey))
 	}
 	var body types.TxBody

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
@@ -196,12 +197,43 @@ func (c *Client) Broadcast(ctx context.Context, txBytes []byte) (*Result, error)
 			// The same bytes were broadcast before (a retry): wait for them.
 			return c.WaitForTx(ctx, txBytes)
 		}
+		if code, log, ok := parseInvalidTx(err.Error()); ok {
+			// CometBFT v1 reports a CheckTx rejection as an RPC error.
+			return nil, &TxError{Code: code, Log: log, Hash: hash}
+		}
 		return nil, c.rpcError("broadcast_tx_sync", err)
 	}
 	if res.Code != abcitypes.CodeTypeOK {
 		return nil, &TxError{Code: res.Code, Log: res.Log, Hash: hash}
 	}
 	return c.WaitForTx(ctx, txBytes)
+}
+
+// parseInvalidTx extracts the CheckTx code and log from the RPC error
+// CometBFT v1 returns for a rejected broadcast_tx_sync (mempool.ErrInvalidTx:
+// "tx HASH is invalid: code=N, data=…, log='…', codespace='…'").
+func parseInvalidTx(msg string) (code uint32, log string, ok bool) {
+	const codeMark, logMark, endMark = "is invalid: code=", ", log='", "', codespace='"
+	i := strings.Index(msg, codeMark)
+	if i < 0 {
+		return 0, "", false
+	}
+	rest := msg[i+len(codeMark):]
+	j := strings.IndexByte(rest, ',')
+	if j < 0 {
+		return 0, "", false
+	}
+	n, err := strconv.ParseUint(rest[:j], 10, 32)
+	if err != nil || n == 0 {
+		return 0, "", false
+	}
+	if k := strings.Index(rest, logMark); k >= 0 {
+		log = rest[k+len(logMark):]
+		if e := strings.LastIndex(log, endMark); e >= 0 {
+			log = log[:e]
+		}
+	}
+	return uint32(n), log, true
 }
 
 // WaitForTx waits, at most CommitTimeout, until txBytes (already broadcast)

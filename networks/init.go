@@ -323,6 +323,7 @@ func InitTestnet(opts InitOptions) (*Manifest, error) {
 // node id, which InitFiles has not made yet).
 func configure(c *cmtcfg.Config, v *Validator, o *InitOptions, i int) {
 	c.Consensus.TimeoutCommit = o.BlockTime
+	scaleRoundTimeouts(c.Consensus, o.BlockTime)
 	c.Instrumentation.Prometheus = !o.NoMetrics
 	if !o.multiHost() {
 		p := PortsOf(o.BasePort, i)
@@ -362,6 +363,35 @@ func configure(c *cmtcfg.Config, v *Validator, o *InitOptions, i int) {
 	if !o.NoMetrics {
 		v.Prometheus = hostPort(MultiHostPrometheusPort)
 	}
+}
+
+// Floors of the scaled round timeouts.
+const (
+	minTimeoutPropose = 300 * time.Millisecond
+	minTimeoutVote    = 100 * time.Millisecond
+)
+
+// scaleRoundTimeouts shortens CometBFT's round timeouts (propose, prevote,
+// precommit and their per-round increments) in proportion when the block
+// time is under a second: 200ms gives timeout_propose 600ms instead of 3s.
+// They only matter when a round fails, typically because the proposer is
+// down; with the defaults every height a dead validator should propose
+// stalls for 3s, which at 200ms blocks cuts throughput by half or more. The
+// per-round increments keep consensus live when a timeout is too short.
+// Block times of a second or more keep CometBFT's defaults.
+func scaleRoundTimeouts(c *cmtcfg.ConsensusConfig, blockTime time.Duration) {
+	if blockTime >= time.Second {
+		return
+	}
+	scale := func(d, floor time.Duration) time.Duration {
+		return max(d*blockTime/time.Second, floor)
+	}
+	c.TimeoutPropose = scale(c.TimeoutPropose, minTimeoutPropose)
+	c.TimeoutProposeDelta = scale(c.TimeoutProposeDelta, minTimeoutVote)
+	c.TimeoutPrevote = scale(c.TimeoutPrevote, minTimeoutVote)
+	c.TimeoutPrevoteDelta = scale(c.TimeoutPrevoteDelta, minTimeoutVote)
+	c.TimeoutPrecommit = scale(c.TimeoutPrecommit, minTimeoutVote)
+	c.TimeoutPrecommitDelta = scale(c.TimeoutPrecommitDelta, minTimeoutVote)
 }
 
 // peersOf is validator i's persistent_peers: every other validator.

@@ -169,6 +169,9 @@ The signer (--from) is an operator. Under open registration
 			if from == "" && nodeKey != "" {
 				from = nodeKey
 			}
+			if from == "" {
+				return errors.New("no signer: pass --from KEY (an operator's key), or --node-key KEY alone to let the node register itself under open registration")
+			}
 			return runTx(cmd, &f, from, func(_ context.Context, _ *client.Client, kr *keyring.Keyring) (client.Msg, []string, error) {
 				if (nodeKey == "") == (nodePubKey == "") {
 					return nil, nil, errors.New("give the node's public key with exactly one of --node-key KEY (a keyring name) or --node-pubkey PUBKEY (base64 or hex)")

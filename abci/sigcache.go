@@ -1,0 +1,65 @@
+package abci
+
+import (
+	"crypto/sha256"
+	"sync"
+
+	"github.com/phalanx-bft/phalanx/crypto"
+)
+
+// sigCacheSize bounds how many verified signatures are remembered: enough
+// for several full mempools' worth of transactions between blocks.
+const sigCacheSize = 50_000
+
+// sigCache remembers (public key, body, signature) triples that verified,
+// so a transaction checked in CheckTx or ProcessProposal is not verified a
+// second time in FinalizeBlock. Verification is a pure function of the
+// triple, so a hit returns exactly what verifying again would.
+type sigCache struct {
+	mu   sync.Mutex
+	set  map[[32]byte]struct{}
+	ring [][32]byte // insertion order, for eviction
+	next int
+}
+
+func newSigCache() *sigCache {
+	return &sigCache{set: make(map[[32]byte]struct{}, sigCacheSize), ring: make([][32]byte, 0, sigCacheSize)}
+}
+
+func sigKey(pub, body, sig []byte) [32]byte {
+	h := sha256.New()
+	h.Write(pub)
+	h.Write(sig)
+	h.Write(body)
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// verify is an app.Verifier backed by the cache.
+func (c *sigCache) verify(pub, body, sig []byte) bool {
+	k := sigKey(pub, body, sig)
+	c.mu.Lock()
+	_, ok := c.set[k]
+	c.mu.Unlock()
+	if ok {
+		return true
+	}
+	if !crypto.Verify(pub, body, sig) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.set[k]; ok {
+		return true
+	}
+	if len(c.ring) < sigCacheSize {
+		c.ring = append(c.ring, k)
+	} else {
+		delete(c.set, c.ring[c.next])
+		c.ring[c.next] = k
+		c.next = (c.next + 1) % sigCacheSize
+	}
+	c.set[k] = struct{}{}
+	return true
+}
