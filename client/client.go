@@ -173,8 +173,12 @@ func (c *Client) rpcError(method string, err error) error {
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") ||
-		strings.Contains(msg, "dial ") || strings.Contains(msg, "EOF") {
+		strings.Contains(msg, "dial tcp") || strings.Contains(msg, "dial unix") || strings.Contains(msg, "connection reset") {
 		return fmt.Errorf("%w: %s at %s: %v (is a node running there? set it with --node)", ErrUnreachable, method, c.node, err)
+	}
+	if i := strings.Index(msg, "RPC error "); i >= 0 {
+		// Drop the HTTP metadata CometBFT's client puts in front.
+		return fmt.Errorf("%s at %s: %s", method, c.node, msg[i:])
 	}
 	return fmt.Errorf("%s at %s: %w", method, c.node, err)
 }

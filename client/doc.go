@@ -7,14 +7,20 @@
 // # Transactions
 //
 // BuildTx is pure: it serialises a TxBody, signs crypto.SignBytes of it and
-// returns the encoded Tx. Broadcast submits the bytes with
-// broadcast_tx_sync; a CheckTx rejection comes back at once as a *TxError,
-// otherwise it waits (polling the tx index, with a deadline, never a bare
-// sleep) until the transaction is in a block and returns its Result; a
-// non-zero DeliverTx code is also a *TxError. When the deadline passes the
-// error wraps ErrCommitTimeout: the outcome is unknown, and the only safe
-// retry is to Broadcast the same bytes again (the sequence makes that
-// idempotent), not to sign a new transaction.
+// returns the encoded Tx. CheckMsg runs the node's stateless checks
+// (app.DecodeTx) locally, so a malformed message fails before anything is
+// signed. Broadcast submits the bytes with broadcast_tx_sync; a CheckTx
+// rejection comes back at once as a *TxError, otherwise it waits (polling
+// the tx index, or scanning blocks when the node keeps no index; with a
+// deadline, never a bare sleep) until the transaction is in a block and
+// returns its Result; a non-zero DeliverTx code is also a *TxError. It
+// stops early with a definite answer when the transaction can no longer be
+// included: its timeout_height passed (ErrTxDropped), or another
+// transaction of the signer consumed its sequence (code 7, e.g. two
+// processes signing with one key through different nodes). When the
+// deadline passes the error wraps ErrCommitTimeout: the outcome is
+// unknown, and the only safe retry is to Broadcast the same bytes again
+// (the sequence makes that idempotent), not to sign a new transaction.
 //
 // Errors of both kinds match the app's sentinels with errors.Is, e.g.
 // errors.Is(err, app.ErrSequenceUsed).

@@ -1,8 +1,10 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -165,8 +167,11 @@ func (e *TxError) Is(target error) bool {
 }
 
 // ErrCommitTimeout: a broadcast transaction was not seen in a block before
-// the deadline. Its outcome is unknown.
-var ErrCommitTimeout = errors.New("transaction not committed before the deadline")
+// the deadline, or the wait was interrupted. Its outcome is unknown.
+var ErrCommitTimeout = errors.New("transaction not confirmed")
+
+// ErrTxNotFound: no committed transaction has the hash.
+var ErrTxNotFound = errors.New("transaction not found")
 
 // ErrTxDropped: a broadcast transaction's timeout_height passed without it
 // being included; it will never be.
@@ -237,58 +242,92 @@ func parseInvalidTx(msg string) (code uint32, log string, ok bool) {
 }
 
 // WaitForTx waits, at most CommitTimeout, until txBytes (already broadcast)
-// is in a block, and returns its result as Broadcast does.
+// is in a block, and returns its result as Broadcast does. It follows the
+// node's tx index, or scans new blocks when the node has no index. It
+// stops early, with a definite answer, when the transaction can no longer
+// be included: its timeout_height passed (ErrTxDropped), or its sequence
+// was consumed by another transaction of the same signer (a *TxError with
+// code 7, as if CheckTx had refused it: the transaction was not applied).
 func (c *Client) WaitForTx(ctx context.Context, txBytes []byte) (*Result, error) {
 	hash := cmttypes.Tx(txBytes).Hash()
 	hashHex := fmt.Sprintf("%X", hash)
-	var timeoutHeight int64
 	var tx types.Tx
 	var body types.TxBody
-	if tx.Unmarshal(txBytes) == nil && body.Unmarshal(tx.BodyBytes) == nil {
-		timeoutHeight = body.TimeoutHeight
-	}
+	decoded := tx.Unmarshal(txBytes) == nil && body.Unmarshal(tx.BodyBytes) == nil && len(tx.PubKey) == crypto.PubKeyLen
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
 	defer cancel()
 
+	// Blocks from a little before now on are the ones that can hold the
+	// transaction (it was admitted to the mempool just before).
+	sc := &blockScanner{c: c, hash: hash}
+	if h, err := c.LatestHeight(ctx); err == nil {
+		sc.next = max(h-2, 1)
+	}
+	useIndex := true
 	var found *Result
 	var lastErr error
 	polls := 0
 	err := c.wait(ctx, func() (bool, error) {
 		polls++
-		r, err := c.rpc.Tx(ctx, hash, false)
-		if err == nil {
-			found = &Result{
-				Hash: hashHex, Height: r.Height,
-				Code: r.TxResult.Code, Log: r.TxResult.Log,
-				Events: convertEvents(r.TxResult.Events),
+		if useIndex {
+			r, err := c.rpc.Tx(ctx, hash, false)
+			if err == nil {
+				found = resultOf(hashHex, r.Height, &r.TxResult)
+				return true, nil
 			}
-			return true, nil
+			switch {
+			case strings.Contains(err.Error(), "indexing is disabled"):
+				useIndex = false
+			case !strings.Contains(err.Error(), ") not found"):
+				lastErr = err
+			}
 		}
-		if strings.Contains(err.Error(), "indexing is disabled") {
-			return false, fmt.Errorf("node %s has transaction indexing disabled (config.toml [tx_index] indexer = \"null\"); cannot follow tx %s: set indexer = \"kv\" or use another node", c.node, hashHex)
-		}
-		if !strings.Contains(err.Error(), "not found") {
-			lastErr = err
-		}
-		// A dropped tx (expired timeout_height) will never appear: say so
-		// early instead of waiting out the deadline. Checked every few
-		// polls to keep the load light.
-		if timeoutHeight > 0 && polls%4 == 0 {
-			if st, err := c.rpc.Status(ctx); err == nil && st.SyncInfo.LatestBlockHeight > timeoutHeight {
-				// Check the index once more: the tx may have made it into
-				// the last allowed block.
-				if r, err := c.rpc.Tx(ctx, hash, false); err == nil {
-					found = &Result{Hash: hashHex, Height: r.Height, Code: r.TxResult.Code, Log: r.TxResult.Log, Events: convertEvents(r.TxResult.Events)}
-					return true, nil
+		if !useIndex || polls%4 == 0 {
+			latest, err := c.LatestHeight(ctx)
+			if err != nil {
+				lastErr = err
+				return false, nil
+			}
+			if !useIndex {
+				if found, err = sc.scan(ctx, latest); found != nil || err != nil {
+					lastErr = err
+					return found != nil, nil
 				}
-				return false, fmt.Errorf("%w: tx %s was not included by its timeout height %d (chain at %d)", ErrTxDropped, hashHex, timeoutHeight, st.SyncInfo.LatestBlockHeight)
 			}
+			if !decoded || polls%4 != 0 {
+				return false, nil
+			}
+			// Can it still be included? If not, make sure it is not in a
+			// block the index has not caught up with, and say why.
+			var gone error
+			if body.TimeoutHeight > 0 && latest > body.TimeoutHeight {
+				gone = fmt.Errorf("%w: tx %s was not included by its timeout height %d (chain at %d)", ErrTxDropped, hashHex, body.TimeoutHeight, latest)
+			} else if next, err := c.NextSequence(ctx, crypto.Address(tx.PubKey)); err == nil && next > body.Sequence {
+				gone = &TxError{Code: app.ErrSequenceUsed.Code, Hash: hashHex, Log: fmt.Sprintf(
+					"sequence %d of account %s was used by another transaction (the account's next sequence is %d); tx %s was dropped from the mempool and will never be included",
+					body.Sequence, crypto.AddressHex(tx.PubKey), next, hashHex)}
+			}
+			if gone == nil {
+				return false, nil
+			}
+			if found, err = sc.scan(ctx, latest); found != nil {
+				return true, nil
+			}
+			if err != nil {
+				lastErr = err
+				return false, nil
+			}
+			return false, gone
 		}
 		return false, nil
 	})
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			msg := fmt.Sprintf("%v: tx %s broadcast to %s, not seen in a block within %s; it may still be included (look it up with `phalanxd query tx %s`)", ErrCommitTimeout, hashHex, c.node, c.cfg.CommitTimeout, hashHex)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			how := fmt.Sprintf("not seen in a block within %s", c.cfg.CommitTimeout)
+			if errors.Is(err, context.Canceled) {
+				how = "interrupted before it was seen in a block"
+			}
+			msg := fmt.Sprintf("%v: tx %s broadcast to %s, %s; it may still be included (look it up with `phalanxd query tx %s`)", ErrCommitTimeout, hashHex, c.node, how, hashHex)
 			if lastErr != nil {
 				msg += fmt.Sprintf("; last error: %v", lastErr)
 			}
@@ -300,6 +339,50 @@ func (c *Client) WaitForTx(ctx context.Context, txBytes []byte) (*Result, error)
 		return found, &TxError{Code: found.Code, Log: found.Log, Hash: hashHex, Height: found.Height}
 	}
 	return found, nil
+}
+
+func resultOf(hashHex string, height int64, r *abcitypes.ExecTxResult) *Result {
+	return &Result{Hash: hashHex, Height: height, Code: r.Code, Log: r.Log, Events: convertEvents(r.Events)}
+}
+
+// maxScanBlocks bounds one blockScanner.scan.
+const maxScanBlocks = 200
+
+// blockScanner looks for a transaction in blocks, in height order, without
+// the tx index.
+type blockScanner struct {
+	c    *Client
+	hash []byte
+	next int64 // first height not scanned yet (0: start near the top)
+}
+
+// scan looks at blocks next..upTo (at most maxScanBlocks of them, the
+// latest) and returns the transaction's result if one holds it.
+func (s *blockScanner) scan(ctx context.Context, upTo int64) (*Result, error) {
+	if s.next <= 0 || upTo-s.next >= maxScanBlocks {
+		s.next = max(upTo-maxScanBlocks+1, 1)
+	}
+	for ; s.next <= upTo; s.next++ {
+		h := s.next
+		b, err := s.c.rpc.Block(ctx, &h)
+		if err != nil {
+			return nil, s.c.rpcError(fmt.Sprintf("block %d", h), err)
+		}
+		for i, t := range b.Block.Data.Txs {
+			if !bytes.Equal(t.Hash(), s.hash) {
+				continue
+			}
+			br, err := s.c.rpc.BlockResults(ctx, &h)
+			if err != nil {
+				return nil, s.c.rpcError(fmt.Sprintf("block_results %d", h), err)
+			}
+			if i >= len(br.TxResults) {
+				return nil, fmt.Errorf("block_results %d at %s: %d results for %d transactions", h, s.c.node, len(br.TxResults), len(b.Block.Data.Txs))
+			}
+			return resultOf(fmt.Sprintf("%X", s.hash), h, br.TxResults[i]), nil
+		}
+	}
+	return nil, nil
 }
 
 type timeoutError struct{ msg string }
@@ -317,6 +400,9 @@ func (c *Client) Tx(ctx context.Context, hashHex string) (*Result, error) {
 	}
 	r, err := c.rpc.Tx(ctx, hash, false)
 	if err != nil {
+		if strings.Contains(err.Error(), ") not found") {
+			return nil, fmt.Errorf("%w: tx %X is not in a block known to %s (it may be pending in the mempool, dropped, or never sent)", ErrTxNotFound, hash, c.node)
+		}
 		return nil, c.rpcError("tx", err)
 	}
 	return &Result{
@@ -328,31 +414,11 @@ func (c *Client) Tx(ctx context.Context, hashHex string) (*Result, error) {
 
 func parseHash(s string) ([]byte, error) {
 	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
-	if len(s) != 64 {
-		return nil, fmt.Errorf("tx hash %q is %d characters; expected 64 hex characters (SHA-256)", s, len(s))
-	}
-	b := make([]byte, 32)
-	for i := 0; i < 32; i++ {
-		hi, ok1 := hexVal(s[2*i])
-		lo, ok2 := hexVal(s[2*i+1])
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("tx hash %q: not hex at position %d; expected 64 hex characters", s, 2*i)
-		}
-		b[i] = hi<<4 | lo
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 {
+		return nil, fmt.Errorf("tx hash %q is not 64 hex characters (a SHA-256 hash, as `phalanxd tx` prints it)", s)
 	}
 	return b, nil
-}
-
-func hexVal(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // TxOptions are the optional parts of a transaction.

@@ -121,6 +121,7 @@ func Start(ctx context.Context, m *Manifest, opts StartOptions) (*Network, error
 		return nil, err
 	}
 
+	fmt.Fprintf(opts.Progress, "starting %d validator(s) of %s, chain %s\n", len(sel), m.Dir, m.ChainID)
 	// A validator restarted into a running network must also catch up
 	// with the others: wait for the height they have now.
 	if h := othersHeight(ctx, m, sel); h > opts.WaitHeight {
@@ -323,29 +324,48 @@ func (n *Network) Exits() <-chan Exit { return n.exits }
 
 // Supervise blocks until ctx is done, reporting to w each validator
 // process that exits meanwhile (the others keep running: the network
-// tolerates f failures), then stops the validators this Start launched, by
-// their pid files, so a validator restarted meanwhile with `testnet start
-// --only` is stopped too. It returns early, after stopping the rest, only
-// if every launched process has exited.
+// tolerates f failures), then stops the validators this Start launched,
+// by their pid files, so one restarted meanwhile with `testnet start
+// --only` is stopped too. It also returns, with nothing to stop, once
+// none of those validators runs any more (all stopped from elsewhere,
+// e.g. by `testnet stop`).
 func (n *Network) Supervise(ctx context.Context, w io.Writer) ([]StopResult, error) {
 	if w == nil {
 		w = io.Discard
 	}
-	alive := len(n.procs)
-	for alive > 0 {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
 		select {
 		case <-ctx.Done():
 			return n.stopAll(w)
 		case e := <-n.exits:
-			alive--
 			fmt.Fprintf(w, "%s (pid %d) exited: %s; see %s\n", e.Name, e.PID, exitText(e.Err), filepath.Join(n.Manifest.Dir, e.Name, LogFile))
+		case <-tick.C:
+			if !n.anyRunning() {
+				fmt.Fprintln(w, "no validator of this network is running any more")
+				return nil, nil
+			}
 		}
 	}
-	res, err := n.stopAll(w)
-	if err == nil {
-		err = errors.New("every validator process this start launched has exited")
+}
+
+// anyRunning reports whether a started validator has a live process,
+// launched by this Start or restarted since.
+func (n *Network) anyRunning() bool {
+	for _, p := range n.procs {
+		select {
+		case <-p.done:
+		default:
+			return true
+		}
 	}
-	return res, err
+	for _, v := range n.Started {
+		if _, ok := runningPID(v); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Network) stopAll(w io.Writer) ([]StopResult, error) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -353,7 +354,7 @@ func parsePubKey(what, s string) ([]byte, error) {
 	}
 	var b []byte
 	if len(s) == 2*crypto.PubKeyLen {
-		if h, err := hexDecode(s); err == nil {
+		if h, err := hex.DecodeString(s); err == nil {
 			b = h
 		}
 	}
@@ -374,21 +375,6 @@ func parsePubKey(what, s string) ([]byte, error) {
 	return b, nil
 }
 
-func hexDecode(s string) ([]byte, error) {
-	b := make([]byte, len(s)/2)
-	if len(s)%2 != 0 {
-		return nil, errors.New("odd length")
-	}
-	for i := range b {
-		v, err := strconv.ParseUint(s[2*i:2*i+2], 16, 8)
-		if err != nil {
-			return nil, err
-		}
-		b[i] = byte(v)
-	}
-	return b, nil
-}
-
 // resolveAddress reads an account address: 40 hex characters, or the name
 // of a key in the keyring (kr may be nil).
 func resolveAddress(kr *keyring.Keyring, s string) ([]byte, error) {
@@ -401,5 +387,8 @@ func resolveAddress(kr *keyring.Keyring, s string) ([]byte, error) {
 			return crypto.Address(info.PubKey), nil
 		}
 	}
-	return nil, fmt.Errorf("%w (nor the name of a key in the keyring)", err)
+	if kr != nil {
+		return nil, fmt.Errorf("%w (nor the name of a key in %s)", err, kr.Dir())
+	}
+	return nil, err
 }

@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
 
 	cmtcommands "github.com/cometbft/cometbft/cmd/cometbft/commands"
@@ -79,9 +80,20 @@ func versionCmd() *cobra.Command {
 	}
 }
 
+var (
+	cometOnce sync.Once
+	cometRoot *cobra.Command
+)
+
 // cometCmd exposes CometBFT's own maintenance commands, reused as they are:
-// they read the same home (--home) and config.toml.
+// they read the same home (--home) and config.toml. CometBFT's commands are
+// package-level values, so the group is built once per process.
 func cometCmd() *cobra.Command {
+	cometOnce.Do(func() { cometRoot = buildCometCmd() })
+	return cometRoot
+}
+
+func buildCometCmd() *cobra.Command {
 	c := cmtcommands.RootCmd
 	c.Use = "comet"
 	c.Short = "CometBFT maintenance commands (show-node-id, show-validator, unsafe-reset-all, rollback, inspect, …)"

@@ -131,7 +131,6 @@ Starting a validator that is already running is an error.`,
 			ctx, stop := cmdContext(cmd)
 			defer stop()
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Starting %s of %s …\n", describeTestnetSelection(m, only), m.Dir)
 			n, err := networks.Start(ctx, m, networks.StartOptions{Only: only, WaitHeight: waitHeight, Timeout: timeout, Progress: out})
 			if err != nil {
 				return err
@@ -151,13 +150,6 @@ Starting a validator that is already running is an error.`,
 	fl.DurationVar(&timeout, "timeout", networks.DefaultStartTimeout, "how long to wait for the validators to commit --wait-height")
 	fl.Int64Var(&waitHeight, "wait-height", networks.DefaultWaitHeight, "height every started validator must reach before start returns")
 	return cmd
-}
-
-func describeTestnetSelection(m *networks.Manifest, only []string) string {
-	if len(only) == 0 {
-		return fmt.Sprintf("%d validators", len(m.Validators))
-	}
-	return strings.Join(only, ", ")
 }
 
 func printTestnetStarted(w io.Writer, n *networks.Network, detach bool) {

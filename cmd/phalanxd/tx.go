@@ -501,14 +501,25 @@ must be an admin; the last active admin cannot be revoked.
 
 // ---- tx params ----
 
-// paramFlag is one --flag of `tx params update`.
+// paramFlag is one --flag of `tx params update`. typ names the value's
+// form in --help.
 type paramFlag struct {
-	name, help string
-	apply      func(p *types.Params, value string) error
+	name, typ, help string
+	apply           func(p *types.Params, value string) error
 }
 
+// typedString is a string flag whose --help shows typ as its type.
+type typedString struct {
+	v   *string
+	typ string
+}
+
+func (t typedString) String() string     { return *t.v }
+func (t typedString) Set(s string) error { *t.v = s; return nil }
+func (t typedString) Type() string       { return t.typ }
+
 func durationParam(name, help string, field func(*types.Params) *int64) paramFlag {
-	return paramFlag{name: name, help: help + " (a duration such as 5s)", apply: func(p *types.Params, v string) error {
+	return paramFlag{name: name, typ: "duration", help: help + " (a duration such as 5s)", apply: func(p *types.Params, v string) error {
 		ms, err := parseDurationMs(name, v)
 		if err != nil {
 			return err
@@ -519,7 +530,7 @@ func durationParam(name, help string, field func(*types.Params) *int64) paramFla
 }
 
 func uintParam(name, help string, field func(*types.Params) *uint32) paramFlag {
-	return paramFlag{name: name, help: help, apply: func(p *types.Params, v string) error {
+	return paramFlag{name: name, typ: "uint", help: help, apply: func(p *types.Params, v string) error {
 		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
 		if err != nil {
 			return fmt.Errorf("invalid --%s %q: expected a non-negative integer", name, v)
@@ -535,25 +546,25 @@ func paramFlags() []paramFlag {
 		durationParam("heartbeat-interval", "how often nodes send heartbeats", func(p *types.Params) *int64 { return &p.HeartbeatIntervalMs }),
 		durationParam("suspect-after", "silence after which a node is Suspect", func(p *types.Params) *int64 { return &p.SuspectAfterMs }),
 		durationParam("down-after", "silence after which a node is Down and its tasks are moved", func(p *types.Params) *int64 { return &p.DownAfterMs }),
-		{name: "phi-threshold", help: "phi accrual threshold for Suspect, e.g. 8.0 (at most 3 decimals)", apply: func(p *types.Params, v string) error {
+		{name: "phi-threshold", typ: "decimal", help: "phi accrual threshold for Suspect, e.g. 8.0 (at most 3 decimals)", apply: func(p *types.Params, v string) error {
 			m, err := parseMilli("phi-threshold", v)
 			p.PhiThresholdMilli = m
 			return err
 		}},
 		uintParam("phi-window", "heartbeat intervals kept per node for phi", func(p *types.Params) *uint32 { return &p.PhiWindow }),
 		durationParam("phi-min-std-dev", "lower bound of the interval standard deviation used by phi", func(p *types.Params) *int64 { return &p.PhiMinStdDevMs }),
-		{name: "phi-acceptable-pause", help: "pause phi tolerates on top of the mean interval (a duration such as 3s; 0 allowed)", apply: func(p *types.Params, v string) error {
+		{name: "phi-acceptable-pause", typ: "duration", help: "pause phi tolerates on top of the mean interval (a duration such as 3s; 0 allowed)", apply: func(p *types.Params, v string) error {
 			ms, err := parseDurationMsAllowZero("phi-acceptable-pause", v)
 			p.PhiAcceptablePauseMs = ms
 			return err
 		}},
-		{name: "observer-quorum", help: "fraction of active observers a health decision needs more than, NUM/DEN such as 2/3", apply: func(p *types.Params, v string) error {
+		{name: "observer-quorum", typ: "fraction", help: "fraction of active observers a health decision needs more than, NUM/DEN such as 2/3", apply: func(p *types.Params, v string) error {
 			n, d, err := parseFraction("observer-quorum", v)
 			p.ObserverQuorumNum, p.ObserverQuorumDen = n, d
 			return err
 		}},
 		durationParam("report-window", "length of an observer reporting window", func(p *types.Params) *int64 { return &p.ReportWindowMs }),
-		{name: "partition-policy", help: "what happens to the tasks of a Partitioned node: keep or evict", apply: func(p *types.Params, v string) error {
+		{name: "partition-policy", typ: "keep|evict", help: "what happens to the tasks of a Partitioned node: keep or evict", apply: func(p *types.Params, v string) error {
 			if v != app.PartitionKeep && v != app.PartitionEvict {
 				return fmt.Errorf("invalid --partition-policy %q: expected %s or %s", v, app.PartitionKeep, app.PartitionEvict)
 			}
@@ -561,7 +572,7 @@ func paramFlags() []paramFlag {
 			return nil
 		}},
 		uintParam("max-placements-per-block", "tasks placed at most per block", func(p *types.Params) *uint32 { return &p.MaxPlacementsPerBlock }),
-		{name: "open-registration", help: "let nodes register themselves: true or false", apply: func(p *types.Params, v string) error {
+		{name: "open-registration", typ: "bool", help: "let nodes register themselves: true or false (alone: true)", apply: func(p *types.Params, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return fmt.Errorf("invalid --open-registration %q: expected true or false", v)
@@ -572,7 +583,7 @@ func paramFlags() []paramFlag {
 		durationParam("backoff-base", "first restart delay of a failed task", func(p *types.Params) *int64 { return &p.BackoffBaseMs }),
 		durationParam("backoff-max", "largest restart delay of a failed task", func(p *types.Params) *int64 { return &p.BackoffMaxMs }),
 		uintParam("quarantine-strikes", "contradicted self-reports after which a node is Quarantined", func(p *types.Params) *uint32 { return &p.QuarantineStrikes }),
-		{name: "reputation-floor", help: "reputation below which an observer's reports are ignored (0 or negative)", apply: func(p *types.Params, v string) error {
+		{name: "reputation-floor", typ: "int", help: "reputation below which an observer's reports are ignored (0 or negative)", apply: func(p *types.Params, v string) error {
 			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			if err != nil {
 				return fmt.Errorf("invalid --reputation-floor %q: expected an integer (0 or negative)", v)
@@ -651,7 +662,10 @@ applied after the file. Durations on the command line take a unit: 500ms,
 	}
 	f.register(cmd, "name of the keyring key that signs: an admin (required)")
 	for i, pf := range pfs {
-		cmd.Flags().StringVar(&values[i], pf.name, "", pf.help)
+		fl := cmd.Flags().VarPF(typedString{v: &values[i], typ: pf.typ}, pf.name, "", pf.help)
+		if pf.typ == "bool" {
+			fl.NoOptDefVal = "true"
+		}
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "JSON file of parameters to set (- for standard input)")
 	return cmd

@@ -1,0 +1,250 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	abcitypes "github.com/cometbft/cometbft/abci/types"
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	cmttypes "github.com/cometbft/cometbft/types"
+
+	"github.com/phalanx-bft/phalanx/app"
+)
+
+// AppEventTypes are the event types the Phalanx application emits
+// (DESIGN §8); Watch passes on only these.
+var AppEventTypes = []string{
+	app.EventNodeStatus, app.EventTaskPlaced, app.EventTaskEvicted,
+	app.EventTaskStop, app.EventAccountJailed, app.EventWorkload,
+}
+
+// WatchEvent is one application event as Watch delivers it.
+type WatchEvent struct {
+	Height int64 `json:"height"`
+	// TxIndex is the event's transaction within the block, or -1 for
+	// events of the block's end-of-block pass.
+	TxIndex    int         `json:"tx_index"`
+	Type       string      `json:"type"`
+	Attributes []Attribute `json:"attributes"`
+}
+
+// Attr returns the value of key, or "".
+func (e WatchEvent) Attr(key string) string {
+	for _, a := range e.Attributes {
+		if a.Key == key {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// WatchOptions configures Watch.
+type WatchOptions struct {
+	// Nodes are RPC URLs tried in turn; Watch moves to the next one when
+	// its node stops answering.
+	Nodes []string
+	// FromHeight > 0 first replays the events of blocks from that height;
+	// 0 starts with the next block.
+	FromHeight int64
+	// HealthInterval is how often the node is probed (default 2s); a probe
+	// that fails ends the connection and Watch reconnects.
+	HealthInterval time.Duration
+	// MaxBackoff caps the wait between reconnection attempts (default 5s).
+	MaxBackoff time.Duration
+	// Logf receives connection messages (may be nil).
+	Logf func(format string, args ...any)
+}
+
+// Watch streams the application's events, block by block and in order,
+// until ctx is done. A websocket subscription to NewBlockEvents tells it
+// a block was committed; it then reads that block's results, so events are
+// delivered once each, in the order the block produced them, and a
+// reconnection (to the same node or the next) resumes after the last
+// block delivered without a gap.
+func Watch(ctx context.Context, opts WatchOptions, emit func(WatchEvent) error) error {
+	if len(opts.Nodes) == 0 {
+		return errors.New("watch: no node URL; expected at least one --node")
+	}
+	if opts.HealthInterval <= 0 {
+		opts.HealthInterval = 2 * time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Second
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	last := opts.FromHeight - 1 // last height delivered; -1: not started
+	if opts.FromHeight <= 0 {
+		last = -1
+	}
+	backoff := 250 * time.Millisecond
+	for i := 0; ; i++ {
+		url := opts.Nodes[i%len(opts.Nodes)]
+		started := time.Now()
+		err := watchOnce(ctx, url, opts.HealthInterval, &last, emit, logf)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var emitErr *emitError
+		if errors.As(err, &emitErr) {
+			return emitErr.err
+		}
+		if time.Since(started) > 10*time.Second {
+			backoff = 250 * time.Millisecond
+		}
+		logf("watch: %s: %v; reconnecting in %s", url, err, backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, opts.MaxBackoff)
+	}
+}
+
+type emitError struct{ err error }
+
+func (e *emitError) Error() string { return e.err.Error() }
+
+func watchOnce(ctx context.Context, url string, health time.Duration, last *int64, emit func(WatchEvent) error, logf func(string, ...any)) error {
+	c, err := rpchttp.New(url)
+	if err != nil {
+		return err
+	}
+	probe := func() (int64, error) {
+		pctx, cancel := context.WithTimeout(ctx, health)
+		defer cancel()
+		st, err := c.Status(pctx)
+		if err != nil {
+			return 0, err
+		}
+		return st.SyncInfo.LatestBlockHeight, nil
+	}
+	if _, err := probe(); err != nil {
+		return err
+	}
+	if err := c.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = c.Stop() }()
+	sctx, cancel := context.WithTimeout(ctx, health)
+	blocks, err := c.Subscribe(sctx, "phalanx-watch", cmttypes.EventQueryNewBlockEvents.String(), 100)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	height, err := probe()
+	if err != nil {
+		return err
+	}
+	if *last < 0 {
+		*last = height
+	}
+	logf("watch: connected to %s at height %d", url, height)
+	catchUp := func(to int64) error {
+		for h := *last + 1; h <= to; h++ {
+			if err := deliverBlock(ctx, c, h, emit); err != nil {
+				return err
+			}
+			*last = h
+		}
+		return nil
+	}
+	if err := catchUp(height); err != nil {
+		return err
+	}
+	tick := time.NewTicker(health)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev := <-blocks:
+			data, ok := ev.Data.(cmttypes.EventDataNewBlockEvents)
+			if !ok {
+				continue
+			}
+			if err := catchUp(data.Height); err != nil {
+				return err
+			}
+		case <-tick.C:
+			h, err := probe()
+			if err != nil {
+				return fmt.Errorf("node stopped answering: %w", err)
+			}
+			if err := catchUp(h); err != nil { // a missed notification
+				return err
+			}
+		}
+	}
+}
+
+// deliverBlock reads one block's results and emits its app events: those
+// of each transaction in order, then those of the end-of-block pass.
+func deliverBlock(ctx context.Context, c *rpchttp.HTTP, height int64, emit func(WatchEvent) error) error {
+	res, err := c.BlockResults(ctx, &height)
+	if err != nil {
+		return fmt.Errorf("block results %d: %w", height, err)
+	}
+	for i, tx := range res.TxResults {
+		if tx.Code != 0 {
+			continue
+		}
+		if err := emitAll(height, i, tx.Events, emit); err != nil {
+			return err
+		}
+	}
+	return emitAll(height, -1, res.FinalizeBlockEvents, emit)
+}
+
+func emitAll(height int64, txIndex int, evs []abcitypes.Event, emit func(WatchEvent) error) error {
+	for _, e := range evs {
+		if !isAppEvent(e.Type) {
+			continue
+		}
+		ev := WatchEvent{Height: height, TxIndex: txIndex, Type: e.Type}
+		for _, a := range e.Attributes {
+			ev.Attributes = append(ev.Attributes, Attribute{Key: a.Key, Value: a.Value})
+		}
+		if err := emit(ev); err != nil {
+			return &emitError{err}
+		}
+	}
+	return nil
+}
+
+func isAppEvent(t string) bool {
+	for _, a := range AppEventTypes {
+		if a == t {
+			return true
+		}
+	}
+	return false
+}
+
+// FormatEvent renders an event as one line a person can read.
+func FormatEvent(e WatchEvent) string {
+	s := fmt.Sprintf("height %-6d %-15s", e.Height, e.Type)
+	for _, a := range e.Attributes {
+		v := a.Value
+		if v == "" || needsQuote(v) {
+			v = strconv.Quote(v)
+		}
+		s += " " + a.Key + "=" + v
+	}
+	return s
+}
+
+func needsQuote(s string) bool {
+	for _, r := range s {
+		if r == ' ' || r == '"' || r == '=' || r < 0x20 {
+			return true
+		}
+	}
+	return false
+}
