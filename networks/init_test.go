@@ -78,8 +78,9 @@ func TestInitLoopback(t *testing.T) {
 			t.Errorf("%s: allow_duplicate_ip %v addr_book_strict %v prometheus %v; want true false true", v.Name,
 				c.P2P.AllowDuplicateIP, c.P2P.AddrBookStrict, c.Instrumentation.Prometheus)
 		}
-		if c.Consensus.TimeoutCommit != 200*time.Millisecond || c.Consensus.TimeoutPropose != 600*time.Millisecond {
-			t.Errorf("%s: timeout_commit %s timeout_propose %s; want 200ms 600ms", v.Name, c.Consensus.TimeoutCommit, c.Consensus.TimeoutPropose)
+		if c.Consensus.TimeoutCommit != 200*time.Millisecond || c.Consensus.TimeoutPropose != 600*time.Millisecond || c.Consensus.PeerGossipSleepDuration != 20*time.Millisecond {
+			t.Errorf("%s: timeout_commit %s timeout_propose %s peer_gossip_sleep_duration %s; want 200ms 600ms 20ms",
+				v.Name, c.Consensus.TimeoutCommit, c.Consensus.TimeoutPropose, c.Consensus.PeerGossipSleepDuration)
 		}
 		if c.Moniker != v.Name {
 			t.Errorf("%s: moniker %q", v.Name, c.Moniker)
@@ -370,15 +371,20 @@ func TestPortsAndFreeBase(t *testing.T) {
 	}
 }
 
-func TestScaleRoundTimeouts(t *testing.T) {
+func TestScaleConsensusTimings(t *testing.T) {
 	m := initNet(t, InitOptions{Validators: 1, BlockTime: 2 * time.Second})
 	c := loadConfig(t, m.Validators[0].Home).Comet.Consensus
-	if c.TimeoutPropose != 3*time.Second || c.TimeoutPrevote != time.Second || c.TimeoutCommit != 2*time.Second {
-		t.Errorf("2s blocks: propose %s prevote %s commit %s; want CometBFT's defaults 3s 1s and 2s", c.TimeoutPropose, c.TimeoutPrevote, c.TimeoutCommit)
+	if c.TimeoutPropose != 3*time.Second || c.TimeoutPrevote != time.Second || c.PeerGossipSleepDuration != 100*time.Millisecond || c.TimeoutCommit != 2*time.Second {
+		t.Errorf("2s blocks: propose %s prevote %s gossip sleep %s commit %s; want CometBFT's defaults 3s 1s 100ms and 2s",
+			c.TimeoutPropose, c.TimeoutPrevote, c.PeerGossipSleepDuration, c.TimeoutCommit)
 	}
 	m = initNet(t, InitOptions{Validators: 1, BlockTime: 50 * time.Millisecond})
 	c = loadConfig(t, m.Validators[0].Home).Comet.Consensus
-	if c.TimeoutPropose != minTimeoutPropose || c.TimeoutPrevote != minTimeoutVote || c.TimeoutPrecommitDelta != minTimeoutVote {
-		t.Errorf("50ms blocks: propose %s prevote %s precommit delta %s; want the floors", c.TimeoutPropose, c.TimeoutPrevote, c.TimeoutPrecommitDelta)
+	if c.TimeoutPropose != minTimeoutPropose || c.TimeoutPrevote != minTimeoutVote || c.TimeoutPrecommitDelta != minTimeoutVote || c.PeerGossipSleepDuration != minGossipSleep {
+		t.Errorf("50ms blocks: propose %s prevote %s precommit delta %s gossip sleep %s; want the floors",
+			c.TimeoutPropose, c.TimeoutPrevote, c.TimeoutPrecommitDelta, c.PeerGossipSleepDuration)
+	}
+	if c.PeerGossipSleepDuration >= 100*time.Millisecond {
+		t.Errorf("gossip sleep not scaled")
 	}
 }

@@ -1,0 +1,141 @@
+package tests
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSingleValidatorCLI is the quick start on one validator: init, start,
+// transactions through the CLI, queries back over RPC, a rejection with its
+// code, a proven query, and the events through `phalanxd watch`.
+func TestSingleValidatorCLI(t *testing.T) {
+	needE2E(t)
+	v := initValidator(t, "cli-test", 200*time.Millisecond)
+	v.start()
+	v.waitHeight(2, 90*time.Second)
+	common := []string{"--home", v.home, "--keyring-backend", "test", "--node", v.rpcAddr, "--yes"}
+
+	mustRun(t, "keys", "add", "n1", "--home", v.home, "--keyring-backend", "test")
+	out := mustRun(t, append([]string{"tx", "node", "register", "n1", "--cpu", "4000", "--memory", "8192", "--zone", "a",
+		"--label", "disk=ssd", "--endpoint", "127.0.0.1:9100", "--node-key", "n1", "--from", "admin", "-o", "json"}, common...)...)
+	var res struct {
+		Hash   string `json:"txhash"`
+		Height int64  `json:"height"`
+		Code   uint32 `json:"code"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("register output is not the JSON result: %v\n%s", err, out)
+	}
+	if res.Code != 0 || res.Height == 0 || !isUpperHex(res.Hash) {
+		t.Fatalf("register result: %+v", res)
+	}
+	mustRun(t, append([]string{"tx", "node", "heartbeat", "n1", "--from", "n1"}, common...)...)
+
+	spec := filepath.Join(t.TempDir(), "web.json")
+	if err := os.WriteFile(spec, []byte(`{"name": "web", "command": "sleep", "args": ["3600"], "env": {"MODE": "prod"},
+  "replicas": 2, "resources": {"cpu_millis": 1000, "memory_mb": 512},
+  "constraints": [{"label": "disk", "op": "=", "value": "ssd"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = mustRun(t, append([]string{"tx", "workload", "create", "-f", spec, "--from", "admin"}, common...)...)
+	if !strings.Contains(out, "code: 0") {
+		t.Fatalf("workload create output lacks code 0:\n%s", out)
+	}
+	// The same spec again is a no-op, not an error (idempotent).
+	out = mustRun(t, append([]string{"tx", "workload", "create", "-f", spec, "--from", "admin"}, common...)...)
+	if !strings.Contains(out, "unchanged") {
+		t.Fatalf("re-creating the same workload did not say unchanged:\n%s", out)
+	}
+
+	// Placement happens in the end-of-block pass; poll with a deadline.
+	deadline := time.Now().Add(20 * time.Second)
+	var tasks struct {
+		Height int64 `json:"height"`
+		Tasks  []struct {
+			ID         string `json:"id"`
+			Node       string `json:"node"`
+			State      string `json:"state"`
+			Generation uint64 `json:"generation"`
+		} `json:"tasks"`
+	}
+	for {
+		out = mustRun(t, "query", "tasks", "--workload", "web", "--node", v.rpcAddr, "-o", "json")
+		if err := json.Unmarshal([]byte(out), &tasks); err != nil {
+			t.Fatalf("tasks JSON: %v\n%s", err, out)
+		}
+		placed := 0
+		for _, tk := range tasks.Tasks {
+			if tk.Node == "n1" && tk.State == "Assigned" && tk.Generation > 0 {
+				placed++
+			}
+		}
+		if placed == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tasks not placed on n1 within 20s:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	out = mustRun(t, "query", "nodes", "--node", v.rpcAddr)
+	if !strings.Contains(out, "n1") || !strings.Contains(out, "Ready") {
+		t.Fatalf("query nodes text lacks n1 Ready:\n%s", out)
+	}
+	out = mustRun(t, "query", "node", "n1", "--prove", "--node", v.rpcAddr)
+	if !strings.Contains(out, "verified") {
+		t.Fatalf("proven query did not report verification:\n%s", out)
+	}
+
+	// A rejected transaction exits non-zero with the app's numbered message.
+	out, err := run(t, append([]string{"tx", "node", "cordon", "nope", "--from", "admin"}, common...)...)
+	if err == nil || !strings.Contains(out, "code 14") {
+		t.Fatalf("cordon of an unknown node: err=%v\n%s", err, out)
+	}
+	// The node's own key may not drain (operator role needed): code 10.
+	out, err = run(t, append([]string{"tx", "node", "drain", "n1", "--from", "n1"}, common...)...)
+	if err == nil || !strings.Contains(out, "code 10") {
+		t.Fatalf("drain by a node key: err=%v\n%s", err, out)
+	}
+
+	// watch replays the history: the registration and the placements.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w := exec.CommandContext(ctx, binary, "watch", "--node", v.rpcAddr, "--from-height", "1", "-q")
+	stdout, err := w.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
+	want := map[string]bool{"node_status": false, "workload": false, "task_placed": false}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		for k := range want {
+			if strings.Contains(line, " "+k+" ") {
+				want[k] = true
+			}
+		}
+		if want["node_status"] && want["workload"] && want["task_placed"] {
+			break
+		}
+	}
+	for k, seen := range want {
+		if !seen {
+			t.Fatalf("watch did not show a %s event", k)
+		}
+	}
+	if err := v.stop(); err != nil {
+		t.Fatalf("clean shutdown on SIGTERM: %v\n%s", err, v.logTail())
+	}
+}
