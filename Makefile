@@ -34,10 +34,14 @@ proto:
 	  --gocosmos_out=$(BUILD_DIR)/proto-out proto/phalanx/v1/*.proto
 	cp $(BUILD_DIR)/proto-out/github.com/phalanx-bft/phalanx/types/*.pb.go types/
 
+# A 4-validator network on loopback (ports 26600-26632, docs/networks.md),
+# initialised once in $(LOCALNET); runs in the foreground, Ctrl-C stops it.
 localnet: build
 	@test -f $(LOCALNET)/testnet.json || $(BINARY) testnet init --validators 4 --output $(LOCALNET) --chain-id phalanx-local
 	$(BINARY) testnet start $(LOCALNET)
 
+# Stops the localnet from another terminal, or validators left running by a
+# supervisor that was killed.
 localnet-stop:
 	-$(BINARY) testnet stop $(LOCALNET)
 
