@@ -340,7 +340,11 @@ func (n *Network) Supervise(ctx context.Context, w io.Writer) ([]StopResult, err
 		case <-ctx.Done():
 			return n.stopAll(w)
 		case e := <-n.exits:
-			fmt.Fprintf(w, "%s (pid %d) exited: %s; see %s\n", e.Name, e.PID, exitText(e.Err), filepath.Join(n.Manifest.Dir, e.Name, LogFile))
+			if e.Err == nil {
+				fmt.Fprintf(w, "%s (pid %d) stopped\n", e.Name, e.PID)
+			} else {
+				fmt.Fprintf(w, "%s (pid %d) exited: %v; see %s\n", e.Name, e.PID, e.Err, filepath.Join(n.Manifest.Dir, e.Name, LogFile))
+			}
 		case <-tick.C:
 			if !n.anyRunning() {
 				fmt.Fprintln(w, "no validator of this network is running any more")
