@@ -147,3 +147,15 @@ func VerifyProof(root []byte, proof *ics23.CommitmentProof, key, value []byte) b
 type lazyBatchDB struct{ iavldb.DB }
 
 func (d lazyBatchDB) NewBatchWithSize(int) iavldb.Batch { return d.DB.NewBatch() }
+
+// RollbackTo makes version the latest, deleting every later version. It is
+// the app side of `phalanxd rollback`, run while the node is stopped.
+func (s *Store) RollbackTo(version int64) error {
+	if version < 1 || version > s.tree.Version() {
+		return fmt.Errorf("rollback to height %d: expected a height in [1, %d]", version, s.tree.Version())
+	}
+	if err := s.tree.LoadVersionForOverwriting(version); err != nil {
+		return fmt.Errorf("rollback to height %d: %w", version, err)
+	}
+	return nil
+}

@@ -14,6 +14,7 @@ import (
 	cmttypes "github.com/cometbft/cometbft/types"
 	cmttime "github.com/cometbft/cometbft/types/time"
 
+	"github.com/phalanx-bft/phalanx/abci"
 	"github.com/phalanx-bft/phalanx/app"
 	"github.com/phalanx-bft/phalanx/config"
 	"github.com/phalanx-bft/phalanx/crypto"
@@ -83,10 +84,15 @@ func WriteGenesis(path, chainID string, vals []Validator, g *app.Genesis) error 
 	if err != nil {
 		return fmt.Errorf("app state: %w", err)
 	}
+	params := cmttypes.DefaultConsensusParams()
+	// The app version in block headers comes from Info's AppVersion, but
+	// CometBFT's rollback rebuilds it from the consensus params: keep the
+	// two equal so a rolled-back node replays its blocks.
+	params.Version.App = abci.AppVersion
 	doc := &cmttypes.GenesisDoc{
 		ChainID:         chainID,
 		GenesisTime:     cmttime.Now().Truncate(time.Second),
-		ConsensusParams: cmttypes.DefaultConsensusParams(),
+		ConsensusParams: params,
 		AppState:        appState,
 	}
 	for _, v := range vals {

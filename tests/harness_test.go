@@ -237,7 +237,7 @@ func (v *validator) adminKey() ed25519.PrivateKey {
 	return k
 }
 
-func signedTx(t *testing.T, k ed25519.PrivateKey, body *types.TxBody) []byte {
+func signedTx(t testing.TB, k ed25519.PrivateKey, body *types.TxBody) []byte {
 	t.Helper()
 	bz, err := body.Marshal()
 	if err != nil {
