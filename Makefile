@@ -33,6 +33,7 @@ proto:
 	  --plugin=protoc-gen-gocosmos="$$($(GO) tool -n protoc-gen-gocosmos)" \
 	  --gocosmos_out=$(BUILD_DIR)/proto-out proto/phalanx/v1/*.proto
 	cp $(BUILD_DIR)/proto-out/github.com/phalanx-bft/phalanx/types/*.pb.go types/
+	rm -rf $(BUILD_DIR)/proto-out
 
 # A 4-validator network on loopback (ports 26600-26632, docs/networks.md),
 # initialised once in $(LOCALNET); runs in the foreground, Ctrl-C stops it.
