@@ -31,6 +31,7 @@ package app
 //	  23  ErrInternal           anything that is not one of the above
 //	  24  ErrLastAdmin          revoking the last active admin
 //	  25  ErrBadGenesis         genesis app_state is invalid
+//	  26  ErrWindowClosed       health report for a window that is not open
 
 import (
 	"errors"
@@ -72,6 +73,7 @@ var (
 	ErrInternal         = &Error{23, "internal error"}
 	ErrLastAdmin        = &Error{24, "last admin"}
 	ErrBadGenesis       = &Error{25, "bad genesis"}
+	ErrWindowClosed     = &Error{26, "report window not open"}
 )
 
 // AllErrors lists every sentinel, in code order.
@@ -83,7 +85,7 @@ func AllErrors() []*Error {
 		ErrInvalidMessage, ErrNodeExists, ErrNodeNotFound, ErrWorkloadExists,
 		ErrWorkloadNotFound, ErrInvalidParams, ErrInvalidEvidence,
 		ErrStaleHeartbeat, ErrLimitExceeded, ErrNotFound, ErrUnknownAccount,
-		ErrInternal, ErrLastAdmin, ErrBadGenesis,
+		ErrInternal, ErrLastAdmin, ErrBadGenesis, ErrWindowClosed,
 	}
 }
 

@@ -70,6 +70,18 @@ const (
 	MaxAccounts   = 100_000
 	MaxValidators = 300
 
+	// MaxObservers bounds the accounts holding the observer role: a report
+	// tally holds at most one vote per observer per node and window, and a
+	// quorum decision counts them.
+	MaxObservers = 1000
+	// MaxReputation bounds reputation_max, reputation_penalty and
+	// -reputation_floor.
+	MaxReputation = 1_000_000
+	// DeadlineQueueSlack bounds the failure detector's deadline index: when
+	// it holds more than DeadlineQueueSlack entries per node (plus 1024),
+	// stale entries are dropped by rebuilding it from the nodes.
+	DeadlineQueueSlack = 4
+
 	// MaxValidatorPower bounds one validator's power (CometBFT caps the
 	// total at MaxInt64/8).
 	MaxValidatorPower = 1 << 40
