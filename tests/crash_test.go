@@ -95,30 +95,26 @@ func TestCrashRecovery(t *testing.T) {
 		mu.Unlock()
 	}
 
-	// Every registration whose transaction is in a committed block exists,
-	// and the admin's sequence equals the number of committed registrations.
+	// The admin's sequence counts its committed transactions; exactly the
+	// registrations with ids below it exist (ids follow sequences), none
+	// above, and each committed one is in the state after two crashes.
+	// (The tx index is not used: CometBFT indexes after commit, so a block
+	// committed just before a SIGKILL may never be indexed.)
 	mu.Lock()
 	defer mu.Unlock()
-	committed := 0
-	for id, h := range hashes {
-		res, err := c.Tx(ctx, h, false)
-		if err != nil {
-			continue // accepted into the mempool but lost with the crash
-		}
-		if res.TxResult.Code != 0 {
-			t.Fatalf("registration %s failed in block %d: %s", id, res.Height, res.TxResult.Log)
-		}
-		committed++
-		q, err := c.ABCIQuery(ctx, "/nodes/"+id, nil)
-		if err != nil || q.Response.Code != 0 {
-			t.Fatalf("committed node %s missing after restart: %v %s", id, err, q.Response.Log)
-		}
-	}
+	committed := accountSequence(t, v, admin)
 	if committed == 0 {
 		t.Fatal("no registration was committed; the test exercised nothing")
 	}
-	if got := accountSequence(t, v, admin); got != uint64(committed) {
-		t.Fatalf("admin sequence %d after restarts; %d registrations committed", got, committed)
+	for i := uint64(0); i < committed+5; i++ {
+		id := fmt.Sprintf("crash-n%d", i)
+		q, err := c.ABCIQuery(ctx, "/nodes/"+id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exists := q.Response.Code == 0; exists != (i < committed) {
+			t.Fatalf("node %s exists=%v but the admin sequence is %d (code %d %s)", id, exists, committed, q.Response.Code, q.Response.Log)
+		}
 	}
 	t.Logf("%d of %d admitted registrations committed and present after 2 crashes", committed, len(hashes))
 }
