@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -170,7 +171,11 @@ func TestApplyParamChanges(t *testing.T) {
 	cur := app.NewParamsView(app.DefaultParams())
 	dir := t.TempDir()
 	file := filepath.Join(dir, "params.json")
-	if err := os.WriteFile(file, []byte(`{"max_placements_per_block": 50, "heartbeat_interval_ms": 1000}`), 0o600); err != nil {
+	// Values chosen away from the defaults, whatever those are.
+	def := app.DefaultParams()
+	wantMax := def.MaxPlacementsPerBlock + 7
+	wantHB := def.HeartbeatIntervalMs * 2
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(`{"max_placements_per_block": %d, "heartbeat_interval_ms": %d}`, wantMax, def.HeartbeatIntervalMs+1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	pfs := paramFlags()
@@ -186,15 +191,15 @@ func TestApplyParamChanges(t *testing.T) {
 		}
 	}
 	// The file applies first, then the flags.
-	p, err := applyParamChanges(cur, nil, file, set("heartbeat-interval", "2s"))
+	p, err := applyParamChanges(cur, nil, file, set("heartbeat-interval", fmt.Sprintf("%dms", wantHB)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.MaxPlacementsPerBlock != 50 || p.HeartbeatIntervalMs != 2000 || p.DownAfterMs != app.DefaultParams().DownAfterMs {
+	if p.MaxPlacementsPerBlock != wantMax || p.HeartbeatIntervalMs != wantHB || p.DownAfterMs != def.DownAfterMs {
 		t.Errorf("params = %+v", p)
 	}
-	diff := paramsDiff(app.DefaultParams(), p)
-	if len(diff) != 2 || !strings.Contains(diff[0], "heartbeat_interval") || !strings.Contains(diff[0], "5s → 2s") {
+	diff := paramsDiff(def, p)
+	if len(diff) != 2 || !strings.Contains(diff[0], "heartbeat_interval") || !strings.Contains(diff[1], "max_placements_per_block") {
 		t.Errorf("diff = %q", diff)
 	}
 	// The chain's validation runs locally.
