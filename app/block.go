@@ -17,6 +17,7 @@ const (
 	EventTaskEvicted   = "task_evicted"   // task, node, reason
 	EventTaskStop      = "task_stop"      // task, node, generation: the agent must stop it
 	EventAccountJailed = "account_jailed" // addr, reason
+	EventNodeStrike    = "node_strike"    // node, task, window, strikes
 	EventWorkload      = "workload"       // name, action
 
 	ReasonRegistered      = "registered"
@@ -42,11 +43,13 @@ func event(typ string, kv ...string) Event {
 
 func u64(v uint64) string { return strconv.FormatUint(v, 10) }
 
-// BeginBlock starts block b. Evidence of validator misbehaviour sets the
-// validator's power to 0 (a ValidatorUpdate from this block's EndBlock) and
-// jails the account whose address is the validator's address, if there is
-// one (an observer that signs with its consensus key). It panics if a block
-// is already open or b.Height does not advance.
+// BeginBlock starts block b and advances the failure detector's clock.
+// Evidence of validator misbehaviour sets the validator's power to 0 (a
+// ValidatorUpdate from this block's EndBlock) and jails its observer
+// account: the account whose validator_address is the validator's
+// address, and the account whose own address is (an observer that signs
+// with its consensus key). It panics if a block is already open or
+// b.Height does not advance.
 func (s *State) BeginBlock(b Block, evidence []Misbehavior) []Event {
 	if s.inBlock {
 		panic(fmt.Sprintf("app: BeginBlock(%d) while block %d is open", b.Height, s.height))
@@ -54,6 +57,7 @@ func (s *State) BeginBlock(b Block, evidence []Misbehavior) []Event {
 	if b.Height <= s.height {
 		panic(fmt.Sprintf("app: BeginBlock(%d) after height %d", b.Height, s.height))
 	}
+	s.advanceClock(b.TimeMs)
 	s.height, s.blockTimeMs, s.blockHash, s.inBlock = b.Height, b.TimeMs, clone(b.Hash), true
 	var events []Event
 	for _, m := range evidence {
@@ -62,25 +66,31 @@ func (s *State) BeginBlock(b Block, evidence []Misbehavior) []Event {
 	return events
 }
 
+// punishValidator removes a misbehaving validator from the set (unless it
+// is the last one: an empty set halts the chain) and jails its observer
+// accounts.
 func (s *State) punishValidator(m Misbehavior) []Event {
 	key := addrHex(m.ValidatorAddress)
-	if v := s.validators[key]; v != nil {
+	if v := s.validators[key]; v != nil && len(s.validators) > 1 {
 		delete(s.validators, key)
 		s.touch(prefixValidators + key)
 		s.valUpdates[key] = ValidatorUpdate{PubKey: clone(v.PubKey), Power: 0}
 	}
-	acc := s.accounts[key]
-	if acc == nil || acc.Jailed {
-		return nil
-	}
 	reason := fmt.Sprintf("validator misbehaviour %s at height %d", m.Type, m.Height)
-	return []Event{s.jail(acc, reason)}
+	var events []Event
+	for _, accKey := range []string{s.accountByVal[key], key} {
+		if acc := s.accounts[accKey]; acc != nil && !acc.Jailed {
+			events = append(events, s.jail(acc, reason+" by validator "+key))
+		}
+	}
+	return events
 }
 
 func (s *State) jail(acc *types.Account, reason string) Event {
 	acc.Jailed = true
 	acc.JailReason = reason
 	s.touchAccount(acc)
+	s.activeObsSet = false
 	return event(EventAccountJailed, "addr", addrHex(acc.Address), "reason", reason)
 }
 
@@ -115,15 +125,18 @@ func (s *State) DeliverTx(tx *Tx) Result {
 	return Result{Log: log, Events: events}
 }
 
-// EndBlock runs the end-of-block pass: placement of pending tasks (at most
+// EndBlock runs the end-of-block pass: failure detection for the nodes
+// whose deadline the detector clock reached (Suspect, Down: their tasks
+// are evicted), placement of pending tasks (at most
 // params.max_placements_per_block), then the validator updates queued in
-// this block. Failure detection and the restart policy join in later
-// versions (DESIGN §6 steps 1–3).
+// this block. The restart policy joins in a later version (DESIGN §6
+// step 3).
 func (s *State) EndBlock() EndBlockResult {
 	if !s.inBlock {
 		panic("app: EndBlock outside a block")
 	}
-	res := EndBlockResult{Events: s.placePending()}
+	res := EndBlockResult{Events: s.expireDeadlines()}
+	res.Events = append(res.Events, s.placePending()...)
 	for _, key := range sortedKeys(s.valUpdates) {
 		res.ValidatorUpdates = append(res.ValidatorUpdates, s.valUpdates[key])
 	}

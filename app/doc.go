@@ -29,6 +29,17 @@
 // Calls are not safe for concurrent use; the caller serialises them.
 // Query may be called between blocks.
 //
+// # Failure detection
+//
+// Nodes are judged from their heartbeats (phi accrual in integers, on a
+// detector clock that follows block time but advances at most
+// max_clock_step_ms per block) and from observers' HealthReports (a quorum
+// of active observers per report window); see detector.go, reports.go and
+// docs/failure-detection.md. Transitions caused by a transaction are
+// events of its result; those caused by time (deadlines) are EndBlock's
+// events. Misbehaviour evidence in BeginBlock removes the validator and
+// jails its observer account (genesis validator_address).
+//
 // # Results
 //
 // Every rejection is a Result with a numbered code (see errors.go) and a
@@ -46,6 +57,6 @@
 // only); bounds every input and collection (limits.go). A broken invariant
 // panics rather than let the validators diverge silently.
 //
-// Subpackages: scheduler (placement feasibility, pure) and health (failure
-// detection, pure).
+// Subpackages: scheduler (placement feasibility, pure) and health (the
+// heartbeat ring, phi accrual in integers, the deadline index; pure).
 package app

@@ -21,16 +21,23 @@ type Genesis struct {
 //
 //	{"params": {<ParamsView fields>},
 //	 "accounts": [{"address": "<UPPER HEX>", "pub_key": "<base64, optional>",
-//	               "roles": ["admin", "operator", "observer", "node"]}]}
+//	               "roles": ["admin", "operator", "observer", "node"],
+//	               "validator_address": "<UPPER HEX, optional>"}]}
+//
+// validator_address links an (observer) account to the CometBFT validator
+// it observes for: the validator's address, the first 20 bytes of SHA-256
+// of its ed25519 consensus public key, as CometBFT shows it. Misbehaviour
+// evidence against that validator jails the account.
 type genesisJSON struct {
 	Params   *json.RawMessage     `json:"params,omitempty"`
 	Accounts []genesisAccountJSON `json:"accounts"`
 }
 
 type genesisAccountJSON struct {
-	Address string   `json:"address"`
-	PubKey  []byte   `json:"pub_key,omitempty"`
-	Roles   []string `json:"roles"`
+	Address          string   `json:"address"`
+	PubKey           []byte   `json:"pub_key,omitempty"`
+	Roles            []string `json:"roles"`
+	ValidatorAddress string   `json:"validator_address,omitempty"`
 }
 
 // ParseGenesis reads the app_state JSON. Empty or "null" input gives the
@@ -38,7 +45,8 @@ type genesisAccountJSON struct {
 // their DefaultParams value; unknown fields anywhere are an error. The
 // result is validated: params as by ValidateParams, each address 20 bytes of
 // hex and unique, a pub_key (if given) 32 bytes whose address is the
-// account's, roles known words without duplicates. Errors wrap ErrBadGenesis
+// account's, roles known words without duplicates, a validator_address (if
+// given) 20 bytes of hex named by one account only. Errors wrap ErrBadGenesis
 // (or ErrInvalidParams).
 func ParseGenesis(appState []byte) (*Genesis, error) {
 	trimmed := bytes.TrimSpace(appState)
@@ -64,6 +72,7 @@ func ParseGenesis(appState []byte) (*Genesis, error) {
 		return nil, errorf(ErrBadGenesis, "genesis has %d accounts; the limit is %d", len(raw.Accounts), MaxAccounts)
 	}
 	seen := make(map[string]bool, len(raw.Accounts))
+	seenVal := map[string]string{}
 	for i, a := range raw.Accounts {
 		addr, ok := parseAddrHex(a.Address)
 		if !ok {
@@ -93,7 +102,17 @@ func ParseGenesis(appState []byte) (*Genesis, error) {
 			}
 			roles = addRole(roles, r)
 		}
-		g.Accounts = append(g.Accounts, types.GenesisAccount{Address: addr, PubKey: a.PubKey, Roles: roles})
+		var valAddr []byte
+		if a.ValidatorAddress != "" {
+			if valAddr, ok = parseAddrHex(a.ValidatorAddress); !ok {
+				return nil, errorf(ErrBadGenesis, "genesis account %s: validator_address %q is not %d bytes of hex", key, a.ValidatorAddress, AddressLen)
+			}
+			if other, dup := seenVal[addrHex(valAddr)]; dup {
+				return nil, errorf(ErrBadGenesis, "genesis accounts %s and %s name the same validator_address %s", other, key, addrHex(valAddr))
+			}
+			seenVal[addrHex(valAddr)] = key
+		}
+		g.Accounts = append(g.Accounts, types.GenesisAccount{Address: addr, PubKey: a.PubKey, Roles: roles, ValidatorAddress: valAddr})
 	}
 	return g, nil
 }
@@ -105,6 +124,9 @@ func (g *Genesis) MarshalJSON() ([]byte, error) {
 	out := genesisJSON{Params: &pv, Accounts: []genesisAccountJSON{}}
 	for _, a := range g.Accounts {
 		ja := genesisAccountJSON{Address: addrHex(a.Address), PubKey: a.PubKey, Roles: []string{}}
+		if len(a.ValidatorAddress) != 0 {
+			ja.ValidatorAddress = addrHex(a.ValidatorAddress)
+		}
 		for _, r := range a.Roles {
 			ja.Roles = append(ja.Roles, RoleName(r))
 		}

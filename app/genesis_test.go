@@ -39,7 +39,7 @@ func TestParseGenesisFillsMissingParams(t *testing.T) {
 func TestGenesisRoundTrip(t *testing.T) {
 	g := &Genesis{Params: DefaultParams(), Accounts: []types.GenesisAccount{
 		{Address: testAddr("admin"), PubKey: testPub("admin"), Roles: []types.Role{types.ROLE_ADMIN, types.ROLE_OPERATOR}},
-		{Address: testAddr("obs"), Roles: []types.Role{types.ROLE_OBSERVER}},
+		{Address: testAddr("obs"), Roles: []types.Role{types.ROLE_OBSERVER}, ValidatorAddress: testAddr("val")},
 	}}
 	g.Params.PartitionPolicy = PartitionEvict
 	js, err := g.MarshalJSON()
@@ -51,6 +51,9 @@ func TestGenesisRoundTrip(t *testing.T) {
 	}
 	if !strings.Contains(string(js), base64.StdEncoding.EncodeToString(testPub("admin"))) {
 		t.Errorf("pub_key is not base64 in %s", js)
+	}
+	if !strings.Contains(string(js), `"validator_address":"`+addrHex(testAddr("val"))+`"`) {
+		t.Errorf("validator_address is not upper-case hex in %s", js)
 	}
 	back, err := ParseGenesis(js)
 	if err != nil {
@@ -74,6 +77,11 @@ func TestParseGenesisErrors(t *testing.T) {
 		{`{"accounts": [{"address": "` + admin + `", "roles": []}, {"address": "` + strings.ToLower(admin) + `", "roles": []}]}`, "listed twice"},
 		{`{"accounts": [{"address": "` + admin + `", "pub_key": "` + otherPub + `", "roles": []}]}`, "belongs to address"},
 		{`{"accounts": [] } {}`, "trailing data"},
+		{`{"accounts": [{"address": "` + admin + `", "roles": ["observer"], "validator_address": "ABC"}]}`, `validator_address "ABC" is not 20 bytes`},
+		{`{"accounts": [{"address": "` + admin + `", "roles": ["observer"], "validator_address": "` + admin + `"}, {"address": "` + addrHex(testAddr("b")) + `", "roles": [], "validator_address": "` + strings.ToLower(admin) + `"}]}`, "name the same validator_address"},
+		{`{"params": {"phi_threshold_milli": 500}}`, "phi_threshold_milli is 500; want 1000..100000"},
+		{`{"params": {"max_clock_step_ms": 10}}`, "max_clock_step_ms is 10"},
+		{`{"params": {"reputation_max": 0}}`, "reputation_max is 0"},
 	}
 	for _, c := range cases {
 		_, err := ParseGenesis([]byte(c.in))
@@ -144,7 +152,7 @@ func TestLoadStateRejectsBadRecords(t *testing.T) {
 		"wrong key":    append(append([]KV{}, good...), KV{Key: []byte("nodes/x"), Value: mustMarshal(&types.Node{Id: "y"})}),
 		"orphan task":  append(append([]KV{}, good...), KV{Key: []byte("tasks/web/0"), Value: mustMarshal(&types.Task{Id: "web/0", Workload: "web", State: types.TASK_PENDING})}),
 		"nil value":    {{Key: []byte("params"), Value: nil}},
-		"block height": append(append([]KV{}, good...), KV{Key: []byte("blockinfo"), Value: encodeBlockInfo(5, 1)}),
+		"block height": append(append([]KV{}, good...), KV{Key: []byte("blockinfo"), Value: encodeBlockInfo(5, 1, 1)}),
 	}
 	for name, kvs := range cases {
 		if _, err := LoadState(testChainID, 3, kvs); err == nil {

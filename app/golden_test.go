@@ -25,12 +25,21 @@ import (
 // Commands (NAME is a key name: keys come from testKey(NAME); addresses in
 // output are shown as <NAME>):
 //
-//	genesis [open-registration] [placements=N] [validators=v1,v2] NAME=role,role ...
+//	genesis [open-registration] [placements=N] [validators=v1,v2] NAME=role,role[@VALNAME] ...
+//	    (@VALNAME: the account observes for validator VALNAME: validator_address)
 //	block [t=MS] [evidence=VALNAME,...]     begin a block (t defaults to last+1000)
 //	end-block [t=MS]                        end the open block (begins one if none)
+//	advance to=MS [step=MS] [hb=NODE:GAP[,GAP...]]... [report=OBS=OBSERVATION[,OBSERVATION...]]...
+//	    empty blocks every step (1000) ms up to t=MS; each hb node heartbeats
+//	    (next seq, its tasks reported Running) once GAP ms passed since its
+//	    last heartbeat, cycling through the GAPs; each report observer sends
+//	    its report (NODE:up|down[:TASK+TASK]) once per report window, in the
+//	    window's first block; prints blocks with events
 //	register-node ID [key=NAME] cpu=N mem=N zone=Z [label=k=v]... [endpoint=h:p]
 //	heartbeat ID seq=N [cpu=N mem=N] [task=ID:GEN:STATE[:RESTARTS[:CHECKPOINT]]]...
-//	health-report window=N [obs=NODE:up|down]...
+//	health-report window=N|cur|prev [obs=NODE:up|down[:TASK+TASK...]]...  (signer obs)
+//	health ID                               the failure detector's view of a node
+//	observers                               observers: active, reputation, jail
 //	create-workload NAME replicas=N cpu=N mem=N [priority=N] [max-per-node=N]
 //	    [constraint=k=v | constraint=k!=v]... [spread=KEY max-per-domain=N]
 //	    (or: create-workload followed by an inline JSON spec)
@@ -41,6 +50,8 @@ import (
 //	update-params key=value...              (ParamsView JSON names)
 //	set-validator-power NAME power=N
 //	equivocate NAME node=ID seq=N           ReportEquivocation with two heartbeats by NAME
+//	equivocate NAME kind=report window=N node=ID [same=true]
+//	                                        ... with two health reports by NAME
 //	every tx command also takes: signer=NAME seq-override: tx-seq=N,
 //	    timeout=H, chain=ID, memo=TEXT, corrupt=sig|pubkey|body|garbage|size|nomsg
 //	nodes | tasks [workload=W] [node=N] | workloads | accounts | validators
@@ -136,6 +147,10 @@ type harness struct {
 	s      *State
 	names  map[string]string // ADDRHEX -> name
 	lastMs int64
+	// advance's heartbeat schedules: the gap index per node; the last
+	// window each observer reported in.
+	hbTurn   map[string]int
+	reported map[string]uint64
 }
 
 // args are a command's tokens: positionals and key=value pairs (a key may
@@ -262,6 +277,12 @@ func (h *harness) run(pos, line, input string) (out string) {
 		return h.printAccounts()
 	case "validators":
 		return h.query("/validators")
+	case "advance":
+		return h.advance(a)
+	case "health":
+		return h.printHealth(a.arg(0))
+	case "observers":
+		return h.printObservers()
 	case "changes":
 		var lines []string
 		for _, kv := range h.s.TakeChanges() {
@@ -308,7 +329,11 @@ func (h *harness) genesis(a *args) string {
 		}
 		a.used[k] = true
 		ga := types.GenesisAccount{Address: h.name(k)}
-		for _, r := range strings.Split(a.kv[k][0], ",") {
+		roles, val, linked := strings.Cut(a.kv[k][0], "@")
+		if linked {
+			ga.ValidatorAddress = h.name(val)
+		}
+		for _, r := range strings.Split(roles, ",") {
 			role, ok := ParseRole(r)
 			if !ok {
 				panic("unknown role " + r)
@@ -450,10 +475,9 @@ func (h *harness) txBody(cmd string, a *args, input string) (*types.TxBody, stri
 		body.Msg = &types.TxBody_Heartbeat{Heartbeat: hb}
 	case "health-report":
 		signer = "obs"
-		hr := &types.HealthReport{Window: uint64(a.int("window", 1))}
+		hr := &types.HealthReport{Window: h.window(a.str("window", "cur"))}
 		for _, o := range a.list("obs") {
-			node, st, _ := strings.Cut(o, ":")
-			hr.Observations = append(hr.Observations, types.Observation{NodeId: node, Reachable: st == "up"})
+			hr.Observations = append(hr.Observations, parseObservation(o))
 		}
 		body.Msg = &types.TxBody_HealthReport{HealthReport: hr}
 	case "create-workload", "update-workload":
@@ -492,7 +516,11 @@ func (h *harness) txBody(cmd string, a *args, input string) (*types.TxBody, stri
 				continue
 			}
 			a.used[k] = true
-			m[k] = json.RawMessage(a.kv[k][0])
+			v := a.kv[k][0]
+			if !json.Valid([]byte(v)) {
+				v = strconv.Quote(v) // a bare word: a JSON string
+			}
+			m[k] = json.RawMessage(v)
 		}
 		js, _ := json.Marshal(m)
 		if err := decodeStrict(js, &pv); err != nil {
@@ -508,6 +536,20 @@ func (h *harness) txBody(cmd string, a *args, input string) (*types.TxBody, stri
 		signer = "anyone"
 		who := a.arg(0)
 		h.name(who)
+		if a.str("kind", "heartbeat") == "report" {
+			node, window := a.str("node", "n1"), h.window(a.str("window", "cur"))
+			mk := func(up bool) []byte {
+				return encodeTx(testKey(who), &types.TxBody{ChainId: testChainID, Sequence: 1000, Msg: &types.TxBody_HealthReport{HealthReport: &types.HealthReport{
+					Window: window, Observations: []types.Observation{{NodeId: "other"}, {NodeId: node, Reachable: up}}}}})
+			}
+			other := mk(false)
+			if a.str("same", "") == "true" {
+				other = encodeTx(testKey(who), &types.TxBody{ChainId: testChainID, Sequence: 1001, Msg: &types.TxBody_HealthReport{HealthReport: &types.HealthReport{
+					Window: window, Observations: []types.Observation{{NodeId: node, Reachable: true}}}}})
+			}
+			body.Msg = &types.TxBody_ReportEquivocation{ReportEquivocation: &types.ReportEquivocation{TxA: mk(true), TxB: other}}
+			break
+		}
 		mk := func(cpu int64) []byte {
 			b := &types.TxBody{ChainId: testChainID, Sequence: 1000, Msg: &types.TxBody_Heartbeat{Heartbeat: &types.Heartbeat{
 				NodeId: a.str("node", who), Seq: uint64(a.int("seq", 1)), Usage: types.Resources{CpuMillis: cpu}}}}
@@ -522,6 +564,226 @@ func (h *harness) txBody(cmd string, a *args, input string) (*types.TxBody, stri
 		panic("unknown command " + cmd)
 	}
 	return body, a.str("signer", signer)
+}
+
+// window reads a report window: a number, "cur" or "prev" (of the open
+// block, or of the next one if none is open).
+func (h *harness) window(s string) uint64 {
+	t := h.lastMs
+	if !h.s.inBlock {
+		t += 1000
+	}
+	cur := uint64(t / h.s.params.ReportWindowMs)
+	switch s {
+	case "cur":
+		return cur
+	case "prev":
+		return cur - 1
+	}
+	w, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		panic(fmt.Sprintf("window %q: want a number, cur or prev", s))
+	}
+	return w
+}
+
+// parseObservation reads NODE:up|down[:TASK+TASK...].
+func parseObservation(s string) types.Observation {
+	f := strings.Split(s, ":")
+	if len(f) < 2 || f[1] != "up" && f[1] != "down" {
+		panic(fmt.Sprintf("observation %q: want NODE:up|down[:TASK+TASK...]", s))
+	}
+	o := types.Observation{NodeId: f[0], Reachable: f[1] == "up"}
+	if len(f) > 2 {
+		o.FailingTaskIds = strings.Split(f[2], "+")
+	}
+	return o
+}
+
+// advance runs empty blocks (but for scheduled heartbeats) up to to=MS and
+// prints the blocks that had events.
+func (h *harness) advance(a *args) string {
+	if h.s.inBlock {
+		panic("advance with a block open; end it first")
+	}
+	to, step := a.int("to", 0), a.int("step", 1000)
+	type sched struct {
+		node string
+		gaps []int64
+	}
+	var hbs []sched
+	for _, spec := range a.list("hb") {
+		node, gaps, _ := strings.Cut(spec, ":")
+		sc := sched{node: node}
+		for _, g := range strings.Split(gaps, ",") {
+			v, err := strconv.ParseInt(g, 10, 64)
+			if err != nil || v <= 0 {
+				panic(fmt.Sprintf("hb=%s: gaps must be positive ms", spec))
+			}
+			sc.gaps = append(sc.gaps, v)
+		}
+		hbs = append(hbs, sc)
+	}
+	type reportSpec struct {
+		observer string
+		obs      []types.Observation
+	}
+	var reports []reportSpec
+	for _, spec := range a.list("report") {
+		observer, list, _ := strings.Cut(spec, "=")
+		rs := reportSpec{observer: observer}
+		for _, o := range strings.Split(list, ",") {
+			rs.obs = append(rs.obs, parseObservation(o))
+		}
+		reports = append(reports, rs)
+	}
+	if h.hbTurn == nil {
+		h.hbTurn, h.reported = map[string]int{}, map[string]uint64{}
+	}
+	var lines []string
+	blocks := 0
+	for h.lastMs+step <= to {
+		h.lastMs += step
+		blocks++
+		events := h.s.BeginBlock(Block{Height: h.s.height + 1, TimeMs: h.lastMs, Hash: []byte("hash")}, nil)
+		var txLines []string
+		for _, sc := range hbs {
+			n := h.s.nodes[sc.node]
+			gap := sc.gaps[h.hbTurn[sc.node]%len(sc.gaps)]
+			if n == nil || h.lastMs-n.LastHeartbeatMs < gap {
+				continue
+			}
+			h.hbTurn[sc.node]++
+			hb := &types.Heartbeat{NodeId: n.Id, Seq: n.LastHeartbeatSeq + 1}
+			for _, t := range h.s.tasksOn(n.Id) {
+				if taskActive(t) {
+					hb.Tasks = append(hb.Tasks, types.TaskReport{TaskId: t.Id, Generation: t.Generation, State: types.TASK_RUNNING})
+				}
+			}
+			body := &types.TxBody{ChainId: testChainID, Sequence: h.s.NextSequence(testAddr(n.Id)), Msg: &types.TxBody_Heartbeat{Heartbeat: hb}}
+			tx, err := DecodeTx(encodeTx(testKey(n.Id), body), testChainID)
+			if err != nil {
+				panic(err)
+			}
+			res := h.s.DeliverTx(tx)
+			if res.Code != 0 {
+				txLines = append(txLines, fmt.Sprintf("heartbeat %s seq=%d: error code %d: %s", n.Id, hb.Seq, res.Code, res.Log))
+			} else if len(res.Events) > 0 {
+				txLines = append(txLines, fmt.Sprintf("heartbeat %s seq=%d", n.Id, hb.Seq))
+			}
+			txLines = append(txLines, h.eventLines(res.Events)...)
+		}
+		window := uint64(h.lastMs / h.s.params.ReportWindowMs)
+		for _, rs := range reports {
+			if last, ok := h.reported[rs.observer]; ok && last == window {
+				continue
+			}
+			h.reported[rs.observer] = window
+			h.name(rs.observer)
+			body := &types.TxBody{ChainId: testChainID, Sequence: h.s.NextSequence(testAddr(rs.observer)),
+				Msg: &types.TxBody_HealthReport{HealthReport: &types.HealthReport{Window: window, Observations: rs.obs}}}
+			tx, err := DecodeTx(encodeTx(testKey(rs.observer), body), testChainID)
+			if err != nil {
+				panic(err)
+			}
+			res := h.s.DeliverTx(tx)
+			if res.Code != 0 {
+				txLines = append(txLines, fmt.Sprintf("report %s window %d: error code %d: %s", rs.observer, window, res.Code, res.Log))
+			} else if len(res.Events) > 0 {
+				txLines = append(txLines, fmt.Sprintf("report %s window %d", rs.observer, window))
+			}
+			txLines = append(txLines, h.eventLines(res.Events)...)
+		}
+		end := h.s.EndBlock()
+		events = append(events, end.Events...)
+		if len(events) > 0 || len(txLines) > 0 {
+			lines = append(lines, fmt.Sprintf("block %d t=%d", h.s.height, h.lastMs))
+			for _, l := range txLines {
+				lines = append(lines, h.names2(l))
+			}
+			lines = append(lines, h.eventLines(events)...)
+		}
+	}
+	lines = append(lines, fmt.Sprintf("advanced %d blocks to t=%d (height %d)", blocks, h.lastMs, h.s.height))
+	return strings.Join(lines, "\n")
+}
+
+// printHealth shows the failure detector's view of a node (/nodes/{id}).
+func (h *harness) printHealth(id string) string {
+	b, err := h.s.Query("/nodes/" + id)
+	if err != nil {
+		return fmt.Sprintf("error code %d: %v", CodeOf(err), err)
+	}
+	var v NodeView
+	if err := json.Unmarshal(b, &v); err != nil {
+		panic(err)
+	}
+	hv := v.Health
+	lines := []string{
+		fmt.Sprintf("%s %s reason=%q strikes=%d", v.ID, nodeStatusText(&v), v.Reason, v.Strikes),
+		fmt.Sprintf("  heartbeat: last t=%d (age %d ms) samples=%d mean=%.0fms sd=%.0fms phi=%.2f (threshold %g)",
+			v.LastHeartbeat, v.LastHeartbeatAgeMs, hv.Samples, hv.MeanIntervalMs, hv.StdDevMs, hv.Phi, hv.PhiThreshold),
+		fmt.Sprintf("  deadlines: suspect t=%d (%s) down t=%d", hv.SuspectAt, hv.SuspectBy, hv.DownAt),
+		fmt.Sprintf("  observers: verdict=%s (window %d) window=%d for=%d against=%d active=%d quorum=%d",
+			hv.Verdict, hv.VerdictWindow, hv.Window, hv.ReportsFor, hv.ReportsAgainst, hv.ActiveObservers, hv.Quorum),
+	}
+	for _, w := range hv.Windows {
+		var votes []string
+		for _, vote := range w.Votes {
+			s := h.names2(vote.Observer) + ":" + map[bool]string{true: "up", false: "down"}[vote.Reachable]
+			if len(vote.FailingTaskIDs) > 0 {
+				s += ":" + strings.Join(vote.FailingTaskIDs, "+")
+			}
+			if !vote.Counted {
+				s += "(not counted)"
+			}
+			votes = append(votes, s)
+		}
+		line := fmt.Sprintf("  window %d: reachable=%d unreachable=%d outcome=%s", w.Window, w.Reachable, w.Unreachable, w.Outcome)
+		if w.Struck {
+			line += " struck"
+		}
+		lines = append(lines, line+" votes="+strings.Join(votes, ","))
+	}
+	return strings.Join(lines, "\n")
+}
+
+func nodeStatusText(v *NodeView) string {
+	s := v.State
+	if v.Draining {
+		s += ",Draining"
+	} else if v.Cordoned {
+		s += ",Cordoned"
+	}
+	return s
+}
+
+// printObservers shows /observers compactly.
+func (h *harness) printObservers() string {
+	b, err := h.s.Query("/observers")
+	if err != nil {
+		panic(err)
+	}
+	var ans ObserversAnswer
+	if err := json.Unmarshal(b, &ans); err != nil {
+		panic(err)
+	}
+	lines := []string{fmt.Sprintf("active=%d quorum=%d", ans.Active, ans.Quorum)}
+	for _, o := range ans.Observers {
+		state := "active"
+		switch {
+		case o.Jailed:
+			state = fmt.Sprintf("jailed (%s)", o.JailReason)
+		case !o.Active:
+			state = "inactive (below reputation_floor)"
+		}
+		line := fmt.Sprintf("%s reputation=%d agreements=%d disagreements=%d %s", o.Address, o.Reputation, o.Agreements, o.Disagreements, state)
+		if o.ValidatorAddress != "" {
+			line += " validator=" + o.ValidatorAddress
+		}
+		lines = append(lines, h.names2(line))
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (h *harness) spec(a *args, input string) types.WorkloadSpec {

@@ -90,6 +90,10 @@ const (
 	MaxParamDurationMs         = 24 * 60 * 60 * 1000
 	MaxPhiWindow               = 1000
 	MaxPlacementsPerBlockLimit = 10_000
+	// MinClockStepMs bounds max_clock_step_ms from below: a smaller step
+	// would slow the failure detector's clock below block time on a healthy
+	// chain (blocks come about every second).
+	MinClockStepMs = 1000
 
 	// PlacementAttemptsPerPlacement bounds the work of one placement pass:
 	// it examines at most this many times max_placements_per_block pending

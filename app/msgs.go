@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/phalanx-bft/phalanx/app/health"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -21,8 +20,7 @@ func (s *State) apply(tx *Tx) ([]Event, string, error) {
 	case *types.TxBody_Heartbeat:
 		return s.heartbeat(m.Heartbeat)
 	case *types.TxBody_HealthReport:
-		return nil, fmt.Sprintf("health report for window %d accepted (%d observations); cross-validation is not enabled in this version",
-			m.HealthReport.Window, len(m.HealthReport.Observations)), nil
+		return s.healthReport(tx, m.HealthReport)
 	case *types.TxBody_ReportEquivocation:
 		return s.reportEquivocation(m.ReportEquivocation)
 	case *types.TxBody_CreateWorkload:
@@ -42,9 +40,10 @@ func (s *State) apply(tx *Tx) ([]Event, string, error) {
 	case *types.TxBody_RevokeRole:
 		return s.revokeRole(m.RevokeRole)
 	case *types.TxBody_UpdateParams:
+		old := s.params
 		s.params = m.UpdateParams.Params
 		s.touch(keyParams)
-		return nil, "params updated", nil
+		return s.paramsChanged(old), "params updated", nil
 	case *types.TxBody_SetValidatorPower:
 		return s.setValidatorPower(m.SetValidatorPower)
 	}
@@ -87,10 +86,14 @@ func (s *State) registerNode(m *types.RegisterNode) ([]Event, string, error) {
 		RegisteredHeight: s.height,
 		StateSinceMs:     s.blockTimeMs,
 		LastHeartbeatMs:  s.blockTimeMs,
+		// Registration counts as the first sign of life: the deadlines
+		// start from it, with the bootstrap estimate.
+		LastHeartbeatClockMs: s.clockMs,
 	}
 	s.nodes[n.Id] = n
 	s.nodeIDs = insertSorted(s.nodeIDs, n.Id)
 	s.nodeByKey[string(n.PubKey)] = n.Id
+	s.setDeadlines(n)
 	s.touchNode(n)
 	if acc == nil {
 		acc = &types.Account{Address: addressOf(m.PubKey)}
@@ -111,17 +114,9 @@ func (s *State) heartbeat(m *types.Heartbeat) ([]Event, string, error) {
 		return nil, "", errorf(ErrStaleHeartbeat, "heartbeat seq %d of node %s is not above the last accepted seq %d",
 			m.Seq, n.Id, n.LastHeartbeatSeq)
 	}
-	var events []Event
-	if interval := s.blockTimeMs - n.LastHeartbeatMs; n.LastHeartbeatSeq > 0 && interval > 0 {
-		health.PushInterval(n, interval, s.params.PhiWindow)
-	}
-	n.LastHeartbeatMs = s.blockTimeMs
+	events := s.recordHeartbeat(n)
 	n.LastHeartbeatSeq = m.Seq
 	n.Usage = m.Usage
-	if n.State == types.NODE_SUSPECT || n.State == types.NODE_DOWN {
-		events = append(events, s.setNodeState(n, types.NODE_READY, ReasonHeartbeat))
-	}
-	s.touchNode(n)
 	stops := 0
 	for i := range m.Tasks {
 		r := &m.Tasks[i]
@@ -309,11 +304,18 @@ func (s *State) uncordon(m *types.UncordonNode) ([]Event, string, error) {
 	}
 	n.Cordoned, n.Draining = false, false
 	n.Reason = ReasonUncordoned
+	log := fmt.Sprintf("node %s uncordoned", n.Id)
 	if n.State == types.NODE_QUARANTINED {
-		events = append(events, s.setNodeState(n, types.NODE_READY, ReasonUncordoned))
+		// Leaving quarantine clears the strikes; the node takes the state
+		// its heartbeats and observers call for (Ready if it is alive).
+		log += fmt.Sprintf("; quarantine lifted, %d strikes cleared", n.Strikes)
+		n.Strikes = 0
+		to, reason := s.desiredState(n, triggerUncordon, true)
+		events = append(events, s.moveNode(n, to, reason)...)
+		s.queueDeadline(n)
 	}
 	s.touchNode(n)
-	return events, fmt.Sprintf("node %s uncordoned", n.Id), nil
+	return events, log, nil
 }
 
 func (s *State) drain(m *types.DrainNode) ([]Event, string, error) {
@@ -347,12 +349,19 @@ func (s *State) grantRole(m *types.GrantRole) ([]Event, string, error) {
 	if acc != nil && hasRole(acc.Roles, m.Role) {
 		return nil, fmt.Sprintf("account %s already has role %s", key, RoleName(m.Role)), nil
 	}
+	if m.Role == types.ROLE_OBSERVER && len(s.observerIDs) >= MaxObservers {
+		return nil, "", errorf(ErrLimitExceeded, "%d accounts have role observer, the limit", MaxObservers)
+	}
 	if acc == nil {
 		acc = &types.Account{Address: clone(m.Address)}
 		s.accounts[key] = acc
 	}
 	acc.Roles = addRole(acc.Roles, m.Role)
 	s.touchAccount(acc)
+	if m.Role == types.ROLE_OBSERVER {
+		s.observerIDs = insertSorted(s.observerIDs, key)
+		s.activeObsSet = false
+	}
 	return nil, fmt.Sprintf("account %s granted role %s", key, RoleName(m.Role)), nil
 }
 
@@ -379,6 +388,10 @@ func (s *State) revokeRole(m *types.RevokeRole) ([]Event, string, error) {
 	}
 	acc.Roles = removeRole(acc.Roles, m.Role)
 	s.touchAccount(acc)
+	if m.Role == types.ROLE_OBSERVER {
+		s.observerIDs = removeSorted(s.observerIDs, key)
+		s.activeObsSet = false
+	}
 	return nil, fmt.Sprintf("account %s lost role %s", key, RoleName(m.Role)), nil
 }
 
@@ -434,12 +447,13 @@ func (s *State) reportEquivocation(m *types.ReportEquivocation) ([]Event, string
 	case a.Body.GetHealthReport() != nil && b.Body.GetHealthReport() != nil:
 		ra, rb := a.Body.GetHealthReport(), b.Body.GetHealthReport()
 		if ra.Window != rb.Window {
-			return nil, "", errorf(ErrInvalidEvidence, "health reports for windows %d and %d do not conflict", ra.Window, rb.Window)
+			return nil, "", errorf(ErrInvalidEvidence, "health reports for windows %d and %d do not conflict: conflicting reports are for the same window", ra.Window, rb.Window)
 		}
-		if sameMsg(ra, rb) {
-			return nil, "", errorf(ErrInvalidEvidence, "the two health reports for window %d say the same thing", ra.Window)
+		node, aUp, ok := reportsConflict(ra, rb)
+		if !ok {
+			return nil, "", errorf(ErrInvalidEvidence, "the two health reports for window %d do not conflict: no node is reachable in one and unreachable in the other", ra.Window)
 		}
-		what = fmt.Sprintf("two different health reports for window %d", ra.Window)
+		what = fmt.Sprintf("conflicting health reports for node %s in window %d (%s, then %s)", node, ra.Window, reachableText(aUp), reachableText(!aUp))
 	default:
 		return nil, "", errorf(ErrInvalidEvidence, "evidence must be two Heartbeats or two HealthReports; got %s and %s", msgName(&a.Body), msgName(&b.Body))
 	}

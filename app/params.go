@@ -65,12 +65,14 @@ func ValidateParams(p types.Params) error {
 		{"report_window_ms", p.ReportWindowMs},
 		{"backoff_base_ms", p.BackoffBaseMs},
 		{"backoff_max_ms", p.BackoffMaxMs},
-		{"max_clock_step_ms", p.MaxClockStepMs},
 	}
 	for _, d := range durs {
 		if d.v <= 0 || d.v > MaxParamDurationMs {
 			return bad("%s is %d; want 1..%d", d.name, d.v, MaxParamDurationMs)
 		}
+	}
+	if p.MaxClockStepMs < MinClockStepMs || p.MaxClockStepMs > MaxParamDurationMs {
+		return bad("max_clock_step_ms is %d; want %d..%d (well above the block interval)", p.MaxClockStepMs, MinClockStepMs, MaxParamDurationMs)
 	}
 	if p.PhiAcceptablePauseMs < 0 || p.PhiAcceptablePauseMs > MaxParamDurationMs {
 		return bad("phi_acceptable_pause_ms is %d; want 0..%d", p.PhiAcceptablePauseMs, MaxParamDurationMs)

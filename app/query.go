@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/phalanx-bft/phalanx/app/health"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -33,6 +34,59 @@ type NodeView struct {
 	LastHeartbeatSeq   uint64            `json:"last_heartbeat_seq"`
 	Strikes            uint32            `json:"strikes"`
 	Tasks              []string          `json:"tasks"`
+	// Health is the failure detector's view, in /nodes/{id} only (derived:
+	// not part of the node's proven record).
+	Health *NodeHealthView `json:"health,omitempty"`
+}
+
+// NodeHealthView is the failure detector's view of a node
+// (docs/failure-detection.md). Times are block times (unix ms); the
+// deadlines are estimates, exact while no block gap exceeds
+// max_clock_step_ms.
+type NodeHealthView struct {
+	// Phi for display (floating point; decisions use SuspectAt).
+	Phi            float64 `json:"phi"`
+	PhiThreshold   float64 `json:"phi_threshold"`
+	Samples        int     `json:"samples"`
+	MeanIntervalMs float64 `json:"mean_interval_ms"`
+	StdDevMs       float64 `json:"std_dev_ms"`
+	// SuspectAt: the phi deadline or suspect_after, whichever is first
+	// (SuspectBy says which: "phi" or "suspect_after").
+	SuspectAt int64  `json:"suspect_at"`
+	SuspectBy string `json:"suspect_by"`
+	DownAt    int64  `json:"down_at"`
+	// The observers' standing verdict and the window that set it.
+	Verdict       string `json:"verdict"`
+	VerdictWindow uint64 `json:"verdict_window"`
+	// Window is the current report window; ActiveObservers and Quorum the
+	// count a decision needs.
+	Window          uint64 `json:"window"`
+	ActiveObservers int    `json:"active_observers"`
+	Quorum          int    `json:"quorum"`
+	// The current window's votes of active observers: for (reachable) and
+	// against (unreachable); then every open window in detail.
+	ReportsFor     int               `json:"reports_for"`
+	ReportsAgainst int               `json:"reports_against"`
+	Windows        []WindowTallyView `json:"windows"`
+}
+
+// WindowTallyView is one open report window's votes about a node.
+type WindowTallyView struct {
+	Window      uint64     `json:"window"`
+	Reachable   int        `json:"reachable"`   // counted votes
+	Unreachable int        `json:"unreachable"` // counted votes
+	Outcome     string     `json:"outcome"`
+	Struck      bool       `json:"struck"`
+	Votes       []VoteView `json:"votes"`
+}
+
+// VoteView is one observer's vote; Counted is false for an observer that is
+// jailed or below reputation_floor.
+type VoteView struct {
+	Observer       string   `json:"observer"`
+	Reachable      bool     `json:"reachable"`
+	FailingTaskIDs []string `json:"failing_task_ids"`
+	Counted        bool     `json:"counted"`
 }
 
 // TaskView is a task in /tasks.
@@ -78,6 +132,16 @@ type AccountView struct {
 	Reputation    int64    `json:"reputation"`
 	Agreements    uint64   `json:"agreements"`
 	Disagreements uint64   `json:"disagreements"`
+	// ValidatorAddress is the validator this account observes for ("" if
+	// none): its misbehaviour jails the account.
+	ValidatorAddress string `json:"validator_address,omitempty"`
+}
+
+// ObserverView is an observer in /observers: the account and whether its
+// votes count now (role observer, not jailed, reputation ≥ floor).
+type ObserverView struct {
+	AccountView
+	Active bool `json:"active"`
 }
 
 // ValidatorView is a validator in /validators.
@@ -120,14 +184,33 @@ type (
 		Accounts []AccountView `json:"accounts"`
 	}
 	ObserversAnswer struct {
-		Height    int64         `json:"height"`
-		Observers []AccountView `json:"observers"`
+		Height int64 `json:"height"`
+		// Active is the number of active observers; Quorum the votes a
+		// decision needs.
+		Active    int            `json:"active"`
+		Quorum    int            `json:"quorum"`
+		Observers []ObserverView `json:"observers"`
 	}
 	ValidatorsAnswer struct {
 		Height     int64           `json:"height"`
 		Validators []ValidatorView `json:"validators"`
 	}
 )
+
+var verdictNames = map[types.Verdict]string{
+	types.VERDICT_NONE:        "none",
+	types.VERDICT_REACHABLE:   "reachable",
+	types.VERDICT_UNREACHABLE: "unreachable",
+	types.VERDICT_PARTITIONED: "partitioned",
+}
+
+// VerdictName is the lower-case name of an observer verdict.
+func VerdictName(v types.Verdict) string {
+	if n, ok := verdictNames[v]; ok {
+		return n
+	}
+	return "unknown"
+}
 
 var nodeStateNames = map[types.NodeState]string{
 	types.NODE_READY:       "Ready",
@@ -204,6 +287,55 @@ func (s *State) nodeView(n *types.Node) NodeView {
 	return v
 }
 
+func (s *State) nodeHealthView(n *types.Node) *NodeHealthView {
+	det := s.detector()
+	st := det.Estimate(n)
+	elapsed := s.clockMs - n.LastHeartbeatClockMs
+	active := s.activeObservers()
+	v := &NodeHealthView{
+		Phi:             det.Phi(elapsed, st),
+		PhiThreshold:    float64(s.params.PhiThresholdMilli) / 1000,
+		Samples:         health.ComputeStats(n, s.params.PhiWindow).Samples,
+		MeanIntervalMs:  float64(st.MeanUs) / 1000,
+		StdDevMs:        float64(st.StdDevUs) / 1000,
+		SuspectAt:       s.blockTimeMs + n.SuspectAtMs - s.clockMs,
+		SuspectBy:       "suspect_after",
+		DownAt:          s.blockTimeMs + n.DownAtMs - s.clockMs,
+		Verdict:         VerdictName(n.Verdict),
+		VerdictWindow:   n.VerdictWindow,
+		Window:          s.reportWindow(),
+		ActiveObservers: active,
+		Quorum:          s.quorumSize(active),
+		Windows:         []WindowTallyView{},
+	}
+	if n.SuspectByPhi {
+		v.SuspectBy = "phi"
+	}
+	if r := s.reports[n.Id]; r != nil {
+		for i := range r.Windows {
+			t := &r.Windows[i]
+			if t.Window+1 < v.Window {
+				continue // closed
+			}
+			tv := WindowTallyView{Window: t.Window, Outcome: VerdictName(t.Outcome), Struck: t.Struck, Votes: []VoteView{}}
+			tv.Reachable, tv.Unreachable = s.count(t)
+			for _, vote := range t.Votes {
+				tv.Votes = append(tv.Votes, VoteView{
+					Observer:       addrHex(vote.Observer),
+					Reachable:      vote.Reachable,
+					FailingTaskIDs: append([]string{}, vote.FailingTaskIds...),
+					Counted:        s.activeObserver(s.accounts[addrHex(vote.Observer)]),
+				})
+			}
+			if t.Window == v.Window {
+				v.ReportsFor, v.ReportsAgainst = tv.Reachable, tv.Unreachable
+			}
+			v.Windows = append(v.Windows, tv)
+		}
+	}
+	return v
+}
+
 func taskView(t *types.Task) TaskView {
 	return TaskView{
 		ID:             t.Id,
@@ -261,6 +393,9 @@ func accountView(a *types.Account) AccountView {
 		Agreements:    a.Agreements,
 		Disagreements: a.Disagreements,
 	}
+	if len(a.ValidatorAddress) != 0 {
+		v.ValidatorAddress = addrHex(a.ValidatorAddress)
+	}
 	for _, r := range a.Roles {
 		v.Roles = append(v.Roles, RoleName(r))
 	}
@@ -290,7 +425,9 @@ func (s *State) Query(path string) ([]byte, error) {
 		if n == nil {
 			return nil, errorf(ErrNotFound, "node %s is not registered", parts[1])
 		}
-		return mustJSON(s.nodeView(n)), nil
+		v := s.nodeView(n)
+		v.Health = s.nodeHealthView(n)
+		return mustJSON(v), nil
 	case p == "/workloads":
 		ans := WorkloadsAnswer{Height: s.height, Workloads: []WorkloadView{}}
 		for _, name := range sortedKeys(s.workloads) {
@@ -311,21 +448,20 @@ func (s *State) Query(path string) ([]byte, error) {
 			return nil, errorf(ErrNotFound, "task %s/%s does not exist", parts[1], parts[2])
 		}
 		return mustJSON(taskView(t)), nil
-	case p == "/accounts" || p == "/observers":
-		var list []AccountView
+	case p == "/accounts":
+		list := []AccountView{}
 		for _, k := range sortedKeys(s.accounts) {
-			a := s.accounts[k]
-			if p == "/accounts" || hasRole(a.Roles, types.ROLE_OBSERVER) {
-				list = append(list, accountView(a))
-			}
-		}
-		if list == nil {
-			list = []AccountView{}
-		}
-		if p == "/observers" {
-			return mustJSON(ObserversAnswer{Height: s.height, Observers: list}), nil
+			list = append(list, accountView(s.accounts[k]))
 		}
 		return mustJSON(AccountsAnswer{Height: s.height, Accounts: list}), nil
+	case p == "/observers":
+		active := s.activeObservers()
+		ans := ObserversAnswer{Height: s.height, Active: active, Quorum: s.quorumSize(active), Observers: []ObserverView{}}
+		for _, k := range s.observerIDs {
+			a := s.accounts[k]
+			ans.Observers = append(ans.Observers, ObserverView{AccountView: accountView(a), Active: s.activeObserver(a)})
+		}
+		return mustJSON(ans), nil
 	case parts[0] == "accounts" && len(parts) == 2:
 		addr, ok := parseAddrHex(parts[1])
 		if !ok {

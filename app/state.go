@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/phalanx-bft/phalanx/app/health"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -19,6 +20,7 @@ const (
 	prefixWorkloads  = "workloads/"  // workloads/{name}: types.Workload
 	prefixTasks      = "tasks/"      // tasks/{workload}/{index}: types.Task
 	prefixValidators = "validators/" // validators/{ADDRHEX}: types.Validator
+	prefixReports    = "reports/"    // reports/{node id}: types.NodeReports
 )
 
 // State is the cluster state and the machine that advances it. It is not
@@ -32,13 +34,17 @@ type State struct {
 	blockTimeMs int64
 	blockHash   []byte
 	inBlock     bool
+	// clockMs is the failure detector's clock: block time, advancing at
+	// most params.max_clock_step_ms per block (ADR 0005).
+	clockMs int64
 
 	params     types.Params
-	accounts   map[string]*types.Account   // by ADDRHEX
-	nodes      map[string]*types.Node      // by id
-	workloads  map[string]*types.Workload  // by name
-	tasks      map[string]*types.Task      // by id ("{workload}/{index}")
-	validators map[string]*types.Validator // by ADDRHEX
+	accounts   map[string]*types.Account     // by ADDRHEX
+	nodes      map[string]*types.Node        // by id
+	workloads  map[string]*types.Workload    // by name
+	tasks      map[string]*types.Task        // by id ("{workload}/{index}")
+	validators map[string]*types.Validator   // by ADDRHEX
+	reports    map[string]*types.NodeReports // by node id: open windows' votes
 
 	// Indexes: derived from the records above, rebuilt by LoadState.
 	nodeIDs         []string                       // sorted
@@ -46,6 +52,16 @@ type State struct {
 	tasksByNode     map[string]map[string]struct{} // node -> tasks whose Node is it
 	tasksByWorkload map[string]map[string]struct{} // workload -> its tasks
 	pending         map[string]struct{}            // tasks in TASK_PENDING
+	observerIDs     []string                       // sorted ADDRHEX of accounts with role observer
+	accountByVal    map[string]string              // validator ADDRHEX -> account ADDRHEX
+	deadlines       health.DeadlineQueue           // (clock ms, node id) of each node's next deadline
+
+	// Caches (derived from params and accounts, never persisted).
+	yStarFor     uint32                  // the phi threshold yStar was computed for
+	yStar        int64                   // health.YStarMicro(yStarFor)
+	activeObs    int                     // active observers (see activeObserver)
+	obsCache     map[string]observerInfo // by raw address: the accounts with role observer
+	activeObsSet bool                    // activeObs and obsCache are current
 
 	// valUpdates are validator power changes for the next EndBlock.
 	valUpdates map[string]ValidatorUpdate
@@ -61,6 +77,8 @@ func newEmptyState(chainID string) *State {
 		workloads:       map[string]*types.Workload{},
 		tasks:           map[string]*types.Task{},
 		validators:      map[string]*types.Validator{},
+		reports:         map[string]*types.NodeReports{},
+		accountByVal:    map[string]string{},
 		nodeByKey:       map[string]string{},
 		tasksByNode:     map[string]map[string]struct{}{},
 		tasksByWorkload: map[string]map[string]struct{}{},
@@ -106,7 +124,16 @@ func NewState(chainID string, g *Genesis) (*State, error) {
 		if len(ga.PubKey) != 0 && (len(ga.PubKey) != PubKeyLen || !bytes.Equal(addressOf(ga.PubKey), ga.Address)) {
 			return nil, errorf(ErrBadGenesis, "genesis account %s: pub_key is not a %d-byte key of this address", key, PubKeyLen)
 		}
-		acc := &types.Account{Address: clone(ga.Address), PubKey: clone(ga.PubKey)}
+		acc := &types.Account{Address: clone(ga.Address), PubKey: clone(ga.PubKey), ValidatorAddress: clone(ga.ValidatorAddress)}
+		if len(ga.ValidatorAddress) != 0 {
+			if len(ga.ValidatorAddress) != AddressLen {
+				return nil, errorf(ErrBadGenesis, "genesis account %s: validator_address is %d bytes; want %d", key, len(ga.ValidatorAddress), AddressLen)
+			}
+			if other, ok := s.accountByVal[addrHex(ga.ValidatorAddress)]; ok {
+				return nil, errorf(ErrBadGenesis, "genesis accounts %s and %s name the same validator_address %s", other, key, addrHex(ga.ValidatorAddress))
+			}
+			s.accountByVal[addrHex(ga.ValidatorAddress)] = key
+		}
 		for _, r := range ga.Roles {
 			if !validRole(r) {
 				return nil, errorf(ErrBadGenesis, "genesis account %s: unknown role %d", key, int32(r))
@@ -115,6 +142,12 @@ func NewState(chainID string, g *Genesis) (*State, error) {
 		}
 		s.accounts[key] = acc
 		s.touch(prefixAccounts + key)
+		if hasRole(acc.Roles, types.ROLE_OBSERVER) {
+			s.observerIDs = insertSorted(s.observerIDs, key)
+		}
+	}
+	if len(s.observerIDs) > MaxObservers {
+		return nil, errorf(ErrBadGenesis, "genesis has %d observers; the limit is %d", len(s.observerIDs), MaxObservers)
 	}
 	return s, nil
 }
@@ -142,7 +175,7 @@ func LoadState(chainID string, height int64, records []KV) (*State, error) {
 			haveParams = true
 		case key == keyBlockInfo:
 			var h int64
-			h, s.blockTimeMs, err = decodeBlockInfo(kv.Value)
+			h, s.blockTimeMs, s.clockMs, err = decodeBlockInfo(kv.Value)
 			if err == nil && h != height {
 				err = fmt.Errorf("block info is for height %d, not %d", h, height)
 			}
@@ -169,6 +202,12 @@ func LoadState(chainID string, height int64, records []KV) (*State, error) {
 			if err = t.Unmarshal(kv.Value); err == nil {
 				err = expectKey(key, prefixTasks+t.Id)
 				s.tasks[t.Id] = t
+			}
+		case strings.HasPrefix(key, prefixReports):
+			r := &types.NodeReports{}
+			if err = r.Unmarshal(kv.Value); err == nil {
+				err = expectKey(key, prefixReports+r.NodeId)
+				s.reports[r.NodeId] = r
 			}
 		case strings.HasPrefix(key, prefixValidators):
 			v := &types.Validator{}
@@ -209,6 +248,16 @@ func (s *State) rebuildIndexes() {
 	for _, id := range sortedKeys(s.tasks) {
 		s.indexTask(s.tasks[id])
 	}
+	for _, key := range sortedKeys(s.accounts) {
+		a := s.accounts[key]
+		if hasRole(a.Roles, types.ROLE_OBSERVER) {
+			s.observerIDs = append(s.observerIDs, key)
+		}
+		if len(a.ValidatorAddress) != 0 {
+			s.accountByVal[addrHex(a.ValidatorAddress)] = key
+		}
+	}
+	s.rebuildDeadlines()
 }
 
 func (s *State) indexTask(t *types.Task) {
@@ -285,7 +334,7 @@ func (s *State) verify() error {
 	if len(s.nodeByKey) != len(s.nodes) {
 		return fmt.Errorf("%d nodes share %d keys", len(s.nodes), len(s.nodeByKey))
 	}
-	return nil
+	return s.verifyHealth()
 }
 
 // Height is the height of the last block begun (BeginBlock) or loaded.
@@ -356,7 +405,7 @@ func (s *State) record(key string) (marshaler, bool) {
 	case key == keyParams:
 		return &s.params, true
 	case key == keyBlockInfo:
-		return rawRecord(encodeBlockInfo(s.height, s.blockTimeMs)), true
+		return rawRecord(encodeBlockInfo(s.height, s.blockTimeMs, s.clockMs)), true
 	case strings.HasPrefix(key, prefixAccounts):
 		a, ok := s.accounts[strings.TrimPrefix(key, prefixAccounts)]
 		return a, ok
@@ -372,6 +421,9 @@ func (s *State) record(key string) (marshaler, bool) {
 	case strings.HasPrefix(key, prefixValidators):
 		v, ok := s.validators[strings.TrimPrefix(key, prefixValidators)]
 		return v, ok
+	case strings.HasPrefix(key, prefixReports):
+		r, ok := s.reports[strings.TrimPrefix(key, prefixReports)]
+		return r, ok
 	}
 	panic(fmt.Sprintf("app: unknown store key %q", key))
 }
@@ -383,20 +435,20 @@ func (s *State) touchNode(n *types.Node)         { s.touch(prefixNodes + n.Id) }
 func (s *State) touchWorkload(w *types.Workload) { s.touch(prefixWorkloads + w.Spec.Name) }
 func (s *State) touchTask(t *types.Task)         { s.touch(prefixTasks + t.Id) }
 
-func encodeBlockInfo(height, timeMs int64) []byte {
-	b, err := (&types.BlockInfo{Height: height, TimeMs: timeMs}).Marshal()
+func encodeBlockInfo(height, timeMs, clockMs int64) []byte {
+	b, err := (&types.BlockInfo{Height: height, TimeMs: timeMs, ClockMs: clockMs}).Marshal()
 	if err != nil {
 		panic(fmt.Sprintf("app: encode block info: %v", err))
 	}
 	return b
 }
 
-func decodeBlockInfo(b []byte) (height, timeMs int64, err error) {
+func decodeBlockInfo(b []byte) (height, timeMs, clockMs int64, err error) {
 	var bi types.BlockInfo
 	if err := bi.Unmarshal(b); err != nil {
-		return 0, 0, fmt.Errorf("block info: %w", err)
+		return 0, 0, 0, fmt.Errorf("block info: %w", err)
 	}
-	return bi.Height, bi.TimeMs, nil
+	return bi.Height, bi.TimeMs, bi.ClockMs, nil
 }
 
 func clone(b []byte) []byte {
@@ -404,6 +456,15 @@ func clone(b []byte) []byte {
 		return nil
 	}
 	return append([]byte(nil), b...)
+}
+
+// removeSorted removes s from a sorted slice, if present.
+func removeSorted(list []string, s string) []string {
+	i := sort.SearchStrings(list, s)
+	if i < len(list) && list[i] == s {
+		return append(list[:i], list[i+1:]...)
+	}
+	return list
 }
 
 // insertSorted adds s to a sorted slice.

@@ -33,7 +33,8 @@ func (c *Client) ProvenNode(ctx context.Context, id string) (app.NodeView, *Proo
 			return nil, err
 		}
 		want := nodeRecordView(&n)
-		want.Tasks, want.LastHeartbeatAgeMs = v.Tasks, v.LastHeartbeatAgeMs
+		// Derived from other records and the block time: not proven.
+		want.Tasks, want.LastHeartbeatAgeMs, want.Health = v.Tasks, v.LastHeartbeatAgeMs, v.Health
 		return want, nil
 	})
 	return v, p, err
@@ -75,6 +76,9 @@ func (c *Client) ProvenAccount(ctx context.Context, addr []byte) (app.AccountVie
 		}
 		for _, r := range a.Roles {
 			want.Roles = append(want.Roles, app.RoleName(r))
+		}
+		if len(a.ValidatorAddress) > 0 {
+			want.ValidatorAddress = strings.ToUpper(fmt.Sprintf("%x", a.ValidatorAddress))
 		}
 		return want, nil
 	})

@@ -20,5 +20,8 @@ func (d Detector) Phi(elapsedMs int64, st Stats) float64 {
 	if math.IsInf(phi, 0) || math.IsNaN(phi) || phi > 1000 {
 		return 1000 // beyond any threshold; JSON has no infinity
 	}
+	if phi < 0.0005 {
+		return 0 // and not -0
+	}
 	return math.Round(phi*1000) / 1000
 }
