@@ -92,6 +92,10 @@ type InitOptions struct {
 	// Force replaces an existing network in Dir (its homes and manifest;
 	// keys in the keyring are kept and reused).
 	Force bool
+	// Agents is the number of worker agents to write homes for (loopback
+	// networks only; see agents.go). With agents, genesis allows open
+	// registration.
+	Agents int
 }
 
 // multiHost reports whether the options describe a multi-host network.
@@ -151,7 +155,7 @@ func (o *InitOptions) normalize() error {
 			}
 			o.Hostnames = hosts
 		}
-		return nil
+		return checkAgentOptions(o)
 	}
 	if o.PublicRPC {
 		return errors.New("--public-rpc applies to multi-host networks only; loopback validators serve RPC on 127.0.0.1")
@@ -162,7 +166,7 @@ func (o *InitOptions) normalize() error {
 	if last := PortsOf(o.BasePort, o.Validators-1).Prometheus; o.BasePort < 1024 || last > 65535 {
 		return fmt.Errorf("--base-port %d for %d validators uses ports %d-%d; expected them within 1024-65535", o.BasePort, o.Validators, o.BasePort, last)
 	}
-	return nil
+	return checkAgentOptions(o)
 }
 
 // cmtMaxChainIDLen is CometBFT's limit on a chain id.
@@ -280,10 +284,12 @@ func InitTestnet(opts InitOptions) (*Manifest, error) {
 		return nil, err
 	}
 	m.AdminAddress = admin.Address
+	// The admin is not an observer here: every validator has its own, and
+	// an observer that never reports would only raise the quorum.
 	g.Accounts = append(g.Accounts, types.GenesisAccount{
 		Address: crypto.Address(admin.PubKey),
 		PubKey:  admin.PubKey,
-		Roles:   []types.Role{types.ROLE_ADMIN, types.ROLE_OPERATOR, types.ROLE_OBSERVER},
+		Roles:   []types.Role{types.ROLE_ADMIN, types.ROLE_OPERATOR},
 	})
 	for i := range m.Validators {
 		obs, err := showOrAdd(kr, ObserverKey(i))
@@ -291,11 +297,25 @@ func InitTestnet(opts InitOptions) (*Manifest, error) {
 			return nil, err
 		}
 		m.Validators[i].Observer, m.Validators[i].ObserverAddress = obs.Name, obs.Address
+		// validator_address links the observer to its validator: evidence
+		// of that validator's misbehaviour jails this account.
+		valAddr, err := crypto.ParseAddress(m.Validators[i].Address)
+		if err != nil {
+			return nil, fmt.Errorf("validator %s address: %w", m.Validators[i].Name, err)
+		}
 		g.Accounts = append(g.Accounts, types.GenesisAccount{
-			Address: crypto.Address(obs.PubKey),
-			PubKey:  obs.PubKey,
-			Roles:   []types.Role{types.ROLE_OBSERVER},
+			Address:          crypto.Address(obs.PubKey),
+			PubKey:           obs.PubKey,
+			Roles:            []types.Role{types.ROLE_OBSERVER},
+			ValidatorAddress: valAddr,
 		})
+	}
+
+	if opts.Agents > 0 {
+		if err := initAgents(m, &opts, dir); err != nil {
+			return nil, err
+		}
+		g.Params.OpenRegistration = true
 	}
 
 	genesis := cfgs[0].GenesisFile()
@@ -473,12 +493,16 @@ func prepareDir(dir string, force bool) error {
 	return nil
 }
 
-// removeHomes deletes dir's validator homes and manifest, nothing else.
+// removeHomes deletes dir's validator homes, its agents' state (not their
+// keys) and the manifest, nothing else.
 func removeHomes(dir string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if e.IsDir() && valDirRE.MatchString(e.Name()) {
 			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+		if e.IsDir() && agentDirRE.MatchString(e.Name()) {
+			removeAgentState(filepath.Join(dir, e.Name()))
 		}
 	}
 	_ = os.Remove(Path(dir))

@@ -140,8 +140,12 @@ func TestInitGenesisAndKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	roles := map[string][]types.Role{}
+	linked := map[string]string{} // observer address -> validator address
 	for _, a := range g.Accounts {
 		roles[crypto.AddressHex(a.PubKey)] = a.Roles
+		if len(a.ValidatorAddress) > 0 {
+			linked[crypto.AddressHex(a.PubKey)] = fmt.Sprintf("%X", a.ValidatorAddress)
+		}
 		if !bytes.Equal(crypto.Address(a.PubKey), a.Address) {
 			t.Errorf("genesis account %X: pub key of another address", a.Address)
 		}
@@ -164,7 +168,7 @@ func TestInitGenesisAndKeys(t *testing.T) {
 	if admin.Address != m.AdminAddress {
 		t.Errorf("admin %s; manifest says %s", admin.Address, m.AdminAddress)
 	}
-	if got, want := roles[admin.Address], []types.Role{types.ROLE_ADMIN, types.ROLE_OPERATOR, types.ROLE_OBSERVER}; !slices.Equal(got, want) {
+	if got, want := roles[admin.Address], []types.Role{types.ROLE_ADMIN, types.ROLE_OPERATOR}; !slices.Equal(got, want) {
 		t.Errorf("admin roles %v; want %v", got, want)
 	}
 	for i, v := range m.Validators {
@@ -174,6 +178,9 @@ func TestInitGenesisAndKeys(t *testing.T) {
 		}
 		if k.Address != v.ObserverAddress || v.Observer != ObserverKey(i) {
 			t.Errorf("%s: observer %q %s; keyring has %s", v.Name, v.Observer, v.ObserverAddress, k.Address)
+		}
+		if linked[k.Address] != v.Address {
+			t.Errorf("%s: observer linked to validator %q; want %s", v.Name, linked[k.Address], v.Address)
 		}
 		if got := roles[k.Address]; !slices.Equal(got, []types.Role{types.ROLE_OBSERVER}) {
 			t.Errorf("%s: observer roles %v; want [observer]", v.Name, got)

@@ -55,6 +55,8 @@ type Manifest struct {
 	KeyringDir     string      `json:"keyring_dir"`
 	KeyringBackend string      `json:"keyring_backend"`
 	Validators     []Validator `json:"validators"`
+	// Agents are the worker agents written by init --agents (agents.go).
+	Agents []Agent `json:"agents,omitempty"`
 
 	// Dir is the directory the manifest was loaded from or written to.
 	Dir string `json:"-"`
@@ -110,6 +112,11 @@ func LoadManifest(dir string) (*Manifest, error) {
 			m.Validators[i].Home = filepath.Join(abs, h)
 		}
 	}
+	for i := range m.Agents {
+		if h := m.Agents[i].Home; h != "" && !filepath.IsAbs(h) {
+			m.Agents[i].Home = filepath.Join(abs, h)
+		}
+	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", Path(dir), err)
 	}
@@ -147,7 +154,7 @@ func (m *Manifest) Validate() error {
 		}
 		seen[v.Name] = true
 	}
-	return nil
+	return validateAgents(m)
 }
 
 // Save writes the manifest to m.Dir/testnet.json (0600) through a

@@ -114,6 +114,7 @@ func (n *testnet) txArgs(from string) []string {
 type watcher struct {
 	mu     sync.Mutex
 	events []map[string]any
+	seen   []time.Time // when each event was read
 	cmd    *exec.Cmd
 }
 
@@ -139,6 +140,7 @@ func startWatch(t *testing.T, nodes ...string) *watcher {
 			if json.Unmarshal(sc.Bytes(), &e) == nil {
 				w.mu.Lock()
 				w.events = append(w.events, e)
+				w.seen = append(w.seen, time.Now())
 				w.mu.Unlock()
 			}
 		}
@@ -147,32 +149,58 @@ func startWatch(t *testing.T, nodes ...string) *watcher {
 	return w
 }
 
-// waitFor polls until an event of type typ has attribute key=value.
-func (w *watcher) waitFor(t *testing.T, typ, key, value string, within time.Duration) {
+// waitFor polls until an event of type typ carries every key=value of kv
+// (pairs); it returns when that event was first seen.
+func (w *watcher) waitFor(t *testing.T, typ string, within time.Duration, kv ...string) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		w.mu.Lock()
-		for _, e := range w.events {
-			if e["type"] != typ {
-				continue
-			}
-			attrs, _ := e["attributes"].([]any)
-			for _, a := range attrs {
-				kv, _ := a.(map[string]any)
-				if kv["Key"] == key && kv["Value"] == value || kv["key"] == key && kv["value"] == value {
-					w.mu.Unlock()
-					return
-				}
+		for i, e := range w.events {
+			if e["type"] == typ && hasAttrs(e, kv) {
+				at := w.seen[i]
+				w.mu.Unlock()
+				return at
 			}
 		}
 		n := len(w.events)
 		w.mu.Unlock()
 		if time.Now().After(deadline) {
-			t.Fatalf("watch did not show %s{%s=%s} within %s (%d events seen)", typ, key, value, within, n)
+			t.Fatalf("watch did not show %s%v within %s (%d events seen)", typ, kv, within, n)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// count returns how many events of type typ carry every key=value of kv.
+func (w *watcher) count(typ string, kv ...string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, e := range w.events {
+		if e["type"] == typ && hasAttrs(e, kv) {
+			n++
+		}
+	}
+	return n
+}
+
+func hasAttrs(e map[string]any, kv []string) bool {
+	attrs, _ := e["attributes"].([]any)
+	for i := 0; i+1 < len(kv); i += 2 {
+		found := false
+		for _, a := range attrs {
+			m, _ := a.(map[string]any)
+			if m["key"] == kv[i] && m["value"] == kv[i+1] {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // TestTestnetFourValidators runs a 4-validator network (f = 1) as real
@@ -192,9 +220,9 @@ func TestTestnetFourValidators(t *testing.T) {
 		"--node-key", "n1"}, n.txArgs("admin")...)...)
 	mustRun(t, append([]string{"tx", "node", "heartbeat", "n1"}, n.txArgs("n1")...)...)
 	mustRun(t, append([]string{"tx", "workload", "create", "-f", "../examples/web.json"}, n.txArgs("admin")...)...)
-	w.waitFor(t, "node_status", "node", "n1", 20*time.Second)
-	w.waitFor(t, "workload", "name", "web", 20*time.Second)
-	w.waitFor(t, "task_placed", "node", "n1", 20*time.Second)
+	w.waitFor(t, "node_status", 20*time.Second, "node", "n1")
+	w.waitFor(t, "workload", 20*time.Second, "name", "web")
+	w.waitFor(t, "task_placed", 20*time.Second, "node", "n1")
 
 	// Validators 1-3 answer the same: the stored records at one height are
 	// byte-identical, and the CLI's JSON views agree on every stable field.
@@ -240,7 +268,7 @@ func TestTestnetFourValidators(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRun(t, append([]string{"tx", "workload", "create", "-f", api}, n.txArgs("admin")...)...)
-	w.waitFor(t, "workload", "name", "api", 30*time.Second)
+	w.waitFor(t, "workload", 30*time.Second, "name", "api")
 	// Restarted, it catches up and agrees.
 	mustRun(t, "testnet", "start", n.dir, "--only", "val3", "--detach")
 	h = n.waitHeight(0, 0, time.Second)

@@ -47,7 +47,15 @@ copied into every home, persistent_peers naming every other validator, the
 keys "admin" (roles admin, operator, observer) and observer0 … observer{N-1}
 (role observer) in the unencrypted test keyring DIR/keyring-test, and the
 manifest DIR/testnet.json. An existing DIR/testnet.json is replaced only
-with --force.`,
+with --force.
+
+With --agents K (loopback only) it also writes DIR/agent0 … DIR/agent{K-1}:
+each a worker agent's home with its node key "agentI" in its own test
+keyring. Agent I runs node agentI in zone-a, zone-b or zone-c (round-robin),
+serves its endpoint on 127.0.0.1:BASE+10N+I and talks to validator I mod N
+first. The genesis then allows open registration, so each agent registers
+its node when it first starts; init prints the agent and observer command
+lines.`,
 		Example: `  phalanxd testnet init --output ./mynet
   phalanxd testnet init --validators 4 --output /tmp/net --chain-id demo --block-time 200ms --base-port 30000
   phalanxd testnet init --output ./deploy --hostname v0.example.net --hostname v1.example.net \
@@ -80,6 +88,7 @@ with --force.`,
 	fl.BoolVar(&o.PublicRPC, "public-rpc", false, "multi-host: serve RPC on all interfaces (0.0.0.0:26657) instead of 127.0.0.1; firewall it")
 	fl.BoolVar(&o.NoMetrics, "no-metrics", false, "turn off Prometheus metrics")
 	fl.BoolVar(&o.Force, "force", false, "replace an existing network in --output (deletes its homes and chain data; keeps the keyring)")
+	fl.IntVar(&o.Agents, "agents", 0, "also write the homes of K worker agents agent0…agentK-1 (zones round-robin over zone-a, zone-b, zone-c; genesis then allows open registration)")
 	return cmd
 }
 
@@ -93,6 +102,16 @@ func printTestnetInit(w io.Writer, m *networks.Manifest) {
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\nKeys in %s: %q %s (admin, operator, observer) and observer0…observer%d.\n", m.KeyringDir, m.AdminKey, m.AdminAddress, len(m.Validators)-1)
 	fmt.Fprintf(w, "Use them with: --keyring-backend test --home %s\n", m.Dir)
+	if len(m.Agents) > 0 {
+		fmt.Fprintf(w, "\nWorker agents (open registration is on), one command line each:\n")
+		for _, a := range m.Agents {
+			fmt.Fprintf(w, "  phalanxd %s\n", strings.Join(a.Args(), " "))
+		}
+		fmt.Fprintf(w, "Observers, one per validator:\n")
+		for _, v := range m.Validators {
+			fmt.Fprintf(w, "  phalanxd %s\n", strings.Join(m.ObserverArgs(v), " "))
+		}
+	}
 	if m.Mode == networks.ModeLoopback {
 		fmt.Fprintf(w, "\nStart it with: phalanxd testnet start %s\n", m.Dir)
 		return

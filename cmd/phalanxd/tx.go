@@ -137,7 +137,7 @@ func txNodeCmd() *cobra.Command {
 		Short: "Register worker nodes, send heartbeats, cordon, uncordon and drain nodes",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(txNodeRegisterCmd(), txNodeHeartbeatCmd(),
+	cmd.AddCommand(txNodeRegisterCmd(), txNodeHeartbeatCmd(), txNodeReportCmd(),
 		txNodeCordonCmd("cordon"), txNodeCordonCmd("uncordon"), txNodeCordonCmd("drain"))
 	return cmd
 }
