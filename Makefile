@@ -48,3 +48,35 @@ localnet-stop:
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# The same 4-validator network in containers (networks/local, docs/networks.md
+# "Containers"): a FROM-scratch image of the static binary, one container per
+# validator at $(DOCKER_PREFIX).10-13, RPC published on 127.0.0.1:26701, 26711,
+# 26721, 26731. The homes are written once into $(DOCKER_NET); runs in the
+# foreground, Ctrl-C stops it. Needs Docker and docker-compose (1.29 or later).
+DOCKER_NET      ?= $(BUILD_DIR)/docker-net
+DOCKER_IMAGE    ?= phalanxd:local
+DOCKER_PREFIX   ?= 172.28.10
+DOCKER_PROJECT  ?= phalanx
+DOCKER_COMPOSE  ?= docker-compose
+# The validators run as the user who owns the homes; under rootless Docker
+# container root already is that user.
+DOCKER_USER     ?= $(shell docker info -f '{{.SecurityOptions}}' 2>/dev/null | grep -q rootless && echo 0:0 || echo $$(id -u):$$(id -g))
+COMPOSE_LOCAL    = PHALANX_DOCKER_NET=$(abspath $(DOCKER_NET)) PHALANX_DOCKER_IMAGE=$(DOCKER_IMAGE) \
+                   PHALANX_DOCKER_PREFIX=$(DOCKER_PREFIX) PHALANX_DOCKER_USER=$(DOCKER_USER) \
+                   $(DOCKER_COMPOSE) -p $(DOCKER_PROJECT) -f networks/local/docker-compose.yml
+
+.PHONY: localnet-docker localnet-docker-stop
+
+localnet-docker: build
+	@$(GO) version -m $(BINARY) | grep -q 'CGO_ENABLED=0' || { echo "$(BINARY) is not a static (CGO_ENABLED=0) build" >&2; exit 1; }
+	mkdir -p $(BUILD_DIR)/docker && cp $(BINARY) $(BUILD_DIR)/docker/phalanxd
+	docker build -q -f networks/local/Dockerfile -t $(DOCKER_IMAGE) $(BUILD_DIR)/docker
+	@test -f $(DOCKER_NET)/testnet.json || $(BINARY) testnet init --validators 4 --output $(DOCKER_NET) \
+	  --chain-id phalanx-docker --starting-ip $(DOCKER_PREFIX).10 --public-rpc
+	$(COMPOSE_LOCAL) up
+
+# Stops and removes the containers and their network; the chain stays in
+# $(DOCKER_NET) for the next `make localnet-docker`.
+localnet-docker-stop:
+	-$(COMPOSE_LOCAL) down
