@@ -1,13 +1,98 @@
-// Package scheduler decides where tasks run. It is pure: it reads nodes and
-// a request and returns a choice, with the same answer on every validator.
+// Package scheduler decides where tasks run. It is pure: it reads the
+// cluster through the narrow Cluster interface and returns placements,
+// with the same answer on every validator (DESIGN §6, §7).
 //
-// Placement is a pipeline (after Nomad's scheduler): feasibility checks
-// filter the candidate nodes, each filtered node recording a constant
-// reason string (what a user reads when a task stays pending); the first
-// feasible node in the caller's order wins. Scoring (bin-pack or spread)
-// and the block-hash tie-break of DESIGN §6 come in a later version; the
-// shape (Check per node, Filtered reasons) stays.
+// # Contract
 //
-// Determinism: no clocks, no randomness, no floats; maps are only read by
-// key or after sorting.
+// Place(cluster, blockHash, tasks, limit) examines tasks in the order given
+// (the caller orders pending tasks: priority descending, created height,
+// task id) and places each on the best node that can take it, at most
+// limit placements per call. Each placement updates, for the rest of the
+// call, the node's allocation and the workload's counts per node and per
+// domain. It modifies nothing it reads; the caller applies the Result
+// (allocates resources, sets task.node, bumps the generation). Result
+// lists the placements, the examined tasks that fit nowhere with an
+// Explanation ("0/12 nodes fit: 7 insufficient cpu, 5 node cordoned"),
+// and how many tasks were examined: the rest wait for the next call.
+//
+// # Pipeline
+//
+// After Nomad's scheduler: feasibility checks filter, then a ranker picks.
+//
+//	plan (once per workload and call), node checks, in this order:
+//	  readyChecker        node not ready | node draining | node cordoned
+//	  constraintChecker   constraint not met
+//	  spreadLabelChecker  missing spread label        (with spread_key)
+//	      → the workload's slots: the nodes that passed, in id order
+//	scan (once per task): slotSource → checkIterator → ranker
+//	  maxPerNodeChecker   max_per_node reached        (max_per_node > 0)
+//	  maxPerDomainChecker max_per_domain reached      (max_per_domain > 0)
+//	  maxSkewChecker      max_skew exceeded           (max_skew > 0)
+//	  resourcesChecker    insufficient cpu | insufficient memory
+//
+// Node checks see only what a call never changes, so they run once per
+// workload; slot checks see capacity and counts, which placements change.
+// A filtered node counts under the first check it fails, so an
+// Explanation's counts add up to the number of nodes. Only Ready nodes
+// take new tasks: Suspect, Down, Partitioned and Quarantined nodes, and
+// cordoned or draining ones, are filtered.
+//
+// # Spread
+//
+// A workload's spread_key names a label ("zone" reads the node's zone when
+// it has no zone label); its values are the failure domains. Nodes without
+// the label cannot run the workload. The counts are of the workload's
+// tasks that hold resources (Cluster.TaskNodes), on any node, Ready or not.
+//
+//   - max_per_domain k: a domain holds at most k of the workload's tasks.
+//   - max_skew s: a domain is eligible when at least one of its nodes passes
+//     the workload's node checks (Ready, schedulable, constraints), whatever
+//     its free capacity. A task may go to domain d only if
+//     count(d) + 1 − min(count over eligible domains) ≤ s. So a placement
+//     never makes max − min exceed s, and after failures have skewed the
+//     counts, placements go where they reduce the skew. A domain with no
+//     Ready node (a lost zone) is not eligible and holds nothing back; a
+//     full but healthy one is, and holds placements elsewhere to the skew
+//     (a hard constraint, like Kubernetes' DoNotSchedule).
+//   - with a spread_key, the ranker prefers the domain holding the fewest
+//     of the workload's tasks even without max_skew (a soft spread).
+//
+// # Ranking
+//
+// Among the nodes that pass every check, the best has, in order:
+//
+//  1. with a spread_key, the fewest of the workload's tasks in its domain;
+//  2. the highest score. Rank "binpack" (the default, and any rank other
+//     than "spread") scores the node's use after the placement,
+//     used·ScoreScale/capacity (integer division) summed over cpu and
+//     memory: the fullest node wins. Rank "spread" scores 2·ScoreScale
+//     minus that: the emptiest wins;
+//  3. the smallest tie-break hash, compared as bytes (TieBreakHash):
+//     sha256(sha256(u32be(len(block hash)) ‖ block hash ‖ task id) ‖ node
+//     id). Deterministic, yet equally good nodes are chosen evenly across
+//     tasks and blocks.
+//
+// # Determinism
+//
+// No clocks, no randomness, no floats, no goroutines; maps are read by key
+// only (workload plans, domain numbers), never iterated to decide. Nodes
+// are used in id order: Place sorts a copy when c.Nodes() is not sorted.
+// Same Cluster contents, block hash, tasks and limit → same Result.
+//
+// # Costs and limits
+//
+// With N nodes, C constraints and K tasks of a workload holding resources:
+// a call costs O(N) to set up (O(N log N) if the nodes come unsorted);
+// the first task of each workload in the call O(N·C) for the node checks
+// plus O(K log N) to count; every task O(N) for its scan (the slots), plus
+// O(domains) after a placement with spread_key, plus one SHA-256 per node
+// that ties with the best. A task of a workload that already fitted
+// nowhere in the call costs O(1): capacity only shrinks within a call, so
+// it fits nowhere either, for the same reasons. A call scans for at most
+// limit × ScansPerPlacement tasks, and MaxNodes, MaxTasksPerCall and
+// MaxPlacementsPerCall bound its inputs (Place panics beyond them: the
+// caller's own limits must be lower).
+//
+// Check, FirstFit and Request are the earlier first-fit API, kept until
+// app/block.go calls Place.
 package scheduler

@@ -1,32 +1,14 @@
 package scheduler
 
-import (
-	"fmt"
-	"sort"
-	"strings"
+import "github.com/phalanx-bft/phalanx/types"
 
-	"github.com/phalanx-bft/phalanx/types"
-)
-
-// Reasons a node is filtered out. They are constants: users and tests
-// match on them.
-const (
-	ReasonNotReady        = "node not ready"
-	ReasonCordoned        = "node cordoned"
-	ReasonDraining        = "node draining"
-	ReasonConstraint      = "constraint not met"
-	ReasonMaxPerNode      = "max_per_node reached"
-	ReasonNoSpreadLabel   = "missing spread label"
-	ReasonMaxPerDomain    = "max_per_domain reached"
-	ReasonInsufficientCPU = "insufficient cpu"
-	ReasonInsufficientMem = "insufficient memory"
-)
-
-// ZoneLabel is the label key that, when a node has no label of that name,
-// reads the node's zone (so constraints and spread_key can name "zone").
-const ZoneLabel = "zone"
+// This file holds the first-fit API that app/block.go calls until the
+// reconcile pass switches to Place. It shares Place's checks and reasons
+// but neither ranks nor checks max_skew.
 
 // Request is one task to place, with the counts the spread rules need.
+//
+// Deprecated: use Place, which counts through Cluster.
 type Request struct {
 	Spec *types.WorkloadSpec
 	// PerNode counts the workload's active tasks per node id.
@@ -36,6 +18,8 @@ type Request struct {
 }
 
 // NewRequest starts a request for spec with no tasks counted.
+//
+// Deprecated: use Place.
 func NewRequest(spec *types.WorkloadSpec) *Request {
 	return &Request{Spec: spec, PerNode: map[string]uint32{}, PerDomain: map[string]uint32{}}
 }
@@ -50,37 +34,18 @@ func (r *Request) Count(n *types.Node) {
 	}
 }
 
-// LabelValue returns the value of label key on n. "zone" falls back to the
-// node's zone.
-func LabelValue(n *types.Node, key string) (string, bool) {
-	i := sort.Search(len(n.Labels), func(i int) bool { return n.Labels[i].Key >= key })
-	if i < len(n.Labels) && n.Labels[i].Key == key {
-		return n.Labels[i].Value, true
-	}
-	if key == ZoneLabel && n.Zone != "" {
-		return n.Zone, true
-	}
-	return "", false
-}
-
 // Check returns "" if n can take one more task of req, or the reason it
-// cannot.
+// cannot. Its order of checks (max_per_node before the spread label) is
+// the one app/testdata was written against.
+//
+// Deprecated: use Place.
 func Check(n *types.Node, req *Request) string {
 	spec := req.Spec
-	switch {
-	case n.State != types.NODE_READY:
-		return ReasonNotReady
-	case n.Draining:
-		return ReasonDraining
-	case n.Cordoned:
-		return ReasonCordoned
+	if r := (readyChecker{}).check(n); r != fits {
+		return r.String()
 	}
-	for _, c := range spec.Constraints {
-		v, ok := LabelValue(n, c.Label)
-		match := ok && v == c.Value
-		if (c.Op == "=") != match {
-			return ReasonConstraint
-		}
+	if r := (constraintChecker{spec.Constraints}).check(n); r != fits {
+		return r.String()
 	}
 	if spec.MaxPerNode > 0 && req.PerNode[n.Id] >= spec.MaxPerNode {
 		return ReasonMaxPerNode
@@ -94,43 +59,17 @@ func Check(n *types.Node, req *Request) string {
 			return ReasonMaxPerDomain
 		}
 	}
-	if n.Allocated.CpuMillis+spec.Resources.CpuMillis > n.Capacity.CpuMillis {
-		return ReasonInsufficientCPU
-	}
-	if n.Allocated.MemoryMb+spec.Resources.MemoryMb > n.Capacity.MemoryMb {
-		return ReasonInsufficientMem
-	}
-	return ""
-}
-
-// Filtered counts the nodes a pass filtered out, by reason.
-type Filtered map[string]int
-
-// String lists the reasons, most frequent first, then by name:
-// "2 insufficient cpu, 1 node cordoned". An empty pass reads "no nodes".
-func (f Filtered) String() string {
-	if len(f) == 0 {
-		return "no nodes"
-	}
-	reasons := make([]string, 0, len(f))
-	for r := range f {
-		reasons = append(reasons, r)
-	}
-	sort.Slice(reasons, func(i, j int) bool {
-		if f[reasons[i]] != f[reasons[j]] {
-			return f[reasons[i]] > f[reasons[j]]
-		}
-		return reasons[i] < reasons[j]
-	})
-	parts := make([]string, len(reasons))
-	for i, r := range reasons {
-		parts[i] = fmt.Sprintf("%d %s", f[r], r)
-	}
-	return strings.Join(parts, ", ")
+	res := []nodeResources{{
+		cpuCap: n.Capacity.CpuMillis, cpuAlloc: n.Allocated.CpuMillis,
+		memCap: n.Capacity.MemoryMb, memAlloc: n.Allocated.MemoryMb,
+	}}
+	return (resourcesChecker{spec.Resources.CpuMillis, spec.Resources.MemoryMb, res}).check(&slot{}).String()
 }
 
 // FirstFit returns the first node of nodes (in the caller's order) that
 // can take req, or nil and why every node was filtered out.
+//
+// Deprecated: use Place, which ranks the feasible nodes.
 func FirstFit(nodes []*types.Node, req *Request) (*types.Node, Filtered) {
 	filtered := Filtered{}
 	for _, n := range nodes {
