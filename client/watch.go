@@ -17,8 +17,9 @@ import (
 // AppEventTypes are the event types the Phalanx application emits
 // (DESIGN §8); Watch passes on only these.
 var AppEventTypes = []string{
-	app.EventNodeStatus, app.EventTaskPlaced, app.EventTaskEvicted,
-	app.EventTaskStop, app.EventAccountJailed, app.EventWorkload,
+	app.EventNodeStatus, app.EventNodeStrike, app.EventTaskPlaced,
+	app.EventTaskEvicted, app.EventTaskStop, app.EventAccountJailed,
+	app.EventWorkload,
 }
 
 // WatchEvent is one application event as Watch delivers it.

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/app/health"
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/config"
 	"github.com/phalanx-bft/phalanx/crypto"
@@ -321,6 +322,50 @@ func formatMilli(v uint32) string {
 		s += "0"
 	}
 	return s
+}
+
+// parsePhiThreshold reads --phi-threshold: a decimal (parseMilli) within
+// the range the chain accepts, 1.0 to 100.0.
+func parsePhiThreshold(s string) (uint32, error) {
+	m, err := parseMilli("phi-threshold", s)
+	if err != nil {
+		return 0, err
+	}
+	if m < health.MinPhiThresholdMilli || m > health.MaxPhiThresholdMilli {
+		return 0, fmt.Errorf("invalid --phi-threshold %q: want %s to %s", s,
+			formatMilli(health.MinPhiThresholdMilli), formatMilli(health.MaxPhiThresholdMilli))
+	}
+	return m, nil
+}
+
+// phiThresholdHelp is the --help of --phi-threshold.
+var phiThresholdHelp = fmt.Sprintf("phi accrual threshold for Suspect, %s to %s, e.g. 8.0 (at most 3 decimals)",
+	formatMilli(health.MinPhiThresholdMilli), formatMilli(health.MaxPhiThresholdMilli))
+
+// positiveIntParam is a `tx params update` flag of a positive integer
+// (at most max) stored in an int64 field.
+func positiveIntParam(name, help string, max int64, field func(*types.Params) *int64) paramFlag {
+	return paramFlag{name: name, typ: "int", help: help, apply: func(p *types.Params, v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < 1 || n > max {
+			return fmt.Errorf("invalid --%s %q: expected an integer from 1 to %d", name, v, max)
+		}
+		*field(p) = n
+		return nil
+	}}
+}
+
+// detectorParamFlags are the `tx params update` flags of the failure
+// detector's clock and the observers' reputation (docs/failure-detection.md).
+func detectorParamFlags() []paramFlag {
+	return []paramFlag{
+		durationParam("max-clock-step", fmt.Sprintf("largest step of the failure detector's clock per block, at least %s: a longer gap between blocks (a chain stall) does not count as node silence beyond it",
+			formatMs(app.MinClockStepMs)), func(p *types.Params) *int64 { return &p.MaxClockStepMs }),
+		positiveIntParam("reputation-max", "highest reputation an observer can reach (+1 per window it agrees with)",
+			app.MaxReputation, func(p *types.Params) *int64 { return &p.ReputationMax }),
+		positiveIntParam("reputation-penalty", "reputation an observer loses per vote that disagrees with a window's decision",
+			app.MaxReputation, func(p *types.Params) *int64 { return &p.ReputationPenalty }),
+	}
 }
 
 // parseFraction reads N/D, e.g. 2/3.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -344,4 +346,218 @@ func TestEveryFlagDocumented(t *testing.T) {
 	}
 	walk(txCmd())
 	walk(queryCmd())
+}
+
+// TestDetectorParamFlags covers --max-clock-step, --reputation-max,
+// --reputation-penalty and the --phi-threshold range.
+func TestDetectorParamFlags(t *testing.T) {
+	def := app.DefaultParams()
+	cur := app.NewParamsView(def)
+	pfs := paramFlags()
+	set := func(kv ...string) func(*types.Params) error {
+		return func(p *types.Params) error {
+			for i := 0; i < len(kv); i += 2 {
+				found := false
+				for _, pf := range pfs {
+					if pf.name == kv[i] {
+						found = true
+						if err := pf.apply(p, kv[i+1]); err != nil {
+							return err
+						}
+					}
+				}
+				if !found {
+					t.Fatalf("no flag --%s", kv[i])
+				}
+			}
+			return nil
+		}
+	}
+	wantStep, wantMax, wantPen := def.MaxClockStepMs+3000, def.ReputationMax+5, def.ReputationPenalty+1
+	p, err := applyParamChanges(cur, nil, "", set(
+		"max-clock-step", fmt.Sprintf("%dms", wantStep),
+		"reputation-max", fmt.Sprint(wantMax),
+		"reputation-penalty", fmt.Sprint(wantPen),
+		"phi-threshold", "100",
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaxClockStepMs != wantStep || p.ReputationMax != wantMax || p.ReputationPenalty != wantPen || p.PhiThresholdMilli != 100_000 {
+		t.Errorf("params = %+v", p)
+	}
+	diff := strings.Join(paramsDiff(def, p), "\n")
+	for _, name := range []string{"phi_threshold", "max_clock_step", "reputation_max", "reputation_penalty"} {
+		if !strings.Contains(diff, name+":") {
+			t.Errorf("diff does not name %s:\n%s", name, diff)
+		}
+	}
+	// The params table (query params) shows the new parameters.
+	text := map[string]string{}
+	for _, kv := range paramsText(def) {
+		text[kv[0]] = kv[1]
+	}
+	for name, want := range map[string]string{
+		"max_clock_step":     formatMs(def.MaxClockStepMs),
+		"reputation_max":     fmt.Sprint(def.ReputationMax),
+		"reputation_penalty": fmt.Sprint(def.ReputationPenalty),
+	} {
+		if text[name] != want {
+			t.Errorf("paramsText %s = %q, want %q", name, text[name], want)
+		}
+	}
+	// Bad values name the flag; values the chain refuses fail locally.
+	for _, tc := range [][3]string{
+		{"max-clock-step", "soon", "--max-clock-step"},
+		{"max-clock-step", "0s", "--max-clock-step"},
+		{"max-clock-step", "500ms", "max_clock_step_ms"},
+		{"reputation-max", "0", "--reputation-max"},
+		{"reputation-max", "ten", "--reputation-max"},
+		{"reputation-penalty", "-2", "--reputation-penalty"},
+		{"reputation-penalty", fmt.Sprint(app.MaxReputation + 1), "--reputation-penalty"},
+		{"phi-threshold", "0.5", "want 1.0 to 100.0"},
+		{"phi-threshold", "100.001", "want 1.0 to 100.0"},
+	} {
+		_, err := applyParamChanges(cur, nil, "", set(tc[0], tc[1]))
+		if err == nil || !strings.Contains(err.Error(), tc[2]) {
+			t.Errorf("--%s %s: err = %v, want it to contain %q", tc[0], tc[1], err, tc[2])
+		}
+	}
+	// The flags are registered on `tx params update`, typed and documented.
+	update, _, err := txCmd().Find([]string{"params", "update"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, typ := range map[string]string{"max-clock-step": "duration", "reputation-max": "int", "reputation-penalty": "int", "phi-threshold": "decimal"} {
+		fl := update.Flags().Lookup(name)
+		if fl == nil {
+			t.Errorf("tx params update has no --%s", name)
+			continue
+		}
+		if fl.Value.Type() != typ || fl.Usage == "" {
+			t.Errorf("--%s: type %q, usage %q", name, fl.Value.Type(), fl.Usage)
+		}
+	}
+	if u := update.Flags().Lookup("phi-threshold").Usage; !strings.Contains(u, "1.0 to 100.0") {
+		t.Errorf("--phi-threshold help %q does not give the range", u)
+	}
+	// Through the command line as well (it stops at the unreachable node,
+	// after the flags parsed).
+	home := testHome(t)
+	_, _, err = runCLI(t, "", "tx", "params", "update", "--max-clock-step", "8s", "--reputation-max", "20", "--reputation-penalty", "3",
+		"--from", "admin", "--yes", "--home", home, "--keyring-backend", "test", "--node", "tcp://127.0.0.1:1", "--chain-id", "c-1")
+	if err == nil || strings.Contains(err.Error(), "unknown flag") || strings.Contains(err.Error(), "nothing to change") {
+		t.Errorf("tx params update with the new flags: err = %v, want the node to be unreachable", err)
+	}
+}
+
+func testNodeView() *app.NodeView {
+	return &app.NodeView{
+		ID: "n1", State: "Suspect", Reason: "phi >= 8.0: no heartbeat for 7613 ms", Zone: "z1",
+		Labels: map[string]string{"zone": "z1"}, Address: strings.Repeat("AB", 20),
+		LastHeartbeat: 1_700_000_000_000, LastHeartbeatAgeMs: 7_800, LastHeartbeatSeq: 12,
+		Tasks: []string{"web/0"},
+		Health: &app.NodeHealthView{
+			Phi: 9.4123, PhiThreshold: 8, Samples: 42, MeanIntervalMs: 2003.4, StdDevMs: 11.6,
+			SuspectAt: 1_700_000_007_613, SuspectBy: "phi",
+			DownAt:  1_700_000_015_000,
+			Verdict: "unreachable", VerdictWindow: 340_000_000,
+			Window: 340_000_001, ActiveObservers: 4, Quorum: 3,
+			ReportsFor: 1, ReportsAgainst: 2,
+			Windows: []app.WindowTallyView{
+				{Window: 340_000_000, Unreachable: 3, Outcome: "unreachable"},
+				{Window: 340_000_001, Reachable: 1, Unreachable: 2, Outcome: "none"},
+			},
+		},
+	}
+}
+
+func TestRenderNodeHealth(t *testing.T) {
+	var buf bytes.Buffer
+	if err := renderNode(&buf, testNodeView()); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"health:",
+		"phi: ", "9.4 (threshold 8.0, reached; 42 samples, mean interval 2.003s, std dev 12ms)",
+		"7.8s ago (seq 12)",
+		"0.2s ago (by phi)",    // suspect at: 7613 ms after the heartbeat, now 7800
+		"in 7.2s (down_after)", // down at: 15000 ms after
+		"unreachable (window 340000000)",
+		"window 340000001: 1 for, 2 against; quorum 3 of 4 active observers",
+		"previous window: 340000000: 0 for, 3 against, decided unreachable",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("node output lacks %q:\n%s", want, out)
+		}
+	}
+	// Without a heartbeat there is no block time to be relative to: the
+	// deadlines are absolute.
+	n := testNodeView()
+	n.LastHeartbeat, n.LastHeartbeatAgeMs = 0, 0
+	n.Health.ActiveObservers, n.Health.Quorum = 0, 1
+	n.Health.Windows = nil
+	buf.Reset()
+	if err := renderNode(&buf, n); err != nil {
+		t.Fatal(err)
+	}
+	out = buf.String()
+	for _, want := range []string{msTime(n.Health.DownAt), "never", "no active observers"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("node output lacks %q:\n%s", want, out)
+		}
+	}
+	// A view without health (an older node) has no health section.
+	n.Health = nil
+	buf.Reset()
+	if err := renderNode(&buf, n); err != nil || strings.Contains(buf.String(), "health:") {
+		t.Errorf("no health: err %v, output:\n%s", err, buf.String())
+	}
+	// The nodes table: phi with one decimal, "-" without health.
+	buf.Reset()
+	if err := renderNodes(&buf, &app.NodesAnswer{Height: 9, Nodes: []app.NodeView{*testNodeView(), *n}}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], " PHI ") || !strings.Contains(lines[1], " 9.4 ") || !strings.Contains(lines[2], " - ") {
+		t.Errorf("nodes table:\n%s", buf.String())
+	}
+}
+
+func TestRenderObservers(t *testing.T) {
+	val := strings.Repeat("CD", 20)
+	ans := &app.ObserversAnswer{Height: 5, Active: 1, Quorum: 1, Observers: []app.ObserverView{
+		{AccountView: app.AccountView{Address: strings.Repeat("AB", 20), Roles: []string{"observer"}, Reputation: 3, ValidatorAddress: val}, Active: true},
+		{AccountView: app.AccountView{Address: strings.Repeat("EF", 20), Roles: []string{"observer"}, Jailed: true, JailReason: "equivocation"}},
+	}}
+	var buf bytes.Buffer
+	if err := renderObservers(&buf, ans); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	lines := strings.Split(out, "\n")
+	if lines[0] != "active observers: 1, quorum: 1" {
+		t.Errorf("first line %q", lines[0])
+	}
+	for _, want := range []string{"ACTIVE", "VALIDATOR", val, "yes: equivocation"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("observers output lacks %q:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`ABAB\S*\s+yes\s+`+val).MatchString(out) || !regexp.MustCompile(`EFEF\S*\s+no\s+-\s`).MatchString(out) {
+		t.Errorf("ACTIVE/VALIDATOR columns wrong:\n%s", out)
+	}
+}
+
+// TestWatchTypeNodeStrike: node_strike is an app event type, in its place,
+// and `watch --type` lists it.
+func TestWatchTypeNodeStrike(t *testing.T) {
+	want := []string{"node_status", "node_strike", "task_placed", "task_evicted", "task_stop", "account_jailed", "workload"}
+	if !reflect.DeepEqual(client.AppEventTypes, want) {
+		t.Errorf("AppEventTypes = %q, want %q", client.AppEventTypes, want)
+	}
+	if u := watchCmd().Flags().Lookup("type").Usage; !strings.Contains(u, app.EventNodeStrike) {
+		t.Errorf("--type help %q does not list %s", u, app.EventNodeStrike)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -73,6 +74,11 @@ func writeRawJSON(w io.Writer, raw []byte) error {
 
 // queryList runs a list query: JSON is printed as returned, text by render.
 func queryList[T any](cmd *cobra.Command, f *nodeFlags, path string, render func(w io.Writer, ans *T) error) error {
+	return queryListC(cmd, f, path, func(_ context.Context, _ *client.Client, w io.Writer, ans *T) error { return render(w, ans) })
+}
+
+// queryListC is queryList with a renderer that may ask the node more.
+func queryListC[T any](cmd *cobra.Command, f *nodeFlags, path string, render func(ctx context.Context, c *client.Client, w io.Writer, ans *T) error) error {
 	return runQuery(cmd, f, func(ctx context.Context, c *client.Client) error {
 		raw, _, err := c.QueryRaw(ctx, path)
 		if err != nil {
@@ -85,7 +91,7 @@ func queryList[T any](cmd *cobra.Command, f *nodeFlags, path string, render func
 		if err := json.Unmarshal(raw, &ans); err != nil {
 			return fmt.Errorf("query %s: decode answer: %w", path, err)
 		}
-		return render(cmd.OutOrStdout(), &ans)
+		return render(ctx, c, cmd.OutOrStdout(), &ans)
 	})
 }
 
@@ -143,23 +149,13 @@ func queryNodesCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "nodes",
 		Short: "List the worker nodes",
-		Args:  cobra.NoArgs,
+		Long: `List the worker nodes. A PHI column (the failure detector's current phi)
+appears when the node's answer carries health; "phalanxd query node ID"
+always shows it with the node's deadlines and observer votes.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return queryList(cmd, &f, "/nodes", func(w io.Writer, ans *app.NodesAnswer) error {
-				if len(ans.Nodes) == 0 {
-					fmt.Fprintf(w, "No nodes registered (height %d).\n", ans.Height)
-					return nil
-				}
-				tw := newTable(w)
-				fmt.Fprintln(tw, "ID\tSTATE\tZONE\tCPU(alloc/cap)\tMEM(alloc/cap)\tTASKS\tHEARTBEAT\tLABELS")
-				for _, n := range ans.Nodes {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%dm/%dm\t%dMB/%dMB\t%d\t%s\t%s\n",
-						n.ID, nodeStatus(&n), n.Zone,
-						n.Allocated.CPUMillis, n.Capacity.CPUMillis,
-						n.Allocated.MemoryMB, n.Capacity.MemoryMB,
-						len(n.Tasks), heartbeatText(&n), labelsMapText(n.Labels))
-				}
-				return tw.Flush()
+			return queryListC(cmd, &f, "/nodes", func(_ context.Context, _ *client.Client, w io.Writer, ans *app.NodesAnswer) error {
+				return renderNodes(w, ans)
 			})
 		},
 	}
@@ -180,32 +176,173 @@ func queryNodeCmd() *cobra.Command {
 				func(ctx context.Context, c *client.Client) (app.NodeView, *client.Proof, error) {
 					return c.ProvenNode(ctx, id)
 				},
-				plain(func(w io.Writer, n *app.NodeView) error {
-					kv := newKV(w)
-					kv.add("id", n.ID)
-					kv.add("state", nodeStatus(n))
-					kv.add("reason", orNone(n.Reason))
-					if n.StateSince > 0 {
-						kv.add("state since", msTime(n.StateSince))
-					}
-					kv.add("zone", n.Zone)
-					kv.add("labels", labelsMapText(n.Labels))
-					kv.add("endpoint", orNone(n.Endpoint))
-					kv.add("address", n.Address)
-					kv.add("capacity", resText(n.Capacity))
-					kv.add("allocated", resText(n.Allocated))
-					kv.add("usage", resText(n.Usage))
-					kv.add("registered at", fmt.Sprintf("height %d", n.RegisteredHeight))
-					kv.add("last heartbeat", fmt.Sprintf("seq %d, %s", n.LastHeartbeatSeq, heartbeatText(n)))
-					kv.add("strikes", fmt.Sprint(n.Strikes))
-					kv.add("tasks", listText(n.Tasks))
-					return kv.flush()
-				}))
+				plain(renderNode))
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&prove, "prove", false, proveHelp)
 	return cmd
+}
+
+func renderNodes(w io.Writer, ans *app.NodesAnswer) error {
+	if len(ans.Nodes) == 0 {
+		fmt.Fprintf(w, "No nodes registered (height %d).\n", ans.Height)
+		return nil
+	}
+	withPhi := false
+	for _, n := range ans.Nodes {
+		withPhi = withPhi || n.Health != nil
+	}
+	tw := newTable(w)
+	phiHead := ""
+	if withPhi {
+		phiHead = "PHI\t"
+	}
+	fmt.Fprintln(tw, "ID\tSTATE\tZONE\tCPU(alloc/cap)\tMEM(alloc/cap)\tTASKS\tHEARTBEAT\t"+phiHead+"LABELS")
+	for _, n := range ans.Nodes {
+		phi := ""
+		if withPhi {
+			phi = "-\t"
+			if n.Health != nil {
+				phi = fmt.Sprintf("%.1f\t", n.Health.Phi)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%dm/%dm\t%dMB/%dMB\t%d\t%s\t%s%s\n",
+			n.ID, nodeStatus(&n), n.Zone,
+			n.Allocated.CPUMillis, n.Capacity.CPUMillis,
+			n.Allocated.MemoryMB, n.Capacity.MemoryMB,
+			len(n.Tasks), heartbeatText(&n), phi, labelsMapText(n.Labels))
+	}
+	return tw.Flush()
+}
+
+func renderNode(w io.Writer, n *app.NodeView) error {
+	kv := newKV(w)
+	kv.add("id", n.ID)
+	kv.add("state", nodeStatus(n))
+	kv.add("reason", orNone(n.Reason))
+	if n.StateSince > 0 {
+		kv.add("state since", msTime(n.StateSince))
+	}
+	kv.add("zone", n.Zone)
+	kv.add("labels", labelsMapText(n.Labels))
+	kv.add("endpoint", orNone(n.Endpoint))
+	kv.add("address", n.Address)
+	kv.add("capacity", resText(n.Capacity))
+	kv.add("allocated", resText(n.Allocated))
+	kv.add("usage", resText(n.Usage))
+	kv.add("registered at", fmt.Sprintf("height %d", n.RegisteredHeight))
+	kv.add("last heartbeat", fmt.Sprintf("seq %d, %s", n.LastHeartbeatSeq, heartbeatText(n)))
+	kv.add("strikes", fmt.Sprint(n.Strikes))
+	kv.add("tasks", listText(n.Tasks))
+	if err := kv.flush(); err != nil {
+		return err
+	}
+	if n.Health == nil {
+		return nil
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "health:")
+	return renderNodeHealth(w, n)
+}
+
+// renderNodeHealth prints the failure detector's view of n (n.Health is
+// set), indented under "health:". Deadlines are shown relative to the
+// answer's block time when the view allows computing it, else as times.
+func renderNodeHealth(w io.Writer, n *app.NodeView) error {
+	h := n.Health
+	now, haveNow := answerTimeMs(n)
+	at := func(ms int64) string {
+		if haveNow {
+			return relMs(ms, now)
+		}
+		return msTime(ms)
+	}
+	kv := newKV(w)
+	state := nodeStatus(n)
+	if n.Reason != "" {
+		state += " (" + n.Reason + ")"
+	}
+	kv.add("  state", state)
+	threshold := formatMilli(uint32(math.Round(h.PhiThreshold * 1000)))
+	if h.Phi >= h.PhiThreshold {
+		threshold += ", reached"
+	}
+	stats := "no samples yet: bootstrap mean and deviation"
+	if h.Samples > 0 {
+		stats = fmt.Sprintf("%d samples, mean interval %s, std dev %s", h.Samples, floatMsText(h.MeanIntervalMs), floatMsText(h.StdDevMs))
+	}
+	kv.add("  phi", fmt.Sprintf("%.1f (threshold %s; %s)", h.Phi, threshold, stats))
+	if n.LastHeartbeat == 0 {
+		kv.add("  last heartbeat", "never")
+	} else {
+		kv.add("  last heartbeat", fmt.Sprintf("%s ago (seq %d)", secText(n.LastHeartbeatAgeMs), n.LastHeartbeatSeq))
+	}
+	kv.add("  suspect at", fmt.Sprintf("%s (by %s)", at(h.SuspectAt), h.SuspectBy))
+	kv.add("  down at", at(h.DownAt)+" (down_after)")
+	verdict := h.Verdict
+	if h.VerdictWindow > 0 {
+		verdict += fmt.Sprintf(" (window %d)", h.VerdictWindow)
+	}
+	kv.add("  verdict", verdict)
+	quorum := fmt.Sprintf("quorum %d of %d active observers", h.Quorum, h.ActiveObservers)
+	if h.ActiveObservers == 0 {
+		quorum = "no active observers: observers decide nothing"
+	}
+	kv.add("  reports", fmt.Sprintf("window %d: %d for, %d against; %s", h.Window, h.ReportsFor, h.ReportsAgainst, quorum))
+	for _, t := range h.Windows { // the open windows: this one and the previous
+		if t.Window == h.Window {
+			continue
+		}
+		line := fmt.Sprintf("%d: %d for, %d against, ", t.Window, t.Reachable, t.Unreachable)
+		if t.Outcome != "" && t.Outcome != "none" {
+			line += "decided " + t.Outcome
+		} else {
+			line += "undecided"
+		}
+		if t.Struck {
+			line += ", strike"
+		}
+		kv.add("  previous window", line)
+	}
+	return kv.flush()
+}
+
+// answerTimeMs is the block time of the state a node view is from: the
+// last heartbeat's block time plus its age (both block times).
+func answerTimeMs(n *app.NodeView) (int64, bool) {
+	if n.LastHeartbeat <= 0 {
+		return 0, false
+	}
+	return n.LastHeartbeat + n.LastHeartbeatAgeMs, true
+}
+
+// relMs shows the block time at relative to now: "in 3.2s", "4.0s ago",
+// "now".
+func relMs(at, now int64) string {
+	switch d := at - now; {
+	case d == 0:
+		return "now"
+	case d > 0:
+		return "in " + secText(d)
+	default:
+		return secText(-d) + " ago"
+	}
+}
+
+// secText shows milliseconds as seconds with one decimal below a minute
+// (3.2s), as humanMs above.
+func secText(ms int64) string {
+	if ms < 60_000 {
+		return fmt.Sprintf("%.1fs", float64(max(ms, 0))/1000)
+	}
+	return humanMs(ms)
+}
+
+// floatMsText shows fractional milliseconds as a duration rounded to the
+// millisecond (2.003s, 500ms).
+func floatMsText(ms float64) string {
+	return (time.Duration(math.Round(ms)) * time.Millisecond).String()
 }
 
 // nodeStatus is the state with cordoned/draining flags, kubectl style.
@@ -463,29 +600,42 @@ func queryObserversCmd() *cobra.Command {
 	var f nodeFlags
 	cmd := &cobra.Command{
 		Use:   "observers",
-		Short: "List the observer accounts and their reputation",
+		Short: "List the observer accounts, their reputation, whether their votes count, and the quorum",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return queryList(cmd, &f, "/observers", func(w io.Writer, ans *app.ObserversAnswer) error {
-				if len(ans.Observers) == 0 {
-					fmt.Fprintf(w, "No observers (height %d).\n", ans.Height)
-					return nil
-				}
-				tw := newTable(w)
-				fmt.Fprintln(tw, "ADDRESS\tROLES\tJAILED\tREPUTATION\tAGREED\tDISAGREED")
-				for _, a := range ans.Observers {
-					jailed := "no"
-					if a.Jailed {
-						jailed = "yes: " + truncate(a.JailReason, 40)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\n", a.Address, strings.Join(a.Roles, ","), jailed, a.Reputation, a.Agreements, a.Disagreements)
-				}
-				return tw.Flush()
-			})
+			return queryList(cmd, &f, "/observers", renderObservers)
 		},
 	}
 	f.register(cmd)
 	return cmd
+}
+
+func renderObservers(w io.Writer, ans *app.ObserversAnswer) error {
+	if len(ans.Observers) == 0 {
+		fmt.Fprintf(w, "No observers (height %d).\n", ans.Height)
+		return nil
+	}
+	if ans.Active == 0 {
+		fmt.Fprintln(w, "active observers: 0, quorum: none (observers decide nothing until one is active)")
+	} else {
+		fmt.Fprintf(w, "active observers: %d, quorum: %d\n", ans.Active, ans.Quorum)
+	}
+	fmt.Fprintln(w)
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ADDRESS\tACTIVE\tVALIDATOR\tROLES\tJAILED\tREPUTATION\tAGREED\tDISAGREED")
+	for _, a := range ans.Observers {
+		jailed := "no"
+		if a.Jailed {
+			jailed = "yes: " + truncate(a.JailReason, 40)
+		}
+		active := "no"
+		if a.Active {
+			active = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", a.Address, active, dashIfEmpty(a.ValidatorAddress),
+			strings.Join(a.Roles, ","), jailed, a.Reputation, a.Agreements, a.Disagreements)
+	}
+	return tw.Flush()
 }
 
 // ---- params, summary, validators ----

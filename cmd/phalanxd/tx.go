@@ -542,12 +542,12 @@ func uintParam(name, help string, field func(*types.Params) *uint32) paramFlag {
 
 // paramFlags lists the flags of `tx params update`, in help order.
 func paramFlags() []paramFlag {
-	return []paramFlag{
+	return append([]paramFlag{
 		durationParam("heartbeat-interval", "how often nodes send heartbeats", func(p *types.Params) *int64 { return &p.HeartbeatIntervalMs }),
 		durationParam("suspect-after", "silence after which a node is Suspect", func(p *types.Params) *int64 { return &p.SuspectAfterMs }),
 		durationParam("down-after", "silence after which a node is Down and its tasks are moved", func(p *types.Params) *int64 { return &p.DownAfterMs }),
-		{name: "phi-threshold", typ: "decimal", help: "phi accrual threshold for Suspect, e.g. 8.0 (at most 3 decimals)", apply: func(p *types.Params, v string) error {
-			m, err := parseMilli("phi-threshold", v)
+		{name: "phi-threshold", typ: "decimal", help: phiThresholdHelp, apply: func(p *types.Params, v string) error {
+			m, err := parsePhiThreshold(v)
 			p.PhiThresholdMilli = m
 			return err
 		}},
@@ -591,7 +591,7 @@ func paramFlags() []paramFlag {
 			p.ReputationFloor = n
 			return nil
 		}},
-	}
+	}, detectorParamFlags()...)
 }
 
 func txParamsCmd() *cobra.Command {
@@ -734,6 +734,9 @@ func paramsText(p types.Params) [][2]string {
 		{"backoff_max", formatMs(p.BackoffMaxMs)},
 		{"quarantine_strikes", strconv.FormatUint(uint64(p.QuarantineStrikes), 10)},
 		{"reputation_floor", strconv.FormatInt(p.ReputationFloor, 10)},
+		{"max_clock_step", formatMs(p.MaxClockStepMs)},
+		{"reputation_max", strconv.FormatInt(p.ReputationMax, 10)},
+		{"reputation_penalty", strconv.FormatInt(p.ReputationPenalty, 10)},
 	}
 }
 
