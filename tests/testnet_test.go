@@ -309,4 +309,6 @@ func TestTestnetFourValidators(t *testing.T) {
 	}
 }
 
-func rpcQueryAt(h int64) rpcclient.ABCIQueryOptions { return rpcclient.ABCIQueryOptions{Height: h, Prove: true} }
+func rpcQueryAt(h int64) rpcclient.ABCIQueryOptions {
+	return rpcclient.ABCIQueryOptions{Height: h, Prove: true}
+}

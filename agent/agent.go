@@ -1,0 +1,603 @@
+package agent
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/phalanx-bft/phalanx/agent/internal/rpcpool"
+	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/client"
+	"github.com/phalanx-bft/phalanx/crypto"
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// Sentinel errors of Run; the returned errors wrap them with details.
+var (
+	// ErrNotRegistered: the node is not registered and the chain does not
+	// allow it to register itself.
+	ErrNotRegistered = errors.New("node not registered")
+	// ErrWrongKey: the node is registered with another key.
+	ErrWrongKey = errors.New("node registered with another key")
+)
+
+// Agent runs one worker node: it registers it, heartbeats, runs the tasks
+// the chain places on it and serves their health to observers.
+type Agent struct {
+	cfg    Config
+	pub    ed25519.PublicKey
+	addr   string // upper-case hex
+	pool   *rpcpool.Pool
+	store  *store
+	runner *Runner
+	reaper *Reaper
+	logf   func(format string, args ...any)
+
+	syncNow chan struct{}
+	hbNow   chan struct{}
+	ops     sync.WaitGroup
+
+	mu               sync.Mutex
+	seqs             map[*client.Client]*client.Sequencer
+	chain            map[string]app.TaskView // tasks placed on this node, last sync
+	chainHeight      int64
+	specs            map[string]app.WorkloadView
+	busy             map[string]bool // task ids with a start or stop in flight
+	hbInterval       time.Duration
+	status           cpStatus
+	usage            usageMeter
+	openRegistration bool
+	paramsAt         time.Time
+}
+
+// cpStatus is what /healthz tells of the control plane.
+type cpStatus struct {
+	Connected     bool      `json:"connected"`
+	Node          string    `json:"node"`
+	Height        int64     `json:"height"`
+	LastHeartbeat time.Time `json:"last_heartbeat,omitzero"`
+	HeartbeatSeq  uint64    `json:"heartbeat_seq"`
+	LastError     string    `json:"last_error,omitempty"`
+}
+
+// New checks cfg and prepares the agent: its state file, its task
+// directory and, if configured, the reaper process. Nothing is sent to the
+// chain before Run.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.fillDefaults()
+	pub := cfg.Key.Public().(ed25519.PublicKey)
+	a := &Agent{
+		cfg:        cfg,
+		pub:        pub,
+		addr:       crypto.AddressHex(pub),
+		logf:       cfg.Logf,
+		syncNow:    make(chan struct{}, 1),
+		hbNow:      make(chan struct{}, 1),
+		seqs:       map[*client.Client]*client.Sequencer{},
+		chain:      map[string]app.TaskView{},
+		specs:      map[string]app.WorkloadView{},
+		busy:       map[string]bool{},
+		hbInterval: cfg.HeartbeatInterval,
+	}
+	if a.hbInterval == 0 {
+		a.hbInterval = DefaultHeartbeatInterval
+	}
+	var err error
+	a.pool, err = rpcpool.New(cfg.Nodes, client.Config{CommitTimeout: cfg.CommitTimeout}, a.logf)
+	if err != nil {
+		return nil, err
+	}
+	a.store, err = openStore(cfg.Home, cfg.NodeID, a.addr)
+	if err != nil {
+		return nil, err
+	}
+	var tracker GroupTracker
+	if len(cfg.ReaperArgv) > 0 {
+		a.reaper, err = StartReaper(cfg.ReaperArgv, cfg.ReaperEnv, a.logf)
+		if err != nil {
+			return nil, err
+		}
+		tracker = a.reaper
+	}
+	a.runner, err = NewRunner(RunnerConfig{
+		Dir:       filepath.Join(cfg.Home, "tasks"),
+		NodeID:    cfg.NodeID,
+		StopGrace: cfg.StopGrace,
+		BaseEnv:   cfg.TaskEnv,
+		Tracker:   tracker,
+		OnExit:    a.onExit,
+		Logf:      a.logf,
+	})
+	if err != nil {
+		a.closeReaper()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Runner exposes the agent's process runner (read-only use: Tasks, Task).
+func (a *Agent) Runner() *Runner { return a.runner }
+
+// Run serves until ctx ends: it binds the HTTP endpoint, joins the chain
+// (registering the node when the chain allows it), then heartbeats and
+// follows the placements. While no validator answers it retries with
+// backoff and its tasks keep running. When ctx ends it stops its tasks
+// (SIGTERM, SIGKILL after StopGrace) and returns. It returns early with an
+// error the operator must fix: the endpoint cannot be bound, the node is
+// not registered and registration is closed, or the node has another key.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.closeReaper()
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("agent endpoint: %w", err)
+	}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	a.logf("agent for node %s (account %s) serving http://%s; validators %v", a.cfg.NodeID, a.addr, ln.Addr(), a.pool.URLs())
+
+	if err := a.join(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	var loops sync.WaitGroup
+	for _, loop := range []func(context.Context){a.watchLoop, a.syncLoop, a.heartbeatLoop} {
+		loops.Add(1)
+		go func() { defer loops.Done(); loop(ctx) }()
+	}
+	<-ctx.Done()
+	loops.Wait()
+	a.ops.Wait()
+	a.logf("agent stopping: stopping its tasks (grace %s)", a.cfg.StopGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopGrace+killWait)
+	defer cancel()
+	return a.runner.Close(sctx)
+}
+
+func (a *Agent) closeReaper() {
+	if a.reaper != nil {
+		_ = a.reaper.Close()
+	}
+}
+
+// retry calls f until it succeeds, returns a definite error, or ctx
+// ends, pausing with backoff after each failure that left no validator
+// answering.
+func (a *Agent) retry(ctx context.Context, what string, f func() error) error {
+	bo := rpcpool.Backoff{Max: a.cfg.MaxBackoff}
+	for {
+		err := f()
+		if err == nil || !errors.Is(err, rpcpool.ErrAllUnreachable) {
+			return err
+		}
+		a.setStatus(func(s *cpStatus) { s.Connected, s.LastError = false, err.Error() })
+		d := bo.Next()
+		a.logf("%s: %v; retrying in %s", what, err, d.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+// join makes sure the node is registered with this agent's key,
+// registering it under open registration, and reads the parameters.
+func (a *Agent) join(ctx context.Context) error {
+	return a.retry(ctx, "join", func() error {
+		for attempt := 0; ; attempt++ {
+			var nv app.NodeView
+			found := false
+			err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+				_, err := c.Query(ctx, client.NodePath(a.cfg.NodeID), &nv)
+				if client.IsNotFound(err) {
+					return nil
+				}
+				found = err == nil
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if err := a.refreshParams(ctx); err != nil {
+				return err
+			}
+			if found {
+				return a.adopt(nv)
+			}
+			if attempt > 0 {
+				return fmt.Errorf("%w: node %s was registered, yet the chain does not show it", ErrNotRegistered, a.cfg.NodeID)
+			}
+			if err := a.register(ctx); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+// adopt checks the registered node against this agent.
+func (a *Agent) adopt(nv app.NodeView) error {
+	if nv.Address != a.addr {
+		return fmt.Errorf("%w: node %s is registered with the key of account %s; this agent's key is account %s (pass --key with the node's key)",
+			ErrWrongKey, nv.ID, nv.Address, a.addr)
+	}
+	if nv.Endpoint != a.cfg.Endpoint {
+		a.logf("warning: node %s is registered with endpoint %q; this agent serves %q: observers probe the registered one", nv.ID, nv.Endpoint, a.cfg.Endpoint)
+	}
+	a.store.seqAtLeast(nv.LastHeartbeatSeq + 1)
+	a.logf("node %s: %s (%s), last heartbeat seq %d", nv.ID, nv.State, nv.Reason, nv.LastHeartbeatSeq)
+	return nil
+}
+
+// register sends the node's self-registration, if the chain allows it.
+func (a *Agent) register(ctx context.Context) error {
+	a.mu.Lock()
+	open := a.openRegistration
+	a.mu.Unlock()
+	if !open {
+		return fmt.Errorf("%w: node %s is not registered and the chain does not allow open registration (params.open_registration is false); "+
+			"ask an operator to run `phalanxd tx node register %s --node-pubkey %X --zone %s --endpoint %s --cpu %d --memory %d --from OPERATOR`, then start the agent again",
+			ErrNotRegistered, a.cfg.NodeID, a.cfg.NodeID, []byte(a.pub), a.cfg.Zone, a.cfg.Endpoint, a.cfg.Capacity.CpuMillis, a.cfg.Capacity.MemoryMb)
+	}
+	a.logf("registering node %s (zone %s, endpoint %s, capacity %d millicores, %d MB)", a.cfg.NodeID, a.cfg.Zone, a.cfg.Endpoint, a.cfg.Capacity.CpuMillis, a.cfg.Capacity.MemoryMb)
+	res, err := a.submit(ctx, a.cfg.registerMsg())
+	if err != nil {
+		var te *client.TxError
+		if errors.As(err, &te) {
+			return fmt.Errorf("registering node %s: %w", a.cfg.NodeID, err)
+		}
+		return err
+	}
+	a.logf("node %s registered at height %d: %s", a.cfg.NodeID, res.Height, res.Log)
+	return nil
+}
+
+// refreshParams reads the chain parameters the agent follows.
+func (a *Agent) refreshParams(ctx context.Context) error {
+	var pv app.ParamsView
+	err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+		_, err := c.Query(ctx, "/params", &pv)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.openRegistration = pv.OpenRegistration
+	a.paramsAt = time.Now()
+	if a.cfg.HeartbeatInterval == 0 && pv.HeartbeatIntervalMs > 0 {
+		d := time.Duration(pv.HeartbeatIntervalMs) * time.Millisecond
+		if d != a.hbInterval {
+			a.logf("heartbeat interval %s (params.heartbeat_interval_ms)", d)
+			a.hbInterval = d
+		}
+	}
+	return nil
+}
+
+// submit signs msg with the node key and broadcasts it through the pool,
+// with a sequencer per validator.
+func (a *Agent) submit(ctx context.Context, msg client.Msg) (*client.Result, error) {
+	var res *client.Result
+	err := a.pool.Do(ctx, 0, func(ctx context.Context, c *client.Client) error {
+		seq := a.sequencer(c)
+		r, err := c.SignAndBroadcast(ctx, a.cfg.Key, msg, client.TxOptions{Sequencer: seq})
+		if err != nil && !rpcpool.Answered(err) {
+			// Unknown outcome: count from the chain again next time.
+			a.resetSequencer(c)
+		}
+		res = r
+		return err
+	})
+	return res, err
+}
+
+func (a *Agent) sequencer(c *client.Client) *client.Sequencer {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.seqs[c]
+	if s == nil {
+		s, _ = c.NewSequencer(crypto.Address(a.pub))
+		a.seqs[c] = s
+	}
+	return s
+}
+
+func (a *Agent) resetSequencer(c *client.Client) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.seqs, c)
+}
+
+func (a *Agent) setStatus(f func(*cpStatus)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f(&a.status)
+}
+
+func kick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// watchLoop turns the chain's events about this node into immediate syncs.
+func (a *Agent) watchLoop(ctx context.Context) {
+	opts := client.WatchOptions{Nodes: a.pool.URLs(), MaxBackoff: a.cfg.MaxBackoff, Logf: a.logf}
+	err := client.Watch(ctx, opts, func(e client.WatchEvent) error {
+		if e.Attr("node") != a.cfg.NodeID {
+			return nil
+		}
+		switch e.Type {
+		case app.EventTaskPlaced, app.EventTaskEvicted, app.EventTaskStop:
+			kick(a.syncNow)
+		case app.EventNodeStatus:
+			a.logf("node %s: %s -> %s (%s)", a.cfg.NodeID, e.Attr("from"), e.Attr("to"), e.Attr("reason"))
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		a.logf("event subscription ended: %v; the periodic query goes on", err)
+	}
+}
+
+// paramsRefresh is how often the parameters are read again.
+const paramsRefresh = 30 * time.Second
+
+// syncLoop queries the placements of this node every SyncInterval, and at
+// once when an event says they changed.
+func (a *Agent) syncLoop(ctx context.Context) {
+	bo := rpcpool.Backoff{Max: a.cfg.MaxBackoff}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.syncNow:
+		case <-t.C:
+		}
+		next := a.cfg.SyncInterval
+		if err := a.sync(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			next = bo.Next()
+			a.setStatus(func(s *cpStatus) { s.Connected, s.LastError = false, err.Error() })
+			a.logf("sync: %v; next attempt in %s (tasks keep running)", err, next.Round(time.Millisecond))
+		} else {
+			bo.Reset()
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(next)
+	}
+}
+
+// sync reads the chain's placements for this node and reconciles the
+// processes with them.
+func (a *Agent) sync(ctx context.Context) error {
+	a.mu.Lock()
+	stale := time.Since(a.paramsAt) > paramsRefresh
+	a.mu.Unlock()
+	if stale {
+		if err := a.refreshParams(ctx); err != nil {
+			return err
+		}
+	}
+	var ans app.TasksAnswer
+	var node string
+	err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+		node = c.Node()
+		_, err := c.Query(ctx, client.TasksPath("", a.cfg.NodeID), &ans)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	chain := make(map[string]app.TaskView, len(ans.Tasks))
+	for _, t := range ans.Tasks {
+		if t.Node == a.cfg.NodeID {
+			chain[t.ID] = t
+		}
+	}
+	a.mu.Lock()
+	if ans.Height < a.chainHeight {
+		// A validator behind the one asked before: its view is older than
+		// the one acted on. Wait for a newer answer.
+		a.mu.Unlock()
+		return nil
+	}
+	a.chainHeight = ans.Height
+	a.chain = chain
+	a.status.Connected, a.status.Node, a.status.Height, a.status.LastError = true, node, ans.Height, ""
+	a.mu.Unlock()
+	a.reconcile(ctx, chain)
+	return nil
+}
+
+func wanted(t app.TaskView) bool {
+	return t.State == app.TaskStateName(types.TASK_ASSIGNED) || t.State == app.TaskStateName(types.TASK_RUNNING)
+}
+
+// reconcile brings the processes in line with the chain's placements:
+// a placement wanted and not started is started (after its task's older
+// generation is stopped); a process the chain no longer wants is stopped;
+// an ended placement is forgotten once the chain moved on.
+// Tasks with a start or stop in flight are left alone until it is done.
+func (a *Agent) reconcile(ctx context.Context, chain map[string]app.TaskView) {
+	a.mu.Lock()
+	busy := make(map[string]bool, len(a.busy))
+	for id := range a.busy {
+		busy[id] = true
+	}
+	a.mu.Unlock()
+	// After the busy snapshot: an op that ended since is in local.
+	local := map[string]TaskStatus{}
+	for _, st := range a.runner.Tasks() {
+		local[st.TaskID] = st
+	}
+	for id, ct := range chain {
+		if !wanted(ct) || busy[id] {
+			continue
+		}
+		l, has := local[id]
+		if has && l.Generation == ct.Generation {
+			continue
+		}
+		if e, ok := a.store.lookup(id, ct.Generation); ok {
+			// Started by an earlier run of this agent, and ended with it.
+			if has && l.State == StateRunning {
+				a.op(ctx, id, func(ctx context.Context) { a.stop(ctx, id) })
+				continue
+			}
+			code := int32(ExitCodeLost)
+			if e.Exited {
+				code = e.ExitCode
+			}
+			a.logf("task %s generation %d was started by an earlier run of this agent and is gone; reporting exit code %d", id, ct.Generation, code)
+			a.runner.RecordExited(id, ct.Generation, ct.Restarts, code)
+			kick(a.hbNow)
+			continue
+		}
+		a.op(ctx, id, func(ctx context.Context) { a.start(ctx, ct) })
+	}
+	for id, l := range local {
+		if busy[id] {
+			continue
+		}
+		ct, ok := chain[id]
+		if ok && ct.Generation == l.Generation && (wanted(ct) || l.State != StateRunning) {
+			continue // placed here: running, or ended and awaiting its report
+		}
+		if ok && wanted(ct) {
+			continue // a newer generation: its start fences this one
+		}
+		if l.State == StateRunning {
+			a.op(ctx, id, func(ctx context.Context) { a.stop(ctx, id) })
+		} else {
+			a.runner.Forget(id, l.Generation)
+		}
+	}
+	if err := a.store.prune(func(id string, gen uint64) bool {
+		ct, ok := chain[id]
+		return busy[id] || ok && ct.Generation == gen
+	}); err != nil {
+		a.logf("agent state: %v", err)
+	}
+}
+
+// op runs f for task id in its own goroutine, unless one is in flight.
+func (a *Agent) op(ctx context.Context, id string, f func(context.Context)) {
+	a.mu.Lock()
+	if a.busy[id] {
+		a.mu.Unlock()
+		return
+	}
+	a.busy[id] = true
+	a.mu.Unlock()
+	a.ops.Add(1)
+	go func() {
+		defer a.ops.Done()
+		defer func() {
+			a.mu.Lock()
+			delete(a.busy, id)
+			a.mu.Unlock()
+			kick(a.hbNow)
+		}()
+		f(ctx)
+	}()
+}
+
+// start runs placement ct: its workload's command, after the journal
+// records it.
+func (a *Agent) start(ctx context.Context, ct app.TaskView) {
+	spec, err := a.workload(ctx, ct.Workload, ct.SpecVersion)
+	if err != nil {
+		a.logf("task %s generation %d not started: workload %s: %v", ct.ID, ct.Generation, ct.Workload, err)
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if err := a.store.started(ct.ID, ct.Generation); err != nil {
+		a.logf("task %s generation %d not started: %v", ct.ID, ct.Generation, err)
+		return
+	}
+	p := Placement{
+		TaskID: ct.ID, Generation: ct.Generation, Restarts: ct.Restarts,
+		Command: spec.Command, Args: spec.Args, Env: spec.Env, CheckpointIn: ct.LastCheckpoint,
+	}
+	started, err := a.runner.Start(ctx, p)
+	if started {
+		return
+	}
+	st, ok := a.runner.Task(ct.ID)
+	if ok && st.Generation == ct.Generation && st.State != StateRunning {
+		// Recorded as failed to start: the report says so.
+		_ = a.store.exited(ct.ID, ct.Generation, st.ExitCode)
+		a.logf("%v", err)
+		return
+	}
+	if err != nil {
+		_ = a.store.unstart(ct.ID, ct.Generation)
+		a.logf("%v", err)
+	}
+}
+
+func (a *Agent) stop(ctx context.Context, id string) {
+	if err := a.runner.Stop(ctx, id); err != nil {
+		a.logf("task %s: %v", id, err)
+	}
+}
+
+// onExit records a task's outcome and reports it soon.
+func (a *Agent) onExit(st TaskStatus) {
+	if err := a.store.exited(st.TaskID, st.Generation, st.ExitCode); err != nil {
+		a.logf("agent state: %v", err)
+	}
+	kick(a.hbNow)
+}
+
+// workload returns the workload's spec, from the cache when it is at
+// least version minVersion.
+func (a *Agent) workload(ctx context.Context, name string, minVersion uint64) (app.SpecView, error) {
+	a.mu.Lock()
+	w, ok := a.specs[name]
+	a.mu.Unlock()
+	if ok && w.Version >= minVersion {
+		return w.Spec, nil
+	}
+	err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+		_, err := c.Query(ctx, client.WorkloadPath(name), &w)
+		return err
+	})
+	if err != nil {
+		return app.SpecView{}, err
+	}
+	a.mu.Lock()
+	a.specs[name] = w
+	a.mu.Unlock()
+	return w.Spec, nil
+}

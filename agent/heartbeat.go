@@ -1,0 +1,199 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/phalanx-bft/phalanx/agent/internal/rpcpool"
+	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/client"
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// MaxCheckpointBytesPerHeartbeat bounds the checkpoint bytes one heartbeat
+// carries, far below app.MaxTxBytes; checkpoints beyond it wait for the
+// next heartbeat.
+const MaxCheckpointBytesPerHeartbeat = 64 << 10
+
+// heartbeatLoop sends a heartbeat every interval, and sooner (but at most
+// one extra per half interval) when a task changed state.
+func (a *Agent) heartbeatLoop(ctx context.Context) {
+	bo := rpcpool.Backoff{Max: a.cfg.MaxBackoff}
+	var last time.Time
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.hbNow:
+			if gap := a.interval() / 2; time.Since(last) < gap {
+				// Too soon after the last one: keep the timer, but no later
+				// than half an interval from it.
+				if !t.Stop() {
+					select {
+					case <-t.C:
+					default:
+					}
+				}
+				t.Reset(time.Until(last.Add(gap)))
+				continue
+			}
+		}
+		last = time.Now()
+		next := a.interval()
+		if err := a.heartbeat(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, rpcpool.ErrAllUnreachable) {
+				next = max(bo.Next(), next)
+			} else {
+				bo.Reset()
+			}
+			a.setStatus(func(s *cpStatus) { s.LastError = err.Error() })
+			a.logf("heartbeat: %v", err)
+		} else {
+			bo.Reset()
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(max(time.Until(last.Add(next)), 0))
+	}
+}
+
+func (a *Agent) interval() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.hbInterval
+}
+
+// heartbeat builds, signs and sends one heartbeat.
+func (a *Agent) heartbeat(ctx context.Context) error {
+	seq, err := a.store.nextHeartbeatSeq()
+	if err != nil {
+		return err
+	}
+	hb := &types.Heartbeat{NodeId: a.cfg.NodeID, Seq: seq, Usage: a.measureUsage(), Tasks: a.reports()}
+	res, err := a.submit(ctx, hb)
+	var te *client.TxError
+	switch {
+	case err == nil:
+		a.setStatus(func(s *cpStatus) {
+			s.Connected, s.LastHeartbeat, s.HeartbeatSeq, s.LastError = true, time.Now(), seq, ""
+		})
+		for _, e := range res.Events {
+			if e.Type == app.EventTaskStop {
+				kick(a.syncNow)
+			}
+		}
+		return nil
+	case errors.Is(err, app.ErrStaleHeartbeat):
+		// Another process heartbeats for this node, or this home's state is
+		// older than the chain: continue above the chain's last seq.
+		a.resyncSeq(ctx)
+		return err
+	case errors.As(err, &te):
+		return err
+	}
+	return err
+}
+
+// resyncSeq moves the heartbeat seq above the chain's last accepted one.
+func (a *Agent) resyncSeq(ctx context.Context) {
+	var nv app.NodeView
+	err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+		_, err := c.Query(ctx, client.NodePath(a.cfg.NodeID), &nv)
+		return err
+	})
+	if err == nil {
+		a.store.seqAtLeast(nv.LastHeartbeatSeq + 1)
+		a.logf("heartbeat seq resynchronised above the chain's %d", nv.LastHeartbeatSeq)
+	}
+}
+
+var reportStates = map[string]types.TaskState{
+	StateRunning:   types.TASK_RUNNING,
+	StateFailed:    types.TASK_FAILED,
+	StateCompleted: types.TASK_COMPLETED,
+}
+
+// reports are the task reports of the next heartbeat: every running
+// placement of this node, and every ended one whose outcome the chain does
+// not show yet; changes first, at most app.MaxTasksPerHeartbeat, with the
+// checkpoints that differ from the chain's within
+// MaxCheckpointBytesPerHeartbeat.
+func (a *Agent) reports() []types.TaskReport {
+	a.mu.Lock()
+	chain := a.chain
+	a.mu.Unlock()
+	type item struct {
+		r       types.TaskReport
+		changed bool
+	}
+	var items []item
+	budget := MaxCheckpointBytesPerHeartbeat
+	for _, st := range a.runner.Tasks() {
+		ct, ok := chain[st.TaskID]
+		if !ok || ct.Generation != st.Generation {
+			continue // not (or no longer) placed here: being stopped
+		}
+		changed := ct.State != st.State
+		if st.State != StateRunning && !changed {
+			continue // the chain has the outcome
+		}
+		r := types.TaskReport{
+			TaskId: st.TaskID, Generation: st.Generation, State: reportStates[st.State],
+			Restarts: st.Restarts, ExitCode: st.ExitCode,
+		}
+		if len(st.Checkpoint) > 0 && !bytes.Equal(st.Checkpoint, ct.LastCheckpoint) && len(st.Checkpoint) <= budget {
+			r.Checkpoint = st.Checkpoint
+			budget -= len(st.Checkpoint)
+			changed = true
+		}
+		items = append(items, item{r, changed})
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].changed && !items[j].changed })
+	if len(items) > app.MaxTasksPerHeartbeat {
+		items = items[:app.MaxTasksPerHeartbeat]
+	}
+	out := make([]types.TaskReport, len(items))
+	for i, it := range items {
+		out[i] = it.r
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TaskId < out[j].TaskId })
+	return out
+}
+
+// usageMeter turns the tasks' CPU time into a rate between two heartbeats.
+type usageMeter struct {
+	at    time.Time
+	ticks uint64
+}
+
+// measureUsage is the resources the node's tasks use: CPU in millicores
+// over the time since the last measure, and resident memory.
+func (a *Agent) measureUsage() types.Resources {
+	ticks, rss := groupsUsage(a.runner.PGIDs())
+	now := time.Now()
+	a.mu.Lock()
+	prev := a.usage
+	a.usage = usageMeter{at: now, ticks: ticks}
+	a.mu.Unlock()
+	u := types.Resources{MemoryMb: int64(rss >> 20)}
+	if el := now.Sub(prev.at); !prev.at.IsZero() && el > 0 && ticks > prev.ticks {
+		cpuSec := float64(ticks-prev.ticks) / clockTicksPerSecond
+		u.CpuMillis = int64(cpuSec / el.Seconds() * 1000)
+	}
+	u.CpuMillis = min(u.CpuMillis, app.MaxCPUMillis)
+	u.MemoryMb = min(u.MemoryMb, app.MaxMemoryMB)
+	return u
+}

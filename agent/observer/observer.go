@@ -1,0 +1,548 @@
+package observer
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/phalanx-bft/phalanx/agent"
+	"github.com/phalanx-bft/phalanx/agent/internal/fsutil"
+	"github.com/phalanx-bft/phalanx/agent/internal/rpcpool"
+	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/client"
+	"github.com/phalanx-bft/phalanx/crypto"
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// Defaults of Config.
+const (
+	DefaultInterval            = time.Second
+	DefaultProbeTimeout        = 2 * time.Second
+	DefaultMaxConcurrentProbes = 32
+	DefaultRequestTimeout      = 5 * time.Second
+	DefaultCommitTimeout       = 20 * time.Second
+	DefaultMaxBackoff          = 10 * time.Second
+)
+
+// Limits.
+const (
+	MaxInterval            = time.Minute
+	MaxProbeTimeout        = time.Minute
+	MaxConcurrentProbes    = 1024
+	maxProbeBodyBytes      = 1 << 20
+	reportTxOverheadBytes  = 1024 // body, key and signature around the report
+	maxReportBytes         = app.MaxTxBytes - reportTxOverheadBytes
+	observationFieldHeader = 4 // tag and length prefix of one observation
+)
+
+// Config configures an Observer. Zero values take the defaults above.
+type Config struct {
+	// Home holds the observer's state file, Home/observer/ADDRESS.json.
+	Home string
+	// Key signs the reports; its account needs the observer role.
+	Key ed25519.PrivateKey
+	// Nodes are the RPC URLs of the local validator (and fallbacks).
+	Nodes []string
+	// Interval is how often the observer looks for a new report window.
+	Interval time.Duration
+	// ProbeTimeout bounds one probe of a node (both its requests).
+	ProbeTimeout time.Duration
+	// Breaker configures the circuit breaker of each endpoint (zero:
+	// DefaultBreakerFailures, DefaultBreakerCooldown).
+	Breaker BreakerConfig
+	// MaxConcurrentProbes bounds the probes in flight.
+	MaxConcurrentProbes int
+	// RequestTimeout bounds a query, CommitTimeout the wait for a report
+	// to be committed; MaxBackoff the pause while no validator answers.
+	RequestTimeout time.Duration
+	CommitTimeout  time.Duration
+	MaxBackoff     time.Duration
+	// Logf receives the observer's messages (may be nil).
+	Logf func(format string, args ...any)
+}
+
+func (c *Config) fillDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Interval, DefaultInterval)
+	def(&c.ProbeTimeout, DefaultProbeTimeout)
+	def(&c.RequestTimeout, DefaultRequestTimeout)
+	def(&c.CommitTimeout, DefaultCommitTimeout)
+	def(&c.MaxBackoff, DefaultMaxBackoff)
+	def(&c.Breaker.Cooldown, DefaultBreakerCooldown)
+	if c.Breaker.Failures == 0 {
+		c.Breaker.Failures = DefaultBreakerFailures
+	}
+	if c.MaxConcurrentProbes == 0 {
+		c.MaxConcurrentProbes = DefaultMaxConcurrentProbes
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+}
+
+// Validate reports the first impossible setting.
+func (c Config) Validate() error {
+	c.fillDefaults()
+	if c.Home == "" {
+		return errors.New("observer config: home directory is empty; expected --home DIR")
+	}
+	if len(c.Key) != crypto.PrivKeyLen {
+		return fmt.Errorf("observer config: key is %d bytes; expected an ed25519 private key (%d bytes)", len(c.Key), crypto.PrivKeyLen)
+	}
+	if len(c.Nodes) == 0 {
+		return errors.New("observer config: no validator RPC URL; expected --node URL")
+	}
+	for _, n := range c.Nodes {
+		if _, err := client.NormalizeNode(n); err != nil {
+			return fmt.Errorf("observer config: %w", err)
+		}
+	}
+	if c.Interval < 0 || c.Interval > MaxInterval {
+		return fmt.Errorf("observer config: interval %s; expected up to %s", c.Interval, MaxInterval)
+	}
+	if c.ProbeTimeout < 0 || c.ProbeTimeout > MaxProbeTimeout {
+		return fmt.Errorf("observer config: probe timeout %s; expected up to %s", c.ProbeTimeout, MaxProbeTimeout)
+	}
+	if c.MaxConcurrentProbes < 1 || c.MaxConcurrentProbes > MaxConcurrentProbes {
+		return fmt.Errorf("observer config: %d concurrent probes; expected 1 to %d", c.MaxConcurrentProbes, MaxConcurrentProbes)
+	}
+	for _, d := range []time.Duration{c.RequestTimeout, c.CommitTimeout, c.MaxBackoff} {
+		if d < 0 || d > 10*time.Minute {
+			return fmt.Errorf("observer config: timeout %s; expected up to 10m", d)
+		}
+	}
+	return c.Breaker.Validate()
+}
+
+// Observer probes the cluster's nodes and reports what it sees, once per
+// report window.
+type Observer struct {
+	cfg       Config
+	pub       ed25519.PublicKey
+	addr      string
+	pool      *rpcpool.Pool
+	http      *http.Client
+	statePath string
+	logf      func(format string, args ...any)
+
+	lastWindow uint64 // the last window a report was signed for
+	breakers   map[string]*Breaker
+	seqs       map[*client.Client]*client.Sequencer
+	mu         sync.Mutex // guards breakers during a probe round
+}
+
+// observerState is the JSON document of the state file.
+type observerState struct {
+	Address    string `json:"address"`
+	LastWindow uint64 `json:"last_window"`
+}
+
+// New checks cfg and reads the observer's state.
+func New(cfg Config) (*Observer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.fillDefaults()
+	pub := cfg.Key.Public().(ed25519.PublicKey)
+	o := &Observer{
+		cfg:      cfg,
+		pub:      pub,
+		addr:     crypto.AddressHex(pub),
+		logf:     cfg.Logf,
+		breakers: map[string]*Breaker{},
+		seqs:     map[*client.Client]*client.Sequencer{},
+		http: &http.Client{
+			Transport: &http.Transport{
+				DialContext:         (&net.Dialer{Timeout: cfg.ProbeTimeout}).DialContext,
+				MaxIdleConnsPerHost: 1,
+				IdleConnTimeout:     time.Minute,
+			},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	var err error
+	o.pool, err = rpcpool.New(cfg.Nodes, client.Config{CommitTimeout: cfg.CommitTimeout}, o.logf)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(cfg.Home, "observer")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("observer home: %w", err)
+	}
+	o.statePath = filepath.Join(dir, o.addr+".json")
+	b, err := os.ReadFile(o.statePath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("observer state: %w", err)
+	default:
+		var st observerState
+		if err := json.Unmarshal(b, &st); err != nil || st.Address != o.addr {
+			return nil, fmt.Errorf("observer state %s is corrupt or belongs to another key; move it away only if no report of this key can be in flight (a second, different report for one window jails the observer)", o.statePath)
+		}
+		o.lastWindow = st.LastWindow
+	}
+	return o, nil
+}
+
+// Run reports until ctx ends. It first checks that the key's account may
+// report (role observer, not jailed); then, every Interval, when the
+// chain's report window (the latest block time / params.report_window_ms)
+// is one it has not reported for, it probes every registered node with an
+// endpoint and submits one HealthReport for that window.
+func (o *Observer) Run(ctx context.Context) error {
+	o.logf("observer %s reporting through %v", o.addr, o.pool.URLs())
+	if err := o.retry(ctx, o.checkAccount); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	bo := rpcpool.Backoff{Max: o.cfg.MaxBackoff}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		next := o.cfg.Interval
+		if err := o.round(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, rpcpool.ErrAllUnreachable) {
+				next = max(next, bo.Next())
+			}
+			o.logf("%v", err)
+		} else {
+			bo.Reset()
+		}
+		t.Reset(next)
+	}
+}
+
+func (o *Observer) retry(ctx context.Context, f func(context.Context) error) error {
+	bo := rpcpool.Backoff{Max: o.cfg.MaxBackoff}
+	for {
+		err := f(ctx)
+		if err == nil || !errors.Is(err, rpcpool.ErrAllUnreachable) {
+			return err
+		}
+		d := bo.Next()
+		o.logf("%v; retrying in %s", err, d.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+// ErrNotObserver: the key's account may not submit health reports.
+var ErrNotObserver = errors.New("not an active observer")
+
+func (o *Observer) checkAccount(ctx context.Context) error {
+	var acc app.AccountView
+	err := o.pool.Do(ctx, o.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+		_, err := c.Query(ctx, client.AccountPath(crypto.Address(o.pub)), &acc)
+		return err
+	})
+	if client.IsNotFound(err) {
+		return fmt.Errorf("%w: account %s does not exist; an admin grants it with `phalanxd tx role grant %s observer --from ADMIN`", ErrNotObserver, o.addr, o.addr)
+	}
+	if err != nil {
+		return err
+	}
+	if acc.Jailed {
+		return fmt.Errorf("%w: account %s is jailed (%s)", ErrNotObserver, o.addr, acc.JailReason)
+	}
+	for _, r := range acc.Roles {
+		if r == "observer" {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: account %s has roles %v, not observer; an admin grants it with `phalanxd tx role grant %s observer --from ADMIN`", ErrNotObserver, o.addr, acc.Roles, o.addr)
+}
+
+// round reports for the current window, if it has not yet.
+func (o *Observer) round(ctx context.Context) error {
+	window, err := o.currentWindow(ctx)
+	if err != nil {
+		return err
+	}
+	if window <= o.lastWindow {
+		return nil
+	}
+	var nodes app.NodesAnswer
+	err = o.pool.Do(ctx, o.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+		_, err := c.Query(ctx, "/nodes", &nodes)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	obs := o.probeAll(ctx, nodes.Nodes)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	report := BuildReport(window, obs)
+	if len(report.Observations) == 0 {
+		return nil
+	}
+	// Write-ahead: this window is spent before anything is signed, so a
+	// restart never signs a second report for it.
+	if err := o.saveWindow(window); err != nil {
+		return err
+	}
+	res, err := o.submit(ctx, report)
+	if err != nil {
+		return fmt.Errorf("report for window %d: %w", window, err)
+	}
+	unreachable := 0
+	for _, ob := range report.Observations {
+		if !ob.Reachable {
+			unreachable++
+		}
+	}
+	o.logf("window %d: %d nodes observed, %d unreachable; height %d: %s", window, len(report.Observations), unreachable, res.Height, res.Log)
+	return nil
+}
+
+// currentWindow is the report window of the latest block:
+// block time / params.report_window_ms.
+func (o *Observer) currentWindow(ctx context.Context) (uint64, error) {
+	var window uint64
+	err := o.pool.Do(ctx, o.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
+		}
+		var pv app.ParamsView
+		if _, err := c.Query(ctx, "/params", &pv); err != nil {
+			return err
+		}
+		if pv.ReportWindowMs <= 0 {
+			return fmt.Errorf("params.report_window_ms is %d", pv.ReportWindowMs)
+		}
+		ms := st.SyncInfo.LatestBlockTime.UnixMilli()
+		if ms <= 0 {
+			return errors.New("the node has no block yet")
+		}
+		window = uint64(ms / pv.ReportWindowMs)
+		return nil
+	})
+	return window, err
+}
+
+func (o *Observer) saveWindow(w uint64) error {
+	b, _ := json.Marshal(observerState{Address: o.addr, LastWindow: w})
+	if err := fsutil.WriteFileSync(o.statePath, append(b, '\n')); err != nil {
+		return err
+	}
+	o.lastWindow = w
+	return nil
+}
+
+// submit signs and broadcasts the report; a retry after an unknown outcome
+// sends the same report (same content: not an equivocation).
+func (o *Observer) submit(ctx context.Context, r *types.HealthReport) (*client.Result, error) {
+	var res *client.Result
+	err := o.pool.Do(ctx, 0, func(ctx context.Context, c *client.Client) error {
+		seq := o.seqs[c]
+		if seq == nil {
+			seq, _ = c.NewSequencer(crypto.Address(o.pub))
+			o.seqs[c] = seq
+		}
+		got, err := c.SignAndBroadcast(ctx, o.cfg.Key, r, client.TxOptions{Sequencer: seq})
+		if err != nil && !rpcpool.Answered(err) {
+			delete(o.seqs, c)
+		}
+		res = got
+		return err
+	})
+	return res, err
+}
+
+// probeAll probes every node with an endpoint, at most
+// MaxConcurrentProbes at once; an open breaker answers for its node.
+func (o *Observer) probeAll(ctx context.Context, nodes []app.NodeView) []types.Observation {
+	now := time.Now()
+	seen := map[string]bool{}
+	type job struct {
+		n app.NodeView
+		b *Breaker
+	}
+	var jobs []job
+	var out []types.Observation
+	o.mu.Lock()
+	for _, n := range nodes {
+		if n.Endpoint == "" {
+			continue
+		}
+		key := n.ID + "@" + n.Endpoint
+		seen[key] = true
+		b := o.breakers[key]
+		if b == nil {
+			b, _ = NewBreaker(o.cfg.Breaker)
+			o.breakers[key] = b
+		}
+		if !b.Allow(now) {
+			out = append(out, types.Observation{NodeId: n.ID, Reachable: false})
+			continue
+		}
+		jobs = append(jobs, job{n, b})
+	}
+	for key := range o.breakers {
+		if !seen[key] {
+			delete(o.breakers, key)
+		}
+	}
+	o.mu.Unlock()
+
+	results := make([]types.Observation, len(jobs))
+	sem := make(chan struct{}, o.cfg.MaxConcurrentProbes)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ob, err := o.probe(ctx, j.n)
+			if err != nil {
+				o.logf("probe %s at %s: %v", j.n.ID, j.n.Endpoint, err)
+			}
+			o.mu.Lock()
+			prev := j.b.State(time.Now())
+			j.b.Record(time.Now(), err == nil)
+			if st := j.b.State(time.Now()); st != prev && st == Open {
+				o.logf("breaker for %s at %s open: reported unreachable without probing for %s", j.n.ID, j.n.Endpoint, o.cfg.Breaker.Cooldown)
+			}
+			o.mu.Unlock()
+			results[i] = ob
+		}()
+	}
+	wg.Wait()
+	return append(out, results...)
+}
+
+// probe asks a node's agent for /healthz (the round trip is the rtt) and
+// /tasks (the failing tasks), within ProbeTimeout.
+func (o *Observer) probe(ctx context.Context, n app.NodeView) (types.Observation, error) {
+	ob := types.Observation{NodeId: n.ID}
+	ctx, cancel := context.WithTimeout(ctx, o.cfg.ProbeTimeout)
+	defer cancel()
+	base := "http://" + n.Endpoint
+	start := time.Now()
+	var h agent.HealthView
+	if err := o.get(ctx, base+"/healthz", &h); err != nil {
+		return ob, err
+	}
+	rtt := time.Since(start)
+	if h.NodeID != n.ID {
+		return ob, fmt.Errorf("the endpoint answers for node %q, not %q", h.NodeID, n.ID)
+	}
+	if !h.OK {
+		return ob, errors.New("the agent says it is not ok")
+	}
+	ob.Reachable = true
+	ob.RttMs = uint32(min(rtt.Milliseconds(), 1<<31))
+	var tv agent.TasksView
+	if err := o.get(ctx, base+"/tasks", &tv); err != nil {
+		o.logf("probe %s: /tasks: %v (reported reachable, without failing tasks)", n.ID, err)
+		return ob, nil
+	}
+	for _, t := range tv.Tasks {
+		if !t.Healthy && validTaskID(t.TaskID) && len(ob.FailingTaskIds) < app.MaxFailingTasksPerObservation {
+			ob.FailingTaskIds = append(ob.FailingTaskIds, t.TaskID)
+		}
+	}
+	sort.Strings(ob.FailingTaskIds)
+	return ob, nil
+}
+
+func (o *Observer) get(ctx context.Context, url string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := o.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxProbeBodyBytes))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("GET %s: not the agent's JSON: %v", url, err)
+	}
+	return nil
+}
+
+var taskIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}/(0|[1-9][0-9]{0,2})$`)
+
+func validTaskID(id string) bool { return taskIDRE.MatchString(id) }
+
+// BuildReport makes the one report of a window from the observations:
+// sorted by node id and bounded by app.MaxObservationsPerReport and the
+// transaction size. When not all fit, the ones included rotate with the
+// window, so that every node is reported on over a few windows.
+func BuildReport(window uint64, obs []types.Observation) *types.HealthReport {
+	sort.Slice(obs, func(i, j int) bool { return obs[i].NodeId < obs[j].NodeId })
+	r := &types.HealthReport{Window: window}
+	start := 0
+	if n := len(obs); n > 0 {
+		start = int(window % uint64(n))
+		if fitsAll(obs) {
+			start = 0
+		}
+	}
+	size := 0
+	for i := range obs {
+		ob := obs[(start+i)%len(obs)]
+		s := ob.Size() + observationFieldHeader
+		if len(r.Observations) >= app.MaxObservationsPerReport || size+s > maxReportBytes {
+			break
+		}
+		size += s
+		r.Observations = append(r.Observations, ob)
+	}
+	sort.Slice(r.Observations, func(i, j int) bool {
+		return strings.Compare(r.Observations[i].NodeId, r.Observations[j].NodeId) < 0
+	})
+	return r
+}
+
+func fitsAll(obs []types.Observation) bool {
+	if len(obs) > app.MaxObservationsPerReport {
+		return false
+	}
+	size := 0
+	for i := range obs {
+		size += obs[i].Size() + observationFieldHeader
+	}
+	return size <= maxReportBytes
+}

@@ -1,0 +1,224 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestAgentRunsTasks: a worker agent on one validator runs the task the
+// chain places on its node as an OS process, the chain shows it Running
+// with the checkpoint the task writes; an observer's reports count; when
+// the agent is killed with SIGKILL its task dies with it, the observer
+// sees the node unreachable and the chain takes the task off it; the
+// restarted agent gets the next generation with the checkpoint handed in.
+func TestAgentRunsTasks(t *testing.T) {
+	needE2E(t)
+	v := initValidator(t, "agent-test", 200*time.Millisecond)
+	v.start()
+	v.waitHeight(2, 90*time.Second)
+	common := []string{"--keyring-backend", "test", "--node", v.rpcAddr}
+
+	// The node's key lives in the agent's home; an operator registers the
+	// node with its public key (registration is closed on this chain).
+	agentHome := filepath.Join(t.TempDir(), "agent")
+	mustRun(t, "keys", "add", "n1", "--home", agentHome, "--keyring-backend", "test")
+	var key struct {
+		PubKey string `json:"pub_key"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "keys", "show", "n1", "--home", agentHome, "--keyring-backend", "test", "-o", "json")), &key); err != nil {
+		t.Fatal(err)
+	}
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	mustRun(t, append([]string{"tx", "node", "register", "n1", "--cpu", "2000", "--memory", "2048", "--zone", "z1",
+		"--endpoint", listen, "--node-pubkey", key.PubKey, "--from", "admin", "--home", v.home, "--yes"}, common...)...)
+
+	agentArgs := append([]string{"agent", "--home", agentHome, "--node-id", "n1", "--key", "n1", "--zone", "z1",
+		"--listen", listen, "--cpu", "2000", "--memory", "2048", "--stop-grace", "2s"}, common...)
+	ag := startBackground(t, filepath.Join(agentHome, "agent.log"), agentArgs...)
+	startBackground(t, filepath.Join(v.home, "observer.log"), "observer", "--home", v.home, "--key", "admin",
+		"--breaker-cooldown", "1s", "--keyring-backend", "test", "--node", v.rpcAddr)
+
+	// A task that counts, resuming from the checkpoint it is handed.
+	spec := filepath.Join(t.TempDir(), "count.json")
+	script := `i=$(cat "$PHALANX_CHECKPOINT_IN"); echo "generation $PHALANX_TASK_GENERATION resumes from ${i:-nothing}"; ` +
+		`i=${i:-0}; while :; do i=$((i+1)); printf "$i" > "$PHALANX_CHECKPOINT_FILE"; sleep 0.2; done`
+	specJSON, _ := json.Marshal(map[string]any{"name": "count", "command": "sh", "args": []string{"-c", script},
+		"replicas": 1, "resources": map[string]int{"cpu_millis": 100, "memory_mb": 64}})
+	if err := os.WriteFile(spec, specJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, append([]string{"tx", "workload", "create", "-f", spec, "--from", "admin", "--home", v.home, "--yes"}, common...)...)
+
+	first := waitCountTask(t, v, 30*time.Second, "count/0 Running on n1 with a checkpoint", func(tk countTask) bool {
+		return tk.Node == "n1" && tk.State == "Running" && len(tk.LastCheckpoint) > 0
+	})
+	pid := agentTaskPID(t, listen, "count/0", first.Generation)
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("the agent says count/0 runs as pid %d, but: %v", pid, err)
+	}
+	// The observer's report for a window is decided and scored.
+	pollUntil(t, 30*time.Second, "the observer's votes scored", func() bool {
+		var acc struct {
+			Agreements uint64 `json:"agreements"`
+		}
+		out, err := run(t, "query", "account", "admin", "--home", v.home, "--keyring-backend", "test", "--node", v.rpcAddr, "-o", "json")
+		return err == nil && json.Unmarshal([]byte(out), &acc) == nil && acc.Agreements > 0
+	})
+
+	// SIGKILL the agent: its task dies with it.
+	killedAt := time.Now()
+	ag.kill()
+	pollUntil(t, 5*time.Second, fmt.Sprintf("task pid %d dies with the agent", pid), func() bool { return !pidAlive(pid) })
+	// The observer sees the node unreachable; the chain takes the task off it.
+	off := waitCountTask(t, v, 30*time.Second, "count/0 taken off n1", func(tk countTask) bool {
+		return tk.Generation > first.Generation && tk.Node != "n1"
+	})
+	t.Logf("agent killed: count/0 off n1 after %s (%s, generation %d)", time.Since(killedAt).Round(10*time.Millisecond), off.State, off.Generation)
+
+	// The agent comes back: the node is reachable again, and the task is
+	// placed on it with a new generation and the last checkpoint.
+	startBackground(t, filepath.Join(agentHome, "agent.log"), agentArgs...)
+	again := waitCountTask(t, v, 60*time.Second, "count/0 Running on n1 again", func(tk countTask) bool {
+		return tk.Node == "n1" && tk.State == "Running" && tk.Generation > off.Generation
+	})
+	log := filepath.Join(agentHome, "tasks", fmt.Sprintf("count_0-g%d.log", again.Generation))
+	pollUntil(t, 10*time.Second, "the new generation resumes from the checkpoint", func() bool {
+		b, _ := os.ReadFile(log)
+		return strings.Contains(string(b), "resumes from ") && !strings.Contains(string(b), "resumes from nothing")
+	})
+}
+
+// countTask is a task as `phalanxd query tasks -o json` shows it.
+type countTask struct {
+	ID             string `json:"id"`
+	Node           string `json:"node"`
+	Generation     uint64 `json:"generation"`
+	State          string `json:"state"`
+	LastCheckpoint []byte `json:"last_checkpoint"`
+}
+
+func waitCountTask(t *testing.T, v *validator, within time.Duration, what string, cond func(countTask) bool) countTask {
+	t.Helper()
+	var found countTask
+	pollUntil(t, within, what, func() bool {
+		out, err := run(t, "query", "tasks", "--workload", "count", "--node", v.rpcAddr, "-o", "json")
+		if err != nil {
+			return false
+		}
+		var ans struct {
+			Tasks []countTask `json:"tasks"`
+		}
+		if json.Unmarshal([]byte(out), &ans) != nil {
+			return false
+		}
+		for _, tk := range ans.Tasks {
+			if cond(tk) {
+				found = tk
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// agentTaskPID asks the agent's endpoint for the pid of a task.
+func agentTaskPID(t *testing.T, listen, id string, gen uint64) int {
+	t.Helper()
+	resp, err := http.Get("http://" + listen + "/tasks/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tv struct {
+		PID        int    `json:"pid"`
+		Generation uint64 `json:"generation"`
+		State      string `json:"state"`
+		Healthy    bool   `json:"healthy"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tv); err != nil {
+		t.Fatal(err)
+	}
+	if tv.Generation != gen || tv.State != "Running" || !tv.Healthy || tv.PID <= 0 {
+		t.Fatalf("agent /tasks/%s: %+v; expected generation %d Running", id, tv, gen)
+	}
+	return tv.PID
+}
+
+func pollUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// pidAlive: pid exists and is not a zombie.
+func pidAlive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+}
+
+// bgProc is a phalanxd process other than a validator.
+type bgProc struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// startBackground runs phalanxd args with its output appended to logPath and
+// kills it at the end of the test.
+func startBackground(t *testing.T, logPath string, args ...string) *bgProc {
+	t.Helper()
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &bgProc{cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(p.exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(15 * time.Second):
+			p.kill()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			if len(b) > 4000 {
+				b = b[len(b)-4000:]
+			}
+			t.Logf("--- %s ---\n%s", logPath, b)
+		}
+	})
+	return p
+}
+
+func (p *bgProc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
