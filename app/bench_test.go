@@ -76,7 +76,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	p.SuspectAfterMs = 30_000
 	p.DownAfterMs = 60_000
 	p.ReportWindowMs = 10_000
-	p.MaxPlacementsPerBlock = 10_000
+	p.MaxPlacementsPerBlock = MaxPlacementsPerBlockLimit
 	opsPub := benchKey("ops")
 	g := &Genesis{Params: p, Accounts: []types.GenesisAccount{{Address: crypto.Address(opsPub), Roles: []types.Role{types.ROLE_OPERATOR}}}}
 	e := &benchEnv{hbSeq: make([]uint64, benchNodes), crashed: make([]bool, benchNodes), timeMs: 10_000_000}

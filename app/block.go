@@ -2,10 +2,8 @@ package app
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 
-	"github.com/phalanx-bft/phalanx/app/scheduler"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -16,6 +14,7 @@ const (
 	EventTaskPlaced    = "task_placed"    // task, node, generation
 	EventTaskEvicted   = "task_evicted"   // task, node, reason
 	EventTaskStop      = "task_stop"      // task, node, generation: the agent must stop it
+	EventTaskFailed    = "task_failed"    // task, node, generation, exit_code, then (restart|move), at: when
 	EventAccountJailed = "account_jailed" // addr, reason
 	EventNodeStrike    = "node_strike"    // node, task, window, strikes
 	EventWorkload      = "workload"       // name, action
@@ -24,13 +23,19 @@ const (
 	ReasonHeartbeat       = "heartbeat"
 	ReasonDrain           = "drain"
 	ReasonScaledDown      = "scaled_down"
-	ReasonSpecChanged     = "spec_changed"
+	ReasonRollingUpdate   = "rolling_update"
+	ReasonMaxRestarts     = "max_restarts"
 	ReasonWorkloadDeleted = "workload_deleted"
 	ReasonUncordoned      = "uncordoned"
 
 	ActionCreated = "created"
 	ActionUpdated = "updated"
 	ActionDeleted = "deleted"
+	// ActionRolledOut: no task of the workload runs an older template.
+	ActionRolledOut = "rolled_out"
+	// ActionUnschedulable: the workload's pending tasks fit on no node
+	// (attributes reason: the explanation, pending: how many wait).
+	ActionUnschedulable = "unschedulable"
 )
 
 func event(typ string, kv ...string) Event {
@@ -125,110 +130,49 @@ func (s *State) DeliverTx(tx *Tx) Result {
 	return Result{Log: log, Events: events}
 }
 
-// EndBlock runs the end-of-block pass: failure detection for the nodes
-// whose deadline the detector clock reached (Suspect, Down: their tasks
-// are evicted), placement of pending tasks (at most
-// params.max_placements_per_block), then the validator updates queued in
-// this block. The restart policy joins in a later version (DESIGN §6
-// step 3).
+// EndBlock runs the reconcile pass that brings the cluster toward its
+// desired state (DESIGN §6, docs/scheduling.md), in this order:
+//
+//  1. failure detection: the nodes whose deadline the detector clock
+//     reached are re-evaluated (Suspect, Down; detector.go);
+//  2. evictions: the active tasks of the nodes that moved this block to
+//     Down, Quarantined, Partitioned (under partition_policy evict) or
+//     draining go back to Pending with generation + 1, which fences off
+//     their old placement (a heartbeat reporting it gets task_stop);
+//  3. restarts: Failed tasks whose backoff ran out restart in place with
+//     generation + 1, or, with max_restarts used up, go back to Pending
+//     to be placed on another node;
+//  4. rolling updates: tasks of an older template are replaced, keeping at
+//     least replicas - max_unavailable tasks Running;
+//  5. placement: pending tasks, highest priority and oldest first, at most
+//     max_placements_per_block (scheduler.Place); a task that fits nowhere
+//     stays Pending with the scheduler's explanation;
+//  6. the validator updates queued in this block.
+//
+// Transactions change the desired state and mark what the pass must look
+// at; the pass does all the moving. Events come out in step order. Each
+// step's cost follows what changed in the block (due deadlines, marked
+// nodes, due restarts, rolling workloads whose tasks changed, workloads
+// with pending tasks that could fit): nothing scans every task.
 func (s *State) EndBlock() EndBlockResult {
 	if !s.inBlock {
 		panic("app: EndBlock outside a block")
 	}
-	res := EndBlockResult{Events: s.expireDeadlines()}
-	res.Events = append(res.Events, s.placePending()...)
-	for _, key := range sortedKeys(s.valUpdates) {
+	s.lastPass = PassStats{}
+	var events []Event
+	events = append(events, s.expireDeadlines()...) // 1
+	events = append(events, s.evictFromNodes()...)  // 2
+	events = append(events, s.restartDue()...)      // 3
+	events = append(events, s.rollOut()...)         // 4
+	events = append(events, s.placePending()...)    // 5
+	res := EndBlockResult{Events: events}
+	for _, key := range sortedKeys(s.valUpdates) { // 6
 		res.ValidatorUpdates = append(res.ValidatorUpdates, s.valUpdates[key])
 	}
 	s.valUpdates = map[string]ValidatorUpdate{}
 	s.touch(keyBlockInfo)
 	s.inBlock = false
 	return res
-}
-
-// pendingOrder is the queue order: priority desc, created_height, workload
-// name, index.
-func (s *State) pendingOrder() []*types.Task {
-	out := make([]*types.Task, 0, len(s.pending))
-	for _, id := range sortedKeys(s.pending) {
-		t := s.tasks[id]
-		if t.NextAttemptAtMs > s.blockTimeMs {
-			continue
-		}
-		out = append(out, t)
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		pa, pb := s.workloads[a.Workload].Spec.Priority, s.workloads[b.Workload].Spec.Priority
-		if pa != pb {
-			return pa > pb
-		}
-		if a.CreatedHeight != b.CreatedHeight {
-			return a.CreatedHeight < b.CreatedHeight
-		}
-		if a.Workload != b.Workload {
-			return a.Workload < b.Workload
-		}
-		return a.Index < b.Index
-	})
-	return out
-}
-
-// placePending places pending tasks first-fit over the nodes in id order.
-// A task that fits nowhere keeps Pending with the reason in task.reason.
-func (s *State) placePending() []Event {
-	if len(s.pending) == 0 {
-		return nil
-	}
-	maxPlaced := int(s.params.MaxPlacementsPerBlock)
-	maxAttempts := maxPlaced * PlacementAttemptsPerPlacement
-	nodes := make([]*types.Node, len(s.nodeIDs))
-	for i, id := range s.nodeIDs {
-		nodes[i] = s.nodes[id]
-	}
-	requests := map[string]*scheduler.Request{}
-	unplaceable := map[string]string{}
-	var events []Event
-	placed, attempts := 0, 0
-	for _, t := range s.pendingOrder() {
-		if placed >= maxPlaced || attempts >= maxAttempts {
-			break
-		}
-		if reason, ok := unplaceable[t.Workload]; ok {
-			s.setTaskReason(t, reason)
-			continue
-		}
-		attempts++
-		req := requests[t.Workload]
-		if req == nil {
-			req = s.newRequest(t.Workload)
-			requests[t.Workload] = req
-		}
-		n, filtered := scheduler.FirstFit(nodes, req)
-		if n == nil {
-			reason := "no feasible node: " + filtered.String()
-			unplaceable[t.Workload] = reason
-			s.setTaskReason(t, reason)
-			continue
-		}
-		s.placeTask(t, n)
-		req.Count(n)
-		placed++
-		events = append(events, event(EventTaskPlaced, "task", t.Id, "node", n.Id, "generation", u64(t.Generation)))
-	}
-	return events
-}
-
-// newRequest counts the workload's active tasks per node and domain.
-func (s *State) newRequest(workload string) *scheduler.Request {
-	w := s.workloads[workload]
-	req := scheduler.NewRequest(&w.Spec)
-	for _, id := range sortedKeys(s.tasksByWorkload[workload]) {
-		if t := s.tasks[id]; taskActive(t) {
-			req.Count(s.nodes[t.Node])
-		}
-	}
-	return req
 }
 
 func (s *State) setTaskReason(t *types.Task, reason string) {
@@ -260,31 +204,56 @@ func (s *State) allocate(n *types.Node, r types.Resources, sign int64) {
 	s.touchNode(n)
 }
 
-// release frees the resources an active task holds on its node.
+// release frees the resources an active task holds on its node (those it
+// was placed with). Freed resources may let a pending task fit: the
+// scheduling epoch moves.
 func (s *State) release(t *types.Task) {
 	if taskActive(t) {
-		s.allocate(s.nodes[t.Node], s.workloads[t.Workload].Spec.Resources, -1)
+		s.allocate(s.nodes[t.Node], t.Resources, -1)
+		s.bumpEpoch()
 	}
 }
 
-// placeTask assigns a pending task to n with a new generation.
+// placeTask assigns a pending task to n: a scheduler placement, with a new
+// generation, the workload's current version and resources; the restart
+// count and the avoided node start over.
 func (s *State) placeTask(t *types.Task, n *types.Node) {
 	w := s.workloads[t.Workload]
-	delete(s.pending, t.Id)
+	s.removePending(t)
 	t.Node = n.Id
 	t.State = types.TASK_ASSIGNED
 	t.Generation++
 	t.SpecVersion = w.Version
+	t.Resources = w.Spec.Resources
+	t.Restarts = 0
+	t.AvoidNode = ""
 	t.Reason = ""
 	t.NextAttemptAtMs = 0
 	addToSet(s.tasksByNode, n.Id, t.Id)
-	s.allocate(n, w.Spec.Resources, +1)
+	s.allocate(n, t.Resources, +1)
 	s.touchTask(t)
+	// Not s.taskChanged: a placement makes no task available, so it never
+	// lets a rolling update go on (and step 5 comes after step 4).
+}
+
+// restartInPlace starts a Failed task again on its node with a new
+// generation: the agent fences the old one and starts the new one with the
+// task's last checkpoint. The task keeps its resources.
+func (s *State) restartInPlace(t *types.Task) Event {
+	max := s.workloads[t.Workload].Spec.RestartPolicy.MaxRestarts
+	t.Generation++
+	t.State = types.TASK_ASSIGNED
+	t.Restarts++
+	t.NextAttemptAtMs = 0
+	t.Reason = fmt.Sprintf("restarted in place (%d of max_restarts %d)", t.Restarts, max)
+	s.touchTask(t)
+	s.taskChanged(t)
+	return event(EventTaskPlaced, "task", t.Id, "node", t.Node, "generation", u64(t.Generation))
 }
 
 // evictTask sends a task back to Pending with a new generation, fencing
 // off its old placement. It returns the task_evicted event if the task was
-// placed.
+// placed. The task keeps its checkpoint.
 func (s *State) evictTask(t *types.Task, reason string) []Event {
 	var events []Event
 	if t.Node != "" {
@@ -296,8 +265,10 @@ func (s *State) evictTask(t *types.Task, reason string) []Event {
 	t.State = types.TASK_PENDING
 	t.Generation++
 	t.Reason = reason
-	s.pending[t.Id] = struct{}{}
+	t.NextAttemptAtMs = 0
+	s.addPending(t)
 	s.touchTask(t)
+	s.taskChanged(t)
 	return events
 }
 
@@ -310,35 +281,46 @@ func (s *State) addTask(w *types.Workload, index uint32) {
 		State:         types.TASK_PENDING,
 		CreatedHeight: s.height,
 		SpecVersion:   w.Version,
+		Generation:    s.genFloor,
 	}
 	s.tasks[t.Id] = t
 	s.indexTask(t)
+	s.addPending(t)
 	s.touchTask(t)
 }
 
-// removeTask deletes a task, freeing what it holds.
+// removeTask deletes a task, freeing what it holds. Tasks are removed from
+// the highest index down (scale down) or all of them (delete).
 func (s *State) removeTask(t *types.Task, reason string) Event {
 	ev := event(EventTaskEvicted, "task", t.Id, "node", t.Node, "reason", reason)
 	s.release(t)
 	if t.Node != "" {
 		removeFromSet(s.tasksByNode, t.Node, t.Id)
 	}
-	removeFromSet(s.tasksByWorkload, t.Workload, t.Id)
-	delete(s.pending, t.Id)
+	if t.State == types.TASK_PENDING {
+		s.removePending(t)
+	}
+	list := s.workloadTasks[t.Workload]
+	list[t.Index] = nil
+	for len(list) > 0 && list[len(list)-1] == nil {
+		list = list[:len(list)-1]
+	}
+	if len(list) == 0 {
+		delete(s.workloadTasks, t.Workload)
+	} else {
+		s.workloadTasks[t.Workload] = list
+	}
 	delete(s.tasks, t.Id)
 	s.touchTask(t)
+	s.genFloor = max(s.genFloor, t.Generation)
 	return ev
 }
 
-// tasksOf returns a workload's tasks in index order.
+// tasksOf returns a workload's tasks in index order. The slice is the
+// index itself: callers must not modify it, and must copy it to remove
+// tasks while iterating.
 func (s *State) tasksOf(workload string) []*types.Task {
-	ids := s.tasksByWorkload[workload]
-	out := make([]*types.Task, 0, len(ids))
-	for _, id := range sortedKeys(ids) {
-		out = append(out, s.tasks[id])
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
-	return out
+	return s.workloadTasks[workload]
 }
 
 // tasksOn returns the tasks placed on a node in id order.

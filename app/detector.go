@@ -219,33 +219,18 @@ func (s *State) evaluate(n *types.Node, why trigger) []Event {
 	return s.moveNode(n, to, reason)
 }
 
-// moveNode changes n's state and applies the consequences: Down evicts the
-// node's tasks; Partitioned evicts them under partition_policy evict (keep
-// leaves them: the node takes no new placements, as every state but Ready).
+// moveNode changes n's state and marks the consequences for the end of
+// the block's reconcile pass (reconcile.go, step 2): a Down or Quarantined
+// node's tasks are evicted, a Partitioned one's under partition_policy
+// evict (keep leaves them: the node takes no new placements, as every
+// state but Ready). Quarantine also cordons the node.
 func (s *State) moveNode(n *types.Node, to types.NodeState, reason string) []Event {
-	events := []Event{s.setNodeState(n, to, reason)}
-	switch {
-	case to == types.NODE_DOWN:
-		events = append(events, s.evictAll(n, ReasonNodeDown)...)
-	case to == types.NODE_PARTITIONED && s.params.PartitionPolicy == PartitionEvict:
-		events = append(events, s.evictAll(n, ReasonNodePartitioned)...)
-	case to == types.NODE_QUARANTINED:
+	ev := s.setNodeState(n, to, reason)
+	if to == types.NODE_QUARANTINED {
 		n.Cordoned = true
-		events = append(events, s.evictAll(n, ReasonNodeQuarantined)...)
 	}
-	return events
-}
-
-// evictAll evicts every task that holds resources on n (generation + 1:
-// the old placement is fenced off).
-func (s *State) evictAll(n *types.Node, reason string) []Event {
-	var events []Event
-	for _, t := range s.tasksOn(n.Id) {
-		if taskActive(t) {
-			events = append(events, s.evictTask(t, reason)...)
-		}
-	}
-	return events
+	s.markEvict(n)
+	return []Event{ev}
 }
 
 // recordHeartbeat updates n's liveness for a heartbeat at the current
@@ -267,7 +252,7 @@ func (s *State) recordHeartbeat(n *types.Node) []Event {
 // paramsChanged applies a parameter change: new deadlines for every node
 // (and a re-evaluation) when a detection parameter changed, and, when
 // partition_policy becomes evict, the eviction of Partitioned nodes'
-// tasks; the report
+// tasks (at the end of the block); the report
 // tallies are dropped when the report window changed (window numbers
 // would mean other times); the active observer count is recomputed.
 // It costs O(nodes), once per governance transaction.
@@ -301,7 +286,7 @@ func (s *State) paramsChanged(old types.Params) []Event {
 		}
 		events = append(events, s.evaluate(n, triggerParams)...)
 		if toEvict && n.State == types.NODE_PARTITIONED {
-			events = append(events, s.evictAll(n, ReasonNodePartitioned)...)
+			s.markEvict(n)
 		}
 	}
 	return events

@@ -37,8 +37,28 @@
 // of active observers per report window); see detector.go, reports.go and
 // docs/failure-detection.md. Transitions caused by a transaction are
 // events of its result; those caused by time (deadlines) are EndBlock's
-// events. Misbehaviour evidence in BeginBlock removes the validator and
-// jails its observer account (genesis validator_address).
+// events; the evictions they call for are EndBlock's in both cases.
+// Misbehaviour evidence in BeginBlock removes the validator and jails its
+// observer account (genesis validator_address).
+//
+// # Scheduling and self-healing
+//
+// Transactions change the desired state (workloads, cordons, drains) and
+// the observed state (heartbeats, reports); EndBlock's reconcile pass does
+// all the moving, in one order (DESIGN §6, EndBlock in block.go,
+// reconcile.go, docs/scheduling.md): failure detection, evictions from
+// Down, Quarantined, draining (and, under partition_policy evict,
+// Partitioned) nodes, restarts with exponential backoff in block time,
+// rolling updates, then placement by scheduler.Place, at most
+// max_placements_per_block, highest priority and oldest first. Every
+// (re)placement and eviction gives the task a new generation, its fencing
+// token: a heartbeat reporting another generation is answered with
+// task_stop. A task that fits nowhere stays Pending with the scheduler's
+// explanation, which /workloads/{name} aggregates. Each step's cost
+// follows what changed: marked nodes, due restarts, rolling workloads
+// whose tasks changed, and workloads with pending tasks that could fit
+// (the scheduling epoch); an idle block at 10,000 nodes and 100,000 tasks
+// costs about 2 µs.
 //
 // # Results
 //
@@ -54,9 +74,13 @@
 // package: never reads the clock (time.Now) or math/rand; starts no
 // goroutines; iterates maps only through sortedKeys; uses integers for
 // everything that decides a transition (floats may appear in query views
-// only); bounds every input and collection (limits.go). A broken invariant
-// panics rather than let the validators diverge silently.
+// only); bounds every input and collection (limits.go); keeps in memory
+// only indexes that LoadState rebuilds from the records and that cannot
+// change a decision (what can, like the scheduling epoch that lets the
+// pass skip the scheduler, is a record). A broken invariant panics rather
+// than let the validators diverge silently.
 //
-// Subpackages: scheduler (placement feasibility, pure) and health (the
-// heartbeat ring, phi accrual in integers, the deadline index; pure).
+// Subpackages: scheduler (placement: feasibility checks, ranking, the
+// explanation of a task that fits nowhere; pure) and health (the heartbeat
+// ring, phi accrual in integers, the deadline index; pure).
 package app

@@ -152,7 +152,7 @@ func TestLoadStateRejectsBadRecords(t *testing.T) {
 		"wrong key":    append(append([]KV{}, good...), KV{Key: []byte("nodes/x"), Value: mustMarshal(&types.Node{Id: "y"})}),
 		"orphan task":  append(append([]KV{}, good...), KV{Key: []byte("tasks/web/0"), Value: mustMarshal(&types.Task{Id: "web/0", Workload: "web", State: types.TASK_PENDING})}),
 		"nil value":    {{Key: []byte("params"), Value: nil}},
-		"block height": append(append([]KV{}, good...), KV{Key: []byte("blockinfo"), Value: encodeBlockInfo(5, 1, 1)}),
+		"block height": append(append([]KV{}, good...), KV{Key: []byte("blockinfo"), Value: mustMarshal(&types.BlockInfo{Height: 5, TimeMs: 1, ClockMs: 1})}),
 	}
 	for name, kvs := range cases {
 		if _, err := LoadState(testChainID, 3, kvs); err == nil {

@@ -30,18 +30,23 @@ import (
 //	block [t=MS] [evidence=VALNAME,...]     begin a block (t defaults to last+1000)
 //	end-block [t=MS]                        end the open block (begins one if none)
 //	advance to=MS [step=MS] [hb=NODE:GAP[,GAP...]]... [report=OBS=OBSERVATION[,OBSERVATION...]]...
+//	    [fail=TASK[:EXIT]]... [quiet=true]
 //	    empty blocks every step (1000) ms up to t=MS; each hb node heartbeats
-//	    (next seq, its tasks reported Running) once GAP ms passed since its
+//	    (next seq, its tasks reported Running, Failed ones Failed, fail
+//	    tasks Failed with exit code EXIT (1)) once GAP ms passed since its
 //	    last heartbeat, cycling through the GAPs; each report observer sends
 //	    its report (NODE:up|down[:TASK+TASK]) once per report window, in the
-//	    window's first block; prints blocks with events
+//	    window's first block; prints blocks with events (quiet: only the
+//	    blocks' end-block events); an open block is ended first
 //	register-node ID [key=NAME] cpu=N mem=N zone=Z [label=k=v]... [endpoint=h:p]
-//	heartbeat ID seq=N [cpu=N mem=N] [task=ID:GEN:STATE[:RESTARTS[:CHECKPOINT]]]...
+//	heartbeat ID seq=N [cpu=N mem=N] [task=ID:GEN:STATE[:RESTARTS[:CHECKPOINT[:EXIT]]]]...
 //	health-report window=N|cur|prev [obs=NODE:up|down[:TASK+TASK...]]...  (signer obs)
 //	health ID                               the failure detector's view of a node
 //	observers                               observers: active, reputation, jail
 //	create-workload NAME replicas=N cpu=N mem=N [priority=N] [max-per-node=N]
 //	    [constraint=k=v | constraint=k!=v]... [spread=KEY max-per-domain=N]
+//	    [max-skew=N] [rank=R] [max-unavailable=N] [max-restarts=N]
+//	    [backoff=BASE_MS:MAX_MS] [cmd=C]
 //	    (or: create-workload followed by an inline JSON spec)
 //	update-workload ... (same arguments)
 //	delete-workload NAME
@@ -55,6 +60,8 @@ import (
 //	every tx command also takes: signer=NAME seq-override: tx-seq=N,
 //	    timeout=H, chain=ID, memo=TEXT, corrupt=sig|pubkey|body|garbage|size|nomsg
 //	nodes | tasks [workload=W] [node=N] | workloads | accounts | validators
+//	describe NAME                           a workload as /workloads/{name} shows it
+//	pass                                    what the last reconcile pass did
 //	query PATH                              the JSON answer, indented
 //	changes                                 keys returned by TakeChanges
 //
@@ -273,6 +280,12 @@ func (h *harness) run(pos, line, input string) (out string) {
 		return h.printTasks(a.str("workload", ""), a.str("node", ""))
 	case "workloads":
 		return h.printWorkloads()
+	case "describe":
+		return h.describe(a.arg(0))
+	case "pass":
+		p := h.s.LastPass()
+		return fmt.Sprintf("evicted=%d restarted=%d moved=%d replaced=%d place=%v requests=%d examined=%d placed=%d unplaced=%d pending=%d epoch=%d",
+			p.Evicted, p.Restarted, p.Moved, p.Replaced, p.PlaceRan, p.Requests, p.Examined, p.Placed, p.Unplaced, h.s.pendingCount, h.s.schedEpoch)
 	case "accounts":
 		return h.printAccounts()
 	case "validators":
@@ -470,6 +483,10 @@ func (h *harness) txBody(cmd string, a *args, input string) (*types.TxBody, stri
 			if len(f) > 4 {
 				r.Checkpoint = []byte(f[4])
 			}
+			if len(f) > 5 {
+				code, _ := strconv.ParseInt(f[5], 10, 32)
+				r.ExitCode = int32(code)
+			}
 			hb.Tasks = append(hb.Tasks, r)
 		}
 		body.Msg = &types.TxBody_Heartbeat{Heartbeat: hb}
@@ -603,8 +620,9 @@ func parseObservation(s string) types.Observation {
 // advance runs empty blocks (but for scheduled heartbeats) up to to=MS and
 // prints the blocks that had events.
 func (h *harness) advance(a *args) string {
+	var lines []string
 	if h.s.inBlock {
-		panic("advance with a block open; end it first")
+		lines = append(lines, h.endBlock(parseArgs(nil))) // the open block ends first
 	}
 	to, step := a.int("to", 0), a.int("step", 1000)
 	type sched struct {
@@ -637,10 +655,19 @@ func (h *harness) advance(a *args) string {
 		}
 		reports = append(reports, rs)
 	}
+	fails := map[string]int32{}
+	for _, f := range a.list("fail") {
+		id, code, ok := strings.Cut(f, ":")
+		fails[id] = 1
+		if ok {
+			c, _ := strconv.ParseInt(code, 10, 32)
+			fails[id] = int32(c)
+		}
+	}
+	quiet := a.str("quiet", "") == "true"
 	if h.hbTurn == nil {
 		h.hbTurn, h.reported = map[string]int{}, map[string]uint64{}
 	}
-	var lines []string
 	blocks := 0
 	for h.lastMs+step <= to {
 		h.lastMs += step
@@ -656,9 +683,17 @@ func (h *harness) advance(a *args) string {
 			h.hbTurn[sc.node]++
 			hb := &types.Heartbeat{NodeId: n.Id, Seq: n.LastHeartbeatSeq + 1}
 			for _, t := range h.s.tasksOn(n.Id) {
-				if taskActive(t) {
-					hb.Tasks = append(hb.Tasks, types.TaskReport{TaskId: t.Id, Generation: t.Generation, State: types.TASK_RUNNING})
+				if !taskActive(t) {
+					continue
 				}
+				r := types.TaskReport{TaskId: t.Id, Generation: t.Generation, State: types.TASK_RUNNING, ExitCode: t.ExitCode}
+				if code, ok := fails[t.Id]; ok || t.State == types.TASK_FAILED {
+					r.State = types.TASK_FAILED
+					if ok {
+						r.ExitCode = code
+					}
+				}
+				hb.Tasks = append(hb.Tasks, r)
 			}
 			body := &types.TxBody{ChainId: testChainID, Sequence: h.s.NextSequence(testAddr(n.Id)), Msg: &types.TxBody_Heartbeat{Heartbeat: hb}}
 			tx, err := DecodeTx(encodeTx(testKey(n.Id), body), testChainID)
@@ -696,6 +731,9 @@ func (h *harness) advance(a *args) string {
 		}
 		end := h.s.EndBlock()
 		events = append(events, end.Events...)
+		if quiet {
+			events, txLines = end.Events, nil
+		}
 		if len(events) > 0 || len(txLines) > 0 {
 			lines = append(lines, fmt.Sprintf("block %d t=%d", h.s.height, h.lastMs))
 			for _, l := range txLines {
@@ -805,6 +843,15 @@ func (h *harness) spec(a *args, input string) types.WorkloadSpec {
 		SpreadKey:  a.str("spread", ""),
 	}
 	spec.MaxPerDomain = uint32(a.int("max-per-domain", 0))
+	spec.MaxSkew = uint32(a.int("max-skew", 0))
+	spec.Rank = a.str("rank", "")
+	spec.MaxUnavailable = uint32(a.int("max-unavailable", 0))
+	spec.RestartPolicy.MaxRestarts = uint32(a.int("max-restarts", 0))
+	if b := a.str("backoff", ""); b != "" {
+		base, ceil, _ := strings.Cut(b, ":")
+		spec.RestartPolicy.BackoffBaseMs, _ = strconv.ParseInt(base, 10, 64)
+		spec.RestartPolicy.BackoffMaxMs, _ = strconv.ParseInt(ceil, 10, 64)
+	}
 	for _, c := range a.list("constraint") {
 		if k, v, ok := strings.Cut(c, "!="); ok {
 			spec.Constraints = append(spec.Constraints, types.Constraint{Label: k, Op: "!=", Value: v})
@@ -945,6 +992,12 @@ func (h *harness) printTasks(workload, node string) string {
 		if t.Restarts > 0 {
 			parts = append(parts, fmt.Sprintf("restarts=%d", t.Restarts))
 		}
+		if t.SpecVersion > 1 {
+			parts = append(parts, fmt.Sprintf("v%d", t.SpecVersion))
+		}
+		if t.AvoidNode != "" {
+			parts = append(parts, "avoid="+t.AvoidNode)
+		}
 		if len(t.LastCheckpoint) > 0 {
 			parts = append(parts, fmt.Sprintf("checkpoint=%q", t.LastCheckpoint))
 		}
@@ -968,6 +1021,29 @@ func (h *harness) printWorkloads() string {
 	}
 	if len(lines) == 0 {
 		return "(no workloads)"
+	}
+	return strings.Join(lines, "\n")
+}
+
+// describe shows a workload as /workloads/{name} has it, compactly: the
+// counts, the rollout, the scheduler's explanation.
+func (h *harness) describe(name string) string {
+	b, err := h.s.Query("/workloads/" + name)
+	if err != nil {
+		return fmt.Sprintf("error code %d: %v", CodeOf(err), err)
+	}
+	var v WorkloadView
+	if err := json.Unmarshal(b, &v); err != nil {
+		panic(err)
+	}
+	lines := []string{fmt.Sprintf("%s v%d (template v%d) replicas=%d pending=%d assigned=%d running=%d failed=%d completed=%d",
+		v.Name, v.Version, v.TemplateVersion, v.Replicas, v.Pending, v.Assigned, v.Running, v.Failed, v.Completed)}
+	if r := v.Rollout; r != nil {
+		lines = append(lines, fmt.Sprintf("  rollout to v%d: updated=%d outdated=%d available=%d min_available=%d",
+			r.TemplateVersion, r.Updated, r.Outdated, r.Available, r.MinAvailable))
+	}
+	if u := v.Unschedulable; u != nil {
+		lines = append(lines, fmt.Sprintf("  unschedulable since height %d: %d pending: %s", u.SinceHeight, u.Pending, u.Reason))
 	}
 	return strings.Join(lines, "\n")
 }

@@ -1,5 +1,7 @@
 package app
 
+import "github.com/phalanx-bft/phalanx/app/scheduler"
+
 // Every bound the state machine enforces. A transaction that would cross one
 // is rejected with ErrLimitExceeded (or ErrInvalidMessage / ErrTxTooLarge
 // where the bound is a property of the message alone). Changing a value is a
@@ -27,6 +29,10 @@ const (
 	MaxLabelValueLen = 128
 	// MaxReasonLen bounds the free-text reason of cordon/drain.
 	MaxReasonLen = 256
+	// MaxTaskReasonLen bounds a task's reason and a workload's
+	// unschedulable explanation (truncated to it). The longest
+	// explanation, every reason with a 5-digit count, is about 320 bytes.
+	MaxTaskReasonLen = 512
 
 	// MaxCPUMillis and MaxMemoryMB bound one resource amount (node capacity,
 	// task request, reported usage); sums over MaxTasksTotal stay far below
@@ -87,17 +93,23 @@ const (
 	MaxValidatorPower = 1 << 40
 
 	// Parameter bounds (ValidateParams).
-	MaxParamDurationMs         = 24 * 60 * 60 * 1000
-	MaxPhiWindow               = 1000
-	MaxPlacementsPerBlockLimit = 10_000
+	MaxParamDurationMs = 24 * 60 * 60 * 1000
+	MaxPhiWindow       = 1000
+	// MaxPlacementsPerBlockLimit bounds max_placements_per_block: each
+	// placement scans the nodes, about 0.25 ms at 10,000 nodes, so 1,000
+	// placements (and up to 4,000 scans) keep one block's placement work
+	// near a second at the largest cluster (docs/scheduling.md).
+	MaxPlacementsPerBlockLimit = 1000
 	// MinClockStepMs bounds max_clock_step_ms from below: a smaller step
 	// would slow the failure detector's clock below block time on a healthy
 	// chain (blocks come about every second).
 	MinClockStepMs = 1000
+)
 
-	// PlacementAttemptsPerPlacement bounds the work of one placement pass:
-	// it examines at most this many times max_placements_per_block pending
-	// tasks (tasks of a workload that already failed to fit in this pass are
-	// skipped without cost).
-	PlacementAttemptsPerPlacement = 4
+// The scheduler's own limits must hold what the state can hold: a
+// negative array length does not compile.
+var (
+	_ [scheduler.MaxNodes - MaxNodes]struct{}
+	_ [scheduler.MaxTasksPerCall - MaxTasksTotal]struct{}
+	_ [scheduler.MaxPlacementsPerCall - MaxPlacementsPerBlockLimit]struct{}
 )

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/phalanx-bft/phalanx/types"
@@ -91,8 +92,14 @@ func (s *State) registerNode(m *types.RegisterNode) ([]Event, string, error) {
 		LastHeartbeatClockMs: s.clockMs,
 	}
 	s.nodes[n.Id] = n
+	i := sort.SearchStrings(s.nodeIDs, n.Id)
 	s.nodeIDs = insertSorted(s.nodeIDs, n.Id)
+	s.nodeList = append(s.nodeList, nil)
+	s.nodePos = nil // positions shift
+	copy(s.nodeList[i+1:], s.nodeList[i:])
+	s.nodeList[i] = n
 	s.nodeByKey[string(n.PubKey)] = n.Id
+	s.bumpEpoch() // a new Ready node
 	s.setDeadlines(n)
 	s.touchNode(n)
 	if acc == nil {
@@ -121,13 +128,16 @@ func (s *State) heartbeat(m *types.Heartbeat) ([]Event, string, error) {
 	for i := range m.Tasks {
 		r := &m.Tasks[i]
 		t := s.tasks[r.TaskId]
-		if t == nil || t.Node != n.Id || t.Generation != r.Generation ||
-			t.State == types.TASK_COMPLETED && r.State != types.TASK_COMPLETED {
+		// A placement is fenced by (task, node, generation); Failed and
+		// Completed end a generation: a report that it runs again is
+		// answered with task_stop too.
+		ended := t != nil && (t.State == types.TASK_COMPLETED || t.State == types.TASK_FAILED)
+		if t == nil || t.Node != n.Id || t.Generation != r.Generation || ended && r.State != t.State {
 			events = append(events, event(EventTaskStop, "task", r.TaskId, "node", n.Id, "generation", u64(r.Generation)))
 			stops++
 			continue
 		}
-		s.applyTaskReport(t, r)
+		events = append(events, s.applyTaskReport(t, r)...)
 	}
 	log := fmt.Sprintf("heartbeat %d of node %s", m.Seq, n.Id)
 	if stops > 0 {
@@ -137,22 +147,22 @@ func (s *State) heartbeat(m *types.Heartbeat) ([]Event, string, error) {
 }
 
 // applyTaskReport records a node's report on a task placed on it with the
-// current generation.
-func (s *State) applyTaskReport(t *types.Task, r *types.TaskReport) {
-	if t.State == types.TASK_COMPLETED {
-		return
-	}
+// current generation, not Completed or Failed. A Failed report hands the
+// task to the restart policy (reconcile.go); the restart count is the
+// chain's, the report's is not read.
+func (s *State) applyTaskReport(t *types.Task, r *types.TaskReport) []Event {
+	var events []Event
 	changed := false
 	if r.State != t.State {
-		if r.State == types.TASK_COMPLETED {
+		switch r.State {
+		case types.TASK_COMPLETED:
 			s.release(t) // a completed task holds nothing
+		case types.TASK_FAILED:
+			events = append(events, s.taskFailed(t, r.ExitCode))
 		}
 		t.State = r.State
 		changed = true
-	}
-	if r.Restarts != t.Restarts {
-		t.Restarts = r.Restarts
-		changed = true
+		s.taskChanged(t)
 	}
 	if len(r.Checkpoint) > 0 && !bytes.Equal(r.Checkpoint, t.LastCheckpoint) {
 		t.LastCheckpoint = clone(r.Checkpoint)
@@ -169,6 +179,7 @@ func (s *State) applyTaskReport(t *types.Task, r *types.TaskReport) {
 	if changed {
 		s.touchTask(t)
 	}
+	return events
 }
 
 func (s *State) setNodeState(n *types.Node, to types.NodeState, reason string) Event {
@@ -177,6 +188,9 @@ func (s *State) setNodeState(n *types.Node, to types.NodeState, reason string) E
 	n.Reason = reason
 	n.StateSinceMs = s.blockTimeMs
 	s.touchNode(n)
+	// Any node state change may let a pending task fit: a Ready node
+	// takes tasks; a domain without Ready nodes no longer holds max_skew.
+	s.bumpEpoch()
 	return event(EventNodeStatus, "node", n.Id, "from", NodeStateName(from), "to", NodeStateName(to), "reason", reason)
 }
 
@@ -195,7 +209,7 @@ func (s *State) createWorkload(spec types.WorkloadSpec) ([]Event, string, error)
 	if len(s.tasks)+int(spec.Replicas) > MaxTasksTotal {
 		return nil, "", errorf(ErrLimitExceeded, "%d more tasks would make %d; the limit is %d", spec.Replicas, len(s.tasks)+int(spec.Replicas), MaxTasksTotal)
 	}
-	w := &types.Workload{Spec: spec, CreatedHeight: s.height, Version: 1}
+	w := &types.Workload{Spec: spec, CreatedHeight: s.height, Version: 1, TemplateVersion: 1}
 	s.workloads[spec.Name] = w
 	s.touchWorkload(w)
 	for i := uint32(0); i < spec.Replicas; i++ {
@@ -219,28 +233,31 @@ func (s *State) updateWorkload(spec types.WorkloadSpec) ([]Event, string, error)
 		return nil, "", errorf(ErrLimitExceeded, "%d more tasks would make %d; the limit is %d",
 			newReplicas-oldReplicas, len(s.tasks)+int(newReplicas-oldReplicas), MaxTasksTotal)
 	}
-	sameButReplicas := w.Spec
-	sameButReplicas.Replicas = spec.Replicas
-	otherChanges := len(specDiff(&sameButReplicas, &spec)) > 0
+	newTemplate := templateChanged(&w.Spec, &spec)
 
 	var events []Event
 	// Scale down: remove the highest indexes first.
-	tasks := s.tasksOf(spec.Name)
+	tasks := append([]*types.Task(nil), s.tasksOf(spec.Name)...)
 	for i := len(tasks) - 1; i >= 0 && tasks[i].Index >= newReplicas; i-- {
 		events = append(events, s.removeTask(tasks[i], ReasonScaledDown))
-	}
-	// Any other change replaces every remaining task (a rolling update
-	// comes later). Resources are released under the old spec.
-	if otherChanges {
-		for _, t := range tasks {
-			if t.Index < newReplicas {
-				events = append(events, s.evictTask(t, ReasonSpecChanged)...)
-			}
-		}
 	}
 	w.Spec = spec
 	w.Version++
 	s.touchWorkload(w)
+	// The spec may fit where the old one did not.
+	s.unpark(w)
+	// A change of what a task runs or holds is a new template: the end of
+	// the block's reconcile pass replaces the tasks placed with an older
+	// one in a rolling way (reconcile.go, step 4). They keep running, and
+	// holding their resources, until then. Other changes (placement rules,
+	// restart policy, priority, max_unavailable) apply from now on to
+	// what they govern, and move no running task.
+	if newTemplate {
+		w.TemplateVersion = w.Version
+		s.startRollout(w)
+	} else if _, ok := s.rollouts[spec.Name]; ok {
+		s.rollDirty[spec.Name] = struct{}{} // replicas and so min_available changed
+	}
 	for i := oldReplicas; i < newReplicas; i++ {
 		s.addTask(w, i)
 	}
@@ -254,10 +271,12 @@ func (s *State) deleteWorkload(name string) ([]Event, string, error) {
 		return nil, "", errorf(ErrWorkloadNotFound, "workload %s does not exist", name)
 	}
 	var events []Event
-	tasks := s.tasksOf(name)
+	tasks := append([]*types.Task(nil), s.tasksOf(name)...)
 	for _, t := range tasks {
 		events = append(events, s.removeTask(t, ReasonWorkloadDeleted))
 	}
+	delete(s.rollouts, name)
+	delete(s.rollDirty, name)
 	delete(s.workloads, name)
 	s.touchWorkload(w)
 	events = append(events, event(EventWorkload, "name", name, "action", ActionDeleted))
@@ -283,6 +302,7 @@ func (s *State) cordon(m *types.CordonNode) ([]Event, string, error) {
 	n.Cordoned = true
 	n.Reason = cordonReason("cordoned", m.Reason)
 	s.touchNode(n)
+	s.bumpEpoch() // its domain may stop holding max_skew
 	return nil, fmt.Sprintf("node %s cordoned", n.Id), nil
 }
 
@@ -304,6 +324,7 @@ func (s *State) uncordon(m *types.UncordonNode) ([]Event, string, error) {
 	}
 	n.Cordoned, n.Draining = false, false
 	n.Reason = ReasonUncordoned
+	s.bumpEpoch()
 	log := fmt.Sprintf("node %s uncordoned", n.Id)
 	if n.State == types.NODE_QUARANTINED {
 		// Leaving quarantine clears the strikes; the node takes the state
@@ -323,21 +344,21 @@ func (s *State) drain(m *types.DrainNode) ([]Event, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	var events []Event
-	evicted := 0
+	if n.Draining {
+		return nil, fmt.Sprintf("node %s already draining", n.Id), nil
+	}
+	active := 0
 	for _, t := range s.tasksOn(n.Id) {
 		if taskActive(t) {
-			events = append(events, s.evictTask(t, ReasonDrain)...)
-			evicted++
+			active++
 		}
-	}
-	if n.Draining && evicted == 0 {
-		return nil, fmt.Sprintf("node %s already draining", n.Id), nil
 	}
 	n.Cordoned, n.Draining = true, true
 	n.Reason = cordonReason("draining", m.Reason)
 	s.touchNode(n)
-	return events, fmt.Sprintf("node %s draining; %d tasks evicted", n.Id, evicted), nil
+	s.bumpEpoch()
+	s.markEvict(n)
+	return nil, fmt.Sprintf("node %s draining; its %d tasks move at the end of the block", n.Id, active), nil
 }
 
 func (s *State) grantRole(m *types.GrantRole) ([]Event, string, error) {

@@ -101,9 +101,16 @@ type TaskView struct {
 	LastCheckpoint []byte `json:"last_checkpoint"` // base64
 	ExitCode       int32  `json:"exit_code"`
 	Reason         string `json:"reason"`
-	NextAttemptAt  int64  `json:"next_attempt_at"` // unix ms of block time, 0 = now
-	CreatedHeight  int64  `json:"created_height"`
-	SpecVersion    uint64 `json:"spec_version"`
+	// NextAttemptAt: while Failed, when the restart policy acts (block
+	// time, unix ms); 0 otherwise.
+	NextAttemptAt int64  `json:"next_attempt_at"`
+	CreatedHeight int64  `json:"created_height"`
+	SpecVersion   uint64 `json:"spec_version"`
+	// AvoidNode: the node the task used up its restarts on; the next
+	// placement goes there only if no other node fits.
+	AvoidNode string `json:"avoid_node"`
+	// Resources the task holds while placed (those of its spec_version).
+	Resources ResourcesView `json:"resources"`
 }
 
 // WorkloadView is a workload in /workloads and /workloads/{name}.
@@ -119,6 +126,38 @@ type WorkloadView struct {
 	Failed        int      `json:"failed"`
 	Completed     int      `json:"completed"`
 	Tasks         []string `json:"tasks"`
+	// TemplateVersion is the version of the last change other than
+	// replicas; tasks placed with an older version are replaced by the
+	// rolling update.
+	TemplateVersion uint64 `json:"template_version"`
+	// Unschedulable is set while the workload's pending tasks fit on no
+	// node: the scheduler's explanation, as kubectl describe shows a
+	// FailedScheduling event.
+	Unschedulable *UnschedulableView `json:"unschedulable,omitempty"`
+	// Rollout is set while tasks run an older template.
+	Rollout *RolloutView `json:"rollout,omitempty"`
+}
+
+// UnschedulableView says why a workload's pending tasks wait.
+type UnschedulableView struct {
+	// Reason: "0/12 nodes fit: 7 insufficient cpu, 5 node cordoned".
+	Reason string `json:"reason"`
+	// Pending is how many of its tasks wait, Tasks which (each has the
+	// reason too, in /tasks); SinceHeight when it began.
+	Pending     int      `json:"pending"`
+	Tasks       []string `json:"tasks"`
+	SinceHeight int64    `json:"since_height"`
+}
+
+// RolloutView is the progress of a rolling update (docs/scheduling.md):
+// Outdated tasks (placed with an older template) are replaced while at
+// least MinAvailable tasks are Running.
+type RolloutView struct {
+	TemplateVersion uint64 `json:"template_version"`
+	Updated         int    `json:"updated"`  // placed with the current template
+	Outdated        int    `json:"outdated"` // placed with an older one
+	Available       int    `json:"available"`
+	MinAvailable    int    `json:"min_available"`
 }
 
 // AccountView is an account in /accounts/{addr} and /observers.
@@ -351,6 +390,8 @@ func taskView(t *types.Task) TaskView {
 		NextAttemptAt:  t.NextAttemptAtMs,
 		CreatedHeight:  t.CreatedHeight,
 		SpecVersion:    t.SpecVersion,
+		AvoidNode:      t.AvoidNode,
+		Resources:      resourcesView(t.Resources),
 	}
 }
 
@@ -362,8 +403,31 @@ func (s *State) workloadView(w *types.Workload) WorkloadView {
 		CreatedHeight: w.CreatedHeight,
 		Replicas:      w.Spec.Replicas,
 		Tasks:         []string{},
+
+		TemplateVersion: w.TemplateVersion,
+	}
+	if w.Unschedulable != "" {
+		u := &UnschedulableView{Reason: w.Unschedulable, Pending: len(s.pending[w.Spec.Name]), Tasks: []string{}, SinceHeight: w.UnschedulableHeight}
+		for _, t := range s.pending[w.Spec.Name] {
+			u.Tasks = append(u.Tasks, t.Id)
+		}
+		v.Unschedulable = u
+	}
+	if _, ok := s.rollouts[w.Spec.Name]; ok {
+		v.Rollout = &RolloutView{TemplateVersion: w.TemplateVersion, MinAvailable: minAvailable(w)}
 	}
 	for _, t := range s.tasksOf(w.Spec.Name) {
+		if r := v.Rollout; r != nil {
+			switch {
+			case outdated(w, t):
+				r.Outdated++
+			case taskActive(t):
+				r.Updated++
+			}
+			if t.State == types.TASK_RUNNING {
+				r.Available++
+			}
+		}
 		v.Tasks = append(v.Tasks, t.Id)
 		switch t.State {
 		case types.TASK_PENDING:
@@ -501,7 +565,9 @@ func (s *State) queryTasks(rawQuery string) ([]byte, error) {
 	var ids []string
 	switch {
 	case workload != "":
-		ids = sortedKeys(s.tasksByWorkload[workload])
+		for _, t := range s.tasksOf(workload) {
+			ids = append(ids, t.Id)
+		}
 	case node != "":
 		ids = sortedKeys(s.tasksByNode[node])
 	default:
@@ -537,7 +603,7 @@ func (s *State) summary() SummaryView {
 		Workloads:    len(s.workloads),
 		Tasks:        len(s.tasks),
 		TasksByState: map[string]int{},
-		Pending:      len(s.pending),
+		Pending:      s.pendingCount,
 		Accounts:     len(s.accounts),
 		Validators:   len(s.validators),
 	}

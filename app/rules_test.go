@@ -13,7 +13,8 @@ import (
 // TestDeterminismRules checks the package's own source (DESIGN §7): only
 // allowed imports, no goroutines, and no range over a map outside
 // sortedKeys (ranges over maps are found by name: the State's map fields,
-// on the State receiver s, and the scheduler request's maps). math/big and
+// on the State receiver s). container/heap orders by the Less it is given.
+// math/big and
 // math/bits are integer arithmetic; math may be imported for its integer
 // limits (math.MaxInt64, …) anywhere, and for floating point only in
 // floatFiles, which compute display values for queries.
@@ -22,7 +23,7 @@ func TestDeterminismRules(t *testing.T) {
 		"bytes": true, "crypto/ed25519": true, "encoding/binary": true, "encoding/hex": true,
 		"encoding/json": true, "errors": true, "fmt": true, "net/url": true, "sort": true,
 		"strconv": true, "strings": true, "unicode/utf8": true, "math/big": true, "math/bits": true,
-		"crypto/sha256": true, "slices": true,
+		"crypto/sha256": true, "slices": true, "container/heap": true,
 		"github.com/phalanx-bft/phalanx/types":         true,
 		"github.com/phalanx-bft/phalanx/crypto":        true,
 		"github.com/phalanx-bft/phalanx/app/scheduler": true,
@@ -65,7 +66,7 @@ func TestDeterminismRules(t *testing.T) {
 					break
 				}
 				base, _ := sel.X.(*ast.Ident)
-				if stateMaps[sel.Sel.Name] && base != nil && base.Name == "s" || requestMaps[sel.Sel.Name] {
+				if stateMaps[sel.Sel.Name] && base != nil && base.Name == "s" {
 					t.Errorf("%s: range over map %s; use sortedKeys", fset.Position(n.Pos()), sel.Sel.Name)
 				}
 			}
@@ -77,12 +78,10 @@ func TestDeterminismRules(t *testing.T) {
 // stateMaps are the State's map fields (ranged as s.X).
 var stateMaps = map[string]bool{
 	"accounts": true, "nodes": true, "workloads": true, "tasks": true, "validators": true,
-	"nodeByKey": true, "tasksByNode": true, "tasksByWorkload": true, "pending": true,
+	"nodeByKey": true, "tasksByNode": true, "workloadTasks": true, "pending": true,
 	"valUpdates": true, "dirty": true, "reports": true, "accountByVal": true, "obsCache": true,
+	"rollouts": true, "rollDirty": true, "evictNodes": true, "nodePos": true,
 }
-
-// requestMaps are the scheduler request's maps (ranged as any x.X).
-var requestMaps = map[string]bool{"PerNode": true, "PerDomain": true}
 
 // onlyIntLimits reports whether every use of the math import in file is
 // one of its integer limit constants.

@@ -164,6 +164,17 @@ func specDiff(a, b *types.WorkloadSpec) []string {
 	return d
 }
 
+// templateChanged reports whether b changes what a task of a runs or
+// holds: command, args, env or resources. Tasks placed before such a
+// change are replaced by a rolling update; placement rules (constraints,
+// spread, max_per_*, max_skew, rank) govern the placements made after a
+// change, like Kubernetes' "IgnoredDuringExecution".
+func templateChanged(a, b *types.WorkloadSpec) bool {
+	ta := types.WorkloadSpec{Command: a.Command, Args: a.Args, Env: a.Env, Resources: a.Resources}
+	tb := types.WorkloadSpec{Command: b.Command, Args: b.Args, Env: b.Env, Resources: b.Resources}
+	return len(specDiff(&ta, &tb)) > 0
+}
+
 func envString(env []types.EnvVar) string {
 	parts := make([]string, len(env))
 	for i, e := range env {

@@ -46,15 +46,37 @@ type State struct {
 	validators map[string]*types.Validator   // by ADDRHEX
 	reports    map[string]*types.NodeReports // by node id: open windows' votes
 
+	// schedEpoch is the scheduling epoch (BlockInfo.sched_epoch,
+	// reconcile.go): it moves when something that could make a pending
+	// task fit changes.
+	schedEpoch uint64
+	// genFloor is BlockInfo.generation_floor: new tasks start from it.
+	genFloor uint64
+
 	// Indexes: derived from the records above, rebuilt by LoadState.
-	nodeIDs         []string                       // sorted
-	nodeByKey       map[string]string              // string(pub_key) -> node id
-	tasksByNode     map[string]map[string]struct{} // node -> tasks whose Node is it
-	tasksByWorkload map[string]map[string]struct{} // workload -> its tasks
-	pending         map[string]struct{}            // tasks in TASK_PENDING
-	observerIDs     []string                       // sorted ADDRHEX of accounts with role observer
-	accountByVal    map[string]string              // validator ADDRHEX -> account ADDRHEX
-	deadlines       health.DeadlineQueue           // (clock ms, node id) of each node's next deadline
+	nodeIDs       []string                       // sorted
+	nodeList      []*types.Node                  // the nodes in nodeIDs order (scheduler.Cluster.Nodes)
+	nodePos       map[string]int32               // node id -> position in nodeList; stale when its size differs
+	nodeByKey     map[string]string              // string(pub_key) -> node id
+	tasksByNode   map[string]map[string]struct{} // node -> tasks whose Node is it
+	workloadTasks map[string][]*types.Task       // workload -> its tasks by index (0..replicas-1)
+	observerIDs   []string                       // sorted ADDRHEX of accounts with role observer
+	accountByVal  map[string]string              // validator ADDRHEX -> account ADDRHEX
+	deadlines     health.DeadlineQueue           // (clock ms, node id) of each node's next deadline
+
+	// The reconcile pass's indexes (reconcile.go), also derived.
+	pending      map[string][]*types.Task // workload -> its Pending tasks by (created_height, index)
+	pendingCount int                      // Pending tasks in all
+	parkedCount  int                      // workloads in pending that are parked (unplaceable at schedEpoch)
+	backoff      health.DeadlineQueue     // (next_attempt_at_ms, task id) of Failed tasks
+	rollouts     map[string]struct{}      // workloads with tasks of an older template
+
+	// Marks for this block's reconcile pass, empty between blocks.
+	evictNodes map[string]struct{} // nodes whose state may call for evicting their tasks
+	rollDirty  map[string]struct{} // rolling workloads whose tasks changed
+
+	// lastPass describes the last reconcile pass (tests, benchmarks).
+	lastPass PassStats
 
 	// Caches (derived from params and accounts, never persisted).
 	yStarFor     uint32                  // the phi threshold yStar was computed for
@@ -71,20 +93,24 @@ type State struct {
 
 func newEmptyState(chainID string) *State {
 	return &State{
-		chainID:         chainID,
-		accounts:        map[string]*types.Account{},
-		nodes:           map[string]*types.Node{},
-		workloads:       map[string]*types.Workload{},
-		tasks:           map[string]*types.Task{},
-		validators:      map[string]*types.Validator{},
-		reports:         map[string]*types.NodeReports{},
-		accountByVal:    map[string]string{},
-		nodeByKey:       map[string]string{},
-		tasksByNode:     map[string]map[string]struct{}{},
-		tasksByWorkload: map[string]map[string]struct{}{},
-		pending:         map[string]struct{}{},
-		valUpdates:      map[string]ValidatorUpdate{},
-		dirty:           map[string]struct{}{},
+		chainID:       chainID,
+		accounts:      map[string]*types.Account{},
+		nodes:         map[string]*types.Node{},
+		workloads:     map[string]*types.Workload{},
+		tasks:         map[string]*types.Task{},
+		validators:    map[string]*types.Validator{},
+		reports:       map[string]*types.NodeReports{},
+		accountByVal:  map[string]string{},
+		nodeByKey:     map[string]string{},
+		tasksByNode:   map[string]map[string]struct{}{},
+		workloadTasks: map[string][]*types.Task{},
+		pending:       map[string][]*types.Task{},
+		rollouts:      map[string]struct{}{},
+		evictNodes:    map[string]struct{}{},
+		rollDirty:     map[string]struct{}{},
+		valUpdates:    map[string]ValidatorUpdate{},
+		dirty:         map[string]struct{}{},
+		schedEpoch:    1,
 	}
 }
 
@@ -174,10 +200,12 @@ func LoadState(chainID string, height int64, records []KV) (*State, error) {
 			err = s.params.Unmarshal(kv.Value)
 			haveParams = true
 		case key == keyBlockInfo:
-			var h int64
-			h, s.blockTimeMs, s.clockMs, err = decodeBlockInfo(kv.Value)
-			if err == nil && h != height {
-				err = fmt.Errorf("block info is for height %d, not %d", h, height)
+			var bi types.BlockInfo
+			if err = bi.Unmarshal(kv.Value); err == nil {
+				s.blockTimeMs, s.clockMs, s.schedEpoch, s.genFloor = bi.TimeMs, bi.ClockMs, bi.SchedEpoch, bi.GenerationFloor
+				if bi.Height != height {
+					err = fmt.Errorf("block info is for height %d, not %d", bi.Height, height)
+				}
 			}
 		case strings.HasPrefix(key, prefixAccounts):
 			a := &types.Account{}
@@ -244,10 +272,12 @@ func (s *State) rebuildIndexes() {
 	s.nodeIDs = sortedKeys(s.nodes)
 	for _, id := range s.nodeIDs {
 		s.nodeByKey[string(s.nodes[id].PubKey)] = id
+		s.nodeList = append(s.nodeList, s.nodes[id])
 	}
 	for _, id := range sortedKeys(s.tasks) {
 		s.indexTask(s.tasks[id])
 	}
+	s.rebuildReconcileIndexes()
 	for _, key := range sortedKeys(s.accounts) {
 		a := s.accounts[key]
 		if hasRole(a.Roles, types.ROLE_OBSERVER) {
@@ -260,13 +290,17 @@ func (s *State) rebuildIndexes() {
 	s.rebuildDeadlines()
 }
 
+// indexTask adds t to the indexes of tasks by workload and by node (the
+// reconcile indexes are rebuilt separately).
 func (s *State) indexTask(t *types.Task) {
-	addToSet(s.tasksByWorkload, t.Workload, t.Id)
+	list := s.workloadTasks[t.Workload]
+	for uint32(len(list)) <= t.Index {
+		list = append(list, nil)
+	}
+	list[t.Index] = t
+	s.workloadTasks[t.Workload] = list
 	if t.Node != "" {
 		addToSet(s.tasksByNode, t.Node, t.Id)
-	}
-	if t.State == types.TASK_PENDING {
-		s.pending[t.Id] = struct{}{}
 	}
 }
 
@@ -313,17 +347,39 @@ func (s *State) verify() error {
 		}
 		if taskActive(t) {
 			a := alloc[t.Node]
-			a.CpuMillis += w.Spec.Resources.CpuMillis
-			a.MemoryMb += w.Spec.Resources.MemoryMb
+			a.CpuMillis += t.Resources.CpuMillis
+			a.MemoryMb += t.Resources.MemoryMb
 			alloc[t.Node] = a
+		}
+		if t.SpecVersion > w.Version {
+			return fmt.Errorf("task %s: spec_version %d above its workload's version %d", id, t.SpecVersion, w.Version)
 		}
 	}
 	if total > MaxTasksTotal || len(s.nodes) > MaxNodes || len(s.workloads) > MaxWorkloads {
 		return fmt.Errorf("state exceeds its limits: %d tasks, %d nodes, %d workloads", total, len(s.nodes), len(s.workloads))
 	}
 	for _, name := range sortedKeys(s.workloads) {
-		if got, want := len(s.tasksByWorkload[name]), int(s.workloads[name].Spec.Replicas); got != want {
+		list := s.workloadTasks[name]
+		if got, want := len(list), int(s.workloads[name].Spec.Replicas); got != want {
 			return fmt.Errorf("workload %s has %d tasks; replicas is %d", name, got, want)
+		}
+		for i, t := range list {
+			if t == nil || t.Index != uint32(i) || s.tasks[t.Id] != t {
+				return fmt.Errorf("workload %s: task index %d is not its task", name, i)
+			}
+		}
+	}
+	for _, name := range sortedKeys(s.workloadTasks) {
+		if s.workloads[name] == nil || len(s.workloadTasks[name]) == 0 {
+			return fmt.Errorf("the task index holds workload %s with %d tasks", name, len(s.workloadTasks[name]))
+		}
+	}
+	if len(s.nodeList) != len(s.nodeIDs) {
+		return fmt.Errorf("node list holds %d nodes; %d ids", len(s.nodeList), len(s.nodeIDs))
+	}
+	for i, n := range s.nodeList {
+		if s.nodeIDs[i] != n.Id || s.nodes[n.Id] != n {
+			return fmt.Errorf("node list entry %d is not node %s", i, s.nodeIDs[i])
 		}
 	}
 	for _, id := range sortedKeys(s.nodes) {
@@ -333,6 +389,9 @@ func (s *State) verify() error {
 	}
 	if len(s.nodeByKey) != len(s.nodes) {
 		return fmt.Errorf("%d nodes share %d keys", len(s.nodes), len(s.nodeByKey))
+	}
+	if err := s.verifyReconcile(); err != nil {
+		return err
 	}
 	return s.verifyHealth()
 }
@@ -395,17 +454,13 @@ func (s *State) TakeChanges() []KV {
 
 type marshaler interface{ Marshal() ([]byte, error) }
 
-type rawRecord []byte
-
-func (r rawRecord) Marshal() ([]byte, error) { return r, nil }
-
 // record returns the current value of a store key, if the record exists.
 func (s *State) record(key string) (marshaler, bool) {
 	switch {
 	case key == keyParams:
 		return &s.params, true
 	case key == keyBlockInfo:
-		return rawRecord(encodeBlockInfo(s.height, s.blockTimeMs, s.clockMs)), true
+		return &types.BlockInfo{Height: s.height, TimeMs: s.blockTimeMs, ClockMs: s.clockMs, SchedEpoch: s.schedEpoch, GenerationFloor: s.genFloor}, true
 	case strings.HasPrefix(key, prefixAccounts):
 		a, ok := s.accounts[strings.TrimPrefix(key, prefixAccounts)]
 		return a, ok
@@ -434,22 +489,6 @@ func (s *State) touchAccount(a *types.Account)   { s.touch(prefixAccounts + addr
 func (s *State) touchNode(n *types.Node)         { s.touch(prefixNodes + n.Id) }
 func (s *State) touchWorkload(w *types.Workload) { s.touch(prefixWorkloads + w.Spec.Name) }
 func (s *State) touchTask(t *types.Task)         { s.touch(prefixTasks + t.Id) }
-
-func encodeBlockInfo(height, timeMs, clockMs int64) []byte {
-	b, err := (&types.BlockInfo{Height: height, TimeMs: timeMs, ClockMs: clockMs}).Marshal()
-	if err != nil {
-		panic(fmt.Sprintf("app: encode block info: %v", err))
-	}
-	return b
-}
-
-func decodeBlockInfo(b []byte) (height, timeMs, clockMs int64, err error) {
-	var bi types.BlockInfo
-	if err := bi.Unmarshal(b); err != nil {
-		return 0, 0, 0, fmt.Errorf("block info: %w", err)
-	}
-	return bi.Height, bi.TimeMs, bi.ClockMs, nil
-}
 
 func clone(b []byte) []byte {
 	if len(b) == 0 {

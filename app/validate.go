@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/phalanx-bft/phalanx/app/scheduler"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -350,10 +351,11 @@ func ValidateWorkloadSpec(s *types.WorkloadSpec) error {
 	return nil
 }
 
-// Ranking strategies (WorkloadSpec.rank; "" means binpack).
+// Ranking strategies (WorkloadSpec.rank; "" means binpack): the
+// scheduler's.
 const (
-	RankBinpack = "binpack"
-	RankSpread  = "spread"
+	RankBinpack = scheduler.RankBinpack
+	RankSpread  = scheduler.RankSpread
 )
 
 func validEnvName(s string) error {

@@ -40,12 +40,6 @@ func TestAgentRunsTasks(t *testing.T) {
 	mustRun(t, append([]string{"tx", "node", "register", "n1", "--cpu", "2000", "--memory", "2048", "--zone", "z1",
 		"--endpoint", listen, "--node-pubkey", key.PubKey, "--from", "admin", "--home", v.home, "--yes"}, common...)...)
 
-	agentArgs := append([]string{"agent", "--home", agentHome, "--node-id", "n1", "--key", "n1", "--zone", "z1",
-		"--listen", listen, "--cpu", "2000", "--memory", "2048", "--stop-grace", "2s"}, common...)
-	ag := startBackground(t, filepath.Join(agentHome, "agent.log"), agentArgs...)
-	startBackground(t, filepath.Join(v.home, "observer.log"), "observer", "--home", v.home, "--key", "admin",
-		"--breaker-cooldown", "1s", "--keyring-backend", "test", "--node", v.rpcAddr)
-
 	// A task that counts, resuming from the checkpoint it is handed.
 	spec := filepath.Join(t.TempDir(), "count.json")
 	script := `i=$(cat "$PHALANX_CHECKPOINT_IN"); echo "generation $PHALANX_TASK_GENERATION resumes from ${i:-nothing}"; ` +
@@ -56,6 +50,13 @@ func TestAgentRunsTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRun(t, append([]string{"tx", "workload", "create", "-f", spec, "--from", "admin", "--home", v.home, "--yes"}, common...)...)
+	// The observer signs with the admin key: every admin transaction goes
+	// first, so that the two never race for the admin's sequence.
+	agentArgs := append([]string{"agent", "--home", agentHome, "--node-id", "n1", "--key", "n1", "--zone", "z1",
+		"--listen", listen, "--cpu", "2000", "--memory", "2048", "--stop-grace", "2s"}, common...)
+	ag := startBackground(t, filepath.Join(agentHome, "agent.log"), agentArgs...)
+	startBackground(t, filepath.Join(v.home, "observer.log"), "observer", "--home", v.home, "--key", "admin",
+		"--breaker-cooldown", "1s", "--keyring-backend", "test", "--node", v.rpcAddr)
 
 	first := waitCountTask(t, v, 30*time.Second, "count/0 Running on n1 with a checkpoint", func(tk countTask) bool {
 		return tk.Node == "n1" && tk.State == "Running" && len(tk.LastCheckpoint) > 0

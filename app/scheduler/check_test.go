@@ -203,3 +203,14 @@ func TestExplanationString(t *testing.T) {
 		}
 	}
 }
+
+// node is a Ready node in zone a with disk=ssd and 2 cores / 2 GiB, changed by mut.
+func node(id string, mut func(n *types.Node)) *types.Node {
+	n := &types.Node{Id: id, State: types.NODE_READY, Zone: "a",
+		Labels:   []types.Label{{Key: "disk", Value: "ssd"}},
+		Capacity: types.Resources{CpuMillis: 2000, MemoryMb: 2048}}
+	if mut != nil {
+		mut(n)
+	}
+	return n
+}

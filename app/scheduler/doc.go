@@ -22,7 +22,8 @@
 //	plan (once per workload and call), node checks, in this order:
 //	  readyChecker        node not ready | node draining | node cordoned
 //	  constraintChecker   constraint not met
-//	  spreadLabelChecker  missing spread label        (with spread_key)
+//	  spreadLabelChecker  missing spread label        (with spread_key; read
+//	                                                   once per call and key)
 //	      → the workload's slots: the nodes that passed, in id order
 //	scan (once per task): slotSource → checkIterator → ranker
 //	  maxPerNodeChecker   max_per_node reached        (max_per_node > 0)
@@ -61,16 +62,22 @@
 //
 // Among the nodes that pass every check, the best has, in order:
 //
+//  0. not the task's avoided node (TaskRequest.Avoid: the task used up its
+//     restarts there), so that it goes back there only if nothing else
+//     fits: a preference, not a filter;
 //  1. with a spread_key, the fewest of the workload's tasks in its domain;
 //  2. the highest score. Rank "binpack" (the default, and any rank other
 //     than "spread") scores the node's use after the placement,
 //     used·ScoreScale/capacity (integer division) summed over cpu and
 //     memory: the fullest node wins. Rank "spread" scores 2·ScoreScale
 //     minus that: the emptiest wins;
-//  3. the smallest tie-break hash, compared as bytes (TieBreakHash):
-//     sha256(sha256(u32be(len(block hash)) ‖ block hash ‖ task id) ‖ node
-//     id). Deterministic, yet equally good nodes are chosen evenly across
-//     tasks and blocks.
+//  3. the smallest tie-break hash (TieBreakHash), from the block hash,
+//     the task id and the node id: SHA-256 of (block hash, task id) once
+//     per task, mixed with an FNV-1a hash of the node id by MurmurHash3's
+//     64-bit finaliser. Deterministic, yet equally good nodes are chosen
+//     evenly across tasks and blocks; hashing a tied node costs a few
+//     nanoseconds, so a homogeneous fleet, where every node ties, scans
+//     as fast as any.
 //
 // # Determinism
 //
@@ -84,15 +91,14 @@
 // With N nodes, C constraints and K tasks of a workload holding resources:
 // a call costs O(N) to set up (O(N log N) if the nodes come unsorted);
 // the first task of each workload in the call O(N·C) for the node checks
-// plus O(K log N) to count; every task O(N) for its scan (the slots), plus
-// O(domains) after a placement with spread_key, plus one SHA-256 per node
-// that ties with the best. A task of a workload that already fitted
-// nowhere in the call costs O(1): capacity only shrinks within a call, so
+// (the spread label of each node is read once per call and key) plus O(K)
+// to count (O(K log N) if the Cluster is no NodeIndexer); every task O(N)
+// for its scan (the slots), plus
+// O(domains) after a placement with spread_key, plus one SHA-256. A task
+// of a workload that already fitted nowhere in the call costs O(1):
+// capacity only shrinks within a call, so
 // it fits nowhere either, for the same reasons. A call scans for at most
 // limit × ScansPerPlacement tasks, and MaxNodes, MaxTasksPerCall and
 // MaxPlacementsPerCall bound its inputs (Place panics beyond them: the
 // caller's own limits must be lower).
-//
-// Check, FirstFit and Request are the earlier first-fit API, kept until
-// app/block.go calls Place.
 package scheduler

@@ -48,6 +48,10 @@ type Cluster interface {
 type TaskRequest struct {
 	Task     string // task id
 	Workload string
+	// Avoid names a node the task goes to only if no other node can take
+	// it (the task used up its restarts there); "" for none. A soft
+	// preference: it ranks, it never filters.
+	Avoid string
 }
 
 // Placement is a task placed on a node.
@@ -105,7 +109,11 @@ func Place(c Cluster, blockHash []byte, tasks []TaskRequest, limit int) Result {
 			continue
 		}
 		scans++
-		s := w.rank.best(t.Task)
+		avoid := int32(-1)
+		if t.Avoid != "" {
+			avoid = int32(p.nodeIndex(t.Avoid))
+		}
+		s := w.rank.best(t.Task, avoid)
 		if s == nil {
 			why := w.explain(len(p.nodes))
 			w.unplaceable = &why
@@ -127,6 +135,10 @@ type placer struct {
 	notReady reasonCounts    // the others, by reason
 	plans    map[string]*plan
 	tie      *tieBreak
+	// domainsByKey: each spread key's domains, read once per call.
+	domainsByKey map[string]*nodeDomains
+	indexer      NodeIndexer // nil unless c is one and its nodes were sorted
+	slotOf       []int32     // plan's scratch table, all 0 between plans
 }
 
 func newPlacer(c Cluster, blockHash []byte) *placer {
@@ -134,14 +146,17 @@ func newPlacer(c Cluster, blockHash []byte) *placer {
 	if len(nodes) > MaxNodes {
 		panic(fmt.Sprintf("scheduler: %d nodes; the limit is %d", len(nodes), MaxNodes))
 	}
+	indexer, _ := c.(NodeIndexer)
 	if !sortedByID(nodes) {
+		indexer = nil
 		nodes = slices.Clone(nodes)
 		slices.SortFunc(nodes, func(a, b *types.Node) int { return strings.Compare(a.Id, b.Id) })
 		if !sortedByID(nodes) {
 			panic("scheduler: duplicate node ids")
 		}
 	}
-	p := &placer{c: c, nodes: nodes, res: make([]nodeResources, len(nodes)), plans: map[string]*plan{}, tie: newTieBreak(blockHash)}
+	p := &placer{c: c, nodes: nodes, res: make([]nodeResources, len(nodes)), plans: map[string]*plan{}, tie: newTieBreak(blockHash, nodes),
+		domainsByKey: map[string]*nodeDomains{}, indexer: indexer}
 	for i, n := range nodes {
 		p.res[i] = nodeResources{
 			cpuCap: n.Capacity.CpuMillis, cpuAlloc: n.Allocated.CpuMillis,
@@ -167,8 +182,21 @@ func sortedByID(nodes []*types.Node) bool {
 	return true
 }
 
+// NodeIndexer may be implemented by a Cluster whose Nodes() are sorted by
+// id: NodeIndex returns a node's position in Nodes() (false if there is
+// none), in O(1), where Place would otherwise search the ids.
+type NodeIndexer interface {
+	NodeIndex(id string) (int, bool)
+}
+
 // nodeIndex returns the index of the node with the given id, or -1.
 func (p *placer) nodeIndex(id string) int {
+	if p.indexer != nil {
+		if i, ok := p.indexer.NodeIndex(id); ok {
+			return i
+		}
+		return -1
+	}
 	i := sort.Search(len(p.nodes), func(i int) bool { return p.nodes[i].Id >= id })
 	if i < len(p.nodes) && p.nodes[i].Id == id {
 		return i
@@ -193,8 +221,9 @@ type plan struct {
 
 // plan returns the workload's plan, built on first use in the call:
 // O(nodes × constraints) for the node checks (readyChecker ran once for
-// all workloads, in newPlacer), O(tasks of the workload × log nodes) for
-// the counts.
+// all workloads, in newPlacer; the spread label of each node is read once
+// per call and key), O(tasks of the workload) for the counts (O(tasks ×
+// log nodes) when the Cluster is no NodeIndexer).
 func (p *placer) plan(workload string) *plan {
 	if w := p.plans[workload]; w != nil {
 		return w
@@ -204,44 +233,53 @@ func (p *placer) plan(workload string) *plan {
 		panic(fmt.Sprintf("scheduler: no workload %q", workload))
 	}
 	w := &plan{spec: spec, res: p.res, static: p.notReady, slots: make([]slot, 0, len(p.ready))}
-	var nodeChecks []nodeChecker
+	var constraints nodeChecker
 	if len(spec.Constraints) > 0 {
-		nodeChecks = append(nodeChecks, constraintChecker{spec.Constraints})
+		constraints = constraintChecker{spec.Constraints}
 	}
+	var labels *nodeDomains
 	if spec.SpreadKey != "" {
-		nodeChecks = append(nodeChecks, spreadLabelChecker{spec.SpreadKey})
-		w.domains = &domains{index: map[string]int32{}}
+		labels = p.nodeDomains(spec.SpreadKey)
+		w.domains = &domains{count: make([]uint32, len(labels.names)), eligible: make([]bool, len(labels.names))}
 	}
-nodes:
+	// slotOf: node index -> slot index + 1 (0: none), the call's scratch
+	// table, cleared below for the next plan.
+	if p.slotOf == nil {
+		p.slotOf = make([]int32, len(p.nodes))
+	}
+	slotOf := p.slotOf
 	for _, i := range p.ready {
-		n := p.nodes[i]
-		for _, c := range nodeChecks {
-			if r := c.check(n); r != fits {
+		if constraints != nil {
+			if r := constraints.check(p.nodes[i]); r != fits {
 				w.static[r]++
-				continue nodes
+				continue
 			}
 		}
 		s := slot{node: i, domain: -1}
-		if w.domains != nil {
-			v, _ := LabelValue(n, spec.SpreadKey)
-			s.domain = w.domains.id(v)
+		if labels != nil {
+			if s.domain = labels.of[i]; s.domain < 0 {
+				w.static[noSpreadLabel]++
+				continue
+			}
 			w.domains.eligible[s.domain] = true
 		}
 		w.slots = append(w.slots, s)
+		slotOf[i] = int32(len(w.slots))
 	}
 	for _, id := range p.c.TaskNodes(workload) {
 		i := p.nodeIndex(id)
 		if i < 0 {
 			continue // a node the cluster no longer lists holds nothing
 		}
-		if w.domains != nil {
-			if v, ok := LabelValue(p.nodes[i], spec.SpreadKey); ok {
-				w.domains.count[w.domains.id(v)]++
-			}
+		if labels != nil && labels.of[i] >= 0 {
+			w.domains.count[labels.of[i]]++
 		}
-		if s := w.slot(int32(i)); s != nil {
-			s.onNode++
+		if k := slotOf[i]; k > 0 {
+			w.slots[k-1].onNode++
 		}
+	}
+	for _, s := range w.slots {
+		slotOf[s.node] = 0
 	}
 	if w.domains != nil {
 		w.domains.updateMin()
@@ -268,13 +306,37 @@ nodes:
 	return w
 }
 
-// slot returns the slot of node index i, or nil.
-func (w *plan) slot(i int32) *slot {
-	k := sort.Search(len(w.slots), func(k int) bool { return w.slots[k].node >= i })
-	if k < len(w.slots) && w.slots[k].node == i {
-		return &w.slots[k]
+// nodeDomains are the values of one spread key over the call's nodes,
+// numbered in node id order: of[i] is node i's domain, -1 if it lacks the
+// label (spreadLabelChecker's rule). Read once per call and key, shared by
+// the workloads that spread on it.
+type nodeDomains struct {
+	of    []int32
+	names []string
+}
+
+func (p *placer) nodeDomains(key string) *nodeDomains {
+	if d := p.domainsByKey[key]; d != nil {
+		return d
 	}
-	return nil
+	d := &nodeDomains{of: make([]int32, len(p.nodes))}
+	index := map[string]int32{} // read by key only
+	for i, n := range p.nodes {
+		if (spreadLabelChecker{key}).check(n) != fits {
+			d.of[i] = -1
+			continue
+		}
+		v, _ := LabelValue(n, key)
+		k, seen := index[v]
+		if !seen {
+			k = int32(len(d.names))
+			index[v] = k
+			d.names = append(d.names, v)
+		}
+		d.of[i] = k
+	}
+	p.domainsByKey[key] = d
+	return d
 }
 
 // commit records one placement of the workload on s.
@@ -296,27 +358,15 @@ func (w *plan) explain(nodes int) Explanation {
 	return Explanation{Nodes: nodes, Filtered: counts.filtered()}
 }
 
-// domains are the values of a workload's spread_key, numbered in the order
-// first met (node id order, then task order: deterministic), with the
-// workload's task count in each. A domain is eligible when at least one
-// node in it passes the workload's node checks (Ready, schedulable,
-// constraints): max_skew compares against the emptiest eligible domain.
+// domains are the values of a workload's spread_key (numbered as in
+// nodeDomains), with the workload's task count in each. A domain is
+// eligible when at least one node in it passes the workload's node checks
+// (Ready, schedulable, constraints): max_skew compares against the
+// emptiest eligible domain.
 type domains struct {
-	index    map[string]int32 // read by key only
 	count    []uint32
 	eligible []bool
 	min      uint32 // the smallest count over eligible domains
-}
-
-func (d *domains) id(value string) int32 {
-	if i, ok := d.index[value]; ok {
-		return i
-	}
-	i := int32(len(d.count))
-	d.index[value] = i
-	d.count = append(d.count, 0)
-	d.eligible = append(d.eligible, false)
-	return i
 }
 
 func (d *domains) updateMin() {

@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"bytes"
 	"fmt"
 	"reflect"
 	"strings"
@@ -106,6 +105,30 @@ func TestPlaceRank(t *testing.T) {
 	}
 }
 
+func TestPlaceAvoid(t *testing.T) {
+	// Bin-packing prefers "half"; the task used up its restarts there, so
+	// it goes to "empty"; with max_per_node 1 on "empty", only "half" fits
+	// and the task goes back to it (a preference, not a filter).
+	nodes := []*types.Node{
+		zoned("empty", "a", nil),
+		zoned("half", "a", func(n *types.Node) { n.Allocated = types.Resources{CpuMillis: 2000, MemoryMb: 2048} }),
+	}
+	spec := &types.WorkloadSpec{Name: "w", Resources: types.Resources{CpuMillis: 1000, MemoryMb: 1024}}
+	task := []TaskRequest{{Task: "w/0", Workload: "w", Avoid: "half"}}
+	if got := placedOn(Place(newCluster(nodes...).workload(spec), testBlock, task, 1)); got != "w/0@empty" {
+		t.Errorf("avoid half: %s; want w/0@empty", got)
+	}
+	task[0].Avoid = "empty"
+	if got := placedOn(Place(newCluster(nodes...).workload(spec), testBlock, task, 1)); got != "w/0@half" {
+		t.Errorf("avoid empty: %s; want w/0@half", got)
+	}
+	spec.MaxPerNode = 1
+	task[0].Avoid = "half"
+	if got := placedOn(Place(newCluster(nodes...).workload(spec, "empty"), testBlock, task, 1)); got != "w/0@half" {
+		t.Errorf("only the avoided node fits: %s; want w/0@half", got)
+	}
+}
+
 func TestPlaceSpreadOverZones(t *testing.T) {
 	nodes := []*types.Node{
 		zoned("a1", "a", nil), zoned("a2", "a", nil), zoned("b1", "b", nil), zoned("c1", "c", nil), zoned("c2", "c", nil),
@@ -130,13 +153,13 @@ func TestPlaceZoneLoss(t *testing.T) {
 	spec := &types.WorkloadSpec{Name: "db", SpreadKey: "zone", MaxSkew: 1, MaxPerNode: 2,
 		Resources: types.Resources{CpuMillis: 100, MemoryMb: 100}}
 	c := newCluster(nodes...).workload(spec, "a1", "b1")
-	r := Place(c, testBlock, []TaskRequest{{"db/2", "db"}}, 10)
+	r := Place(c, testBlock, []TaskRequest{{Task: "db/2", Workload: "db"}}, 10)
 	if len(r.Placed) != 1 || r.Placed[0].Node == "c1" {
 		t.Fatalf("zone loss: %+v; want db/2 on a1 or b1", r)
 	}
 	// A healthy but full zone c does hold it back (hard constraint).
 	nodes[2] = zoned("c1", "c", func(n *types.Node) { n.Allocated.CpuMillis = 4000 })
-	r = Place(c, testBlock, []TaskRequest{{"db/2", "db"}}, 10)
+	r = Place(c, testBlock, []TaskRequest{{Task: "db/2", Workload: "db"}}, 10)
 	if got, want := r.Unplaced[0].Why.String(), "0/3 nodes fit: 2 max_skew exceeded, 1 insufficient cpu"; got != want {
 		t.Errorf("full zone: %q; want %q", got, want)
 	}
@@ -217,7 +240,7 @@ func TestPlaceLimits(t *testing.T) {
 	// only 4 scans (big, huge, and 2 more) happen.
 	c.workload(&types.WorkloadSpec{Name: "huger", Resources: types.Resources{CpuMillis: 10000, MemoryMb: 1}})
 	c.workload(&types.WorkloadSpec{Name: "hugest", Resources: types.Resources{CpuMillis: 11000, MemoryMb: 1}})
-	tasks = []TaskRequest{{"big/0", "big"}, {"huge/0", "huge"}, {"huger/0", "huger"}, {"hugest/0", "hugest"}, {"small/0", "small"}}
+	tasks = []TaskRequest{{Task: "big/0", Workload: "big"}, {Task: "huge/0", Workload: "huge"}, {Task: "huger/0", Workload: "huger"}, {Task: "hugest/0", Workload: "hugest"}, {Task: "small/0", Workload: "small"}}
 	r = Place(c, testBlock, tasks, 1)
 	if len(r.Placed) != 0 || r.Examined != 4 {
 		t.Errorf("scan budget: placed %d, examined %d; want 0, 4", len(r.Placed), r.Examined)
@@ -234,7 +257,7 @@ func TestPlaceLimits(t *testing.T) {
 		"duplicate ids": func() {
 			Place(newCluster(zoned("b", "a", nil), zoned("a", "a", nil), zoned("b", "a", nil)), testBlock, nil, 1)
 		},
-		"no workload": func() { Place(c, testBlock, []TaskRequest{{"x/0", "x"}}, 1) },
+		"no workload": func() { Place(c, testBlock, []TaskRequest{{Task: "x/0", Workload: "x"}}, 1) },
 	} {
 		func() {
 			defer func() {
@@ -259,9 +282,9 @@ func TestPlaceTieBreak(t *testing.T) {
 		r := Place(c, block, requests("w", 0, 1), 1)
 		// The winner has the smallest hash of all (equally empty) nodes.
 		want := ""
-		var min [32]byte
+		var min uint64
 		for _, n := range nodes {
-			if h := TieBreakHash(block, "w/0", n.Id); want == "" || bytes.Compare(h[:], min[:]) < 0 {
+			if h := TieBreakHash(block, "w/0", n.Id); want == "" || h < min {
 				want, min = n.Id, h
 			}
 		}

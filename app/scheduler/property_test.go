@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"math/rand"
@@ -125,7 +124,11 @@ func randomCase(rng *rand.Rand) (*testCluster, []TaskRequest, int, []byte) {
 		}
 		c.workload(spec, on...)
 		for i := range rng.Intn(12) {
-			tasks = append(tasks, TaskRequest{Task: fmt.Sprintf("%s/%d", spec.Name, 10+i), Workload: spec.Name})
+			tr := TaskRequest{Task: fmt.Sprintf("%s/%d", spec.Name, 10+i), Workload: spec.Name}
+			if rng.Intn(4) == 0 {
+				tr.Avoid = pick(c.nodes[rng.Intn(len(c.nodes))].Id, "gone")
+			}
+			tasks = append(tasks, tr)
 		}
 	}
 	rng.Shuffle(len(tasks), func(i, j int) { tasks[i], tasks[j] = tasks[j], tasks[i] })
@@ -287,7 +290,11 @@ func (w *world) reason(n *types.Node, workload string) string {
 }
 
 // better reports whether a ranks above b for task.
-func (w *world) better(a, b *types.Node, task, workload string, block []byte) bool {
+func (w *world) better(a, b *types.Node, task TaskRequest, block []byte) bool {
+	if (a.Id == task.Avoid) != (b.Id == task.Avoid) {
+		return b.Id == task.Avoid
+	}
+	workload := task.Workload
 	spec := w.specs[workload]
 	if spec.SpreadKey != "" {
 		counts, _ := w.domainCounts(workload)
@@ -308,8 +315,8 @@ func (w *world) better(a, b *types.Node, task, workload string, block []byte) bo
 	if sa, sb := score(a), score(b); sa != sb {
 		return sa > sb
 	}
-	ha, hb := TieBreakHash(block, task, a.Id), TieBreakHash(block, task, b.Id)
-	return bytes.Compare(ha[:], hb[:]) < 0
+	ha, hb := TieBreakHash(block, task.Task, a.Id), TieBreakHash(block, task.Task, b.Id)
+	return ha < hb || ha == hb && a.Id < b.Id
 }
 
 func (w *world) place(n *types.Node, workload string) {
@@ -340,7 +347,7 @@ func placeOracle(c *testCluster, block []byte, tasks []TaskRequest, limit int) R
 		for _, n := range w.nodes {
 			if r := w.reason(n, t.Workload); r != "" {
 				why.Filtered[r]++
-			} else if best == nil || w.better(n, best, t.Task, t.Workload, block) {
+			} else if best == nil || w.better(n, best, t, block) {
 				best = n
 			}
 		}

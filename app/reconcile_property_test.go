@@ -1,0 +1,564 @@
+package app
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phalanx-bft/phalanx/app/scheduler"
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// TestReconcileProperties is a seeded simulation of the reconcile pass
+// (DESIGN §6) over random clusters (zones, labels, capacities), workloads
+// (constraints, spread with max_per_domain and max_skew, max_per_node,
+// priorities, restart policies, max_unavailable) and failures: nodes that
+// crash and come back, tasks that fail or complete, agents that report
+// stale generations, drains, cordons, scale and template changes, deletes,
+// and changes of max_placements_per_block. After every block it checks:
+//
+//   - capacity is never exceeded, and allocations are the sum of the
+//     active tasks' resources;
+//   - max_per_node and max_per_domain always hold (the simulation never
+//     changes a workload's placement rules, which govern placements only),
+//     and every domain that received a placement is within max_skew of the
+//     emptiest eligible domain;
+//   - every pending task is placed once a node can take it and the rate
+//     limit allows: when the block's placements stayed below
+//     max_placements_per_block and the scheduler examined every request
+//     (or had nothing to examine: every pending workload parked), no
+//     pending task fits on any node, by a naive reading of the rules;
+//   - a rolling update takes down at most (Running tasks − min_available)
+//     Running tasks in a block;
+//   - generations only grow, for every task id, across deletes and
+//     re-creations;
+//   - two instances fed the same blocks return the same results and events
+//     and hand back byte-identical TakeChanges; the second is rebuilt from
+//     its records (LoadState) every few heights and goes on identically.
+func TestReconcileProperties(t *testing.T) {
+	seeds := []int64{1, 2, 3, time.Now().UnixNano()}
+	if *seedFlag != 0 {
+		seeds = []int64{*seedFlag}
+	}
+	heights := 500
+	if testing.Short() {
+		heights = 150
+	}
+	total := map[string]int{}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Logf("seed %d (rerun with: go test ./app -run 'ReconcileProperties' -seed %d)", seed, seed)
+			for k, v := range simulateReconcile(t, rand.New(rand.NewSource(seed)), heights) {
+				total[k] += v
+			}
+		})
+	}
+	if *seedFlag != 0 || t.Failed() {
+		return
+	}
+	// Over the seeds, the simulation must reach every path, or it proves
+	// less than it seems.
+	for _, what := range []string{"placed", "evicted/node_down", "evicted/drain", "evicted/rolling_update", "evicted/max_restarts",
+		"restart-in-place", "rolling-running-replaced", "task_stop", "unschedulable", "complete-pass-checked"} {
+		if total[what] == 0 {
+			t.Errorf("the simulation never produced %q", what)
+		}
+	}
+}
+
+type rsNode struct {
+	id       string
+	alive    bool
+	nextHbMs int64
+	hbSeq    uint64
+	ran      map[string]uint64 // task -> the generation this agent last ran
+}
+
+type rsSim struct {
+	t       *testing.T
+	rng     *rand.Rand
+	a       *State
+	nodes   []*rsNode
+	fate    map[string]int  // "task/gen" -> 0 runs, 1 fails, 2 completes
+	crashy  map[string]bool // workloads whose tasks fail often
+	lastGen map[string]uint64
+	stats   map[string]int
+	txs     [][]byte
+	seqUsed map[string]uint64
+}
+
+func (m *rsSim) add(signer string, body *types.TxBody) {
+	body.ChainId = testChainID
+	body.Sequence = m.a.NextSequence(testAddr(signer)) + m.seqUsed[signer]
+	m.seqUsed[signer]++
+	m.txs = append(m.txs, encodeTx(testKey(signer), body))
+}
+
+func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int {
+	params := DefaultParams()
+	params.MaxPlacementsPerBlock = uint32(1 + rng.Intn(8))
+	params.BackoffBaseMs, params.BackoffMaxMs = 500, 4000
+	g := &Genesis{Params: params, Accounts: []types.GenesisAccount{
+		{Address: testAddr("ops"), Roles: []types.Role{types.ROLE_OPERATOR}},
+		{Address: testAddr("admin"), Roles: []types.Role{types.ROLE_ADMIN}},
+	}}
+	a, err := NewState(testChainID, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := map[string][]byte{}
+	persist := func(ch []KV) {
+		for _, kv := range ch {
+			if kv.Value == nil {
+				delete(records, string(kv.Key))
+			} else {
+				records[string(kv.Key)] = kv.Value
+			}
+		}
+	}
+	load := func(h int64) *State {
+		var kvs []KV
+		for _, k := range sortedKeys(records) {
+			kvs = append(kvs, KV{Key: []byte(k), Value: records[k]})
+		}
+		s, err := LoadState(testChainID, h, kvs)
+		if err != nil {
+			t.Fatalf("height %d: LoadState: %v", h, err)
+		}
+		return s
+	}
+	persist(a.TakeChanges())
+	b := load(0)
+
+	m := &rsSim{t: t, rng: rng, a: a, fate: map[string]int{}, crashy: map[string]bool{}, lastGen: map[string]uint64{}, stats: map[string]int{}}
+	zones := 2 + rng.Intn(3)
+	nodeCount := 6 + rng.Intn(11)
+	const startMs = 1_000_000
+	for i := 0; i < nodeCount; i++ {
+		m.nodes = append(m.nodes, &rsNode{id: fmt.Sprintf("n%02d", i), alive: true, nextHbMs: startMs + int64(rng.Intn(2000)), ran: map[string]uint64{}})
+	}
+	t.Logf("%d nodes in %d zones, max_placements_per_block %d, %d heights", nodeCount, zones, params.MaxPlacementsPerBlock, heights)
+
+	timeMs := int64(startMs)
+	for h := int64(1); h <= int64(heights); h++ {
+		timeMs += 800 + rng.Int63n(401)
+		m.txs, m.seqUsed = nil, map[string]uint64{}
+		if h == 1 {
+			for i, n := range m.nodes {
+				var labels []types.Label
+				if rng.Intn(3) > 0 {
+					labels = append(labels, types.Label{Key: "disk", Value: []string{"ssd", "hdd"}[rng.Intn(2)]})
+				}
+				m.add("ops", &types.TxBody{Msg: &types.TxBody_RegisterNode{RegisterNode: &types.RegisterNode{
+					NodeId: n.id, PubKey: testPub(n.id), Zone: fmt.Sprintf("z%d", i%zones), Labels: labels,
+					Capacity: types.Resources{CpuMillis: 1000 * (2 + rng.Int63n(7)), MemoryMb: 1024 * (2 + rng.Int63n(7))}}}})
+			}
+		}
+		if h > 1 {
+			m.heartbeats(timeMs)
+			m.operate(h)
+		}
+
+		block := Block{Height: h, TimeMs: timeMs, Hash: []byte(fmt.Sprintf("block-%d", h))}
+		if ea, eb := a.BeginBlock(block, nil), b.BeginBlock(block, nil); !reflect.DeepEqual(ea, eb) {
+			t.Fatalf("height %d: BeginBlock events differ", h)
+		}
+		for _, raw := range m.txs {
+			txA, errA := DecodeTx(raw, testChainID)
+			txB, _ := DecodeTx(raw, testChainID)
+			if errA != nil {
+				t.Fatalf("height %d: DecodeTx: %v", h, errA)
+			}
+			ra, rb := a.DeliverTx(txA), b.DeliverTx(txB)
+			if !reflect.DeepEqual(ra, rb) {
+				t.Fatalf("height %d: results differ:\n%+v\n%+v", h, ra, rb)
+			}
+			m.stats[fmt.Sprintf("%s/%d", msgName(&txA.Body), ra.Code)]++
+			for _, e := range ra.Events {
+				if e.Type == EventTaskStop {
+					m.stats["task_stop"]++
+				}
+			}
+		}
+		before := m.runningBefore()
+		resA, resB := a.EndBlock(), b.EndBlock()
+		if !reflect.DeepEqual(resA, resB) {
+			t.Fatalf("height %d: EndBlock differs:\n%+v\n%+v", h, resA.Events, resB.Events)
+		}
+		ca, cb := a.TakeChanges(), b.TakeChanges()
+		if len(ca) != len(cb) {
+			t.Fatalf("height %d: %d changes vs %d", h, len(ca), len(cb))
+		}
+		for i := range ca {
+			if !bytes.Equal(ca[i].Key, cb[i].Key) || !bytes.Equal(ca[i].Value, cb[i].Value) {
+				t.Fatalf("height %d: change %q differs between the instances", h, ca[i].Key)
+			}
+		}
+		persist(ca)
+		if h%20 == 0 {
+			b = load(h)
+		}
+		if err := a.verify(); err != nil {
+			t.Fatalf("height %d: %v", h, err)
+		}
+		m.check(h, resA.Events, before)
+	}
+	var hist []string
+	for _, k := range sortedKeys(m.stats) {
+		hist = append(hist, fmt.Sprintf("%s:%d", k, m.stats[k]))
+	}
+	t.Logf("counts: %s", strings.Join(hist, " "))
+	return m.stats
+}
+
+// heartbeats: live agents heartbeat every 2 s and report what the chain
+// placed on their node (Running, or Failed/Completed by fate), plus, now
+// and then, a generation they ran before (which must be fenced).
+func (m *rsSim) heartbeats(timeMs int64) {
+	for _, n := range m.nodes {
+		if !n.alive || timeMs < n.nextHbMs || m.a.nodes[n.id] == nil {
+			continue
+		}
+		n.nextHbMs = timeMs + 2000
+		n.hbSeq++
+		hb := &types.Heartbeat{NodeId: n.id, Seq: n.hbSeq}
+		placed := map[string]bool{}
+		for _, t := range m.a.tasksOn(n.id) {
+			if !taskActive(t) {
+				continue
+			}
+			placed[t.Id] = true
+			key := fmt.Sprintf("%s/%d", t.Id, t.Generation)
+			fate, seen := m.fate[key]
+			if !seen {
+				fate, failPct := 0, 10
+				if m.crashy[t.Workload] {
+					failPct = 60
+				}
+				switch r := m.rng.Intn(100); {
+				case r < failPct:
+					fate = 1
+				case r < failPct+3:
+					fate = 2
+				}
+				m.fate[key] = fate
+			}
+			r := types.TaskReport{TaskId: t.Id, Generation: t.Generation, State: types.TASK_RUNNING}
+			switch {
+			case t.State == types.TASK_FAILED || fate == 1 && m.rng.Intn(2) == 0:
+				r.State, r.ExitCode = types.TASK_FAILED, 1
+			case fate == 2:
+				r.State = types.TASK_COMPLETED
+			}
+			if m.rng.Intn(3) == 0 {
+				r.Checkpoint = []byte(fmt.Sprintf("ck-%d", m.rng.Intn(1000)))
+			}
+			hb.Tasks = append(hb.Tasks, r)
+			n.ran[t.Id] = t.Generation
+		}
+		for _, id := range sortedKeys(n.ran) {
+			if !placed[id] && m.rng.Intn(2) == 0 {
+				hb.Tasks = append(hb.Tasks, types.TaskReport{TaskId: id, Generation: n.ran[id], State: types.TASK_RUNNING})
+				delete(n.ran, id)
+			}
+		}
+		m.add(n.id, &types.TxBody{Msg: &types.TxBody_Heartbeat{Heartbeat: hb}})
+	}
+}
+
+var rsWorkloads = []string{"api", "batch", "db", "etl", "web", "zk"}
+
+func (m *rsSim) randomSpec(name string) types.WorkloadSpec {
+	r := m.rng
+	spec := types.WorkloadSpec{
+		Name: name, Command: "run", Replicas: uint32(1 + r.Intn(8)),
+		Resources:  types.Resources{CpuMillis: 250 * (1 + r.Int63n(8)), MemoryMb: 128 * (1 + r.Int63n(8))},
+		MaxPerNode: uint32(r.Intn(4)), Priority: int32(r.Intn(4)), MaxUnavailable: uint32(r.Intn(4)),
+		RestartPolicy: types.RestartPolicy{MaxRestarts: uint32(r.Intn(4))},
+	}
+	if r.Intn(3) == 0 {
+		spec.RestartPolicy.BackoffBaseMs, spec.RestartPolicy.BackoffMaxMs = 1000, 3000
+	}
+	if r.Intn(4) == 0 {
+		spec.Constraints = []types.Constraint{{Label: "disk", Op: []string{"=", "!="}[r.Intn(2)], Value: "ssd"}}
+	}
+	if r.Intn(2) == 0 {
+		spec.SpreadKey = "zone"
+		spec.MaxPerDomain = uint32(r.Intn(4))
+		spec.MaxSkew = uint32(r.Intn(3))
+	}
+	if r.Intn(4) == 0 {
+		spec.Rank = RankSpread
+	}
+	return spec
+}
+
+// operate: crashes and recoveries, and the operator's commands.
+func (m *rsSim) operate(h int64) {
+	r := m.rng
+	for _, n := range m.nodes {
+		switch {
+		case n.alive && r.Intn(150) == 0:
+			n.alive = false
+		case !n.alive && r.Intn(40) == 0:
+			n.alive = true
+		}
+	}
+	if r.Intn(3) > 0 {
+		return
+	}
+	name := rsWorkloads[r.Intn(len(rsWorkloads))]
+	w := m.a.workloads[name]
+	node := m.nodes[r.Intn(len(m.nodes))].id
+	switch k := r.Intn(100); {
+	case k < 25 && w == nil:
+		spec := m.randomSpec(name)
+		m.crashy[name] = r.Intn(3) == 0
+		m.add("ops", &types.TxBody{Msg: &types.TxBody_CreateWorkload{CreateWorkload: &types.CreateWorkload{Spec: spec}}})
+	case k < 50 && w != nil:
+		// Template or replicas; placement rules stay.
+		spec := w.Spec
+		switch r.Intn(3) {
+		case 0:
+			spec.Command = fmt.Sprintf("run-%d", h)
+		case 1:
+			spec.Resources.CpuMillis = 250 * (1 + r.Int63n(8))
+		default:
+			spec.Replicas = uint32(r.Intn(9))
+		}
+		spec.MaxUnavailable = uint32(r.Intn(4))
+		m.add("ops", &types.TxBody{Msg: &types.TxBody_UpdateWorkload{UpdateWorkload: &types.UpdateWorkload{Spec: spec}}})
+	case k < 58 && w != nil:
+		m.add("ops", &types.TxBody{Msg: &types.TxBody_DeleteWorkload{DeleteWorkload: &types.DeleteWorkload{Name: name}}})
+	case k < 68:
+		m.add("ops", &types.TxBody{Msg: &types.TxBody_DrainNode{DrainNode: &types.DrainNode{NodeId: node}}})
+	case k < 76:
+		m.add("ops", &types.TxBody{Msg: &types.TxBody_CordonNode{CordonNode: &types.CordonNode{NodeId: node}}})
+	case k < 95:
+		m.add("ops", &types.TxBody{Msg: &types.TxBody_UncordonNode{UncordonNode: &types.UncordonNode{NodeId: node}}})
+	case k < 100:
+		p := m.a.params
+		p.MaxPlacementsPerBlock = uint32(1 + r.Intn(8))
+		m.add("admin", &types.TxBody{Msg: &types.TxBody_UpdateParams{UpdateParams: &types.UpdateParams{Params: p}}})
+	}
+}
+
+// runningBefore returns the Running tasks of the rolling workloads before
+// the end of the block.
+func (m *rsSim) runningBefore() map[string]bool {
+	out := map[string]bool{}
+	for _, name := range sortedKeys(m.a.rollouts) {
+		for _, t := range m.a.tasksOf(name) {
+			if t.State == types.TASK_RUNNING {
+				out[t.Id] = true
+			}
+		}
+	}
+	return out
+}
+
+func attr(e Event, key string) string {
+	for _, a := range e.Attributes {
+		if a.Key == key {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+func (m *rsSim) check(h int64, events []Event, runningBefore map[string]bool) {
+	t, s := m.t, m.a
+	// Events: placements, evictions by reason, restarts.
+	for _, e := range events {
+		switch e.Type {
+		case EventTaskPlaced:
+			id := attr(e, "task")
+			// A scheduler placement resets the restart count.
+			if task := s.tasks[id]; task != nil && task.Restarts > 0 {
+				m.stats["restart-in-place"]++
+			} else {
+				m.stats["placed"]++
+			}
+		case EventTaskEvicted:
+			m.stats["evicted/"+attr(e, "reason")]++
+		case EventWorkload:
+			if attr(e, "action") == ActionUnschedulable {
+				m.stats["unschedulable"]++
+			}
+		}
+	}
+	// Generations only grow.
+	for _, id := range sortedKeys(s.tasks) {
+		task := s.tasks[id]
+		if last, ok := m.lastGen[id]; ok && task.Generation < last {
+			t.Fatalf("height %d: task %s generation %d after %d", h, id, task.Generation, last)
+		}
+		m.lastGen[id] = task.Generation
+	}
+	// Capacity.
+	for _, id := range s.nodeIDs {
+		n := s.nodes[id]
+		if n.Allocated.CpuMillis > n.Capacity.CpuMillis || n.Allocated.MemoryMb > n.Capacity.MemoryMb {
+			t.Fatalf("height %d: node %s over capacity: %+v of %+v", h, id, n.Allocated, n.Capacity)
+		}
+	}
+	// Placement rules.
+	placedIn := map[string]map[string]bool{} // workload -> domains that received a placement
+	for _, e := range events {
+		if e.Type == EventTaskPlaced {
+			task := s.tasks[attr(e, "task")]
+			if task == nil || task.Restarts > 0 {
+				continue // a restart in place changes no count
+			}
+			spec := s.workloads[task.Workload].Spec
+			if spec.SpreadKey != "" {
+				d, _ := scheduler.LabelValue(s.nodes[attr(e, "node")], spec.SpreadKey)
+				if placedIn[task.Workload] == nil {
+					placedIn[task.Workload] = map[string]bool{}
+				}
+				placedIn[task.Workload][d] = true
+			}
+		}
+	}
+	for _, name := range sortedKeys(s.workloads) {
+		spec := s.workloads[name].Spec
+		onNode, inDomain := m.counts(name)
+		for _, id := range sortedKeys(onNode) {
+			if spec.MaxPerNode > 0 && onNode[id] > spec.MaxPerNode {
+				t.Fatalf("height %d: %s has %d tasks on %s; max_per_node %d", h, name, onNode[id], id, spec.MaxPerNode)
+			}
+		}
+		for _, d := range sortedKeys(inDomain) {
+			if spec.MaxPerDomain > 0 && inDomain[d] > spec.MaxPerDomain {
+				t.Fatalf("height %d: %s has %d tasks in %s; max_per_domain %d", h, name, inDomain[d], d, spec.MaxPerDomain)
+			}
+		}
+		if spec.MaxSkew > 0 && placedIn[name] != nil {
+			min, ok := m.minEligible(name, inDomain)
+			for _, d := range sortedKeys(placedIn[name]) {
+				if ok && inDomain[d] > min+spec.MaxSkew {
+					t.Fatalf("height %d: %s placed in %s, which holds %d; the emptiest eligible domain %d, max_skew %d", h, name, d, inDomain[d], min, spec.MaxSkew)
+				}
+			}
+		}
+	}
+	// Rolling updates keep min_available: the Running tasks a block's
+	// replacements took down are at most Running − min_available.
+	running, replaced := map[string]int{}, map[string]int{}
+	for _, id := range sortedKeys(runningBefore) {
+		name, _, _ := strings.Cut(id, "/")
+		running[name]++
+	}
+	for _, e := range events {
+		if id := attr(e, "task"); e.Type == EventTaskEvicted && attr(e, "reason") == ReasonRollingUpdate && runningBefore[id] {
+			name, _, _ := strings.Cut(id, "/")
+			replaced[name]++
+		}
+	}
+	for _, name := range sortedKeys(replaced) {
+		if w := s.workloads[name]; w != nil && replaced[name] > max(0, running[name]-minAvailable(w)) {
+			t.Fatalf("height %d: the rolling update of %s replaced %d Running tasks of %d; min_available %d", h, name, replaced[name], running[name], minAvailable(w))
+		}
+		m.stats["rolling-running-replaced"] += replaced[name]
+	}
+	// Every pending task is placed once it fits and the limit allows.
+	p := s.LastPass()
+	complete := !p.PlaceRan || p.Placed < int(s.params.MaxPlacementsPerBlock) && p.Examined == p.Requests && !p.QueueCut
+	if s.pendingCount > 0 && complete {
+		m.stats["complete-pass-checked"]++
+		for _, name := range sortedKeys(s.pending) {
+			for _, id := range s.nodeIDs {
+				if why := m.fits(name, s.nodes[id]); why == "" {
+					t.Fatalf("height %d: %d pending tasks of %s (reason %q) fit on %s, and the pass (%+v) placed nothing more",
+						h, len(s.pending[name]), name, s.pending[name][0].Reason, id, p)
+				}
+			}
+		}
+	}
+}
+
+// counts returns the workload's active tasks per node and per domain.
+func (m *rsSim) counts(name string) (map[string]uint32, map[string]uint32) {
+	s := m.a
+	spec := s.workloads[name].Spec
+	onNode, inDomain := map[string]uint32{}, map[string]uint32{}
+	for _, t := range s.tasksOf(name) {
+		if !taskActive(t) {
+			continue
+		}
+		onNode[t.Node]++
+		if spec.SpreadKey != "" {
+			if d, ok := scheduler.LabelValue(s.nodes[t.Node], spec.SpreadKey); ok {
+				inDomain[d]++
+			}
+		}
+	}
+	return onNode, inDomain
+}
+
+// schedulable: a node the workload may run on at all.
+func (m *rsSim) schedulable(spec *types.WorkloadSpec, n *types.Node) bool {
+	if n.State != types.NODE_READY || n.Cordoned || n.Draining {
+		return false
+	}
+	for _, c := range spec.Constraints {
+		v, ok := scheduler.LabelValue(n, c.Label)
+		if (c.Op == "=") != (ok && v == c.Value) {
+			return false
+		}
+	}
+	if spec.SpreadKey != "" {
+		if _, ok := scheduler.LabelValue(n, spec.SpreadKey); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *rsSim) minEligible(name string, inDomain map[string]uint32) (uint32, bool) {
+	s := m.a
+	spec := &s.workloads[name].Spec
+	first, min := true, uint32(0)
+	for _, id := range s.nodeIDs {
+		n := s.nodes[id]
+		if !m.schedulable(spec, n) {
+			continue
+		}
+		d, _ := scheduler.LabelValue(n, spec.SpreadKey)
+		if first || inDomain[d] < min {
+			min, first = inDomain[d], false
+		}
+	}
+	return min, !first
+}
+
+// fits is a naive reading of the placement rules: why one more task of
+// the workload cannot go on n, or "".
+func (m *rsSim) fits(name string, n *types.Node) string {
+	s := m.a
+	spec := &s.workloads[name].Spec
+	if !m.schedulable(spec, n) {
+		return "unschedulable"
+	}
+	onNode, inDomain := m.counts(name)
+	if spec.MaxPerNode > 0 && onNode[n.Id] >= spec.MaxPerNode {
+		return "max_per_node"
+	}
+	if spec.SpreadKey != "" {
+		d, _ := scheduler.LabelValue(n, spec.SpreadKey)
+		if spec.MaxPerDomain > 0 && inDomain[d] >= spec.MaxPerDomain {
+			return "max_per_domain"
+		}
+		if min, ok := m.minEligible(name, inDomain); spec.MaxSkew > 0 && ok && inDomain[d]+1 > min+spec.MaxSkew {
+			return "max_skew"
+		}
+	}
+	if n.Allocated.CpuMillis+spec.Resources.CpuMillis > n.Capacity.CpuMillis || n.Allocated.MemoryMb+spec.Resources.MemoryMb > n.Capacity.MemoryMb {
+		return "resources"
+	}
+	return ""
+}
