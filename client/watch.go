@@ -18,8 +18,8 @@ import (
 // (DESIGN §8); Watch passes on only these.
 var AppEventTypes = []string{
 	app.EventNodeStatus, app.EventNodeStrike, app.EventTaskPlaced,
-	app.EventTaskEvicted, app.EventTaskStop, app.EventAccountJailed,
-	app.EventWorkload,
+	app.EventTaskEvicted, app.EventTaskFailed, app.EventTaskStop,
+	app.EventAccountJailed, app.EventWorkload,
 }
 
 // WatchEvent is one application event as Watch delivers it.

@@ -553,7 +553,7 @@ func TestRenderObservers(t *testing.T) {
 // TestWatchTypeNodeStrike: node_strike is an app event type, in its place,
 // and `watch --type` lists it.
 func TestWatchTypeNodeStrike(t *testing.T) {
-	want := []string{"node_status", "node_strike", "task_placed", "task_evicted", "task_stop", "account_jailed", "workload"}
+	want := []string{"node_status", "node_strike", "task_placed", "task_evicted", "task_failed", "task_stop", "account_jailed", "workload"}
 	if !reflect.DeepEqual(client.AppEventTypes, want) {
 		t.Errorf("AppEventTypes = %q, want %q", client.AppEventTypes, want)
 	}

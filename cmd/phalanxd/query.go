@@ -444,6 +444,14 @@ func queryWorkloadCmd() *cobra.Command {
 					kv.add("priority", fmt.Sprint(s.Priority))
 					kv.add("restart policy", fmt.Sprintf("at most %d restarts, backoff %s to %s",
 						s.RestartPolicy.MaxRestarts, formatMs(s.RestartPolicy.BackoffBaseMs), formatMs(s.RestartPolicy.BackoffMaxMs)))
+					if r := wl.Rollout; r != nil {
+						kv.add("rollout", fmt.Sprintf("to template %d: %d updated, %d outdated, %d available (at least %d kept)",
+							r.TemplateVersion, r.Updated, r.Outdated, r.Available, r.MinAvailable))
+					}
+					if u := wl.Unschedulable; u != nil {
+						// Like kubectl describe's FailedScheduling event.
+						kv.add("unschedulable", fmt.Sprintf("%d pending since height %d: %s", u.Pending, u.SinceHeight, u.Reason))
+					}
 					if err := kv.flush(); err != nil {
 						return err
 					}
