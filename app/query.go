@@ -294,6 +294,20 @@ func ParseTaskState(s string) (types.TaskState, bool) {
 }
 
 func (s *State) nodeView(n *types.Node) NodeView {
+	v := NodeRecordView(n)
+	if age := s.blockTimeMs - n.LastHeartbeatMs; age > 0 {
+		v.LastHeartbeatAgeMs = age
+	}
+	for _, t := range s.tasksOn(n.Id) {
+		v.Tasks = append(v.Tasks, t.Id)
+	}
+	return v
+}
+
+// NodeRecordView is the part of a node's view that its stored record
+// alone determines (no task list, heartbeat age or health): what a client
+// checks against a proven record.
+func NodeRecordView(n *types.Node) NodeView {
 	v := NodeView{
 		ID:               n.Id,
 		State:            NodeStateName(n.State),
@@ -314,14 +328,8 @@ func (s *State) nodeView(n *types.Node) NodeView {
 		Strikes:          n.Strikes,
 		Tasks:            []string{},
 	}
-	if age := s.blockTimeMs - n.LastHeartbeatMs; age > 0 {
-		v.LastHeartbeatAgeMs = age
-	}
 	for _, l := range n.Labels {
 		v.Labels[l.Key] = l.Value
-	}
-	for _, t := range s.tasksOn(n.Id) {
-		v.Tasks = append(v.Tasks, t.Id)
 	}
 	return v
 }
@@ -444,6 +452,10 @@ func (s *State) workloadView(w *types.Workload) WorkloadView {
 	}
 	return v
 }
+
+// AccountRecordView is an account's view; its stored record determines
+// all of it.
+func AccountRecordView(a *types.Account) AccountView { return accountView(a) }
 
 func accountView(a *types.Account) AccountView {
 	v := AccountView{

@@ -32,7 +32,7 @@ func (c *Client) ProvenNode(ctx context.Context, id string) (app.NodeView, *Proo
 		if err := n.Unmarshal(rec); err != nil {
 			return nil, err
 		}
-		want := nodeRecordView(&n)
+		want := app.NodeRecordView(&n)
 		// Derived from other records and the block time: not proven.
 		want.Tasks, want.LastHeartbeatAgeMs, want.Health = v.Tasks, v.LastHeartbeatAgeMs, v.Health
 		return want, nil
@@ -69,17 +69,7 @@ func (c *Client) ProvenAccount(ctx context.Context, addr []byte) (app.AccountVie
 		if err := a.Unmarshal(rec); err != nil {
 			return nil, err
 		}
-		want := app.AccountView{
-			Address: strings.ToUpper(fmt.Sprintf("%x", a.Address)), PubKey: a.PubKey, Roles: []string{},
-			Sequence: a.Sequence, Jailed: a.Jailed, JailReason: a.JailReason,
-			Reputation: a.Reputation, Agreements: a.Agreements, Disagreements: a.Disagreements,
-		}
-		for _, r := range a.Roles {
-			want.Roles = append(want.Roles, app.RoleName(r))
-		}
-		if len(a.ValidatorAddress) > 0 {
-			want.ValidatorAddress = strings.ToUpper(fmt.Sprintf("%x", a.ValidatorAddress))
-		}
+		want := app.AccountRecordView(&a)
 		return want, nil
 	})
 	return v, p, err
@@ -96,34 +86,6 @@ func (c *Client) ProvenParams(ctx context.Context) (app.ParamsView, *Proof, erro
 		return app.NewParamsView(params), nil
 	})
 	return v, p, err
-}
-
-// nodeRecordView is the part of app.NodeView that comes from the stored
-// node record alone.
-func nodeRecordView(n *types.Node) app.NodeView {
-	v := app.NodeView{
-		ID:               n.Id,
-		State:            app.NodeStateName(n.State),
-		Reason:           n.Reason,
-		Zone:             n.Zone,
-		Labels:           map[string]string{},
-		Capacity:         app.ResourcesView{CPUMillis: n.Capacity.CpuMillis, MemoryMB: n.Capacity.MemoryMb},
-		Allocated:        app.ResourcesView{CPUMillis: n.Allocated.CpuMillis, MemoryMB: n.Allocated.MemoryMb},
-		Usage:            app.ResourcesView{CPUMillis: n.Usage.CpuMillis, MemoryMB: n.Usage.MemoryMb},
-		Endpoint:         n.Endpoint,
-		Address:          crypto.AddressHex(n.PubKey),
-		Cordoned:         n.Cordoned,
-		Draining:         n.Draining,
-		RegisteredHeight: n.RegisteredHeight,
-		StateSince:       n.StateSinceMs,
-		LastHeartbeat:    n.LastHeartbeatMs,
-		LastHeartbeatSeq: n.LastHeartbeatSeq,
-		Strikes:          n.Strikes,
-	}
-	for _, l := range n.Labels {
-		v.Labels[l.Key] = l.Value
-	}
-	return v
 }
 
 // provenAttempts bounds how often provenView retries when a block is
