@@ -35,14 +35,23 @@ proto:
 	cp $(BUILD_DIR)/proto-out/github.com/phalanx-bft/phalanx/types/*.pb.go types/
 	rm -rf $(BUILD_DIR)/proto-out
 
-# A 4-validator network on loopback (ports 26600-26632, docs/networks.md),
-# initialised once in $(LOCALNET); runs in the foreground, Ctrl-C stops it.
+# A cluster that heals itself, on loopback (docs/networks.md): 4 validators
+# (ports 26600-26632), an observer per validator and 3 worker agents in zones
+# zone-a, zone-b, zone-c (endpoints 26640-26642), running the sample workload
+# examples/localnet.json (3 replicas, one per zone). Initialised once in
+# $(LOCALNET) (a localnet made before agents existed is re-initialised);
+# runs in the foreground and prints how to watch it and kill an agent;
+# Ctrl-C stops it all.
 localnet: build
-	@test -f $(LOCALNET)/testnet.json || $(BINARY) testnet init --validators 4 --output $(LOCALNET) --chain-id phalanx-local
-	$(BINARY) testnet start $(LOCALNET)
+	@if test -f $(LOCALNET)/testnet.json && ! grep -q '"agents"' $(LOCALNET)/testnet.json; then \
+	  echo "$(LOCALNET) has no agents (made by an older phalanxd): re-initialising it"; \
+	  $(BINARY) testnet init --force --validators 4 --agents 3 --output $(LOCALNET) --chain-id phalanx-local >/dev/null || exit 1; fi
+	@test -f $(LOCALNET)/testnet.json || { $(BINARY) testnet init --validators 4 --agents 3 --output $(LOCALNET) --chain-id phalanx-local >/dev/null && \
+	  echo "initialised $(LOCALNET): 4 validators, 3 agents (testnet.json lists them)"; }
+	$(BINARY) testnet start $(LOCALNET) --workload examples/localnet.json
 
-# Stops the localnet from another terminal, or validators left running by a
-# supervisor that was killed.
+# Stops the localnet from another terminal (agents, then observers, then
+# validators), or processes left running by a supervisor that was killed.
 localnet-stop:
 	-$(BINARY) testnet stop $(LOCALNET)
 

@@ -65,10 +65,12 @@ func (a Agent) Args() []string {
 
 // ObserverArgs is the command line, without the program name, of
 // validator v's observer: its observer key from the network's keyring,
-// reporting through v's RPC, its state under DIR/observer.
+// reporting through v's RPC, its state under DIR/observer, and the
+// breaker cool-down of a test network (TestnetBreakerCooldown).
 func (m *Manifest) ObserverArgs(v Validator) []string {
 	return []string{"observer", "--home", m.Dir, "--key", v.Observer,
-		"--keyring-backend", string(keyring.BackendTest), "--node", v.RPC}
+		"--keyring-backend", string(keyring.BackendTest), "--node", v.RPC,
+		"--breaker-cooldown", TestnetBreakerCooldown}
 }
 
 // initAgents creates the homes and keys of opts.Agents agents.

@@ -1,6 +1,7 @@
 package networks
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -90,6 +91,73 @@ func TestInitAgentErrors(t *testing.T) {
 		o.Dir = filepath.Join(t.TempDir(), "net")
 		if _, err := InitTestnet(o); err == nil || !strings.Contains(err.Error(), "--agents") {
 			t.Errorf("%+v: %v; expected an error about --agents", o, err)
+		}
+	}
+}
+
+func TestProcesses(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "net")
+	m := initNet(t, InitOptions{Dir: dir, Validators: 4, BasePort: 40000, Agents: 3})
+	var names []string
+	for _, p := range m.Processes() {
+		names = append(names, p.Kind+":"+p.Name)
+	}
+	want := "validator:val0 validator:val1 validator:val2 validator:val3 observer:observer0 observer:observer1 observer:observer2 observer:observer3 agent:agent0 agent:agent1 agent:agent2"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("processes:\n got %s\nwant %s", got, want)
+	}
+	obs := m.ObserverProcess(m.Validators[2])
+	if obs.PIDFile != filepath.Join(m.Validators[2].Home, ObserverPIDFile) || obs.LogFile != filepath.Join(m.Validators[2].Home, ObserverLogFile) {
+		t.Errorf("observer2 files: %s %s", obs.PIDFile, obs.LogFile)
+	}
+	ag := AgentProcess(m.Agents[1])
+	if ag.PIDFile != filepath.Join(m.Agents[1].Home, AgentPIDFile) || ag.LogFile != filepath.Join(m.Agents[1].Home, AgentLogFile) {
+		t.Errorf("agent1 files: %s %s", ag.PIDFile, ag.LogFile)
+	}
+
+	sel, err := m.SelectProcesses([]string{"agent1", "val2", "observer2"})
+	if err != nil || strings.Join(processNames(sel), ",") != "val2,observer2,agent1" {
+		t.Errorf("SelectProcesses = %v, %v; want val2, observer2, agent1 in start order", processNames(sel), err)
+	}
+	if _, err := m.SelectProcesses([]string{"agent7"}); !errors.Is(err, ErrUnknownName) || !strings.Contains(err.Error(), "observer3, agent0") {
+		t.Errorf("unknown name: %v", err)
+	}
+
+	// Without agents, nothing to observe: validators only.
+	plain := initNet(t, InitOptions{Validators: 2})
+	if got := processNames(plain.Processes()); strings.Join(got, ",") != "val0,val1" {
+		t.Errorf("processes of a network without agents: %v", got)
+	}
+}
+
+// TestMatchesCmdline: a pid counts as a process only if /proc shows its
+// subcommand, --home and --key, so that a recycled pid, or the observer of
+// another validator (all share one --home), is never signalled.
+func TestMatchesCmdline(t *testing.T) {
+	m := &Manifest{Dir: "/net", Validators: []Validator{{Name: "val0", Home: "/net/val0", RPC: "tcp://127.0.0.1:1", Observer: "observer0"}},
+		Agents: []Agent{{Name: "agent0", Home: "/net/agent0", Listen: "127.0.0.1:2", Nodes: []string{"tcp://127.0.0.1:1"}, Zone: "zone-a"}}}
+	val := ValidatorProcess(m.Validators[0])
+	obs := m.ObserverProcess(m.Validators[0])
+	ag := AgentProcess(m.Agents[0])
+	for _, c := range []struct {
+		p    Process
+		argv string
+		want bool
+	}{
+		{val, "phalanxd start --home /net/val0", true},
+		{val, "/bin/phalanxd start --home=/net/val0/", true},
+		{val, "phalanxd start --home /net/val1", false},
+		{val, "phalanxd rollback --home /net/val0", false},
+		{obs, "phalanxd observer --home /net --key observer0 --keyring-backend test --node tcp://127.0.0.1:1", true},
+		{obs, "phalanxd observer --home /net --key observer1 --node tcp://127.0.0.1:1", false},
+		{obs, "phalanxd observer --home /other --key observer0", false},
+		{ag, "phalanxd " + strings.Join(ag.Args, " "), true},
+		{ag, "phalanxd agent reaper", false},
+		{ag, "phalanxd agent --home /net/agent0 --key agent1", false},
+		{ag, "sleep 3600", false},
+	} {
+		if got := c.p.matchesCmdline(strings.Fields(c.argv)); got != c.want {
+			t.Errorf("%s vs %q: %v, want %v", c.p.Name, c.argv, got, c.want)
 		}
 	}
 }

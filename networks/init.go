@@ -448,7 +448,7 @@ func showOrAdd(kr *keyring.Keyring, name string) (keyring.KeyInfo, error) {
 
 // prepareDir makes dir, refusing (unless force) a directory that already
 // holds a network; with force it removes the old homes and manifest, but
-// only when none of its validators is running.
+// only when none of its processes is running.
 func prepareDir(dir string, force bool) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -478,9 +478,9 @@ func prepareDir(dir string, force bool) error {
 	if hasManifest {
 		if old, err := LoadManifest(dir); err == nil && old.Mode == ModeLoopback {
 			var running []string
-			for _, v := range old.Validators {
-				if pid, ok := runningPID(v); ok {
-					running = append(running, fmt.Sprintf("%s (pid %d)", v.Name, pid))
+			for _, p := range old.Processes() {
+				if pid, ok := runningPID(p); ok {
+					running = append(running, fmt.Sprintf("%s (pid %d)", p.Name, pid))
 				}
 			}
 			if len(running) > 0 {

@@ -369,12 +369,18 @@ func TestPortsAndFreeBase(t *testing.T) {
 	if p := PortsOf(26600, 2); p != (Ports{26620, 26621, 26622}) {
 		t.Errorf("PortsOf(26600, 2) = %+v", p)
 	}
-	base, err := FindFreeBasePort(4)
+	base, err := FindFreeBasePort(4, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if base < freeBaseMin || PortsOf(base, 3).Prometheus >= freeBaseMax {
+	if base < freeBaseMin || AgentPort(base, 4, 2) >= freeBaseMax {
 		t.Errorf("base %d outside %d-%d", base, freeBaseMin, freeBaseMax)
+	}
+	if !portsFree(base, 4, 3) {
+		t.Errorf("ports of base %d not free right after FindFreeBasePort", base)
+	}
+	if _, err := FindFreeBasePort(4, MaxAgents+1); err == nil {
+		t.Errorf("FindFreeBasePort accepted %d agents", MaxAgents+1)
 	}
 }
 

@@ -17,35 +17,44 @@ const (
 	freeBaseTries = 200
 )
 
-// FindFreeBasePort returns a loopback base port whose ports for n
-// validators (see PortsOf) are all free right now, trying random bases in
-// 20000-32700. Tests use it to run networks side by side; the ports can
-// still be taken before the network binds them, so callers that race
-// with other programs should retry.
-func FindFreeBasePort(n int) (int, error) {
+// FindFreeBasePort returns a loopback base port whose ports for a
+// network of n validators and k agents are all free right now: the
+// validators' (see PortsOf) and the agents' endpoints (AgentPort). It
+// tries random bases in 20000-32700. Tests use it to run networks side by
+// side; the ports can still be taken before the network binds them, so
+// callers that race with other programs should retry.
+func FindFreeBasePort(n, k int) (int, error) {
 	if n < 1 || n > MaxValidators {
 		return 0, fmt.Errorf("%d validators: expected 1 to %d", n, MaxValidators)
 	}
-	span := PortStride * n
+	if k < 0 || k > MaxAgents {
+		return 0, fmt.Errorf("%d agents: expected 0 to %d", k, MaxAgents)
+	}
+	span := PortStride*n + k
 	for range freeBaseTries {
 		base := freeBaseMin + rand.IntN(freeBaseMax-freeBaseMin-span)
-		if portsFree(base, n) {
+		if portsFree(base, n, k) {
 			return base, nil
 		}
 	}
-	return 0, fmt.Errorf("no free base port for %d validators after %d tries in %d-%d", n, freeBaseTries, freeBaseMin, freeBaseMax)
+	return 0, fmt.Errorf("no free base port for %d validators and %d agents after %d tries in %d-%d", n, k, freeBaseTries, freeBaseMin, freeBaseMax)
 }
 
-func portsFree(base, n int) bool {
+func portsFree(base, n, k int) bool {
+	var ports []int
 	for i := range n {
 		p := PortsOf(base, i)
-		for _, port := range []int{p.P2P, p.RPC, p.Prometheus} {
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-			if err != nil {
-				return false
-			}
-			_ = l.Close()
+		ports = append(ports, p.P2P, p.RPC, p.Prometheus)
+	}
+	for i := range k {
+		ports = append(ports, AgentPort(base, n, i))
+	}
+	for _, port := range ports {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			return false
 		}
+		_ = l.Close()
 	}
 	return true
 }

@@ -8,7 +8,7 @@ import (
 	"syscall"
 )
 
-// Supervising validator processes needs Unix sessions and signals;
+// Supervising processes needs Unix sessions and signals;
 // InitTestnet and Status work everywhere.
 
 func sysProcAttr() *syscall.SysProcAttr { return nil }
@@ -17,4 +17,4 @@ func signalPID(pid int, _ syscall.Signal) error {
 	return fmt.Errorf("signalling pid %d: not supported on %s; stop the validator by hand", pid, runtime.GOOS)
 }
 
-func processAlive(int, string) bool { return false }
+func processAlive(int, Process) bool { return false }

@@ -71,7 +71,7 @@ func mustPhalanxd(t *testing.T, args ...string) string {
 // makes sure no validator outlives the test.
 func initLocal(t *testing.T) *Manifest {
 	t.Helper()
-	base, err := FindFreeBasePort(4)
+	base, err := FindFreeBasePort(4, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,14 +145,14 @@ func TestCLIStartStatusKillRestartStop(t *testing.T) {
 	began := time.Now()
 	out := mustPhalanxd(t, "testnet", "start", dir, "--detach")
 	t.Logf("testnet start --detach: %s", time.Since(began).Round(time.Millisecond))
-	for _, want := range []string{"committing after", "query summary --node " + m.Validators[0].RPC, "testnet stop " + dir} {
+	for _, want := range []string{"ready after", "query summary --node " + m.Validators[0].RPC, "testnet stop " + dir} {
 		if !strings.Contains(out, want) {
 			t.Errorf("start output lacks %q:\n%s", want, out)
 		}
 	}
 	pids := map[string]int{}
 	for _, v := range m.Validators {
-		pid, ok := runningPID(v)
+		pid, ok := runningPID(ValidatorProcess(v))
 		if !ok {
 			t.Fatalf("%s: no live process in %s after start", v.Name, PIDPath(v))
 		}
@@ -195,7 +195,7 @@ func TestCLIStartStatusKillRestartStop(t *testing.T) {
 	if !strings.Contains(out, fmt.Sprintf("killed val2 (pid %d)", pids["val2"])) {
 		t.Errorf("kill output: %s", out)
 	}
-	if processAlive(pids["val2"], m.Validators[2].Home) {
+	if processAlive(pids["val2"], ValidatorProcess(m.Validators[2])) {
 		t.Fatalf("val2 still alive after kill")
 	}
 	ns = statusJSON(t, dir)
@@ -217,7 +217,7 @@ func TestCLIStartStatusKillRestartStop(t *testing.T) {
 	if ns.Validators[2].Height < h+3 {
 		t.Errorf("restarted val2 at height %d; the others were at ≥ %d when it started", ns.Validators[2].Height, h+3)
 	}
-	pid2, _ := runningPID(m.Validators[2])
+	pid2, _ := runningPID(ValidatorProcess(m.Validators[2]))
 	pids["val2"] = pid2
 
 	// Stop: every process gone, pid files removed.
@@ -226,7 +226,7 @@ func TestCLIStartStatusKillRestartStop(t *testing.T) {
 		if !strings.Contains(out, fmt.Sprintf("stopped %s (pid %d)", v.Name, pids[v.Name])) {
 			t.Errorf("stop output lacks %s:\n%s", v.Name, out)
 		}
-		if processAlive(pids[v.Name], v.Home) {
+		if processAlive(pids[v.Name], ValidatorProcess(v)) {
 			t.Errorf("%s (pid %d) alive after stop", v.Name, pids[v.Name])
 		}
 		if _, err := os.Stat(PIDPath(v)); !errors.Is(err, os.ErrNotExist) {
@@ -306,7 +306,7 @@ func TestLibraryStartSupervise(t *testing.T) {
 		}
 	}
 	for _, v := range m.Validators {
-		if pid, ok := runningPID(v); ok {
+		if pid, ok := runningPID(ValidatorProcess(v)); ok {
 			t.Errorf("%s (pid %d) alive after Supervise", v.Name, pid)
 		}
 	}
@@ -327,8 +327,101 @@ func TestStartFailureQuotesLog(t *testing.T) {
 		t.Errorf("failure took %s; want it reported as soon as val3 exits", d)
 	}
 	for _, v := range m.Validators {
-		if pid, ok := runningPID(v); ok {
+		if pid, ok := runningPID(ValidatorProcess(v)); ok {
 			t.Errorf("%s (pid %d) left running after a failed start", v.Name, pid)
 		}
+	}
+}
+
+// TestStartStopAgents runs a one-validator network with an agent: Start
+// brings up the validator, then its observer and the agent (registered
+// and heartbeating); Status shows them; Kill crashes the agent and the
+// supervisor hears of it; Start --only restarts it; Stop goes agents,
+// observers, validators.
+func TestStartStopAgents(t *testing.T) {
+	needProcesses(t)
+	base, err := FindFreeBasePort(1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := initNet(t, InitOptions{Validators: 1, Agents: 1, BasePort: base, BlockTime: 200 * time.Millisecond, ChainID: "px-agents", NoMetrics: true})
+	t.Cleanup(func() {
+		_, _ = Stop(context.Background(), m, StopOptions{Kill: true})
+		if t.Failed() {
+			for _, p := range m.Processes() {
+				t.Logf("%s log tail:\n%s", p.Name, logTail(p.LogFile, 20))
+			}
+		}
+	})
+	ctx := context.Background()
+	var progress strings.Builder
+	n, err := Start(ctx, m, StartOptions{Binary: binary, Timeout: 30 * time.Second, Progress: &progress})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if got := strings.Join(processNames(n.Started), ","); got != "val0,observer0,agent0" {
+		t.Errorf("started %s", got)
+	}
+	for _, want := range []string{"val0 at height", "observer0 reporting through", "agent0 heartbeating through"} {
+		if !strings.Contains(progress.String(), want) {
+			t.Errorf("progress lacks %q:\n%s", want, progress.String())
+		}
+	}
+	waitFor(t, 20*time.Second, "status: observer up, agent up with its node Ready", func() (bool, string) {
+		ns, err := Status(ctx, m, StatusOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(ns.Observers) != 1 || len(ns.Agents) != 1 {
+			return false, fmt.Sprintf("%+v", ns)
+		}
+		o, a := ns.Observers[0], ns.Agents[0]
+		return o.PID > 0 && a.PID > 0 && a.Up && a.Connected && a.NodeID == "agent0" && a.NodeState == "Ready",
+			fmt.Sprintf("observer %+v agent %+v", o, a)
+	})
+
+	agentPID, ok := runningPID(AgentProcess(m.Agents[0]))
+	if !ok {
+		t.Fatal("agent0 not running after Start")
+	}
+	if _, err := Kill(ctx, m, "agent0"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-n.Exits():
+		if e.Name != "agent0" || e.Kind != KindAgent || e.PID != agentPID || e.Err == nil {
+			t.Errorf("exit %+v; want agent0 (pid %d) killed", e, agentPID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no exit reported for the killed agent0")
+	}
+	if _, err := Start(ctx, m, StartOptions{Binary: binary, Only: []string{"agent0"}, Timeout: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(ctx, m, StartOptions{Binary: binary, Only: []string{"observer0"}}); !errors.Is(err, ErrAlreadyRunning) {
+		t.Errorf("second start of observer0: %v; want ErrAlreadyRunning", err)
+	}
+
+	res, err := Stop(ctx, m, StopOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, r := range res {
+		order = append(order, r.Name)
+		if !r.WasRunning || r.Killed {
+			t.Errorf("stop result %+v; want stopped by SIGTERM", r)
+		}
+	}
+	if got := strings.Join(order, ","); got != "agent0,observer0,val0" {
+		t.Errorf("stop order %s; want agent0,observer0,val0", got)
+	}
+	for _, p := range m.Processes() {
+		if pid, ok := runningPID(p); ok {
+			t.Errorf("%s (pid %d) alive after Stop", p.Name, pid)
+		}
+	}
+	if log := logTail(AgentProcess(m.Agents[0]).LogFile, 5); !strings.Contains(log, "agent stopping") {
+		t.Errorf("agent0's log does not show a clean stop:\n%s", log)
 	}
 }

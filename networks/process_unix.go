@@ -12,16 +12,17 @@ import (
 	"syscall"
 )
 
-// sysProcAttr puts a validator in its own session: a terminal's Ctrl-C
-// reaches only the supervisor, and a detached validator outlives it.
+// sysProcAttr puts a process in its own session: a terminal's Ctrl-C
+// reaches only the supervisor, and a detached process outlives it.
 func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
 
 func signalPID(pid int, sig syscall.Signal) error { return syscall.Kill(pid, sig) }
 
 // processAlive reports whether pid is a live (not zombie) process. On
-// Linux it also checks that the process is `phalanxd start` for home, so a
-// recycled pid is not mistaken for the validator.
-func processAlive(pid int, home string) bool {
+// Linux it also checks that the process is p (its subcommand, --home and
+// --key, see Process.matchesCmdline), so a recycled pid is not mistaken
+// for it.
+func processAlive(pid int, p Process) bool {
 	if pid <= 0 {
 		return false
 	}
@@ -44,14 +45,9 @@ func processAlive(pid int, home string) bool {
 	if err != nil {
 		return false
 	}
-	args := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
-	for i := 0; i+1 < len(args); i++ {
-		if string(args[i]) == "--home" && filepath.Clean(string(args[i+1])) == filepath.Clean(home) {
-			return true
-		}
-		if a := string(args[i]); a == "--home="+home {
-			return true
-		}
+	var argv []string
+	for _, a := range bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0}) {
+		argv = append(argv, string(a))
 	}
-	return false
+	return p.matchesCmdline(argv)
 }

@@ -33,7 +33,7 @@ func BenchmarkTestnetCommitLatency(b *testing.B) {
 }
 
 func measureTestnet(b *testing.B, blockTime time.Duration, txs int) {
-	base, err := networks.FindFreeBasePort(4)
+	base, err := networks.FindFreeBasePort(4, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -29,7 +29,7 @@ type testnet struct {
 
 func startTestnet(t *testing.T, chainID string, blockTime time.Duration) *testnet {
 	t.Helper()
-	base, err := networks.FindFreeBasePort(4)
+	base, err := networks.FindFreeBasePort(4, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
