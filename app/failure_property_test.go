@@ -104,27 +104,8 @@ func simulateFailures(t *testing.T, rng *rand.Rand, heights int, reputation bool
 	if err != nil {
 		t.Fatal(err)
 	}
-	records := map[string][]byte{}
-	persist := func(ch []KV) {
-		for _, kv := range ch {
-			if kv.Value == nil {
-				delete(records, string(kv.Key))
-			} else {
-				records[string(kv.Key)] = kv.Value
-			}
-		}
-	}
-	load := func(h int64) *State {
-		var kvs []KV
-		for _, k := range sortedKeys(records) {
-			kvs = append(kvs, KV{Key: []byte(k), Value: records[k]})
-		}
-		s, err := LoadState(testChainID, h, kvs)
-		if err != nil {
-			t.Fatalf("height %d: LoadState: %v", h, err)
-		}
-		return s
-	}
+	store := newRecordStore(t)
+	persist, load := store.persist, store.load
 	persist(a.TakeChanges())
 	b := load(0)
 
