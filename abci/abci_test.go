@@ -15,8 +15,9 @@ import (
 	cmted25519 "github.com/cometbft/cometbft/crypto/ed25519"
 	ics23 "github.com/cosmos/ics23/go"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/crypto"
+	"github.com/phalanx-bft/phalanx/proof"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -70,7 +71,7 @@ func newApp(t testing.TB, dir string) *Application {
 	if a.state != nil {
 		return a
 	}
-	g := &app.Genesis{Params: app.DefaultParams(), Accounts: []types.GenesisAccount{{
+	g := &api.Genesis{Params: api.DefaultParams(), Accounts: []types.GenesisAccount{{
 		Address: crypto.Address(pub(key("admin"))), PubKey: pub(key("admin")),
 		Roles: []types.Role{types.ROLE_ADMIN, types.ROLE_OPERATOR, types.ROLE_OBSERVER},
 	}}}
@@ -149,22 +150,22 @@ func TestCheckTxRejectsEachWithItsOwnCode(t *testing.T) {
 		raw, _ := target.Marshal()
 		return raw
 	}()
-	oversized := signTx(t, admin, &types.TxBody{ChainId: testChain, Sequence: 1, Memo: string(bytes.Repeat([]byte("x"), app.MaxTxBytes)),
+	oversized := signTx(t, admin, &types.TxBody{ChainId: testChain, Sequence: 1, Memo: string(bytes.Repeat([]byte("x"), api.MaxTxBytes)),
 		Msg: &types.TxBody_CordonNode{CordonNode: &types.CordonNode{NodeId: "n1"}}})
 
 	cases := []struct {
 		name string
 		raw  []byte
-		want *app.Error
+		want *api.Error
 	}{
-		{"garbage bytes", []byte("this is not a transaction \xff\xfe"), app.ErrTxUndecodable},
-		{"oversized", oversized, app.ErrTxTooLarge},
-		{"bad signature", badSig, app.ErrBadSignature},
-		{"lifted signature", lifted, app.ErrBadSignature},
-		{"wrong chain id", signTx(t, admin, cordon("other-chain", 1, "n1")), app.ErrWrongChainID},
-		{"reused sequence", signTx(t, admin, cordon(testChain, 0, "n1")), app.ErrSequenceUsed},
-		{"skipped sequence", signTx(t, admin, cordon(testChain, 5, "n1")), app.ErrSequenceSkipped},
-		{"signer without the role", signTx(t, stranger, cordon(testChain, 0, "n1")), app.ErrUnauthorized},
+		{"garbage bytes", []byte("this is not a transaction \xff\xfe"), api.ErrTxUndecodable},
+		{"oversized", oversized, api.ErrTxTooLarge},
+		{"bad signature", badSig, api.ErrBadSignature},
+		{"lifted signature", lifted, api.ErrBadSignature},
+		{"wrong chain id", signTx(t, admin, cordon("other-chain", 1, "n1")), api.ErrWrongChainID},
+		{"reused sequence", signTx(t, admin, cordon(testChain, 0, "n1")), api.ErrSequenceUsed},
+		{"skipped sequence", signTx(t, admin, cordon(testChain, 5, "n1")), api.ErrSequenceSkipped},
+		{"signer without the role", signTx(t, stranger, cordon(testChain, 0, "n1")), api.ErrUnauthorized},
 	}
 	seen := map[uint32]string{}
 	for _, c := range cases {
@@ -201,8 +202,8 @@ func TestCheckTxTracksPendingSequences(t *testing.T) {
 		block = append(block, raw)
 	}
 	// A second copy of seq 2 is a replay while the first is pending.
-	if r := checkTx(t, a, block[2]); r.Code != app.ErrSequenceUsed.Code {
-		t.Fatalf("replayed pending tx: code %d, want %d", r.Code, app.ErrSequenceUsed.Code)
+	if r := checkTx(t, a, block[2]); r.Code != api.ErrSequenceUsed.Code {
+		t.Fatalf("replayed pending tx: code %d, want %d", r.Code, api.ErrSequenceUsed.Code)
 	}
 	res, _ := commitBlock(t, a, 1, block)
 	for i, r := range res.TxResults {
@@ -213,7 +214,7 @@ func TestCheckTxTracksPendingSequences(t *testing.T) {
 	// Replaying a committed tx in a later block is rejected there too and
 	// changes nothing.
 	res, h1 := commitBlock(t, a, 2, [][]byte{block[0]})
-	if res.TxResults[0].Code != app.ErrSequenceUsed.Code {
+	if res.TxResults[0].Code != api.ErrSequenceUsed.Code {
 		t.Fatalf("replayed committed tx in a block: code %d", res.TxResults[0].Code)
 	}
 	_, h2 := commitBlock(t, a, 3, nil)
@@ -343,26 +344,26 @@ func TestQueryProofVerifiesAgainstAppHash(t *testing.T) {
 	if err != nil || resp.Code != 0 {
 		t.Fatalf("query: %v %d %s", err, resp.Code, resp.Log)
 	}
-	if resp.Height != 1 || resp.ProofOps == nil || len(resp.ProofOps.Ops) != 1 || resp.ProofOps.Ops[0].Type != ProofOpType {
+	if resp.Height != 1 || resp.ProofOps == nil || len(resp.ProofOps.Ops) != 1 || resp.ProofOps.Ops[0].Type != proof.OpType {
 		t.Fatalf("unexpected proof answer: height %d ops %v", resp.Height, resp.ProofOps)
 	}
-	var proof ics23.CommitmentProof
-	if err := proof.Unmarshal(resp.ProofOps.Ops[0].Data); err != nil {
+	var cp ics23.CommitmentProof
+	if err := cp.Unmarshal(resp.ProofOps.Ops[0].Data); err != nil {
 		t.Fatal(err)
 	}
 	var n types.Node
 	if err := n.Unmarshal(resp.Value); err != nil || n.Id != "n1" {
 		t.Fatalf("value is not node n1: %v %v", err, n.Id)
 	}
-	if !VerifyProof(hash, &proof, resp.Key, resp.Value) {
+	if !proof.Verify(hash, &cp, resp.Key, resp.Value) {
 		t.Fatal("proof does not verify against the app hash")
 	}
 	tampered := append([]byte(nil), resp.Value...)
 	tampered[len(tampered)-1] ^= 0x01
-	if VerifyProof(hash, &proof, resp.Key, tampered) {
+	if proof.Verify(hash, &cp, resp.Key, tampered) {
 		t.Fatal("tampered value verified")
 	}
-	if VerifyProof(append([]byte{0}, hash[1:]...), &proof, resp.Key, resp.Value) {
+	if proof.Verify(append([]byte{0}, hash[1:]...), &cp, resp.Key, resp.Value) {
 		t.Fatal("proof verified against a wrong root")
 	}
 	// Absence is provable too.
@@ -370,10 +371,10 @@ func TestQueryProofVerifiesAgainstAppHash(t *testing.T) {
 	if resp.Code != 0 || resp.Value != nil {
 		t.Fatalf("absent node: code %d value %x", resp.Code, resp.Value)
 	}
-	if err := proof.Unmarshal(resp.ProofOps.Ops[0].Data); err != nil {
+	if err := cp.Unmarshal(resp.ProofOps.Ops[0].Data); err != nil {
 		t.Fatal(err)
 	}
-	if !VerifyProof(hash, &proof, resp.Key, nil) {
+	if !proof.Verify(hash, &cp, resp.Key, nil) {
 		t.Fatal("absence proof does not verify")
 	}
 }

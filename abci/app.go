@@ -11,7 +11,9 @@ import (
 	"github.com/cometbft/cometbft/crypto/ed25519"
 	"github.com/cometbft/cometbft/libs/log"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/proof"
 	"github.com/phalanx-bft/phalanx/version"
 )
 
@@ -129,7 +131,7 @@ func (a *Application) InitChain(_ context.Context, req *abcitypes.InitChainReque
 	if req.ChainId != a.cfg.ChainID {
 		return nil, fmt.Errorf("init chain: genesis chain id %q differs from configured %q", req.ChainId, a.cfg.ChainID)
 	}
-	g, err := app.ParseGenesis(req.AppStateBytes)
+	g, err := api.ParseGenesis(req.AppStateBytes)
 	if err != nil {
 		return nil, fmt.Errorf("init chain: %w", err)
 	}
@@ -155,17 +157,17 @@ func (a *Application) InitChain(_ context.Context, req *abcitypes.InitChainReque
 }
 
 // CheckTx admits a transaction to the mempool: the same stateless checks
-// as blocks (app.DecodeTx) and the same ante checks (app.State.CheckTx)
+// as blocks (api.DecodeTx) and the same ante checks (app.State.CheckTx)
 // against a sequence view that counts transactions already admitted.
 func (a *Application) CheckTx(_ context.Context, req *abcitypes.CheckTxRequest) (*abcitypes.CheckTxResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.state == nil {
-		return &abcitypes.CheckTxResponse{Code: app.CodeOf(app.ErrInternal), Log: "chain not initialised yet"}, nil
+		return &abcitypes.CheckTxResponse{Code: api.CodeOf(api.ErrInternal), Log: "chain not initialised yet"}, nil
 	}
 	tx, err := a.decode(req.Tx)
 	if err != nil {
-		return &abcitypes.CheckTxResponse{Code: app.CodeOf(err), Log: err.Error()}, nil
+		return &abcitypes.CheckTxResponse{Code: api.CodeOf(err), Log: err.Error()}, nil
 	}
 	addr := string(tx.Address)
 	expected, ok := a.checkSeq[addr]
@@ -173,7 +175,7 @@ func (a *Application) CheckTx(_ context.Context, req *abcitypes.CheckTxRequest) 
 		expected = a.state.NextSequence(tx.Address)
 	}
 	if err := a.state.CheckTx(tx, a.state.Height()+1, expected); err != nil {
-		return &abcitypes.CheckTxResponse{Code: app.CodeOf(err), Log: err.Error()}, nil
+		return &abcitypes.CheckTxResponse{Code: api.CodeOf(err), Log: err.Error()}, nil
 	}
 	a.checkSeq[addr] = tx.Body.Sequence + 1
 	return &abcitypes.CheckTxResponse{Code: abcitypes.CodeTypeOK}, nil
@@ -218,7 +220,7 @@ func (a *Application) FinalizeBlock(_ context.Context, req *abcitypes.FinalizeBl
 	for i, raw := range req.Txs {
 		tx, err := a.decode(raw)
 		if err != nil {
-			results[i] = &abcitypes.ExecTxResult{Code: app.CodeOf(err), Log: err.Error()}
+			results[i] = &abcitypes.ExecTxResult{Code: api.CodeOf(err), Log: err.Error()}
 			continue
 		}
 		r := a.state.DeliverTx(tx)
@@ -266,17 +268,17 @@ func (a *Application) Query(_ context.Context, req *abcitypes.QueryRequest) (*ab
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.state == nil {
-		return queryError(app.ErrNotFound, "chain not initialised yet"), nil
+		return queryError(api.ErrNotFound, "chain not initialised yet"), nil
 	}
 	if req.Prove || req.Path == "/store" {
 		return a.queryProof(req), nil
 	}
 	if req.Height != 0 && req.Height != a.state.Height() {
-		return queryError(app.ErrNotFound, fmt.Sprintf("JSON queries answer at the latest height %d, not %d; use prove=true for a past height's record", a.state.Height(), req.Height)), nil
+		return queryError(api.ErrNotFound, fmt.Sprintf("JSON queries answer at the latest height %d, not %d; use prove=true for a past height's record", a.state.Height(), req.Height)), nil
 	}
 	out, err := a.state.Query(req.Path)
 	if err != nil {
-		return &abcitypes.QueryResponse{Code: app.CodeOf(err), Log: err.Error(), Height: a.state.Height()}, nil
+		return &abcitypes.QueryResponse{Code: api.CodeOf(err), Log: err.Error(), Height: a.state.Height()}, nil
 	}
 	return &abcitypes.QueryResponse{Value: out, Height: a.state.Height()}, nil
 }
@@ -286,29 +288,29 @@ func (a *Application) queryProof(req *abcitypes.QueryRequest) *abcitypes.QueryRe
 	if req.Path != "/store" {
 		var ok bool
 		if key, ok = app.StoreKeyForPath(req.Path); !ok {
-			return queryError(app.ErrNotFound, fmt.Sprintf("path %q has no single stored record to prove; expected /nodes/{id}, /workloads/{name}, /tasks/{workload}/{index}, /accounts/{addr}, /params or /store with data=key", req.Path))
+			return queryError(api.ErrNotFound, fmt.Sprintf("path %q has no single stored record to prove; expected /nodes/{id}, /workloads/{name}, /tasks/{workload}/{index}, /accounts/{addr}, /params or /store with data=key", req.Path))
 		}
 	}
 	if len(key) == 0 {
-		return queryError(app.ErrNotFound, "empty store key; expected data=key with path /store")
+		return queryError(api.ErrNotFound, "empty store key; expected data=key with path /store")
 	}
 	height := req.Height
 	if height == 0 {
 		height = a.store.Version()
 	}
-	value, proof, err := a.store.GetWithProof(key, height)
+	value, cp, err := a.store.GetWithProof(key, height)
 	if err != nil {
-		return queryError(app.ErrNotFound, err.Error())
+		return queryError(api.ErrNotFound, err.Error())
 	}
-	data, err := proof.Marshal()
+	data, err := cp.Marshal()
 	if err != nil {
-		return queryError(app.ErrInternal, err.Error())
+		return queryError(api.ErrInternal, err.Error())
 	}
 	resp := &abcitypes.QueryResponse{
 		Key:      key,
 		Value:    value,
 		Height:   height,
-		ProofOps: &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{{Type: ProofOpType, Key: key, Data: data}}},
+		ProofOps: &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{{Type: proof.OpType, Key: key, Data: data}}},
 	}
 	if value == nil {
 		resp.Log = "does not exist (absence proven)"
@@ -316,14 +318,14 @@ func (a *Application) queryProof(req *abcitypes.QueryRequest) *abcitypes.QueryRe
 	return resp
 }
 
-// decode runs app.DecodeTx's stateless checks with cached signature
+// decode runs api.DecodeTx's stateless checks with cached signature
 // verification.
-func (a *Application) decode(raw []byte) (*app.Tx, error) {
-	return app.DecodeTxWith(raw, a.cfg.ChainID, a.sigs.verify)
+func (a *Application) decode(raw []byte) (*api.Tx, error) {
+	return api.DecodeTxWith(raw, a.cfg.ChainID, a.sigs.verify)
 }
 
 func queryError(sentinel error, msg string) *abcitypes.QueryResponse {
-	return &abcitypes.QueryResponse{Code: app.CodeOf(sentinel), Log: msg}
+	return &abcitypes.QueryResponse{Code: api.CodeOf(sentinel), Log: msg}
 }
 
 // toABCIEvents converts app events; every attribute is indexed so that

@@ -36,7 +36,7 @@ func sigKey(pub, body, sig []byte) [32]byte {
 	return k
 }
 
-// verify is an app.Verifier backed by the cache.
+// verify is an api.Verifier backed by the cache.
 func (c *sigCache) verify(pub, body, sig []byte) bool {
 	k := sigKey(pub, body, sig)
 	c.mu.Lock()

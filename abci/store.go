@@ -11,10 +11,6 @@ import (
 	"github.com/phalanx-bft/phalanx/app"
 )
 
-// ProofOpType names the proof format abci_query returns with prove=true:
-// an ics23 CommitmentProof over the IAVL tree whose root is the app hash.
-const ProofOpType = "ics23:iavl"
-
 // storeCacheNodes is the IAVL node cache size (nodes, not bytes).
 const storeCacheNodes = 100_000
 
@@ -130,16 +126,6 @@ func (s *Store) GetWithProof(key []byte, version int64) ([]byte, *ics23.Commitme
 		return nil, nil, err
 	}
 	return value, proof, nil
-}
-
-// VerifyProof checks an ics23 IAVL proof of key (and value, or its absence
-// when value is nil) against root. Clients use it to check abci_query
-// answers against the app hash of a header.
-func VerifyProof(root []byte, proof *ics23.CommitmentProof, key, value []byte) bool {
-	if value == nil {
-		return ics23.VerifyNonMembership(ics23.IavlSpec, root, proof, key)
-	}
-	return ics23.VerifyMembership(ics23.IavlSpec, root, proof, key, value)
 }
 
 // lazyBatchDB stops IAVL from preallocating a batch of the flush threshold's

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/phalanx-bft/phalanx/agent/internal/rpcpool"
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/types"
@@ -45,25 +45,15 @@ type Agent struct {
 
 	mu               sync.Mutex
 	seqs             map[*client.Client]*client.Sequencer
-	chain            map[string]app.TaskView // tasks placed on this node, last sync
+	chain            map[string]api.TaskView // tasks placed on this node, last sync
 	chainHeight      int64
-	specs            map[string]app.WorkloadView
+	specs            map[string]api.WorkloadView
 	busy             map[string]bool // task ids with a start or stop in flight
 	hbInterval       time.Duration
-	status           cpStatus
+	status           api.AgentControlPlaneView
 	usage            usageMeter
 	openRegistration bool
 	paramsAt         time.Time
-}
-
-// cpStatus is what /healthz tells of the control plane.
-type cpStatus struct {
-	Connected     bool      `json:"connected"`
-	Node          string    `json:"node"`
-	Height        int64     `json:"height"`
-	LastHeartbeat time.Time `json:"last_heartbeat,omitzero"`
-	HeartbeatSeq  uint64    `json:"heartbeat_seq"`
-	LastError     string    `json:"last_error,omitempty"`
 }
 
 // New checks cfg and prepares the agent: its state file, its task
@@ -83,8 +73,8 @@ func New(cfg Config) (*Agent, error) {
 		syncNow:    make(chan struct{}, 1),
 		hbNow:      make(chan struct{}, 1),
 		seqs:       map[*client.Client]*client.Sequencer{},
-		chain:      map[string]app.TaskView{},
-		specs:      map[string]app.WorkloadView{},
+		chain:      map[string]api.TaskView{},
+		specs:      map[string]api.WorkloadView{},
 		busy:       map[string]bool{},
 		hbInterval: cfg.HeartbeatInterval,
 	}
@@ -185,7 +175,7 @@ func (a *Agent) retry(ctx context.Context, what string, f func() error) error {
 		if err == nil || !errors.Is(err, rpcpool.ErrAllUnreachable) {
 			return err
 		}
-		a.setStatus(func(s *cpStatus) { s.Connected, s.LastError = false, err.Error() })
+		a.setStatus(func(s *api.AgentControlPlaneView) { s.Connected, s.LastError = false, err.Error() })
 		d := bo.Next()
 		a.logf("%s: %v; retrying in %s", what, err, d.Round(time.Millisecond))
 		select {
@@ -201,7 +191,7 @@ func (a *Agent) retry(ctx context.Context, what string, f func() error) error {
 func (a *Agent) join(ctx context.Context) error {
 	return a.retry(ctx, "join", func() error {
 		for attempt := 0; ; attempt++ {
-			var nv app.NodeView
+			var nv api.NodeView
 			found := false
 			err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
 				_, err := c.Query(ctx, client.NodePath(a.cfg.NodeID), &nv)
@@ -231,7 +221,7 @@ func (a *Agent) join(ctx context.Context) error {
 }
 
 // adopt checks the registered node against this agent.
-func (a *Agent) adopt(nv app.NodeView) error {
+func (a *Agent) adopt(nv api.NodeView) error {
 	if nv.Address != a.addr {
 		return fmt.Errorf("%w: node %s is registered with the key of account %s; this agent's key is account %s (pass --key with the node's key)",
 			ErrWrongKey, nv.ID, nv.Address, a.addr)
@@ -269,7 +259,7 @@ func (a *Agent) register(ctx context.Context) error {
 
 // refreshParams reads the chain parameters the agent follows.
 func (a *Agent) refreshParams(ctx context.Context) error {
-	var pv app.ParamsView
+	var pv api.ParamsView
 	err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
 		_, err := c.Query(ctx, "/params", &pv)
 		return err
@@ -325,7 +315,7 @@ func (a *Agent) resetSequencer(c *client.Client) {
 	delete(a.seqs, c)
 }
 
-func (a *Agent) setStatus(f func(*cpStatus)) {
+func (a *Agent) setStatus(f func(*api.AgentControlPlaneView)) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	f(&a.status)
@@ -346,9 +336,9 @@ func (a *Agent) watchLoop(ctx context.Context) {
 			return nil
 		}
 		switch e.Type {
-		case app.EventTaskPlaced, app.EventTaskEvicted, app.EventTaskStop:
+		case api.EventTaskPlaced, api.EventTaskEvicted, api.EventTaskStop:
 			kick(a.syncNow)
-		case app.EventNodeStatus:
+		case api.EventNodeStatus:
 			a.logf("node %s: %s -> %s (%s)", a.cfg.NodeID, e.Attr("from"), e.Attr("to"), e.Attr("reason"))
 		}
 		return nil
@@ -380,7 +370,7 @@ func (a *Agent) syncLoop(ctx context.Context) {
 				return
 			}
 			next = bo.Next()
-			a.setStatus(func(s *cpStatus) { s.Connected, s.LastError = false, err.Error() })
+			a.setStatus(func(s *api.AgentControlPlaneView) { s.Connected, s.LastError = false, err.Error() })
 			a.logf("sync: %v; next attempt in %s (tasks keep running)", err, next.Round(time.Millisecond))
 		} else {
 			bo.Reset()
@@ -406,7 +396,7 @@ func (a *Agent) sync(ctx context.Context) error {
 			return err
 		}
 	}
-	var ans app.TasksAnswer
+	var ans api.TasksAnswer
 	var node string
 	err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
 		node = c.Node()
@@ -416,7 +406,7 @@ func (a *Agent) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	chain := make(map[string]app.TaskView, len(ans.Tasks))
+	chain := make(map[string]api.TaskView, len(ans.Tasks))
 	for _, t := range ans.Tasks {
 		if t.Node == a.cfg.NodeID {
 			chain[t.ID] = t
@@ -437,8 +427,8 @@ func (a *Agent) sync(ctx context.Context) error {
 	return nil
 }
 
-func wanted(t app.TaskView) bool {
-	return t.State == app.TaskStateName(types.TASK_ASSIGNED) || t.State == app.TaskStateName(types.TASK_RUNNING)
+func wanted(t api.TaskView) bool {
+	return t.State == api.TaskStateName(types.TASK_ASSIGNED) || t.State == api.TaskStateName(types.TASK_RUNNING)
 }
 
 // reconcile brings the processes in line with the chain's placements:
@@ -446,7 +436,7 @@ func wanted(t app.TaskView) bool {
 // generation is stopped); a process the chain no longer wants is stopped;
 // an ended placement is forgotten once the chain moved on.
 // Tasks with a start or stop in flight are left alone until it is done.
-func (a *Agent) reconcile(ctx context.Context, chain map[string]app.TaskView) {
+func (a *Agent) reconcile(ctx context.Context, chain map[string]api.TaskView) {
 	a.mu.Lock()
 	busy := make(map[string]bool, len(a.busy))
 	for id := range a.busy {
@@ -532,7 +522,7 @@ func (a *Agent) op(ctx context.Context, id string, f func(context.Context)) {
 
 // start runs placement ct: its workload's command, after the journal
 // records it.
-func (a *Agent) start(ctx context.Context, ct app.TaskView) {
+func (a *Agent) start(ctx context.Context, ct api.TaskView) {
 	spec, err := a.workload(ctx, ct.Workload, ct.SpecVersion)
 	if err != nil {
 		a.logf("task %s generation %d not started: workload %s: %v", ct.ID, ct.Generation, ct.Workload, err)
@@ -582,7 +572,7 @@ func (a *Agent) onExit(st TaskStatus) {
 
 // workload returns the workload's spec, from the cache when it is at
 // least version minVersion.
-func (a *Agent) workload(ctx context.Context, name string, minVersion uint64) (app.SpecView, error) {
+func (a *Agent) workload(ctx context.Context, name string, minVersion uint64) (api.SpecView, error) {
 	a.mu.Lock()
 	w, ok := a.specs[name]
 	a.mu.Unlock()
@@ -594,7 +584,7 @@ func (a *Agent) workload(ctx context.Context, name string, minVersion uint64) (a
 		return err
 	})
 	if err != nil {
-		return app.SpecView{}, err
+		return api.SpecView{}, err
 	}
 	a.mu.Lock()
 	a.specs[name] = w

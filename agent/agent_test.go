@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -25,20 +25,20 @@ func testAgent(t *testing.T, home string) *Agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.specs["job"] = app.WorkloadView{Name: "job", Version: 1, Spec: app.SpecView{
+	a.specs["job"] = api.WorkloadView{Name: "job", Version: 1, Spec: api.SpecView{
 		Command: "sh", Args: []string{"-c", `printf "$PHALANX_TASK_GENERATION" > "$PHALANX_CHECKPOINT_FILE"; exec sleep 300`},
 	}}
 	t.Cleanup(func() { _ = a.runner.Close(context.Background()) })
 	return a
 }
 
-func placed(id string, gen uint64, state string) app.TaskView {
-	return app.TaskView{ID: id, Workload: "job", Node: "n1", Generation: gen, State: state, SpecVersion: 1}
+func placed(id string, gen uint64, state string) api.TaskView {
+	return api.TaskView{ID: id, Workload: "job", Node: "n1", Generation: gen, State: state, SpecVersion: 1}
 }
 
 // step runs one reconcile against chain and waits for the ops it started.
-func step(a *Agent, tasks ...app.TaskView) {
-	chain := map[string]app.TaskView{}
+func step(a *Agent, tasks ...api.TaskView) {
+	chain := map[string]api.TaskView{}
 	for _, t := range tasks {
 		chain[t.ID] = t
 	}
@@ -104,7 +104,7 @@ func TestReconcileFollowsTheChain(t *testing.T) {
 
 func TestReconcileReportsExitOnce(t *testing.T) {
 	a := testAgent(t, t.TempDir())
-	a.specs["job"] = app.WorkloadView{Name: "job", Version: 1, Spec: app.SpecView{Command: "sh", Args: []string{"-c", "exit 4"}}}
+	a.specs["job"] = api.WorkloadView{Name: "job", Version: 1, Spec: api.SpecView{Command: "sh", Args: []string{"-c", "exit 4"}}}
 	step(a, placed("job/0", 2, "Assigned"))
 	eventually(t, 5*time.Second, "exit reported", func() bool {
 		r, ok := reportOf(a, "job/0")

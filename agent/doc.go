@@ -31,7 +31,7 @@
 //     follows the forking thread), and the reaper process kills the task's
 //     whole process group when the agent's pipe to it closes.
 //
-// Checkpoints: a task writes its checkpoint (at most app.MaxCheckpointBytes)
+// Checkpoints: a task writes its checkpoint (at most api.MaxCheckpointBytes)
 // to $PHALANX_CHECKPOINT_FILE; the agent reports it when it differs from
 // the chain's; the next generation finds the chain's last checkpoint in
 // the file $PHALANX_CHECKPOINT_IN.

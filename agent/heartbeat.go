@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/phalanx-bft/phalanx/agent/internal/rpcpool"
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
 // MaxCheckpointBytesPerHeartbeat bounds the checkpoint bytes one heartbeat
-// carries, far below app.MaxTxBytes; checkpoints beyond it wait for the
+// carries, far below api.MaxTxBytes; checkpoints beyond it wait for the
 // next heartbeat.
 const MaxCheckpointBytesPerHeartbeat = 64 << 10
 
@@ -55,7 +55,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			} else {
 				bo.Reset()
 			}
-			a.setStatus(func(s *cpStatus) { s.LastError = err.Error() })
+			a.setStatus(func(s *api.AgentControlPlaneView) { s.LastError = err.Error() })
 			a.logf("heartbeat: %v", err)
 		} else {
 			bo.Reset()
@@ -87,16 +87,16 @@ func (a *Agent) heartbeat(ctx context.Context) error {
 	var te *client.TxError
 	switch {
 	case err == nil:
-		a.setStatus(func(s *cpStatus) {
+		a.setStatus(func(s *api.AgentControlPlaneView) {
 			s.Connected, s.LastHeartbeat, s.HeartbeatSeq, s.LastError = true, time.Now(), seq, ""
 		})
 		for _, e := range res.Events {
-			if e.Type == app.EventTaskStop {
+			if e.Type == api.EventTaskStop {
 				kick(a.syncNow)
 			}
 		}
 		return nil
-	case errors.Is(err, app.ErrStaleHeartbeat):
+	case errors.Is(err, api.ErrStaleHeartbeat):
 		// Another process heartbeats for this node, or this home's state is
 		// older than the chain: continue above the chain's last seq.
 		a.resyncSeq(ctx)
@@ -109,7 +109,7 @@ func (a *Agent) heartbeat(ctx context.Context) error {
 
 // resyncSeq moves the heartbeat seq above the chain's last accepted one.
 func (a *Agent) resyncSeq(ctx context.Context) {
-	var nv app.NodeView
+	var nv api.NodeView
 	err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
 		_, err := c.Query(ctx, client.NodePath(a.cfg.NodeID), &nv)
 		return err
@@ -128,7 +128,7 @@ var reportStates = map[string]types.TaskState{
 
 // reports are the task reports of the next heartbeat: every running
 // placement of this node, and every ended one whose outcome the chain does
-// not show yet; changes first, at most app.MaxTasksPerHeartbeat, with the
+// not show yet; changes first, at most api.MaxTasksPerHeartbeat, with the
 // checkpoints that differ from the chain's within
 // MaxCheckpointBytesPerHeartbeat.
 func (a *Agent) reports() []types.TaskReport {
@@ -162,8 +162,8 @@ func (a *Agent) reports() []types.TaskReport {
 		items = append(items, item{r, changed})
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].changed && !items[j].changed })
-	if len(items) > app.MaxTasksPerHeartbeat {
-		items = items[:app.MaxTasksPerHeartbeat]
+	if len(items) > api.MaxTasksPerHeartbeat {
+		items = items[:api.MaxTasksPerHeartbeat]
 	}
 	out := make([]types.TaskReport, len(items))
 	for i, it := range items {
@@ -193,7 +193,7 @@ func (a *Agent) measureUsage() types.Resources {
 		cpuSec := float64(ticks-prev.ticks) / clockTicksPerSecond
 		u.CpuMillis = int64(cpuSec / el.Seconds() * 1000)
 	}
-	u.CpuMillis = min(u.CpuMillis, app.MaxCPUMillis)
-	u.MemoryMb = min(u.MemoryMb, app.MaxMemoryMB)
+	u.CpuMillis = min(u.CpuMillis, api.MaxCPUMillis)
+	u.MemoryMb = min(u.MemoryMb, api.MaxMemoryMB)
 	return u
 }

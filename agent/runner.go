@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 )
 
 // Environment variables the agent sets for every task.
@@ -23,7 +23,7 @@ const (
 	EnvTaskGeneration = "PHALANX_TASK_GENERATION"
 	EnvNodeID         = "PHALANX_NODE_ID"
 	// EnvCheckpointFile names the file the task writes its checkpoint to
-	// (at most app.MaxCheckpointBytes); the agent reports its content.
+	// (at most api.MaxCheckpointBytes); the agent reports its content.
 	EnvCheckpointFile = "PHALANX_CHECKPOINT_FILE"
 	// EnvCheckpointIn names a file holding the last checkpoint the chain
 	// carries for the task (empty when there is none).
@@ -534,7 +534,7 @@ func (r *Runner) status(pr *proc) TaskStatus {
 // ErrCheckpointTooLarge: a task wrote a checkpoint above the chain's limit.
 var ErrCheckpointTooLarge = errors.New("checkpoint too large")
 
-// readCheckpoint reads a checkpoint file, at most app.MaxCheckpointBytes;
+// readCheckpoint reads a checkpoint file, at most api.MaxCheckpointBytes;
 // a missing file is no checkpoint.
 func readCheckpoint(path string) ([]byte, error) {
 	f, err := os.Open(path)
@@ -545,12 +545,12 @@ func readCheckpoint(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, app.MaxCheckpointBytes+1))
+	b, err := io.ReadAll(io.LimitReader(f, api.MaxCheckpointBytes+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > app.MaxCheckpointBytes {
-		return nil, fmt.Errorf("%w: %s holds more than %d bytes, the chain's limit; it is not reported", ErrCheckpointTooLarge, path, app.MaxCheckpointBytes)
+	if len(b) > api.MaxCheckpointBytes {
+		return nil, fmt.Errorf("%w: %s holds more than %d bytes, the chain's limit; it is not reported", ErrCheckpointTooLarge, path, api.MaxCheckpointBytes)
 	}
 	if len(b) == 0 {
 		return nil, nil

@@ -5,41 +5,26 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/phalanx-bft/phalanx/api"
 )
 
 // The agent's HTTP endpoint, for observers and operators. Read-only and
 // unauthenticated: bind it to an address only the cluster can reach.
 //
 //	GET /healthz                    {"node_id", "ok", "tasks", "running", "control_plane"}
-//	GET /tasks                      {"node_id", "tasks": [TaskView…]}
-//	GET /tasks/{workload}/{index}   TaskView, or 404
+//	GET /tasks                      {"node_id", "tasks": [api.AgentTaskView…]}
+//	GET /tasks/{workload}/{index}   api.AgentTaskView, or 404
 
-// HealthView is the answer of GET /healthz.
-type HealthView struct {
-	NodeID       string   `json:"node_id"`
-	OK           bool     `json:"ok"`
-	Tasks        int      `json:"tasks"`
-	Running      int      `json:"running"`
-	ControlPlane cpStatus `json:"control_plane"`
-}
-
-// TaskView is a task in GET /tasks.
-type TaskView struct {
-	TaskStatus
-	Workload string `json:"workload"`
-	Index    uint32 `json:"index"`
-}
-
-// TasksView is the answer of GET /tasks.
-type TasksView struct {
-	NodeID string     `json:"node_id"`
-	Tasks  []TaskView `json:"tasks"`
-}
-
-func taskView(st TaskStatus) TaskView {
+func taskView(st TaskStatus) api.AgentTaskView {
 	w, idx, _ := strings.Cut(st.TaskID, "/")
 	n, _ := strconv.ParseUint(idx, 10, 32)
-	return TaskView{TaskStatus: st, Workload: w, Index: uint32(n)}
+	return api.AgentTaskView{
+		TaskID: st.TaskID, Workload: w, Index: uint32(n), Generation: st.Generation,
+		State: st.State, PID: st.PID, ExitCode: st.ExitCode, Restarts: st.Restarts,
+		Healthy: st.Healthy, StartedAt: st.StartedAt, ExitedAt: st.ExitedAt,
+		Log: st.Log, CheckpointErr: st.CheckpointErr,
+	}
 }
 
 // Handler serves the agent's endpoint.
@@ -47,7 +32,7 @@ func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		tasks := a.runner.Tasks()
-		v := HealthView{NodeID: a.cfg.NodeID, OK: true, Tasks: len(tasks)}
+		v := api.AgentHealthView{NodeID: a.cfg.NodeID, OK: true, Tasks: len(tasks)}
 		for _, t := range tasks {
 			if t.State == StateRunning {
 				v.Running++
@@ -59,7 +44,7 @@ func (a *Agent) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, v)
 	})
 	mux.HandleFunc("GET /tasks", func(w http.ResponseWriter, _ *http.Request) {
-		v := TasksView{NodeID: a.cfg.NodeID, Tasks: []TaskView{}}
+		v := api.AgentTasksView{NodeID: a.cfg.NodeID, Tasks: []api.AgentTaskView{}}
 		for _, t := range a.runner.Tasks() {
 			v.Tasks = append(v.Tasks, taskView(t))
 		}

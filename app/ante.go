@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -15,28 +16,28 @@ import (
 // (ErrUnauthorized, ErrNodeNotFound for a heartbeat of an unknown node,
 // ErrLimitExceeded when a new account would exceed MaxAccounts). It changes
 // nothing.
-func (s *State) CheckTx(tx *Tx, height int64, expectedSeq uint64) error {
+func (s *State) CheckTx(tx *api.Tx, height int64, expectedSeq uint64) error {
 	addr := addrHex(tx.Address)
 	if seq := tx.Body.Sequence; seq < expectedSeq {
-		return errorf(ErrSequenceUsed, "sequence %d already used by account %s; next is %d", seq, addr, expectedSeq)
+		return api.Errorf(api.ErrSequenceUsed, "sequence %d already used by account %s; next is %d", seq, addr, expectedSeq)
 	} else if seq > expectedSeq {
-		return errorf(ErrSequenceSkipped, "sequence %d skips ahead for account %s; next is %d", seq, addr, expectedSeq)
+		return api.Errorf(api.ErrSequenceSkipped, "sequence %d skips ahead for account %s; next is %d", seq, addr, expectedSeq)
 	}
 	if th := tx.Body.TimeoutHeight; th != 0 && th < height {
-		return errorf(ErrTxExpired, "tx timed out at height %d; it would be included at height %d", th, height)
+		return api.Errorf(api.ErrTxExpired, "tx timed out at height %d; it would be included at height %d", th, height)
 	}
 	acc := s.accounts[addr]
 	if acc != nil && acc.Jailed {
-		return errorf(ErrSignerJailed, "account %s is jailed (%s)", addr, acc.JailReason)
+		return api.Errorf(api.ErrSignerJailed, "account %s is jailed (%s)", addr, acc.JailReason)
 	}
 	if acc != nil && len(acc.PubKey) != 0 && !bytes.Equal(acc.PubKey, tx.PubKey) {
-		return errorf(ErrBadPubKey, "account %s holds a different public key", addr)
+		return api.Errorf(api.ErrBadPubKey, "account %s holds a different public key", addr)
 	}
 	return s.authorize(tx, acc)
 }
 
 // authorize checks that the signer may send the message.
-func (s *State) authorize(tx *Tx, acc *types.Account) error {
+func (s *State) authorize(tx *api.Tx, acc *types.Account) error {
 	switch m := tx.Body.Msg.(type) {
 	case *types.TxBody_RegisterNode:
 		if accHasRole(acc, types.ROLE_OPERATOR) {
@@ -46,16 +47,16 @@ func (s *State) authorize(tx *Tx, acc *types.Account) error {
 			return s.allowNewAccount(acc)
 		}
 		if s.params.OpenRegistration {
-			return errorf(ErrUnauthorized, "RegisterNode needs role operator, or the signer must be the node's own key (open registration); account %s is neither", addrHex(tx.Address))
+			return api.Errorf(api.ErrUnauthorized, "RegisterNode needs role operator, or the signer must be the node's own key (open registration); account %s is neither", addrHex(tx.Address))
 		}
 		return missingRole(tx, acc, types.ROLE_OPERATOR)
 	case *types.TxBody_Heartbeat:
 		n := s.nodes[m.Heartbeat.NodeId]
 		if n == nil {
-			return errorf(ErrNodeNotFound, "node %s is not registered", m.Heartbeat.NodeId)
+			return api.Errorf(api.ErrNodeNotFound, "node %s is not registered", m.Heartbeat.NodeId)
 		}
 		if !bytes.Equal(n.PubKey, tx.PubKey) {
-			return errorf(ErrUnauthorized, "a heartbeat of node %s must be signed by the node's key (account %s); signer is %s",
+			return api.Errorf(api.ErrUnauthorized, "a heartbeat of node %s must be signed by the node's key (account %s); signer is %s",
 				n.Id, addrHex(addressOf(n.PubKey)), addrHex(tx.Address))
 		}
 		return s.allowNewAccount(acc)
@@ -69,34 +70,34 @@ func (s *State) authorize(tx *Tx, acc *types.Account) error {
 	case *types.TxBody_GrantRole, *types.TxBody_RevokeRole, *types.TxBody_UpdateParams, *types.TxBody_SetValidatorPower:
 		return needRole(tx, acc, types.ROLE_ADMIN)
 	}
-	return errorf(ErrBodyUndecodable, "tx body carries no known message")
+	return api.Errorf(api.ErrBodyUndecodable, "tx body carries no known message")
 }
 
 // allowNewAccount refuses a role-less signer without an account when the
 // account table is full.
 func (s *State) allowNewAccount(acc *types.Account) error {
-	if acc == nil && len(s.accounts) >= MaxAccounts {
-		return errorf(ErrLimitExceeded, "the state holds %d accounts, the limit", MaxAccounts)
+	if acc == nil && len(s.accounts) >= api.MaxAccounts {
+		return api.Errorf(api.ErrLimitExceeded, "the state holds %d accounts, the limit", api.MaxAccounts)
 	}
 	return nil
 }
 
 func accHasRole(acc *types.Account, r types.Role) bool {
-	return acc != nil && hasRole(acc.Roles, r)
+	return acc != nil && api.HasRole(acc.Roles, r)
 }
 
-func needRole(tx *Tx, acc *types.Account, r types.Role) error {
+func needRole(tx *api.Tx, acc *types.Account, r types.Role) error {
 	if accHasRole(acc, r) {
 		return nil
 	}
 	return missingRole(tx, acc, r)
 }
 
-func missingRole(tx *Tx, acc *types.Account, r types.Role) error {
+func missingRole(tx *api.Tx, acc *types.Account, r types.Role) error {
 	if acc == nil {
-		return errorf(ErrUnauthorized, "%s needs role %s; signer %s has no account", msgName(&tx.Body), RoleName(r), addrHex(tx.Address))
+		return api.Errorf(api.ErrUnauthorized, "%s needs role %s; signer %s has no account", api.MsgName(&tx.Body), api.RoleName(r), addrHex(tx.Address))
 	}
-	return errorf(ErrUnauthorized, "%s needs role %s; account %s has %s", msgName(&tx.Body), RoleName(r), addrHex(tx.Address), rolesString(acc.Roles))
+	return api.Errorf(api.ErrUnauthorized, "%s needs role %s; account %s has %s", api.MsgName(&tx.Body), api.RoleName(r), addrHex(tx.Address), rolesString(acc.Roles))
 }
 
 func rolesString(roles []types.Role) string {
@@ -108,7 +109,7 @@ func rolesString(roles []types.Role) string {
 		if i > 0 {
 			out += ","
 		}
-		out += RoleName(r)
+		out += api.RoleName(r)
 	}
 	return out
 }

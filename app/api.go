@@ -1,13 +1,9 @@
 package app
 
-// This file is the contract between app/ and its callers (abci/, client/).
-// The signatures are fixed; bodies are filled in elsewhere in the package.
-
-import (
-	"crypto/ed25519"
-
-	"github.com/phalanx-bft/phalanx/types"
-)
+// This file holds the types of the contract between app/ and its caller
+// (abci/): what a block brings in and what the state machine hands back.
+// The types clients use (views, errors, limits, the decoded Tx) are in
+// package api.
 
 // Block carries what the caller knows of the block being applied. Time is
 // the header's block time in Unix milliseconds; it is the only clock.
@@ -63,12 +59,4 @@ type Misbehavior struct {
 type EndBlockResult struct {
 	Events           []Event
 	ValidatorUpdates []ValidatorUpdate
-}
-
-// Tx is a transaction that passed the stateless checks of DecodeTx.
-type Tx struct {
-	Raw     []byte
-	PubKey  ed25519.PublicKey
-	Address []byte // crypto.Address(PubKey)
-	Body    types.TxBody
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -58,27 +59,27 @@ func benchKey(name string) ed25519.PublicKey {
 }
 
 // tx wraps a body as DecodeTx would hand it over.
-func (e *benchEnv) tx(pub, addr []byte, msg *types.TxBody) *Tx {
+func (e *benchEnv) tx(pub, addr []byte, msg *types.TxBody) *api.Tx {
 	msg.ChainId = testChainID
 	msg.Sequence = e.s.NextSequence(addr)
-	return &Tx{PubKey: pub, Address: addr, Body: *msg}
+	return &api.Tx{PubKey: pub, Address: addr, Body: *msg}
 }
 
-func (e *benchEnv) deliver(b *testing.B, tx *Tx) {
+func (e *benchEnv) deliver(b *testing.B, tx *api.Tx) {
 	if res := e.s.DeliverTx(tx); res.Code != 0 {
-		b.Fatalf("%s: code %d: %s", msgName(&tx.Body), res.Code, res.Log)
+		b.Fatalf("%s: code %d: %s", api.MsgName(&tx.Body), res.Code, res.Log)
 	}
 }
 
 func newBenchEnv(b *testing.B) *benchEnv {
-	p := DefaultParams()
+	p := api.DefaultParams()
 	p.HeartbeatIntervalMs = 10_000
 	p.SuspectAfterMs = 30_000
 	p.DownAfterMs = 60_000
 	p.ReportWindowMs = 10_000
-	p.MaxPlacementsPerBlock = MaxPlacementsPerBlockLimit
+	p.MaxPlacementsPerBlock = api.MaxPlacementsPerBlockLimit
 	opsPub := benchKey("ops")
-	g := &Genesis{Params: p, Accounts: []types.GenesisAccount{{Address: crypto.Address(opsPub), Roles: []types.Role{types.ROLE_OPERATOR}}}}
+	g := &api.Genesis{Params: p, Accounts: []types.GenesisAccount{{Address: crypto.Address(opsPub), Roles: []types.Role{types.ROLE_OPERATOR}}}}
 	e := &benchEnv{hbSeq: make([]uint64, benchNodes), crashed: make([]bool, benchNodes), timeMs: 10_000_000}
 	for i := 0; i < benchObservers; i++ {
 		pub := benchKey(fmt.Sprintf("obs%d", i))
@@ -118,9 +119,9 @@ func newBenchEnv(b *testing.B) *benchEnv {
 
 // blockTxs builds one block's transactions: the heartbeats of the nodes
 // whose turn it is, and the observers' reports on the same nodes.
-func (e *benchEnv) blockTxs(height int64) []*Tx {
+func (e *benchEnv) blockTxs(height int64) []*api.Tx {
 	slot := int(height % 10)
-	var txs []*Tx
+	var txs []*api.Tx
 	for i := slot; i < benchNodes; i += 10 {
 		if e.crashed[i] {
 			continue
@@ -147,7 +148,7 @@ func (e *benchEnv) blockTxs(height int64) []*Tx {
 				i := slot + 10*(r*benchNodesPerVote+k)
 				rep.Observations = append(rep.Observations, types.Observation{NodeId: fmt.Sprintf("n%05d", i), Reachable: !e.crashed[i], RttMs: 3})
 			}
-			tx := &Tx{PubKey: e.obsPubs[o], Address: e.obsAddr[o], Body: types.TxBody{ChainId: testChainID, Sequence: seq,
+			tx := &api.Tx{PubKey: e.obsPubs[o], Address: e.obsAddr[o], Body: types.TxBody{ChainId: testChainID, Sequence: seq,
 				Msg: &types.TxBody_HealthReport{HealthReport: rep}}}
 			seq++
 			txs = append(txs, tx)
@@ -182,7 +183,7 @@ func benchFailureDetection(b *testing.B, mode string) {
 				e.crashed[(n*10+k)*7919%benchNodes] = true
 			}
 		}
-		var txs []*Tx
+		var txs []*api.Tx
 		if mode == "idle" {
 			e.timeMs++ // 1 ms apart: no deadline comes due
 		} else {
@@ -193,7 +194,7 @@ func benchFailureDetection(b *testing.B, mode string) {
 		e.s.BeginBlock(Block{Height: h, TimeMs: e.timeMs, Hash: []byte("h")}, nil)
 		for _, tx := range txs {
 			if res := e.s.DeliverTx(tx); res.Code != 0 {
-				b.Fatalf("%s: code %d: %s", msgName(&tx.Body), res.Code, res.Log)
+				b.Fatalf("%s: code %d: %s", api.MsgName(&tx.Body), res.Code, res.Log)
 			}
 		}
 		e.s.EndBlock()
@@ -203,7 +204,7 @@ func benchFailureDetection(b *testing.B, mode string) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(commitNs)/float64(b.N), "commit-ns/block")
-	var sum SummaryView
+	var sum api.SummaryView
 	mustUnmarshalB(b, e.s, "/summary", &sum)
 	b.ReportMetric(float64(sum.NodesByState["Down"]), "down-nodes")
 }

@@ -4,38 +4,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/types"
-)
-
-// Event types and the reasons the state machine writes into events and
-// records (DESIGN §8, plus task_stop).
-const (
-	EventNodeStatus    = "node_status"    // node, from, to, reason
-	EventTaskPlaced    = "task_placed"    // task, node, generation
-	EventTaskEvicted   = "task_evicted"   // task, node, reason
-	EventTaskStop      = "task_stop"      // task, node, generation: the agent must stop it
-	EventTaskFailed    = "task_failed"    // task, node, generation, exit_code, then (restart|move), at: when
-	EventAccountJailed = "account_jailed" // addr, reason
-	EventNodeStrike    = "node_strike"    // node, task, window, strikes
-	EventWorkload      = "workload"       // name, action
-
-	ReasonRegistered      = "registered"
-	ReasonHeartbeat       = "heartbeat"
-	ReasonDrain           = "drain"
-	ReasonScaledDown      = "scaled_down"
-	ReasonRollingUpdate   = "rolling_update"
-	ReasonMaxRestarts     = "max_restarts"
-	ReasonWorkloadDeleted = "workload_deleted"
-	ReasonUncordoned      = "uncordoned"
-
-	ActionCreated = "created"
-	ActionUpdated = "updated"
-	ActionDeleted = "deleted"
-	// ActionRolledOut: no task of the workload runs an older template.
-	ActionRolledOut = "rolled_out"
-	// ActionUnschedulable: the workload's pending tasks fit on no node
-	// (attributes reason: the explanation, pending: how many wait).
-	ActionUnschedulable = "unschedulable"
 )
 
 func event(typ string, kv ...string) Event {
@@ -96,7 +66,7 @@ func (s *State) jail(acc *types.Account, reason string) Event {
 	acc.JailReason = reason
 	s.touchAccount(acc)
 	s.activeObsSet = false
-	return event(EventAccountJailed, "addr", addrHex(acc.Address), "reason", reason)
+	return event(api.EventAccountJailed, "addr", addrHex(acc.Address), "reason", reason)
 }
 
 // DeliverTx applies one transaction of the open block. It runs CheckTx at
@@ -104,12 +74,12 @@ func (s *State) jail(acc *types.Account, reason string) Event {
 // changes. Otherwise the signer's sequence is consumed (its account created
 // if the message is allowed without a role) and the message runs: if the
 // message fails, nothing else changes and the tx cannot be replayed.
-func (s *State) DeliverTx(tx *Tx) Result {
+func (s *State) DeliverTx(tx *api.Tx) Result {
 	if !s.inBlock {
 		panic("app: DeliverTx outside a block")
 	}
 	if err := s.CheckTx(tx, s.height, s.NextSequence(tx.Address)); err != nil {
-		return Result{Code: CodeOf(err), Log: err.Error()}
+		return Result{Code: api.CodeOf(err), Log: err.Error()}
 	}
 	key := addrHex(tx.Address)
 	acc := s.accounts[key]
@@ -125,7 +95,7 @@ func (s *State) DeliverTx(tx *Tx) Result {
 
 	events, log, err := s.apply(tx)
 	if err != nil {
-		return Result{Code: CodeOf(err), Log: err.Error()}
+		return Result{Code: api.CodeOf(err), Log: err.Error()}
 	}
 	return Result{Log: log, Events: events}
 }
@@ -248,7 +218,7 @@ func (s *State) restartInPlace(t *types.Task) Event {
 	t.Reason = fmt.Sprintf("restarted in place (%d of max_restarts %d)", t.Restarts, max)
 	s.touchTask(t)
 	s.taskChanged(t)
-	return event(EventTaskPlaced, "task", t.Id, "node", t.Node, "generation", u64(t.Generation))
+	return event(api.EventTaskPlaced, "task", t.Id, "node", t.Node, "generation", u64(t.Generation))
 }
 
 // evictTask sends a task back to Pending with a new generation, fencing
@@ -257,7 +227,7 @@ func (s *State) restartInPlace(t *types.Task) Event {
 func (s *State) evictTask(t *types.Task, reason string) []Event {
 	var events []Event
 	if t.Node != "" {
-		events = append(events, event(EventTaskEvicted, "task", t.Id, "node", t.Node, "reason", reason))
+		events = append(events, event(api.EventTaskEvicted, "task", t.Id, "node", t.Node, "reason", reason))
 		s.release(t)
 		removeFromSet(s.tasksByNode, t.Node, t.Id)
 	}
@@ -292,7 +262,7 @@ func (s *State) addTask(w *types.Workload, index uint32) {
 // removeTask deletes a task, freeing what it holds. Tasks are removed from
 // the highest index down (scale down) or all of them (delete).
 func (s *State) removeTask(t *types.Task, reason string) Event {
-	ev := event(EventTaskEvicted, "task", t.Id, "node", t.Node, "reason", reason)
+	ev := event(api.EventTaskEvicted, "task", t.Id, "node", t.Node, "reason", reason)
 	s.release(t)
 	if t.Node != "" {
 		removeFromSet(s.tasksByNode, t.Node, t.Id)

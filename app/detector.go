@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/app/health"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -188,11 +189,11 @@ func (s *State) desiredState(n *types.Node, why trigger, leaveQuarantine bool) (
 	case triggerVerdict:
 		return types.NODE_READY, fmt.Sprintf("observer quorum: reachable in window %d", n.VerdictWindow)
 	case triggerUncordon:
-		return types.NODE_READY, ReasonUncordoned
+		return types.NODE_READY, api.ReasonUncordoned
 	case triggerParams:
 		return types.NODE_READY, ReasonParamsChanged
 	}
-	return types.NODE_READY, ReasonHeartbeat
+	return types.NODE_READY, api.ReasonHeartbeat
 }
 
 // minorityText is the fraction 1 - quorum ("1/3" by default).
@@ -278,7 +279,7 @@ func (s *State) paramsChanged(old types.Params) []Event {
 		old.PhiAcceptablePauseMs == p.PhiAcceptablePauseMs && old.PartitionPolicy == p.PartitionPolicy {
 		return events
 	}
-	toEvict := old.PartitionPolicy != PartitionEvict && p.PartitionPolicy == PartitionEvict
+	toEvict := old.PartitionPolicy != api.PartitionEvict && p.PartitionPolicy == api.PartitionEvict
 	for _, id := range s.nodeIDs {
 		n := s.nodes[id]
 		if s.setDeadlines(n) {
@@ -321,7 +322,7 @@ func (s *State) verifyHealth() error {
 	}
 	observers := 0
 	for _, k := range sortedKeys(s.accounts) {
-		if hasRole(s.accounts[k].Roles, types.ROLE_OBSERVER) {
+		if api.HasRole(s.accounts[k].Roles, types.ROLE_OBSERVER) {
 			observers++
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -49,7 +50,7 @@ type sim struct {
 }
 
 func simulate(t *testing.T, rng *rand.Rand, heights int) {
-	g := &Genesis{Params: DefaultParams()}
+	g := &api.Genesis{Params: api.DefaultParams()}
 	g.Params.MaxPlacementsPerBlock = uint32(1 + rng.Intn(6))
 	g.Params.PhiWindow = 4
 	g.Params.OpenRegistration = rng.Intn(2) == 0
@@ -109,17 +110,17 @@ func simulate(t *testing.T, rng *rand.Rand, heights int) {
 		n := rng.Intn(14)
 		for i := 0; i < n; i++ {
 			raw := sm.randomTx()
-			txA, errA := DecodeTx(raw, testChainID)
-			txB, errB := DecodeTx(raw, testChainID)
-			if CodeOf(errA) != CodeOf(errB) {
+			txA, errA := api.DecodeTx(raw, testChainID)
+			txB, errB := api.DecodeTx(raw, testChainID)
+			if api.CodeOf(errA) != api.CodeOf(errB) {
 				t.Fatalf("height %d: DecodeTx differs", h)
 			}
 			if errA != nil {
-				codes[fmt.Sprintf("decode/%d", CodeOf(errA))]++
+				codes[fmt.Sprintf("decode/%d", api.CodeOf(errA))]++
 				continue
 			}
 			ra, rb := a.DeliverTx(txA), b.DeliverTx(txB)
-			codes[fmt.Sprintf("%s/%d", msgName(&txA.Body), ra.Code)]++
+			codes[fmt.Sprintf("%s/%d", api.MsgName(&txA.Body), ra.Code)]++
 			if !reflect.DeepEqual(ra, rb) {
 				t.Fatalf("height %d: results differ:\n%+v\n%+v", h, ra, rb)
 			}
@@ -155,7 +156,7 @@ func simulate(t *testing.T, rng *rand.Rand, heights int) {
 			}
 		}
 	}
-	var summary SummaryView
+	var summary api.SummaryView
 	mustUnmarshal(t, a, "/summary", &summary)
 	t.Logf("after %d heights: %d nodes, %d workloads, %d tasks (%v), %d records",
 		heights, summary.Nodes, summary.Workloads, summary.Tasks, summary.TasksByState, len(records))
@@ -191,7 +192,7 @@ func compareQueries(t *testing.T, what string, x, y *State) {
 	for _, p := range paths {
 		bx, errx := x.Query(p)
 		by, erry := y.Query(p)
-		if CodeOf(errx) != CodeOf(erry) || !bytes.Equal(bx, by) {
+		if api.CodeOf(errx) != api.CodeOf(erry) || !bytes.Equal(bx, by) {
 			t.Fatalf("%s: query %s differs:\n%s\n%s", what, p, bx, by)
 		}
 	}

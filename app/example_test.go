@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/app"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/types"
@@ -20,7 +21,7 @@ func Example() {
 	nodePub := ed25519.NewKeyFromSeed(nodeSeed[:]).Public().(ed25519.PublicKey)
 
 	// Genesis: default params and one operator account.
-	genesis, err := app.ParseGenesis([]byte(fmt.Sprintf(
+	genesis, err := api.ParseGenesis([]byte(fmt.Sprintf(
 		`{"accounts": [{"address": %q, "roles": ["operator"]}]}`, crypto.AddressHex(opPub))))
 	if err != nil {
 		panic(err)
@@ -49,7 +50,7 @@ func Example() {
 			Name: "web", Command: "sleep", Args: []string{"3600"}, Replicas: 2,
 			Resources: types.Resources{CpuMillis: 1000, MemoryMb: 512}}}}},
 	} {
-		tx, err := app.DecodeTx(sign(body), "example-chain")
+		tx, err := api.DecodeTx(sign(body), "example-chain")
 		if err != nil {
 			panic(err)
 		}

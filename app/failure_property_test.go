@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -77,14 +78,14 @@ type delayedHb struct {
 func simulateFailures(t *testing.T, rng *rand.Rand, heights int, reputation bool) {
 	f := 1 + rng.Intn(3)
 	nObs := 3*f + 1
-	params := DefaultParams()
+	params := api.DefaultParams()
 	// Without reputation the liars also never equivocate, so that they
 	// count all along.
 	equivocate := reputation
 	if !reputation {
-		params.ReputationFloor = -MaxReputation
+		params.ReputationFloor = -api.MaxReputation
 	}
-	g := &Genesis{Params: params, Accounts: []types.GenesisAccount{
+	g := &api.Genesis{Params: params, Accounts: []types.GenesisAccount{
 		{Address: testAddr("ops"), Roles: []types.Role{types.ROLE_OPERATOR}},
 	}}
 	var observers []string
@@ -275,8 +276,8 @@ func simulateFailures(t *testing.T, rng *rand.Rand, heights int, reputation bool
 			t.Fatalf("height %d: BeginBlock events differ", h)
 		}
 		for _, raw := range txs {
-			txA, errA := DecodeTx(raw, testChainID)
-			txB, errB := DecodeTx(raw, testChainID)
+			txA, errA := api.DecodeTx(raw, testChainID)
+			txB, errB := api.DecodeTx(raw, testChainID)
 			if errA != nil || errB != nil {
 				t.Fatalf("height %d: DecodeTx: %v", h, errA)
 			}
@@ -284,7 +285,7 @@ func simulateFailures(t *testing.T, rng *rand.Rand, heights int, reputation bool
 			if !reflect.DeepEqual(ra, rb) {
 				t.Fatalf("height %d: results differ:\n%+v\n%+v", h, ra, rb)
 			}
-			codes[fmt.Sprintf("%s/%d", msgName(&txA.Body), ra.Code)]++
+			codes[fmt.Sprintf("%s/%d", api.MsgName(&txA.Body), ra.Code)]++
 			if hbm := txA.Body.GetHeartbeat(); hbm != nil && ra.Code == 0 {
 				lastSeen[hbm.NodeId] = timeMs
 			}
@@ -325,7 +326,7 @@ func simulateFailures(t *testing.T, rng *rand.Rand, heights int, reputation bool
 			crashed := sn.crashAtMs != 0 && timeMs >= sn.crashAtMs
 			if !crashed {
 				if n.State == types.NODE_DOWN || n.State == types.NODE_PARTITIONED || n.State == types.NODE_QUARANTINED || n.Strikes > 0 {
-					t.Fatalf("height %d t=%d: healthy node %s is %s (%s), strikes %d", h, timeMs, n.Id, NodeStateName(n.State), n.Reason, n.Strikes)
+					t.Fatalf("height %d t=%d: healthy node %s is %s (%s), strikes %d", h, timeMs, n.Id, api.NodeStateName(n.State), n.Reason, n.Strikes)
 				}
 				continue
 			}
@@ -334,11 +335,11 @@ func simulateFailures(t *testing.T, rng *rand.Rand, heights int, reputation bool
 				maxDownDelay = max(maxDownDelay, timeMs-lastSeen[sn.id])
 			}
 			if sn.downAtMs != 0 && n.State != types.NODE_DOWN {
-				t.Fatalf("height %d: crashed node %s came back as %s (%s)", h, n.Id, NodeStateName(n.State), n.Reason)
+				t.Fatalf("height %d: crashed node %s came back as %s (%s)", h, n.Id, api.NodeStateName(n.State), n.Reason)
 			}
 			if sn.downAtMs == 0 && timeMs > lastSeen[sn.id]+params.DownAfterMs+params.ReportWindowMs {
 				t.Fatalf("height %d t=%d: node %s crashed (last heartbeat seen at t=%d) and is still %s after down_after + report_window",
-					h, timeMs, n.Id, lastSeen[sn.id], NodeStateName(n.State))
+					h, timeMs, n.Id, lastSeen[sn.id], api.NodeStateName(n.State))
 			}
 		}
 	}

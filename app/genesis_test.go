@@ -8,27 +8,28 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
 func TestParseGenesisEmpty(t *testing.T) {
 	for _, in := range []string{"", "  ", "null", " null\n"} {
-		g, err := ParseGenesis([]byte(in))
+		g, err := api.ParseGenesis([]byte(in))
 		if err != nil {
 			t.Fatalf("ParseGenesis(%q): %v", in, err)
 		}
-		if !reflect.DeepEqual(g.Params, DefaultParams()) || len(g.Accounts) != 0 {
+		if !reflect.DeepEqual(g.Params, api.DefaultParams()) || len(g.Accounts) != 0 {
 			t.Errorf("ParseGenesis(%q) = %+v; want default params, no accounts", in, g)
 		}
 	}
 }
 
 func TestParseGenesisFillsMissingParams(t *testing.T) {
-	g, err := ParseGenesis([]byte(`{"params": {"max_placements_per_block": 7, "open_registration": true}}`))
+	g, err := api.ParseGenesis([]byte(`{"params": {"max_placements_per_block": 7, "open_registration": true}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DefaultParams()
+	want := api.DefaultParams()
 	want.MaxPlacementsPerBlock = 7
 	want.OpenRegistration = true
 	if !reflect.DeepEqual(g.Params, want) {
@@ -37,11 +38,11 @@ func TestParseGenesisFillsMissingParams(t *testing.T) {
 }
 
 func TestGenesisRoundTrip(t *testing.T) {
-	g := &Genesis{Params: DefaultParams(), Accounts: []types.GenesisAccount{
+	g := &api.Genesis{Params: api.DefaultParams(), Accounts: []types.GenesisAccount{
 		{Address: testAddr("admin"), PubKey: testPub("admin"), Roles: []types.Role{types.ROLE_ADMIN, types.ROLE_OPERATOR}},
 		{Address: testAddr("obs"), Roles: []types.Role{types.ROLE_OBSERVER}, ValidatorAddress: testAddr("val")},
 	}}
-	g.Params.PartitionPolicy = PartitionEvict
+	g.Params.PartitionPolicy = api.PartitionEvict
 	js, err := g.MarshalJSON()
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +56,7 @@ func TestGenesisRoundTrip(t *testing.T) {
 	if !strings.Contains(string(js), `"validator_address":"`+addrHex(testAddr("val"))+`"`) {
 		t.Errorf("validator_address is not upper-case hex in %s", js)
 	}
-	back, err := ParseGenesis(js)
+	back, err := api.ParseGenesis(js)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,19 +85,19 @@ func TestParseGenesisErrors(t *testing.T) {
 		{`{"params": {"reputation_max": 0}}`, "reputation_max is 0"},
 	}
 	for _, c := range cases {
-		_, err := ParseGenesis([]byte(c.in))
+		_, err := api.ParseGenesis([]byte(c.in))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ParseGenesis(%s) = %v; want an error containing %q", c.in, err, c.want)
 			continue
 		}
-		if !errors.Is(err, ErrBadGenesis) && !errors.Is(err, ErrInvalidParams) {
+		if !errors.Is(err, api.ErrBadGenesis) && !errors.Is(err, api.ErrInvalidParams) {
 			t.Errorf("ParseGenesis(%s) error %v is neither ErrBadGenesis nor ErrInvalidParams", c.in, err)
 		}
 	}
 }
 
 func TestNewStateWritesEveryGenesisRecord(t *testing.T) {
-	g := &Genesis{Params: DefaultParams(), Accounts: []types.GenesisAccount{
+	g := &api.Genesis{Params: api.DefaultParams(), Accounts: []types.GenesisAccount{
 		{Address: testAddr("b"), Roles: []types.Role{types.ROLE_OPERATOR}},
 		{Address: testAddr("a"), Roles: []types.Role{types.ROLE_NODE, types.ROLE_ADMIN}},
 	}}

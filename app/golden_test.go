@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -326,7 +327,7 @@ func (h *harness) names2(s string) string {
 }
 
 func (h *harness) genesis(a *args) string {
-	g := &Genesis{Params: DefaultParams()}
+	g := &api.Genesis{Params: api.DefaultParams()}
 	g.Params.OpenRegistration = a.has("open-registration") || contains(a.pos, "open-registration")
 	g.Params.MaxPlacementsPerBlock = uint32(a.int("placements", int64(g.Params.MaxPlacementsPerBlock)))
 	var vals []ValidatorUpdate
@@ -347,7 +348,7 @@ func (h *harness) genesis(a *args) string {
 			ga.ValidatorAddress = h.name(val)
 		}
 		for _, r := range strings.Split(roles, ",") {
-			role, ok := ParseRole(r)
+			role, ok := api.ParseRole(r)
 			if !ok {
 				panic("unknown role " + r)
 			}
@@ -360,7 +361,7 @@ func (h *harness) genesis(a *args) string {
 	if err != nil {
 		panic(err)
 	}
-	g2, err := ParseGenesis(js)
+	g2, err := api.ParseGenesis(js)
 	if err != nil {
 		panic(err)
 	}
@@ -471,7 +472,7 @@ func (h *harness) txBody(cmd string, a *args, input string) (*types.TxBody, stri
 		for _, spec := range a.list("task") {
 			f := strings.Split(spec, ":")
 			gen, _ := strconv.ParseUint(f[1], 10, 64)
-			st, ok := ParseTaskState(f[2])
+			st, ok := api.ParseTaskState(f[2])
 			if !ok {
 				panic("unknown task state " + f[2])
 			}
@@ -514,7 +515,7 @@ func (h *harness) txBody(cmd string, a *args, input string) (*types.TxBody, stri
 		body.Msg = &types.TxBody_DrainNode{DrainNode: &types.DrainNode{NodeId: a.arg(0), Reason: a.str("reason", "")}}
 	case "grant-role", "revoke-role":
 		signer = "admin"
-		role, ok := ParseRole(a.str("role", ""))
+		role, ok := api.ParseRole(a.str("role", ""))
 		if !ok && a.str("role", "") != "none" {
 			panic("unknown role")
 		}
@@ -526,7 +527,7 @@ func (h *harness) txBody(cmd string, a *args, input string) (*types.TxBody, stri
 		}
 	case "update-params":
 		signer = "admin"
-		pv := NewParamsView(h.s.params)
+		pv := api.NewParamsView(h.s.params)
 		m := map[string]json.RawMessage{}
 		for _, k := range sortedKeys(a.kv) {
 			if k == "signer" || k == "tx-seq" || k == "timeout" || k == "chain" || k == "memo" || k == "corrupt" {
@@ -540,7 +541,7 @@ func (h *harness) txBody(cmd string, a *args, input string) (*types.TxBody, stri
 			m[k] = json.RawMessage(v)
 		}
 		js, _ := json.Marshal(m)
-		if err := decodeStrict(js, &pv); err != nil {
+		if err := api.DecodeStrict(js, &pv); err != nil {
 			panic(err)
 		}
 		body.Msg = &types.TxBody_UpdateParams{UpdateParams: &types.UpdateParams{Params: pv.Params()}}
@@ -696,7 +697,7 @@ func (h *harness) advance(a *args) string {
 				hb.Tasks = append(hb.Tasks, r)
 			}
 			body := &types.TxBody{ChainId: testChainID, Sequence: h.s.NextSequence(testAddr(n.Id)), Msg: &types.TxBody_Heartbeat{Heartbeat: hb}}
-			tx, err := DecodeTx(encodeTx(testKey(n.Id), body), testChainID)
+			tx, err := api.DecodeTx(encodeTx(testKey(n.Id), body), testChainID)
 			if err != nil {
 				panic(err)
 			}
@@ -717,7 +718,7 @@ func (h *harness) advance(a *args) string {
 			h.name(rs.observer)
 			body := &types.TxBody{ChainId: testChainID, Sequence: h.s.NextSequence(testAddr(rs.observer)),
 				Msg: &types.TxBody_HealthReport{HealthReport: &types.HealthReport{Window: window, Observations: rs.obs}}}
-			tx, err := DecodeTx(encodeTx(testKey(rs.observer), body), testChainID)
+			tx, err := api.DecodeTx(encodeTx(testKey(rs.observer), body), testChainID)
 			if err != nil {
 				panic(err)
 			}
@@ -750,9 +751,9 @@ func (h *harness) advance(a *args) string {
 func (h *harness) printHealth(id string) string {
 	b, err := h.s.Query("/nodes/" + id)
 	if err != nil {
-		return fmt.Sprintf("error code %d: %v", CodeOf(err), err)
+		return fmt.Sprintf("error code %d: %v", api.CodeOf(err), err)
 	}
-	var v NodeView
+	var v api.NodeView
 	if err := json.Unmarshal(b, &v); err != nil {
 		panic(err)
 	}
@@ -786,7 +787,7 @@ func (h *harness) printHealth(id string) string {
 	return strings.Join(lines, "\n")
 }
 
-func nodeStatusText(v *NodeView) string {
+func nodeStatusText(v *api.NodeView) string {
 	s := v.State
 	if v.Draining {
 		s += ",Draining"
@@ -802,7 +803,7 @@ func (h *harness) printObservers() string {
 	if err != nil {
 		panic(err)
 	}
-	var ans ObserversAnswer
+	var ans api.ObserversAnswer
 	if err := json.Unmarshal(b, &ans); err != nil {
 		panic(err)
 	}
@@ -826,7 +827,7 @@ func (h *harness) printObservers() string {
 
 func (h *harness) spec(a *args, input string) types.WorkloadSpec {
 	if strings.TrimSpace(input) != "" {
-		spec, err := ParseWorkloadSpecJSON([]byte(input))
+		spec, err := api.ParseWorkloadSpecJSON([]byte(input))
 		if err != nil {
 			panic(fmt.Sprintf("spec: %v", err))
 		}
@@ -899,13 +900,13 @@ func (h *harness) deliver(a *args, body *types.TxBody, signer string) string {
 	case "garbage":
 		raw = []byte{0x0a, 0xff, 0x01}
 	case "size":
-		raw = append(raw, bytes.Repeat([]byte{0}, MaxTxBytes)...)
+		raw = append(raw, bytes.Repeat([]byte{0}, api.MaxTxBytes)...)
 	default:
 		panic("unknown corruption")
 	}
-	tx, err := DecodeTx(raw, testChainID)
+	tx, err := api.DecodeTx(raw, testChainID)
 	if err != nil {
-		return h.names2(fmt.Sprintf("rejected by DecodeTx: code %d (%s): %v", CodeOf(err), sentinelOf(err).Desc, err))
+		return h.names2(fmt.Sprintf("rejected by DecodeTx: code %d (%s): %v", api.CodeOf(err), sentinelOf(err).Desc, err))
 	}
 	res := h.s.DeliverTx(tx)
 	var lines []string
@@ -918,17 +919,17 @@ func (h *harness) deliver(a *args, body *types.TxBody, signer string) string {
 	return h.names2(strings.Join(lines, "\n"))
 }
 
-func sentinelOf(err error) *Error {
-	for _, e := range AllErrors() {
-		if e.Code == CodeOf(err) {
+func sentinelOf(err error) *api.Error {
+	for _, e := range api.AllErrors() {
+		if e.Code == api.CodeOf(err) {
 			return e
 		}
 	}
-	return ErrInternal
+	return api.ErrInternal
 }
 
 func descOf(code uint32) string {
-	for _, e := range AllErrors() {
+	for _, e := range api.AllErrors() {
 		if e.Code == code {
 			return e.Desc
 		}
@@ -940,7 +941,7 @@ func (h *harness) printNodes() string {
 	var lines []string
 	for _, id := range h.s.nodeIDs {
 		n := h.s.nodes[id]
-		parts := []string{n.Id, NodeStateName(n.State), "zone=" + n.Zone,
+		parts := []string{n.Id, api.NodeStateName(n.State), "zone=" + n.Zone,
 			fmt.Sprintf("cpu=%d/%d", n.Allocated.CpuMillis, n.Capacity.CpuMillis),
 			fmt.Sprintf("mem=%d/%d", n.Allocated.MemoryMb, n.Capacity.MemoryMb),
 			fmt.Sprintf("hb=%d#%d", n.LastHeartbeatMs, n.LastHeartbeatSeq)}
@@ -978,7 +979,7 @@ func (h *harness) printTasks(workload, node string) string {
 	if err != nil {
 		panic(err)
 	}
-	var ans TasksAnswer
+	var ans api.TasksAnswer
 	if err := json.Unmarshal(b, &ans); err != nil {
 		panic(err)
 	}
@@ -1030,9 +1031,9 @@ func (h *harness) printWorkloads() string {
 func (h *harness) describe(name string) string {
 	b, err := h.s.Query("/workloads/" + name)
 	if err != nil {
-		return fmt.Sprintf("error code %d: %v", CodeOf(err), err)
+		return fmt.Sprintf("error code %d: %v", api.CodeOf(err), err)
 	}
-	var v WorkloadView
+	var v api.WorkloadView
 	if err := json.Unmarshal(b, &v); err != nil {
 		panic(err)
 	}
@@ -1051,7 +1052,7 @@ func (h *harness) describe(name string) string {
 func (h *harness) printAccounts() string {
 	var lines []string
 	for _, k := range sortedKeys(h.s.accounts) {
-		v := accountView(h.s.accounts[k])
+		v := api.AccountRecordView(h.s.accounts[k])
 		line := fmt.Sprintf("%s roles=%s seq=%d", v.Address, strings.Join(v.Roles, ","), v.Sequence)
 		if len(v.PubKey) == 0 {
 			line += " no-pubkey"
@@ -1068,7 +1069,7 @@ func (h *harness) printAccounts() string {
 func (h *harness) query(path string) string {
 	b, err := h.s.Query(path)
 	if err != nil {
-		return h.names2(fmt.Sprintf("error code %d: %v", CodeOf(err), err))
+		return h.names2(fmt.Sprintf("error code %d: %v", api.CodeOf(err), err))
 	}
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -14,7 +15,7 @@ import (
 // already consumed the sequence). They return the events, a log line for
 // the result, and an error.
 
-func (s *State) apply(tx *Tx) ([]Event, string, error) {
+func (s *State) apply(tx *api.Tx) ([]Event, string, error) {
 	switch m := tx.Body.Msg.(type) {
 	case *types.TxBody_RegisterNode:
 		return s.registerNode(m.RegisterNode)
@@ -48,7 +49,7 @@ func (s *State) apply(tx *Tx) ([]Event, string, error) {
 	case *types.TxBody_SetValidatorPower:
 		return s.setValidatorPower(m.SetValidatorPower)
 	}
-	return nil, "", errorf(ErrBodyUndecodable, "tx body carries no known message")
+	return nil, "", api.Errorf(api.ErrBodyUndecodable, "tx body carries no known message")
 }
 
 func (s *State) registerNode(m *types.RegisterNode) ([]Event, string, error) {
@@ -57,22 +58,22 @@ func (s *State) registerNode(m *types.RegisterNode) ([]Event, string, error) {
 		if len(diff) == 0 {
 			return nil, fmt.Sprintf("node %s unchanged", n.Id), nil
 		}
-		return nil, "", errorf(ErrNodeExists, "node %s is registered with a different spec (registered != requested): %s",
+		return nil, "", api.Errorf(api.ErrNodeExists, "node %s is registered with a different spec (registered != requested): %s",
 			n.Id, strings.Join(diff, "; "))
 	}
 	if other, ok := s.nodeByKey[string(m.PubKey)]; ok {
-		return nil, "", errorf(ErrNodeExists, "pub_key of account %s is already registered for node %s", addrHex(addressOf(m.PubKey)), other)
+		return nil, "", api.Errorf(api.ErrNodeExists, "pub_key of account %s is already registered for node %s", addrHex(addressOf(m.PubKey)), other)
 	}
-	if len(s.nodes) >= MaxNodes {
-		return nil, "", errorf(ErrLimitExceeded, "the cluster has %d nodes, the limit", MaxNodes)
+	if len(s.nodes) >= api.MaxNodes {
+		return nil, "", api.Errorf(api.ErrLimitExceeded, "the cluster has %d nodes, the limit", api.MaxNodes)
 	}
 	keyAddr := addrHex(addressOf(m.PubKey))
 	acc := s.accounts[keyAddr]
-	if acc == nil && len(s.accounts) >= MaxAccounts {
-		return nil, "", errorf(ErrLimitExceeded, "the state holds %d accounts, the limit; no account for node key %s", MaxAccounts, keyAddr)
+	if acc == nil && len(s.accounts) >= api.MaxAccounts {
+		return nil, "", api.Errorf(api.ErrLimitExceeded, "the state holds %d accounts, the limit; no account for node key %s", api.MaxAccounts, keyAddr)
 	}
 	if acc != nil && acc.Jailed {
-		return nil, "", errorf(ErrUnauthorized, "node key account %s is jailed (%s)", keyAddr, acc.JailReason)
+		return nil, "", api.Errorf(api.ErrUnauthorized, "node key account %s is jailed (%s)", keyAddr, acc.JailReason)
 	}
 
 	n := &types.Node{
@@ -83,7 +84,7 @@ func (s *State) registerNode(m *types.RegisterNode) ([]Event, string, error) {
 		Capacity:         m.Capacity,
 		Endpoint:         m.Endpoint,
 		State:            types.NODE_READY,
-		Reason:           ReasonRegistered,
+		Reason:           api.ReasonRegistered,
 		RegisteredHeight: s.height,
 		StateSinceMs:     s.blockTimeMs,
 		LastHeartbeatMs:  s.blockTimeMs,
@@ -109,16 +110,16 @@ func (s *State) registerNode(m *types.RegisterNode) ([]Event, string, error) {
 	if len(acc.PubKey) == 0 {
 		acc.PubKey = clone(m.PubKey)
 	}
-	acc.Roles = addRole(acc.Roles, types.ROLE_NODE)
+	acc.Roles = api.AddRole(acc.Roles, types.ROLE_NODE)
 	s.touchAccount(acc)
-	ev := event(EventNodeStatus, "node", n.Id, "from", "", "to", NodeStateName(n.State), "reason", ReasonRegistered)
+	ev := event(api.EventNodeStatus, "node", n.Id, "from", "", "to", api.NodeStateName(n.State), "reason", api.ReasonRegistered)
 	return []Event{ev}, fmt.Sprintf("node %s registered", n.Id), nil
 }
 
 func (s *State) heartbeat(m *types.Heartbeat) ([]Event, string, error) {
 	n := s.nodes[m.NodeId] // CheckTx made sure it exists
 	if m.Seq <= n.LastHeartbeatSeq {
-		return nil, "", errorf(ErrStaleHeartbeat, "heartbeat seq %d of node %s is not above the last accepted seq %d",
+		return nil, "", api.Errorf(api.ErrStaleHeartbeat, "heartbeat seq %d of node %s is not above the last accepted seq %d",
 			m.Seq, n.Id, n.LastHeartbeatSeq)
 	}
 	events := s.recordHeartbeat(n)
@@ -133,7 +134,7 @@ func (s *State) heartbeat(m *types.Heartbeat) ([]Event, string, error) {
 		// answered with task_stop too.
 		ended := t != nil && (t.State == types.TASK_COMPLETED || t.State == types.TASK_FAILED)
 		if t == nil || t.Node != n.Id || t.Generation != r.Generation || ended && r.State != t.State {
-			events = append(events, event(EventTaskStop, "task", r.TaskId, "node", n.Id, "generation", u64(r.Generation)))
+			events = append(events, event(api.EventTaskStop, "task", r.TaskId, "node", n.Id, "generation", u64(r.Generation)))
 			stops++
 			continue
 		}
@@ -191,7 +192,7 @@ func (s *State) setNodeState(n *types.Node, to types.NodeState, reason string) E
 	// Any node state change may let a pending task fit: a Ready node
 	// takes tasks; a domain without Ready nodes no longer holds max_skew.
 	s.bumpEpoch()
-	return event(EventNodeStatus, "node", n.Id, "from", NodeStateName(from), "to", NodeStateName(to), "reason", reason)
+	return event(api.EventNodeStatus, "node", n.Id, "from", api.NodeStateName(from), "to", api.NodeStateName(to), "reason", reason)
 }
 
 func (s *State) createWorkload(spec types.WorkloadSpec) ([]Event, string, error) {
@@ -200,14 +201,14 @@ func (s *State) createWorkload(spec types.WorkloadSpec) ([]Event, string, error)
 		if len(diff) == 0 {
 			return nil, fmt.Sprintf("workload %s unchanged", spec.Name), nil
 		}
-		return nil, "", errorf(ErrWorkloadExists, "workload %s exists with a different spec (existing != requested): %s; send UpdateWorkload to change it",
+		return nil, "", api.Errorf(api.ErrWorkloadExists, "workload %s exists with a different spec (existing != requested): %s; send UpdateWorkload to change it",
 			spec.Name, strings.Join(diff, "; "))
 	}
-	if len(s.workloads) >= MaxWorkloads {
-		return nil, "", errorf(ErrLimitExceeded, "the cluster has %d workloads, the limit", MaxWorkloads)
+	if len(s.workloads) >= api.MaxWorkloads {
+		return nil, "", api.Errorf(api.ErrLimitExceeded, "the cluster has %d workloads, the limit", api.MaxWorkloads)
 	}
-	if len(s.tasks)+int(spec.Replicas) > MaxTasksTotal {
-		return nil, "", errorf(ErrLimitExceeded, "%d more tasks would make %d; the limit is %d", spec.Replicas, len(s.tasks)+int(spec.Replicas), MaxTasksTotal)
+	if len(s.tasks)+int(spec.Replicas) > api.MaxTasksTotal {
+		return nil, "", api.Errorf(api.ErrLimitExceeded, "%d more tasks would make %d; the limit is %d", spec.Replicas, len(s.tasks)+int(spec.Replicas), api.MaxTasksTotal)
 	}
 	w := &types.Workload{Spec: spec, CreatedHeight: s.height, Version: 1, TemplateVersion: 1}
 	s.workloads[spec.Name] = w
@@ -215,23 +216,23 @@ func (s *State) createWorkload(spec types.WorkloadSpec) ([]Event, string, error)
 	for i := uint32(0); i < spec.Replicas; i++ {
 		s.addTask(w, i)
 	}
-	ev := event(EventWorkload, "name", spec.Name, "action", ActionCreated)
+	ev := event(api.EventWorkload, "name", spec.Name, "action", api.ActionCreated)
 	return []Event{ev}, fmt.Sprintf("workload %s created with %d tasks", spec.Name, spec.Replicas), nil
 }
 
 func (s *State) updateWorkload(spec types.WorkloadSpec) ([]Event, string, error) {
 	w := s.workloads[spec.Name]
 	if w == nil {
-		return nil, "", errorf(ErrWorkloadNotFound, "workload %s does not exist; send CreateWorkload first", spec.Name)
+		return nil, "", api.Errorf(api.ErrWorkloadNotFound, "workload %s does not exist; send CreateWorkload first", spec.Name)
 	}
 	diff := specDiff(&w.Spec, &spec)
 	if len(diff) == 0 {
 		return nil, fmt.Sprintf("workload %s unchanged", spec.Name), nil
 	}
 	oldReplicas, newReplicas := w.Spec.Replicas, spec.Replicas
-	if newReplicas > oldReplicas && len(s.tasks)+int(newReplicas-oldReplicas) > MaxTasksTotal {
-		return nil, "", errorf(ErrLimitExceeded, "%d more tasks would make %d; the limit is %d",
-			newReplicas-oldReplicas, len(s.tasks)+int(newReplicas-oldReplicas), MaxTasksTotal)
+	if newReplicas > oldReplicas && len(s.tasks)+int(newReplicas-oldReplicas) > api.MaxTasksTotal {
+		return nil, "", api.Errorf(api.ErrLimitExceeded, "%d more tasks would make %d; the limit is %d",
+			newReplicas-oldReplicas, len(s.tasks)+int(newReplicas-oldReplicas), api.MaxTasksTotal)
 	}
 	newTemplate := templateChanged(&w.Spec, &spec)
 
@@ -239,7 +240,7 @@ func (s *State) updateWorkload(spec types.WorkloadSpec) ([]Event, string, error)
 	// Scale down: remove the highest indexes first.
 	tasks := append([]*types.Task(nil), s.tasksOf(spec.Name)...)
 	for i := len(tasks) - 1; i >= 0 && tasks[i].Index >= newReplicas; i-- {
-		events = append(events, s.removeTask(tasks[i], ReasonScaledDown))
+		events = append(events, s.removeTask(tasks[i], api.ReasonScaledDown))
 	}
 	w.Spec = spec
 	w.Version++
@@ -261,32 +262,32 @@ func (s *State) updateWorkload(spec types.WorkloadSpec) ([]Event, string, error)
 	for i := oldReplicas; i < newReplicas; i++ {
 		s.addTask(w, i)
 	}
-	events = append(events, event(EventWorkload, "name", spec.Name, "action", ActionUpdated))
+	events = append(events, event(api.EventWorkload, "name", spec.Name, "action", api.ActionUpdated))
 	return events, fmt.Sprintf("workload %s updated to version %d: %s", spec.Name, w.Version, strings.Join(diff, "; ")), nil
 }
 
 func (s *State) deleteWorkload(name string) ([]Event, string, error) {
 	w := s.workloads[name]
 	if w == nil {
-		return nil, "", errorf(ErrWorkloadNotFound, "workload %s does not exist", name)
+		return nil, "", api.Errorf(api.ErrWorkloadNotFound, "workload %s does not exist", name)
 	}
 	var events []Event
 	tasks := append([]*types.Task(nil), s.tasksOf(name)...)
 	for _, t := range tasks {
-		events = append(events, s.removeTask(t, ReasonWorkloadDeleted))
+		events = append(events, s.removeTask(t, api.ReasonWorkloadDeleted))
 	}
 	delete(s.rollouts, name)
 	delete(s.rollDirty, name)
 	delete(s.workloads, name)
 	s.touchWorkload(w)
-	events = append(events, event(EventWorkload, "name", name, "action", ActionDeleted))
+	events = append(events, event(api.EventWorkload, "name", name, "action", api.ActionDeleted))
 	return events, fmt.Sprintf("workload %s deleted with %d tasks", name, len(tasks)), nil
 }
 
 func (s *State) node(id string) (*types.Node, error) {
 	n := s.nodes[id]
 	if n == nil {
-		return nil, errorf(ErrNodeNotFound, "node %s is not registered", id)
+		return nil, api.Errorf(api.ErrNodeNotFound, "node %s is not registered", id)
 	}
 	return n, nil
 }
@@ -323,7 +324,7 @@ func (s *State) uncordon(m *types.UncordonNode) ([]Event, string, error) {
 		return nil, fmt.Sprintf("node %s already schedulable", n.Id), nil
 	}
 	n.Cordoned, n.Draining = false, false
-	n.Reason = ReasonUncordoned
+	n.Reason = api.ReasonUncordoned
 	s.bumpEpoch()
 	log := fmt.Sprintf("node %s uncordoned", n.Id)
 	if n.State == types.NODE_QUARANTINED {
@@ -364,56 +365,56 @@ func (s *State) drain(m *types.DrainNode) ([]Event, string, error) {
 func (s *State) grantRole(m *types.GrantRole) ([]Event, string, error) {
 	key := addrHex(m.Address)
 	acc := s.accounts[key]
-	if acc == nil && len(s.accounts) >= MaxAccounts {
-		return nil, "", errorf(ErrLimitExceeded, "the state holds %d accounts, the limit", MaxAccounts)
+	if acc == nil && len(s.accounts) >= api.MaxAccounts {
+		return nil, "", api.Errorf(api.ErrLimitExceeded, "the state holds %d accounts, the limit", api.MaxAccounts)
 	}
-	if acc != nil && hasRole(acc.Roles, m.Role) {
-		return nil, fmt.Sprintf("account %s already has role %s", key, RoleName(m.Role)), nil
+	if acc != nil && api.HasRole(acc.Roles, m.Role) {
+		return nil, fmt.Sprintf("account %s already has role %s", key, api.RoleName(m.Role)), nil
 	}
-	if m.Role == types.ROLE_OBSERVER && len(s.observerIDs) >= MaxObservers {
-		return nil, "", errorf(ErrLimitExceeded, "%d accounts have role observer, the limit", MaxObservers)
+	if m.Role == types.ROLE_OBSERVER && len(s.observerIDs) >= api.MaxObservers {
+		return nil, "", api.Errorf(api.ErrLimitExceeded, "%d accounts have role observer, the limit", api.MaxObservers)
 	}
 	if acc == nil {
 		acc = &types.Account{Address: clone(m.Address)}
 		s.accounts[key] = acc
 	}
-	acc.Roles = addRole(acc.Roles, m.Role)
+	acc.Roles = api.AddRole(acc.Roles, m.Role)
 	s.touchAccount(acc)
 	if m.Role == types.ROLE_OBSERVER {
 		s.observerIDs = insertSorted(s.observerIDs, key)
 		s.activeObsSet = false
 	}
-	return nil, fmt.Sprintf("account %s granted role %s", key, RoleName(m.Role)), nil
+	return nil, fmt.Sprintf("account %s granted role %s", key, api.RoleName(m.Role)), nil
 }
 
 func (s *State) revokeRole(m *types.RevokeRole) ([]Event, string, error) {
 	key := addrHex(m.Address)
 	acc := s.accounts[key]
 	if acc == nil {
-		return nil, "", errorf(ErrUnknownAccount, "account %s does not exist", key)
+		return nil, "", api.Errorf(api.ErrUnknownAccount, "account %s does not exist", key)
 	}
-	if !hasRole(acc.Roles, m.Role) {
-		return nil, fmt.Sprintf("account %s does not have role %s", key, RoleName(m.Role)), nil
+	if !api.HasRole(acc.Roles, m.Role) {
+		return nil, fmt.Sprintf("account %s does not have role %s", key, api.RoleName(m.Role)), nil
 	}
 	if m.Role == types.ROLE_ADMIN && !acc.Jailed {
 		others := 0
 		for _, k := range sortedKeys(s.accounts) {
 			a := s.accounts[k]
-			if k != key && !a.Jailed && hasRole(a.Roles, types.ROLE_ADMIN) {
+			if k != key && !a.Jailed && api.HasRole(a.Roles, types.ROLE_ADMIN) {
 				others++
 			}
 		}
 		if others == 0 {
-			return nil, "", errorf(ErrLastAdmin, "revoking admin from %s would leave no active admin; grant admin to another account first", key)
+			return nil, "", api.Errorf(api.ErrLastAdmin, "revoking admin from %s would leave no active admin; grant admin to another account first", key)
 		}
 	}
-	acc.Roles = removeRole(acc.Roles, m.Role)
+	acc.Roles = api.RemoveRole(acc.Roles, m.Role)
 	s.touchAccount(acc)
 	if m.Role == types.ROLE_OBSERVER {
 		s.observerIDs = removeSorted(s.observerIDs, key)
 		s.activeObsSet = false
 	}
-	return nil, fmt.Sprintf("account %s lost role %s", key, RoleName(m.Role)), nil
+	return nil, fmt.Sprintf("account %s lost role %s", key, api.RoleName(m.Role)), nil
 }
 
 func (s *State) setValidatorPower(m *types.SetValidatorPower) ([]Event, string, error) {
@@ -421,11 +422,11 @@ func (s *State) setValidatorPower(m *types.SetValidatorPower) ([]Event, string, 
 	v := s.validators[key]
 	switch {
 	case m.Power == 0 && v == nil:
-		return nil, "", invalid("validator %s is not in the validator set", key)
+		return nil, "", api.Errorf(api.ErrInvalidMessage, "validator %s is not in the validator set", key)
 	case m.Power == 0 && len(s.validators) == 1:
-		return nil, "", invalid("removing validator %s would leave the validator set empty", key)
-	case v == nil && len(s.validators) >= MaxValidators:
-		return nil, "", errorf(ErrLimitExceeded, "the validator set has %d validators, the limit", MaxValidators)
+		return nil, "", api.Errorf(api.ErrInvalidMessage, "removing validator %s would leave the validator set empty", key)
+	case v == nil && len(s.validators) >= api.MaxValidators:
+		return nil, "", api.Errorf(api.ErrLimitExceeded, "the validator set has %d validators, the limit", api.MaxValidators)
 	case v != nil && v.Power == m.Power:
 		return nil, fmt.Sprintf("validator %s already has power %d", key, m.Power), nil
 	}
@@ -443,45 +444,45 @@ func (s *State) setValidatorPower(m *types.SetValidatorPower) ([]Event, string, 
 // conflicting statements: two Heartbeats for the same node and seq, or two
 // HealthReports for the same window, with different content.
 func (s *State) reportEquivocation(m *types.ReportEquivocation) ([]Event, string, error) {
-	a, err := DecodeTx(m.TxA, s.chainID)
+	a, err := api.DecodeTx(m.TxA, s.chainID)
 	if err != nil {
-		return nil, "", errorf(ErrInvalidEvidence, "tx_a: %v", err)
+		return nil, "", api.Errorf(api.ErrInvalidEvidence, "tx_a: %v", err)
 	}
-	b, err := DecodeTx(m.TxB, s.chainID)
+	b, err := api.DecodeTx(m.TxB, s.chainID)
 	if err != nil {
-		return nil, "", errorf(ErrInvalidEvidence, "tx_b: %v", err)
+		return nil, "", api.Errorf(api.ErrInvalidEvidence, "tx_b: %v", err)
 	}
 	if !bytes.Equal(a.PubKey, b.PubKey) {
-		return nil, "", errorf(ErrInvalidEvidence, "tx_a is signed by %s and tx_b by %s; evidence needs one signer", addrHex(a.Address), addrHex(b.Address))
+		return nil, "", api.Errorf(api.ErrInvalidEvidence, "tx_a is signed by %s and tx_b by %s; evidence needs one signer", addrHex(a.Address), addrHex(b.Address))
 	}
 	var what string
 	switch {
 	case a.Body.GetHeartbeat() != nil && b.Body.GetHeartbeat() != nil:
 		ha, hb := a.Body.GetHeartbeat(), b.Body.GetHeartbeat()
 		if ha.NodeId != hb.NodeId || ha.Seq != hb.Seq {
-			return nil, "", errorf(ErrInvalidEvidence, "heartbeats %s#%d and %s#%d are different statements, not conflicting ones", ha.NodeId, ha.Seq, hb.NodeId, hb.Seq)
+			return nil, "", api.Errorf(api.ErrInvalidEvidence, "heartbeats %s#%d and %s#%d are different statements, not conflicting ones", ha.NodeId, ha.Seq, hb.NodeId, hb.Seq)
 		}
 		if sameMsg(ha, hb) {
-			return nil, "", errorf(ErrInvalidEvidence, "the two heartbeats %s#%d say the same thing", ha.NodeId, ha.Seq)
+			return nil, "", api.Errorf(api.ErrInvalidEvidence, "the two heartbeats %s#%d say the same thing", ha.NodeId, ha.Seq)
 		}
 		what = fmt.Sprintf("two different heartbeats with seq %d for node %s", ha.Seq, ha.NodeId)
 	case a.Body.GetHealthReport() != nil && b.Body.GetHealthReport() != nil:
 		ra, rb := a.Body.GetHealthReport(), b.Body.GetHealthReport()
 		if ra.Window != rb.Window {
-			return nil, "", errorf(ErrInvalidEvidence, "health reports for windows %d and %d do not conflict: conflicting reports are for the same window", ra.Window, rb.Window)
+			return nil, "", api.Errorf(api.ErrInvalidEvidence, "health reports for windows %d and %d do not conflict: conflicting reports are for the same window", ra.Window, rb.Window)
 		}
 		node, aUp, ok := reportsConflict(ra, rb)
 		if !ok {
-			return nil, "", errorf(ErrInvalidEvidence, "the two health reports for window %d do not conflict: no node is reachable in one and unreachable in the other", ra.Window)
+			return nil, "", api.Errorf(api.ErrInvalidEvidence, "the two health reports for window %d do not conflict: no node is reachable in one and unreachable in the other", ra.Window)
 		}
 		what = fmt.Sprintf("conflicting health reports for node %s in window %d (%s, then %s)", node, ra.Window, reachableText(aUp), reachableText(!aUp))
 	default:
-		return nil, "", errorf(ErrInvalidEvidence, "evidence must be two Heartbeats or two HealthReports; got %s and %s", msgName(&a.Body), msgName(&b.Body))
+		return nil, "", api.Errorf(api.ErrInvalidEvidence, "evidence must be two Heartbeats or two HealthReports; got %s and %s", api.MsgName(&a.Body), api.MsgName(&b.Body))
 	}
 	key := addrHex(a.Address)
 	acc := s.accounts[key]
 	if acc == nil {
-		return nil, "", errorf(ErrInvalidEvidence, "signer %s has no account", key)
+		return nil, "", api.Errorf(api.ErrInvalidEvidence, "signer %s has no account", key)
 	}
 	if acc.Jailed {
 		return nil, fmt.Sprintf("account %s already jailed", key), nil

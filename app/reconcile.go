@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/app/health"
 	"github.com/phalanx-bft/phalanx/app/scheduler"
 	"github.com/phalanx-bft/phalanx/types"
@@ -84,10 +85,10 @@ func (s *State) evictionReason(n *types.Node) (string, bool) {
 		return ReasonNodeDown, true
 	case n.State == types.NODE_QUARANTINED:
 		return ReasonNodeQuarantined, true
-	case n.State == types.NODE_PARTITIONED && s.params.PartitionPolicy == PartitionEvict:
+	case n.State == types.NODE_PARTITIONED && s.params.PartitionPolicy == api.PartitionEvict:
 		return ReasonNodePartitioned, true
 	case n.Draining:
-		return ReasonDrain, true
+		return api.ReasonDrain, true
 	}
 	return "", false
 }
@@ -165,7 +166,7 @@ func (s *State) taskFailed(t *types.Task, exitCode int32) Event {
 		t.Reason = fmt.Sprintf("failed (exit code %d); max_restarts %d used up on %s: moves to another node at t=%d (backoff %d ms)",
 			exitCode, max, t.Node, t.NextAttemptAtMs, wait)
 	}
-	return event(EventTaskFailed, "task", t.Id, "node", t.Node, "generation", u64(t.Generation),
+	return event(api.EventTaskFailed, "task", t.Id, "node", t.Node, "generation", u64(t.Generation),
 		"exit_code", fmt.Sprint(exitCode), "then", then, "at", fmt.Sprint(t.NextAttemptAtMs))
 }
 
@@ -198,7 +199,7 @@ func (s *State) restartDue() []Event {
 			s.lastPass.Restarted++
 		default:
 			node, restarts := t.Node, t.Restarts
-			events = append(events, s.evictTask(t, ReasonMaxRestarts)...)
+			events = append(events, s.evictTask(t, api.ReasonMaxRestarts)...)
 			t.AvoidNode = node
 			t.Reason = fmt.Sprintf("max_restarts %d used up on %s (%d restarts): to be placed on another node", w.Spec.RestartPolicy.MaxRestarts, node, restarts)
 			s.lastPass.Moved++
@@ -277,17 +278,17 @@ func (s *State) rollStep(w *types.Workload) []Event {
 	}
 	var events []Event
 	for _, t := range down {
-		events = append(events, s.evictTask(t, ReasonRollingUpdate)...)
+		events = append(events, s.evictTask(t, api.ReasonRollingUpdate)...)
 		s.lastPass.Replaced++
 	}
 	budget := available - minAvailable(w)
 	for i := 0; i < budget && i < len(up); i++ {
-		events = append(events, s.evictTask(up[i], ReasonRollingUpdate)...)
+		events = append(events, s.evictTask(up[i], api.ReasonRollingUpdate)...)
 		s.lastPass.Replaced++
 	}
 	if max(budget, 0) >= len(up) {
 		delete(s.rollouts, name)
-		events = append(events, event(EventWorkload, "name", name, "action", ActionRolledOut, "version", u64(w.TemplateVersion)))
+		events = append(events, event(api.EventWorkload, "name", name, "action", api.ActionRolledOut, "version", u64(w.TemplateVersion)))
 	}
 	return events
 }
@@ -366,7 +367,7 @@ func (s *State) placePending() []Event {
 		t := s.tasks[p.Task]
 		s.placeTask(t, s.nodes[p.Node])
 		placed[t.Workload] = true
-		events = append(events, event(EventTaskPlaced, "task", t.Id, "node", p.Node, "generation", u64(t.Generation)))
+		events = append(events, event(api.EventTaskPlaced, "task", t.Id, "node", p.Node, "generation", u64(t.Generation)))
 	}
 	// Tasks of one workload that fit nowhere share one explanation, and
 	// so do its tasks beyond those examined: park the workload.
@@ -384,7 +385,7 @@ func (s *State) placePending() []Event {
 		s.park(w)
 		if w.Unschedulable == "" {
 			w.UnschedulableHeight = s.height
-			events = append(events, event(EventWorkload, "name", name, "action", ActionUnschedulable,
+			events = append(events, event(api.EventWorkload, "name", name, "action", api.ActionUnschedulable,
 				"reason", why[name], "pending", fmt.Sprint(len(s.pending[name]))))
 		}
 		if w.Unschedulable != why[name] {
@@ -437,10 +438,10 @@ func (s *State) clearUnschedulable(w *types.Workload) {
 // truncateReason bounds a task's reason to MaxTaskReasonLen bytes (the
 // reasons are ASCII); a cut one ends in "...".
 func truncateReason(r string) string {
-	if len(r) <= MaxTaskReasonLen {
+	if len(r) <= api.MaxTaskReasonLen {
 		return r
 	}
-	return r[:MaxTaskReasonLen-3] + "..."
+	return r[:api.MaxTaskReasonLen-3] + "..."
 }
 
 // placementQueue merges the pending tasks of the workloads that are not
@@ -619,7 +620,7 @@ func (s *State) verifyReconcile() error {
 		}
 		if !s.inBlock && taskActive(t) {
 			if reason, ok := s.evictionReason(s.nodes[t.Node]); ok {
-				return fmt.Errorf("task %s is %s on node %s, whose tasks must be evicted (%s)", id, TaskStateName(t.State), t.Node, reason)
+				return fmt.Errorf("task %s is %s on node %s, whose tasks must be evicted (%s)", id, api.TaskStateName(t.State), t.Node, reason)
 			}
 		}
 	}

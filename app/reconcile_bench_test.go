@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/app/health"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/types"
@@ -57,8 +58,8 @@ func (e *reconcileBench) beginBlock() {
 func (e *reconcileBench) deliver(b *testing.B, msg *types.TxBody) {
 	msg.ChainId = testChainID
 	msg.Sequence = e.s.NextSequence(crypto.Address(e.opsPub))
-	if res := e.s.DeliverTx(&Tx{PubKey: e.opsPub, Address: crypto.Address(e.opsPub), Body: *msg}); res.Code != 0 {
-		b.Fatalf("%s: code %d: %s", msgName(msg), res.Code, res.Log)
+	if res := e.s.DeliverTx(&api.Tx{PubKey: e.opsPub, Address: crypto.Address(e.opsPub), Body: *msg}); res.Code != 0 {
+		b.Fatalf("%s: code %d: %s", api.MsgName(msg), res.Code, res.Log)
 	}
 }
 
@@ -66,10 +67,10 @@ func (e *reconcileBench) deliver(b *testing.B, msg *types.TxBody) {
 // hand (the scheduler would take 100,000 placements to get there) and
 // marked Running.
 func newReconcileBench(b *testing.B) *reconcileBench {
-	p := DefaultParams()
-	p.SuspectAfterMs, p.DownAfterMs = MaxParamDurationMs-1, MaxParamDurationMs
+	p := api.DefaultParams()
+	p.SuspectAfterMs, p.DownAfterMs = api.MaxParamDurationMs-1, api.MaxParamDurationMs
 	e := &reconcileBench{timeMs: 10_000_000, opsPub: benchKey("ops")}
-	g := &Genesis{Params: p, Accounts: []types.GenesisAccount{{Address: crypto.Address(e.opsPub), Roles: []types.Role{types.ROLE_OPERATOR}}}}
+	g := &api.Genesis{Params: p, Accounts: []types.GenesisAccount{{Address: crypto.Address(e.opsPub), Roles: []types.Role{types.ROLE_OPERATOR}}}}
 	s, err := NewState(testChainID, g)
 	if err != nil {
 		b.Fatal(err)
@@ -166,7 +167,7 @@ func benchReconcile(b *testing.B, mode string) {
 		evicted += p.Evicted
 		placed += p.Placed
 		if down != nil && (p.Evicted != 10 || p.Placed != 10 || down.State != types.NODE_DOWN) {
-			b.Fatalf("node-down: %+v, node %s", p, NodeStateName(down.State))
+			b.Fatalf("node-down: %+v, node %s", p, api.NodeStateName(down.State))
 		}
 		start := time.Now()
 		s.TakeChanges()

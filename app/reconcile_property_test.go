@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/app/scheduler"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -99,10 +100,10 @@ func (m *rsSim) add(signer string, body *types.TxBody) {
 }
 
 func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int {
-	params := DefaultParams()
+	params := api.DefaultParams()
 	params.MaxPlacementsPerBlock = uint32(1 + rng.Intn(8))
 	params.BackoffBaseMs, params.BackoffMaxMs = 500, 4000
-	g := &Genesis{Params: params, Accounts: []types.GenesisAccount{
+	g := &api.Genesis{Params: params, Accounts: []types.GenesisAccount{
 		{Address: testAddr("ops"), Roles: []types.Role{types.ROLE_OPERATOR}},
 		{Address: testAddr("admin"), Roles: []types.Role{types.ROLE_ADMIN}},
 	}}
@@ -149,8 +150,8 @@ func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int
 			t.Fatalf("height %d: BeginBlock events differ", h)
 		}
 		for _, raw := range m.txs {
-			txA, errA := DecodeTx(raw, testChainID)
-			txB, _ := DecodeTx(raw, testChainID)
+			txA, errA := api.DecodeTx(raw, testChainID)
+			txB, _ := api.DecodeTx(raw, testChainID)
 			if errA != nil {
 				t.Fatalf("height %d: DecodeTx: %v", h, errA)
 			}
@@ -158,9 +159,9 @@ func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int
 			if !reflect.DeepEqual(ra, rb) {
 				t.Fatalf("height %d: results differ:\n%+v\n%+v", h, ra, rb)
 			}
-			m.stats[fmt.Sprintf("%s/%d", msgName(&txA.Body), ra.Code)]++
+			m.stats[fmt.Sprintf("%s/%d", api.MsgName(&txA.Body), ra.Code)]++
 			for _, e := range ra.Events {
-				if e.Type == EventTaskStop {
+				if e.Type == api.EventTaskStop {
 					m.stats["task_stop"]++
 				}
 			}
@@ -273,7 +274,7 @@ func (m *rsSim) randomSpec(name string) types.WorkloadSpec {
 		spec.MaxSkew = uint32(r.Intn(3))
 	}
 	if r.Intn(4) == 0 {
-		spec.Rank = RankSpread
+		spec.Rank = api.RankSpread
 	}
 	return spec
 }
@@ -356,7 +357,7 @@ func (m *rsSim) check(h int64, events []Event, runningBefore map[string]bool) {
 	// Events: placements, evictions by reason, restarts.
 	for _, e := range events {
 		switch e.Type {
-		case EventTaskPlaced:
+		case api.EventTaskPlaced:
 			id := attr(e, "task")
 			// A scheduler placement resets the restart count.
 			if task := s.tasks[id]; task != nil && task.Restarts > 0 {
@@ -364,10 +365,10 @@ func (m *rsSim) check(h int64, events []Event, runningBefore map[string]bool) {
 			} else {
 				m.stats["placed"]++
 			}
-		case EventTaskEvicted:
+		case api.EventTaskEvicted:
 			m.stats["evicted/"+attr(e, "reason")]++
-		case EventWorkload:
-			if attr(e, "action") == ActionUnschedulable {
+		case api.EventWorkload:
+			if attr(e, "action") == api.ActionUnschedulable {
 				m.stats["unschedulable"]++
 			}
 		}
@@ -390,7 +391,7 @@ func (m *rsSim) check(h int64, events []Event, runningBefore map[string]bool) {
 	// Placement rules.
 	placedIn := map[string]map[string]bool{} // workload -> domains that received a placement
 	for _, e := range events {
-		if e.Type == EventTaskPlaced {
+		if e.Type == api.EventTaskPlaced {
 			task := s.tasks[attr(e, "task")]
 			if task == nil || task.Restarts > 0 {
 				continue // a restart in place changes no count
@@ -435,7 +436,7 @@ func (m *rsSim) check(h int64, events []Event, runningBefore map[string]bool) {
 		running[name]++
 	}
 	for _, e := range events {
-		if id := attr(e, "task"); e.Type == EventTaskEvicted && attr(e, "reason") == ReasonRollingUpdate && runningBefore[id] {
+		if id := attr(e, "task"); e.Type == api.EventTaskEvicted && attr(e, "reason") == api.ReasonRollingUpdate && runningBefore[id] {
 			name, _, _ := strings.Cut(id, "/")
 			replaced[name]++
 		}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -16,8 +17,8 @@ func TestBackoff(t *testing.T) {
 			t.Errorf("restarts %d: %d ms; want %d", restarts, got, want)
 		}
 	}
-	if got := s.backoffMs(w, MaxRestarts); got != 4000 {
-		t.Errorf("restarts %d: %d ms; want the cap", MaxRestarts, got)
+	if got := s.backoffMs(w, api.MaxRestarts); got != 4000 {
+		t.Errorf("restarts %d: %d ms; want the cap", api.MaxRestarts, got)
 	}
 	// 0 falls back to params; a base above params' max is not cut below
 	// itself.
@@ -25,15 +26,15 @@ func TestBackoff(t *testing.T) {
 	if got := s.backoffMs(w, 3); got != 8000 {
 		t.Errorf("params backoff after 3 restarts: %d; want 8000", got)
 	}
-	w.Spec.RestartPolicy.BackoffBaseMs = MaxBackoffMs
-	if got := s.backoffMs(w, 40); got != MaxBackoffMs {
-		t.Errorf("base %d: %d", int64(MaxBackoffMs), got)
+	w.Spec.RestartPolicy.BackoffBaseMs = api.MaxBackoffMs
+	if got := s.backoffMs(w, 40); got != api.MaxBackoffMs {
+		t.Errorf("base %d: %d", int64(api.MaxBackoffMs), got)
 	}
 }
 
 func TestTruncateReason(t *testing.T) {
-	long := strings.Repeat("x", MaxTaskReasonLen+10)
-	if got := truncateReason(long); len(got) != MaxTaskReasonLen || !strings.HasSuffix(got, "...") {
+	long := strings.Repeat("x", api.MaxTaskReasonLen+10)
+	if got := truncateReason(long); len(got) != api.MaxTaskReasonLen || !strings.HasSuffix(got, "...") {
 		t.Errorf("truncated to %d bytes: %q…", len(got), got[:10])
 	}
 	if got := truncateReason("short"); got != "short" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -64,7 +65,7 @@ func (s *State) quorumSize(n int) int {
 
 // activeObserver reports whether acc's votes count.
 func (s *State) activeObserver(acc *types.Account) bool {
-	return acc != nil && !acc.Jailed && acc.Reputation >= s.params.ReputationFloor && hasRole(acc.Roles, types.ROLE_OBSERVER)
+	return acc != nil && !acc.Jailed && acc.Reputation >= s.params.ReputationFloor && api.HasRole(acc.Roles, types.ROLE_OBSERVER)
 }
 
 // observerInfo is what counting a vote needs to know of its observer.
@@ -163,14 +164,14 @@ func reachableText(up bool) string {
 }
 
 // healthReport applies an observer's report.
-func (s *State) healthReport(tx *Tx, m *types.HealthReport) ([]Event, string, error) {
+func (s *State) healthReport(tx *api.Tx, m *types.HealthReport) ([]Event, string, error) {
 	cur := s.reportWindow()
 	if m.Window != cur && m.Window+1 != cur {
 		open := fmt.Sprintf("the open windows are %d and %d", cur-1, cur)
 		if cur == 0 {
 			open = "the open window is 0"
 		}
-		return nil, "", errorf(ErrWindowClosed, "health report for window %d; %s (block time %d ms / report_window_ms %d)",
+		return nil, "", api.Errorf(api.ErrWindowClosed, "health report for window %d; %s (block time %d ms / report_window_ms %d)",
 			m.Window, open, s.blockTimeMs, s.params.ReportWindowMs)
 	}
 	key := addrHex(tx.Address)
@@ -354,7 +355,7 @@ func (s *State) checkStrike(n *types.Node, t *types.WindowTally) []Event {
 		t.Struck = true
 		n.Strikes++
 		s.touchNode(n)
-		events := []Event{event(EventNodeStrike, "node", n.Id, "task", id, "window", u64(t.Window), "strikes", u64(uint64(n.Strikes)))}
+		events := []Event{event(api.EventNodeStrike, "node", n.Id, "task", id, "window", u64(t.Window), "strikes", u64(uint64(n.Strikes)))}
 		if n.Strikes >= s.params.QuarantineStrikes && n.State != types.NODE_QUARANTINED {
 			reason := fmt.Sprintf("self-report contradicted by an observer quorum %d times (last: task %s Running, reported failing in window %d)", n.Strikes, id, t.Window)
 			events = append(events, s.moveNode(n, types.NODE_QUARANTINED, reason)...)

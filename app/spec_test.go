@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -21,7 +22,7 @@ const webSpec = `{
 }`
 
 func TestParseWorkloadSpecJSON(t *testing.T) {
-	s, err := ParseWorkloadSpecJSON([]byte(webSpec))
+	s, err := api.ParseWorkloadSpecJSON([]byte(webSpec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestParseWorkloadSpecJSON(t *testing.T) {
 		t.Errorf("spec =\n%+v\nwant\n%+v", s, want)
 	}
 	// The view round-trips to the same spec.
-	back, err := ParseWorkloadSpecJSON(mustJSON(NewSpecView(s)))
+	back, err := api.ParseWorkloadSpecJSON(mustJSON(api.NewSpecView(s)))
 	if err != nil || !reflect.DeepEqual(back, s) {
 		t.Errorf("round trip: %v\n%+v", err, back)
 	}
@@ -50,7 +51,7 @@ func TestParseWorkloadSpecJSON(t *testing.T) {
 		`{"name": "web", "command": "x", "replicas": 1, "resources": {"cpu_millis": 1, "memory_mb": 1}, "rank": "random"}`,
 		`{"name": "web"`,
 	} {
-		if _, err := ParseWorkloadSpecJSON([]byte(bad)); err == nil || CodeOf(err) != ErrInvalidMessage.Code {
+		if _, err := api.ParseWorkloadSpecJSON([]byte(bad)); err == nil || api.CodeOf(err) != api.ErrInvalidMessage.Code {
 			t.Errorf("ParseWorkloadSpecJSON(%s) = %v; want an invalid-message error", bad, err)
 		}
 	}
@@ -60,7 +61,7 @@ func TestParseWorkloadSpecJSON(t *testing.T) {
 // and requires specDiff to name it: a field added to the proto and
 // forgotten in specDiff would make a changed spec look "unchanged".
 func TestSpecDiffCoversEveryField(t *testing.T) {
-	base, err := ParseWorkloadSpecJSON([]byte(webSpec))
+	base, err := api.ParseWorkloadSpecJSON([]byte(webSpec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func mutate(v reflect.Value) {
 }
 
 func TestStoreKeyForPath(t *testing.T) {
-	addr := addrHex(testAddr("a"))
+	addr := api.AddrHex(testAddr("a"))
 	cases := map[string]string{
 		"/nodes/n1":                          "nodes/n1",
 		"/workloads/web":                     "workloads/web",

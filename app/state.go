@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/app/health"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -115,65 +116,65 @@ func newEmptyState(chainID string) *State {
 }
 
 func validChainID(chainID string) error {
-	if chainID == "" || len(chainID) > MaxChainIDLen {
-		return errorf(ErrBadGenesis, "chain id %q must be 1..%d characters", chainID, MaxChainIDLen)
+	if chainID == "" || len(chainID) > api.MaxChainIDLen {
+		return api.Errorf(api.ErrBadGenesis, "chain id %q must be 1..%d characters", chainID, api.MaxChainIDLen)
 	}
 	return nil
 }
 
 // NewState builds the genesis state. A nil g means DefaultParams and no
 // accounts. TakeChanges afterwards returns every genesis record.
-func NewState(chainID string, g *Genesis) (*State, error) {
+func NewState(chainID string, g *api.Genesis) (*State, error) {
 	if err := validChainID(chainID); err != nil {
 		return nil, err
 	}
 	if g == nil {
-		g = &Genesis{Params: DefaultParams()}
+		g = &api.Genesis{Params: api.DefaultParams()}
 	}
-	if err := ValidateParams(g.Params); err != nil {
+	if err := api.ValidateParams(g.Params); err != nil {
 		return nil, err
 	}
-	if len(g.Accounts) > MaxAccounts {
-		return nil, errorf(ErrBadGenesis, "genesis has %d accounts; the limit is %d", len(g.Accounts), MaxAccounts)
+	if len(g.Accounts) > api.MaxAccounts {
+		return nil, api.Errorf(api.ErrBadGenesis, "genesis has %d accounts; the limit is %d", len(g.Accounts), api.MaxAccounts)
 	}
 	s := newEmptyState(chainID)
 	s.params = g.Params
 	s.touch(keyParams)
 	for i, ga := range g.Accounts {
-		if len(ga.Address) != AddressLen {
-			return nil, errorf(ErrBadGenesis, "genesis account %d: address is %d bytes; want %d", i, len(ga.Address), AddressLen)
+		if len(ga.Address) != api.AddressLen {
+			return nil, api.Errorf(api.ErrBadGenesis, "genesis account %d: address is %d bytes; want %d", i, len(ga.Address), api.AddressLen)
 		}
 		key := addrHex(ga.Address)
 		if s.accounts[key] != nil {
-			return nil, errorf(ErrBadGenesis, "genesis account %s listed twice", key)
+			return nil, api.Errorf(api.ErrBadGenesis, "genesis account %s listed twice", key)
 		}
-		if len(ga.PubKey) != 0 && (len(ga.PubKey) != PubKeyLen || !bytes.Equal(addressOf(ga.PubKey), ga.Address)) {
-			return nil, errorf(ErrBadGenesis, "genesis account %s: pub_key is not a %d-byte key of this address", key, PubKeyLen)
+		if len(ga.PubKey) != 0 && (len(ga.PubKey) != api.PubKeyLen || !bytes.Equal(addressOf(ga.PubKey), ga.Address)) {
+			return nil, api.Errorf(api.ErrBadGenesis, "genesis account %s: pub_key is not a %d-byte key of this address", key, api.PubKeyLen)
 		}
 		acc := &types.Account{Address: clone(ga.Address), PubKey: clone(ga.PubKey), ValidatorAddress: clone(ga.ValidatorAddress)}
 		if len(ga.ValidatorAddress) != 0 {
-			if len(ga.ValidatorAddress) != AddressLen {
-				return nil, errorf(ErrBadGenesis, "genesis account %s: validator_address is %d bytes; want %d", key, len(ga.ValidatorAddress), AddressLen)
+			if len(ga.ValidatorAddress) != api.AddressLen {
+				return nil, api.Errorf(api.ErrBadGenesis, "genesis account %s: validator_address is %d bytes; want %d", key, len(ga.ValidatorAddress), api.AddressLen)
 			}
 			if other, ok := s.accountByVal[addrHex(ga.ValidatorAddress)]; ok {
-				return nil, errorf(ErrBadGenesis, "genesis accounts %s and %s name the same validator_address %s", other, key, addrHex(ga.ValidatorAddress))
+				return nil, api.Errorf(api.ErrBadGenesis, "genesis accounts %s and %s name the same validator_address %s", other, key, addrHex(ga.ValidatorAddress))
 			}
 			s.accountByVal[addrHex(ga.ValidatorAddress)] = key
 		}
 		for _, r := range ga.Roles {
-			if !validRole(r) {
-				return nil, errorf(ErrBadGenesis, "genesis account %s: unknown role %d", key, int32(r))
+			if !api.ValidRole(r) {
+				return nil, api.Errorf(api.ErrBadGenesis, "genesis account %s: unknown role %d", key, int32(r))
 			}
-			acc.Roles = addRole(acc.Roles, r)
+			acc.Roles = api.AddRole(acc.Roles, r)
 		}
 		s.accounts[key] = acc
 		s.touch(prefixAccounts + key)
-		if hasRole(acc.Roles, types.ROLE_OBSERVER) {
+		if api.HasRole(acc.Roles, types.ROLE_OBSERVER) {
 			s.observerIDs = insertSorted(s.observerIDs, key)
 		}
 	}
-	if len(s.observerIDs) > MaxObservers {
-		return nil, errorf(ErrBadGenesis, "genesis has %d observers; the limit is %d", len(s.observerIDs), MaxObservers)
+	if len(s.observerIDs) > api.MaxObservers {
+		return nil, api.Errorf(api.ErrBadGenesis, "genesis has %d observers; the limit is %d", len(s.observerIDs), api.MaxObservers)
 	}
 	return s, nil
 }
@@ -280,7 +281,7 @@ func (s *State) rebuildIndexes() {
 	s.rebuildReconcileIndexes()
 	for _, key := range sortedKeys(s.accounts) {
 		a := s.accounts[key]
-		if hasRole(a.Roles, types.ROLE_OBSERVER) {
+		if api.HasRole(a.Roles, types.ROLE_OBSERVER) {
 			s.observerIDs = append(s.observerIDs, key)
 		}
 		if len(a.ValidatorAddress) != 0 {
@@ -324,7 +325,7 @@ func removeFromSet(m map[string]map[string]struct{}, key, member string) {
 
 // verify checks the invariants that tie records and indexes together.
 func (s *State) verify() error {
-	if err := ValidateParams(s.params); err != nil {
+	if err := api.ValidateParams(s.params); err != nil {
 		return fmt.Errorf("params: %v", err)
 	}
 	alloc := map[string]types.Resources{}
@@ -340,7 +341,7 @@ func (s *State) verify() error {
 			return fmt.Errorf("task %s: id, workload %s and index %d (replicas %d) disagree", id, t.Workload, t.Index, w.Spec.Replicas)
 		}
 		if (t.State == types.TASK_PENDING) != (t.Node == "") {
-			return fmt.Errorf("task %s: state %s with node %q", id, TaskStateName(t.State), t.Node)
+			return fmt.Errorf("task %s: state %s with node %q", id, api.TaskStateName(t.State), t.Node)
 		}
 		if t.Node != "" && s.nodes[t.Node] == nil {
 			return fmt.Errorf("task %s: node %q does not exist", id, t.Node)
@@ -355,7 +356,7 @@ func (s *State) verify() error {
 			return fmt.Errorf("task %s: spec_version %d above its workload's version %d", id, t.SpecVersion, w.Version)
 		}
 	}
-	if total > MaxTasksTotal || len(s.nodes) > MaxNodes || len(s.workloads) > MaxWorkloads {
+	if total > api.MaxTasksTotal || len(s.nodes) > api.MaxNodes || len(s.workloads) > api.MaxWorkloads {
 		return fmt.Errorf("state exceeds its limits: %d tasks, %d nodes, %d workloads", total, len(s.nodes), len(s.workloads))
 	}
 	for _, name := range sortedKeys(s.workloads) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -12,7 +13,7 @@ import (
 // open block at height 1.
 func testState(t *testing.T) *State {
 	t.Helper()
-	g := &Genesis{Params: DefaultParams(), Accounts: []types.GenesisAccount{
+	g := &api.Genesis{Params: api.DefaultParams(), Accounts: []types.GenesisAccount{
 		{Address: testAddr("admin"), Roles: []types.Role{types.ROLE_ADMIN}},
 		{Address: testAddr("ops"), Roles: []types.Role{types.ROLE_OPERATOR}},
 	}}
@@ -29,7 +30,7 @@ func deliver(t *testing.T, s *State, signer string, body *types.TxBody) Result {
 	t.Helper()
 	body.ChainId = testChainID
 	body.Sequence = s.NextSequence(testAddr(signer))
-	tx, err := DecodeTx(encodeTx(testKey(signer), body), testChainID)
+	tx, err := api.DecodeTx(encodeTx(testKey(signer), body), testChainID)
 	if err != nil {
 		t.Fatalf("DecodeTx: %v", err)
 	}
@@ -54,12 +55,12 @@ func TestAnteFailureChangesNothing(t *testing.T) {
 	body := createWorkload("web", 1)
 	body.ChainId = testChainID
 	body.Sequence = 5 // skips ahead
-	tx, err := DecodeTx(encodeTx(testKey("ops"), body), testChainID)
+	tx, err := api.DecodeTx(encodeTx(testKey("ops"), body), testChainID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := s.DeliverTx(tx); res.Code != ErrSequenceSkipped.Code {
-		t.Fatalf("code %d (%s); want %d", res.Code, res.Log, ErrSequenceSkipped.Code)
+	if res := s.DeliverTx(tx); res.Code != api.ErrSequenceSkipped.Code {
+		t.Fatalf("code %d (%s); want %d", res.Code, res.Log, api.ErrSequenceSkipped.Code)
 	}
 	if got := changedKeys(s); got != "" {
 		t.Errorf("an ante failure changed %s", got)
@@ -69,8 +70,8 @@ func TestAnteFailureChangesNothing(t *testing.T) {
 func TestFailedMessageConsumesSequenceOnly(t *testing.T) {
 	s := testState(t)
 	res := deliver(t, s, "ops", &types.TxBody{Msg: &types.TxBody_DrainNode{DrainNode: &types.DrainNode{NodeId: "n1"}}})
-	if res.Code != ErrNodeNotFound.Code {
-		t.Fatalf("code %d (%s); want %d", res.Code, res.Log, ErrNodeNotFound.Code)
+	if res.Code != api.ErrNodeNotFound.Code {
+		t.Fatalf("code %d (%s); want %d", res.Code, res.Log, api.ErrNodeNotFound.Code)
 	}
 	if got, want := changedKeys(s), "accounts/"+addrHex(testAddr("ops")); got != want {
 		t.Errorf("changed %q; want only %q", got, want)
@@ -82,17 +83,17 @@ func TestFailedMessageConsumesSequenceOnly(t *testing.T) {
 
 func TestLimitTasksTotal(t *testing.T) {
 	s := testState(t)
-	for i := 0; i < MaxTasksTotal/MaxReplicasPerWorkload; i++ {
-		if res := deliver(t, s, "ops", createWorkload(fmt.Sprintf("w%d", i), MaxReplicasPerWorkload)); res.Code != 0 {
+	for i := 0; i < api.MaxTasksTotal/api.MaxReplicasPerWorkload; i++ {
+		if res := deliver(t, s, "ops", createWorkload(fmt.Sprintf("w%d", i), api.MaxReplicasPerWorkload)); res.Code != 0 {
 			t.Fatalf("workload %d: %s", i, res.Log)
 		}
 	}
 	res := deliver(t, s, "ops", createWorkload("one-more", 1))
-	if res.Code != ErrLimitExceeded.Code || !strings.Contains(res.Log, "the limit is 200000") {
-		t.Fatalf("code %d (%s); want %d naming the limit", res.Code, res.Log, ErrLimitExceeded.Code)
+	if res.Code != api.ErrLimitExceeded.Code || !strings.Contains(res.Log, "the limit is 200000") {
+		t.Fatalf("code %d (%s); want %d naming the limit", res.Code, res.Log, api.ErrLimitExceeded.Code)
 	}
 	// Scaling up is bounded the same way; scaling down is not.
-	up := createWorkload("w0", MaxReplicasPerWorkload)
+	up := createWorkload("w0", api.MaxReplicasPerWorkload)
 	up.Msg = &types.TxBody_UpdateWorkload{UpdateWorkload: &types.UpdateWorkload{Spec: up.GetCreateWorkload().Spec}}
 	up.GetUpdateWorkload().Spec.Replicas = 0
 	if res := deliver(t, s, "ops", up); res.Code != 0 {
@@ -105,24 +106,24 @@ func TestLimitTasksTotal(t *testing.T) {
 
 func TestDecodeLimits(t *testing.T) {
 	hb := &types.Heartbeat{NodeId: "n1", Seq: 1}
-	for i := 0; i <= MaxTasksPerHeartbeat; i++ {
+	for i := 0; i <= api.MaxTasksPerHeartbeat; i++ {
 		hb.Tasks = append(hb.Tasks, types.TaskReport{TaskId: fmt.Sprintf("w/%d", i), Generation: 1, State: types.TASK_RUNNING})
 	}
 	cases := map[string]*types.TxBody{
 		"tasks per heartbeat": {Msg: &types.TxBody_Heartbeat{Heartbeat: hb}},
 		"checkpoint": {Msg: &types.TxBody_Heartbeat{Heartbeat: &types.Heartbeat{NodeId: "n1", Seq: 1, Tasks: []types.TaskReport{
-			{TaskId: "w/0", Generation: 1, State: types.TASK_RUNNING, Checkpoint: make([]byte, MaxCheckpointBytes+1)}}}}},
+			{TaskId: "w/0", Generation: 1, State: types.TASK_RUNNING, Checkpoint: make([]byte, api.MaxCheckpointBytes+1)}}}}},
 		"labels": {Msg: &types.TxBody_RegisterNode{RegisterNode: &types.RegisterNode{NodeId: "n1", PubKey: testPub("n1"), Zone: "a",
-			Capacity: types.Resources{CpuMillis: 1, MemoryMb: 1}, Labels: manyLabels(MaxLabelsPerNode + 1)}}},
-		"memo":    {Memo: strings.Repeat("m", MaxMemoBytes+1), Msg: createWorkload("w", 1).Msg},
-		"args":    {Msg: &types.TxBody_CreateWorkload{CreateWorkload: &types.CreateWorkload{Spec: types.WorkloadSpec{Name: "w", Command: "x", Args: make([]string, MaxArgs+1), Resources: types.Resources{CpuMillis: 1, MemoryMb: 1}}}}},
+			Capacity: types.Resources{CpuMillis: 1, MemoryMb: 1}, Labels: manyLabels(api.MaxLabelsPerNode + 1)}}},
+		"memo":    {Memo: strings.Repeat("m", api.MaxMemoBytes+1), Msg: createWorkload("w", 1).Msg},
+		"args":    {Msg: &types.TxBody_CreateWorkload{CreateWorkload: &types.CreateWorkload{Spec: types.WorkloadSpec{Name: "w", Command: "x", Args: make([]string, api.MaxArgs+1), Resources: types.Resources{CpuMillis: 1, MemoryMb: 1}}}}},
 		"address": {Msg: &types.TxBody_GrantRole{GrantRole: &types.GrantRole{Address: []byte{1, 2}, Role: types.ROLE_ADMIN}}},
 		"role":    {Msg: &types.TxBody_GrantRole{GrantRole: &types.GrantRole{Address: testAddr("x"), Role: 9}}},
 	}
 	for name, body := range cases {
 		body.ChainId = testChainID
-		_, err := DecodeTx(encodeTx(testKey("ops"), body), testChainID)
-		if CodeOf(err) != ErrInvalidMessage.Code {
+		_, err := api.DecodeTx(encodeTx(testKey("ops"), body), testChainID)
+		if api.CodeOf(err) != api.ErrInvalidMessage.Code {
 			t.Errorf("%s: DecodeTx = %v; want an invalid-message error", name, err)
 		}
 	}
@@ -139,7 +140,7 @@ func manyLabels(n int) []types.Label {
 func TestCallOrderIsEnforced(t *testing.T) {
 	s, _ := NewState(testChainID, nil)
 	mustPanic(t, "EndBlock outside a block", func() { s.EndBlock() })
-	mustPanic(t, "DeliverTx outside a block", func() { s.DeliverTx(&Tx{}) })
+	mustPanic(t, "DeliverTx outside a block", func() { s.DeliverTx(&api.Tx{}) })
 	s.BeginBlock(Block{Height: 1}, nil)
 	mustPanic(t, "BeginBlock twice", func() { s.BeginBlock(Block{Height: 2}, nil) })
 	s.EndBlock()

@@ -22,7 +22,7 @@ import (
 	rpctypes "github.com/cometbft/cometbft/rpc/jsonrpc/types"
 	cmttypes "github.com/cometbft/cometbft/types"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -52,9 +52,9 @@ func TestBuildTxRoundTrip(t *testing.T) {
 		t.Fatal("message and wrapper encode differently")
 	}
 
-	tx, err := app.DecodeTx(raw, "test-1")
+	tx, err := api.DecodeTx(raw, "test-1")
 	if err != nil {
-		t.Fatalf("app.DecodeTx: %v", err)
+		t.Fatalf("api.DecodeTx: %v", err)
 	}
 	if got, want := tx.Address, crypto.Address(priv.Public().(ed25519.PublicKey)); !bytes.Equal(got, want) {
 		t.Errorf("address %X, want %X", got, want)
@@ -69,7 +69,7 @@ func TestBuildTxRoundTrip(t *testing.T) {
 	}
 
 	// Another chain rejects it: the chain id is signed.
-	if _, err := app.DecodeTx(raw, "test-2"); !errors.Is(err, app.ErrWrongChainID) {
+	if _, err := api.DecodeTx(raw, "test-2"); !errors.Is(err, api.ErrWrongChainID) {
 		t.Errorf("DecodeTx on another chain: %v, want ErrWrongChainID", err)
 	}
 	// A flipped body byte breaks the signature.
@@ -79,7 +79,7 @@ func TestBuildTxRoundTrip(t *testing.T) {
 	}
 	wire.BodyBytes[len(wire.BodyBytes)-1] ^= 1
 	tampered, _ := wire.Marshal()
-	if _, err := app.DecodeTx(tampered, "test-1"); !errors.Is(err, app.ErrBadSignature) {
+	if _, err := api.DecodeTx(tampered, "test-1"); !errors.Is(err, api.ErrBadSignature) {
 		t.Errorf("DecodeTx of a tampered tx: %v, want ErrBadSignature", err)
 	}
 }
@@ -150,10 +150,10 @@ func TestCheckMsg(t *testing.T) {
 	}
 	err := CheckMsg("c", 0, "", &types.CordonNode{NodeId: "N1"})
 	var te *TxError
-	if !errors.As(err, &te) || te.Code != app.ErrInvalidMessage.Code || !errors.Is(err, app.ErrInvalidMessage) {
-		t.Errorf("invalid node id: err = %v, want a TxError with code %d", err, app.ErrInvalidMessage.Code)
+	if !errors.As(err, &te) || te.Code != api.ErrInvalidMessage.Code || !errors.Is(err, api.ErrInvalidMessage) {
+		t.Errorf("invalid node id: err = %v, want a TxError with code %d", err, api.ErrInvalidMessage.Code)
 	}
-	if err := CheckMsg("c", 0, strings.Repeat("m", app.MaxMemoBytes+1), &types.UncordonNode{NodeId: "n1"}); err == nil {
+	if err := CheckMsg("c", 0, strings.Repeat("m", api.MaxMemoBytes+1), &types.UncordonNode{NodeId: "n1"}); err == nil {
 		t.Error("over-long memo accepted")
 	}
 }
@@ -209,20 +209,20 @@ func TestParseHash(t *testing.T) {
 
 func TestErrorsMatchSentinels(t *testing.T) {
 	err := error(&TxError{Code: 7, Log: "sequence 12 already used"})
-	if !errors.Is(err, app.ErrSequenceUsed) || errors.Is(err, app.ErrSequenceSkipped) {
+	if !errors.Is(err, api.ErrSequenceUsed) || errors.Is(err, api.ErrSequenceSkipped) {
 		t.Error("TxError code 7 must match ErrSequenceUsed only")
 	}
 	if got := err.Error(); got != "code 7: sequence 12 already used" {
 		t.Errorf("Error() = %q", got)
 	}
-	qe := error(&QueryError{Code: app.ErrNotFound.Code, Log: "node n7 is not registered"})
+	qe := error(&QueryError{Code: api.ErrNotFound.Code, Log: "node n7 is not registered"})
 	if !IsNotFound(qe) {
 		t.Error("QueryError code 21 must be not found")
 	}
 }
 
 func TestJSONDiff(t *testing.T) {
-	a := app.AccountView{Address: "A", Sequence: 1, Roles: []string{}}
+	a := api.AccountView{Address: "A", Sequence: 1, Roles: []string{}}
 	b := a
 	if d := jsonDiff(a, &b); d != nil {
 		t.Errorf("equal views differ: %v", d)
@@ -361,7 +361,7 @@ func TestBroadcastRejections(t *testing.T) {
 	f.handle("broadcast_tx_sync", func(json.RawMessage) (any, string) {
 		return &ctypes.ResultBroadcastTx{Code: 10, Log: "unauthorized"}, ""
 	})
-	if _, err := c.Broadcast(context.Background(), raw); !errors.Is(err, app.ErrUnauthorized) {
+	if _, err := c.Broadcast(context.Background(), raw); !errors.Is(err, api.ErrUnauthorized) {
 		t.Fatalf("CheckTx code in result: %v", err)
 	}
 
@@ -435,7 +435,7 @@ func TestBroadcastSequenceTakenByAnotherTx(t *testing.T) {
 	})
 	f.blocksHolding(nil, nil)
 	_, err := c.Broadcast(context.Background(), raw)
-	if !errors.Is(err, app.ErrSequenceUsed) || !strings.Contains(err.Error(), "will never be included") {
+	if !errors.Is(err, api.ErrSequenceUsed) || !strings.Contains(err.Error(), "will never be included") {
 		t.Fatalf("err = %v, want a code 7 TxError", err)
 	}
 	// Had it been in a block the index missed, the block scan finds it.
@@ -453,7 +453,7 @@ func TestBroadcastWithoutTxIndex(t *testing.T) {
 	f.handle("tx", func(json.RawMessage) (any, string) { return nil, "transaction indexing is disabled" })
 	f.blocksHolding([][]byte{raw}, []*abcitypes.ExecTxResult{{Code: 13, Log: "node exists"}})
 	res, err := c.Broadcast(context.Background(), raw)
-	if !errors.Is(err, app.ErrNodeExists) || res == nil || res.Height != 9 {
+	if !errors.Is(err, api.ErrNodeExists) || res == nil || res.Height != 9 {
 		t.Fatalf("res = %+v, err = %v; want the code 13 result from block 9", res, err)
 	}
 }

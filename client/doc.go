@@ -8,7 +8,7 @@
 //
 // BuildTx is pure: it serialises a TxBody, signs crypto.SignBytes of it and
 // returns the encoded Tx. CheckMsg runs the node's stateless checks
-// (app.DecodeTx) locally, so a malformed message fails before anything is
+// (api.DecodeTx) locally, so a malformed message fails before anything is
 // signed. Broadcast submits the bytes with broadcast_tx_sync; a CheckTx
 // rejection comes back at once as a *TxError, otherwise it waits (polling
 // the tx index, or scanning blocks when the node keeps no index; with a
@@ -23,7 +23,7 @@
 // (the sequence makes that idempotent), not to sign a new transaction.
 //
 // Errors of both kinds match the app's sentinels with errors.Is, e.g.
-// errors.Is(err, app.ErrSequenceUsed).
+// errors.Is(err, api.ErrSequenceUsed).
 //
 // # Sequences
 //

@@ -5,13 +5,13 @@ import (
 	"crypto/ed25519"
 	"fmt"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
 // BuildTx signs a message for a chain and sequence; the node checks it with
-// app.DecodeTx. Against a node, SignAndBroadcast does all of this (chain
+// api.DecodeTx. Against a node, SignAndBroadcast does all of this (chain
 // id, sequence, broadcast, wait):
 //
 //	c, _ := client.New("tcp://127.0.0.1:26657")
@@ -22,7 +22,7 @@ func ExampleBuildTx() {
 	if err != nil {
 		panic(err)
 	}
-	tx, err := app.DecodeTx(raw, "demo-1")
+	tx, err := api.DecodeTx(raw, "demo-1")
 	if err != nil {
 		panic(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -25,14 +25,14 @@ import (
 // it says so.
 
 // ProvenNode returns node id's view, checked against its proven record.
-func (c *Client) ProvenNode(ctx context.Context, id string) (app.NodeView, *Proof, error) {
-	var v app.NodeView
+func (c *Client) ProvenNode(ctx context.Context, id string) (api.NodeView, *Proof, error) {
+	var v api.NodeView
 	p, err := c.provenView(ctx, NodePath(id), &v, func(rec []byte) (any, error) {
 		var n types.Node
 		if err := n.Unmarshal(rec); err != nil {
 			return nil, err
 		}
-		want := app.NodeRecordView(&n)
+		want := api.NodeRecordView(&n)
 		// Derived from other records and the block time: not proven.
 		want.Tasks, want.LastHeartbeatAgeMs, want.Health = v.Tasks, v.LastHeartbeatAgeMs, v.Health
 		return want, nil
@@ -42,15 +42,15 @@ func (c *Client) ProvenNode(ctx context.Context, id string) (app.NodeView, *Proo
 
 // ProvenWorkload returns workload name's view, checked against its proven
 // record.
-func (c *Client) ProvenWorkload(ctx context.Context, name string) (app.WorkloadView, *Proof, error) {
-	var v app.WorkloadView
+func (c *Client) ProvenWorkload(ctx context.Context, name string) (api.WorkloadView, *Proof, error) {
+	var v api.WorkloadView
 	p, err := c.provenView(ctx, WorkloadPath(name), &v, func(rec []byte) (any, error) {
 		var w types.Workload
 		if err := w.Unmarshal(rec); err != nil {
 			return nil, err
 		}
 		want := v // derived counters and task list come from the view
-		want.Name, want.Spec, want.Version = w.Spec.Name, app.NewSpecView(w.Spec), w.Version
+		want.Name, want.Spec, want.Version = w.Spec.Name, api.NewSpecView(w.Spec), w.Version
 		want.CreatedHeight, want.Replicas = w.CreatedHeight, w.Spec.Replicas
 		return want, nil
 	})
@@ -59,8 +59,8 @@ func (c *Client) ProvenWorkload(ctx context.Context, name string) (app.WorkloadV
 
 // ProvenAccount returns account addr's view, checked against its proven
 // record.
-func (c *Client) ProvenAccount(ctx context.Context, addr []byte) (app.AccountView, *Proof, error) {
-	var v app.AccountView
+func (c *Client) ProvenAccount(ctx context.Context, addr []byte) (api.AccountView, *Proof, error) {
+	var v api.AccountView
 	if len(addr) != crypto.AddressLen {
 		return v, nil, fmt.Errorf("account address is %d bytes; expected %d", len(addr), crypto.AddressLen)
 	}
@@ -69,21 +69,21 @@ func (c *Client) ProvenAccount(ctx context.Context, addr []byte) (app.AccountVie
 		if err := a.Unmarshal(rec); err != nil {
 			return nil, err
 		}
-		want := app.AccountRecordView(&a)
+		want := api.AccountRecordView(&a)
 		return want, nil
 	})
 	return v, p, err
 }
 
 // ProvenParams returns the parameters, checked against their proven record.
-func (c *Client) ProvenParams(ctx context.Context) (app.ParamsView, *Proof, error) {
-	var v app.ParamsView
+func (c *Client) ProvenParams(ctx context.Context) (api.ParamsView, *Proof, error) {
+	var v api.ParamsView
 	p, err := c.provenView(ctx, "/params", &v, func(rec []byte) (any, error) {
 		var params types.Params
 		if err := params.Unmarshal(rec); err != nil {
 			return nil, err
 		}
-		return app.NewParamsView(params), nil
+		return api.NewParamsView(params), nil
 	})
 	return v, p, err
 }

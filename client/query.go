@@ -14,13 +14,13 @@ import (
 	cmttypes "github.com/cometbft/cometbft/types"
 	ics23 "github.com/cosmos/ics23/go"
 
-	"github.com/phalanx-bft/phalanx/abci"
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/crypto"
+	"github.com/phalanx-bft/phalanx/proof"
 )
 
 // QueryError is a query the application answered with a non-zero code
-// (app/errors.go: 21 not found, …).
+// (api/errors.go: 21 not found, …).
 type QueryError struct {
 	Path   string
 	Code   uint32
@@ -30,16 +30,16 @@ type QueryError struct {
 
 func (e *QueryError) Error() string { return fmt.Sprintf("code %d: %s", e.Code, e.Log) }
 
-// Is makes errors.Is(err, app.ErrNotFound) and the like work.
+// Is makes errors.Is(err, api.ErrNotFound) and the like work.
 func (e *QueryError) Is(target error) bool {
-	t, ok := target.(*app.Error)
+	t, ok := target.(*api.Error)
 	return ok && t.Code == e.Code
 }
 
 // IsNotFound reports whether err says the queried object does not exist.
 func IsNotFound(err error) bool {
-	return errors.Is(err, app.ErrNotFound) || errors.Is(err, app.ErrNodeNotFound) ||
-		errors.Is(err, app.ErrWorkloadNotFound) || errors.Is(err, app.ErrUnknownAccount)
+	return errors.Is(err, api.ErrNotFound) || errors.Is(err, api.ErrNodeNotFound) ||
+		errors.Is(err, api.ErrWorkloadNotFound) || errors.Is(err, api.ErrUnknownAccount)
 }
 
 // QueryRaw runs an abci_query on path at the latest height and returns the
@@ -100,8 +100,8 @@ func TasksPath(workload, node string) string {
 
 // Account returns the account addr (20 bytes). An account the chain does
 // not know yields an error for which IsNotFound is true.
-func (c *Client) Account(ctx context.Context, addr []byte) (app.AccountView, error) {
-	var v app.AccountView
+func (c *Client) Account(ctx context.Context, addr []byte) (api.AccountView, error) {
+	var v api.AccountView
 	if len(addr) != crypto.AddressLen {
 		return v, fmt.Errorf("account address is %d bytes; expected %d", len(addr), crypto.AddressLen)
 	}
@@ -189,17 +189,17 @@ func (c *Client) QueryProofAt(ctx context.Context, path string, height int64) (*
 		if r.ProofOps != nil {
 			n = len(r.ProofOps.Ops)
 		}
-		return nil, bad("answer carries %d proof operations; expected 1 of type %q", n, abci.ProofOpType)
+		return nil, bad("answer carries %d proof operations; expected 1 of type %q", n, proof.OpType)
 	}
 	op := r.ProofOps.Ops[0]
-	if op.Type != abci.ProofOpType {
-		return nil, bad("proof type %q; expected %q", op.Type, abci.ProofOpType)
+	if op.Type != proof.OpType {
+		return nil, bad("proof type %q; expected %q", op.Type, proof.OpType)
 	}
 	if len(r.Key) == 0 || !bytes.Equal(op.Key, r.Key) {
 		return nil, bad("proof is for key %q, answer for key %q", op.Key, r.Key)
 	}
-	var proof ics23.CommitmentProof
-	if err := proof.Unmarshal(op.Data); err != nil {
+	var cp ics23.CommitmentProof
+	if err := cp.Unmarshal(op.Data); err != nil {
 		return nil, bad("proof does not decode: %v", err)
 	}
 
@@ -215,7 +215,7 @@ func (c *Client) QueryProofAt(ctx context.Context, path string, height int64) (*
 	if len(value) == 0 {
 		value = nil
 	}
-	if !abci.VerifyProof(sh.AppHash, &proof, r.Key, value) {
+	if !proof.Verify(sh.AppHash, &cp, r.Key, value) {
 		what := "membership of the value"
 		if value == nil {
 			what = "absence of the key"

@@ -13,7 +13,7 @@ import (
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 	cmttypes "github.com/cometbft/cometbft/types"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -90,7 +90,7 @@ func setMsg(body *types.TxBody, msg Msg) error {
 
 // BuildTx encodes a TxBody with msg, signs it with priv and returns the
 // encoded Tx, ready for Broadcast. It runs no validation beyond the shape
-// of its arguments: the node's CheckTx does (app.DecodeTx).
+// of its arguments: the node's CheckTx does (api.DecodeTx).
 func BuildTx(chainID string, seq uint64, timeoutHeight int64, memo string, msg Msg, priv ed25519.PrivateKey) ([]byte, error) {
 	if chainID == "" {
 		return nil, errors.New("build tx: chain id is empty")
@@ -150,7 +150,7 @@ type Result struct {
 
 // TxError is a transaction rejected by the node: by CheckTx (Height 0, not
 // in any block) or by the block that included it (Height > 0). Code is one
-// of the app's result codes (app/errors.go).
+// of the app's result codes (api/errors.go).
 type TxError struct {
 	Code   uint32
 	Log    string
@@ -160,9 +160,9 @@ type TxError struct {
 
 func (e *TxError) Error() string { return fmt.Sprintf("code %d: %s", e.Code, e.Log) }
 
-// Is makes errors.Is(err, app.ErrSequenceUsed) and the like work.
+// Is makes errors.Is(err, api.ErrSequenceUsed) and the like work.
 func (e *TxError) Is(target error) bool {
-	t, ok := target.(*app.Error)
+	t, ok := target.(*api.Error)
 	return ok && t.Code == e.Code
 }
 
@@ -303,7 +303,7 @@ func (c *Client) WaitForTx(ctx context.Context, txBytes []byte) (*Result, error)
 			if body.TimeoutHeight > 0 && latest > body.TimeoutHeight {
 				gone = fmt.Errorf("%w: tx %s was not included by its timeout height %d (chain at %d)", ErrTxDropped, hashHex, body.TimeoutHeight, latest)
 			} else if next, err := c.NextSequence(ctx, crypto.Address(tx.PubKey)); err == nil && next > body.Sequence {
-				gone = &TxError{Code: app.ErrSequenceUsed.Code, Hash: hashHex, Log: fmt.Sprintf(
+				gone = &TxError{Code: api.ErrSequenceUsed.Code, Hash: hashHex, Log: fmt.Sprintf(
 					"sequence %d of account %s was used by another transaction (the account's next sequence is %d); tx %s was dropped from the mempool and will never be included",
 					body.Sequence, crypto.AddressHex(tx.PubKey), next, hashHex)}
 			}
@@ -463,7 +463,7 @@ func (c *Client) SignAndBroadcast(ctx context.Context, priv ed25519.PrivateKey, 
 			return nil, err
 		}
 		res, err := c.Broadcast(ctx, raw)
-		if attempt > 0 || !(errors.Is(err, app.ErrSequenceUsed) || errors.Is(err, app.ErrSequenceSkipped)) {
+		if attempt > 0 || !(errors.Is(err, api.ErrSequenceUsed) || errors.Is(err, api.ErrSequenceSkipped)) {
 			return res, err
 		}
 		// Wrong sequence: wait for the block that settles the pending
@@ -487,7 +487,7 @@ func (c *Client) SignAndBroadcast(ctx context.Context, priv ed25519.PrivateKey, 
 }
 
 // CheckMsg runs on msg, locally, the stateless checks the node's CheckTx
-// runs first (app.DecodeTx: message validation, memo, sizes), so that a
+// runs first (api.DecodeTx: message validation, memo, sizes), so that a
 // malformed message is refused with the chain's own error and code before
 // anything is signed or sent. It signs with a throwaway key.
 func CheckMsg(chainID string, timeoutHeight int64, memo string, msg Msg) error {
@@ -499,8 +499,8 @@ func CheckMsg(chainID string, timeoutHeight int64, memo string, msg Msg) error {
 	if err != nil {
 		return err
 	}
-	if _, err := app.DecodeTx(raw, chainID); err != nil {
-		return &TxError{Code: app.CodeOf(err), Log: err.Error()}
+	if _, err := api.DecodeTx(raw, chainID); err != nil {
+		return &TxError{Code: api.CodeOf(err), Log: err.Error()}
 	}
 	return nil
 }

@@ -10,16 +10,15 @@ import (
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	cmttypes "github.com/cometbft/cometbft/types"
-
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 )
 
 // AppEventTypes are the event types the Phalanx application emits
 // (DESIGN §8); Watch passes on only these.
 var AppEventTypes = []string{
-	app.EventNodeStatus, app.EventNodeStrike, app.EventTaskPlaced,
-	app.EventTaskEvicted, app.EventTaskFailed, app.EventTaskStop,
-	app.EventAccountJailed, app.EventWorkload,
+	api.EventNodeStatus, api.EventNodeStrike, api.EventTaskPlaced,
+	api.EventTaskEvicted, api.EventTaskFailed, api.EventTaskStop,
+	api.EventAccountJailed, api.EventWorkload,
 }
 
 // WatchEvent is one application event as Watch delivers it.

@@ -10,7 +10,7 @@ import (
 
 	cmttypes "github.com/cometbft/cometbft/types"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
 )
 
@@ -57,7 +57,7 @@ func TestInitAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := app.ParseGenesis(doc.AppState)
+	g, err := api.ParseGenesis(doc.AppState)
 	if err != nil || !g.Params.OpenRegistration {
 		t.Fatalf("genesis of a network with agents: open_registration %v, err %v", g != nil && g.Params.OpenRegistration, err)
 	}

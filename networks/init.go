@@ -14,7 +14,7 @@ import (
 
 	cmtcfg "github.com/cometbft/cometbft/config"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/config"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
@@ -278,7 +278,7 @@ func InitTestnet(opts InitOptions) (*Manifest, error) {
 		return nil, err
 	}
 	m.KeyringDir = kr.Dir()
-	g := &app.Genesis{Params: app.DefaultParams()}
+	g := &api.Genesis{Params: api.DefaultParams()}
 	admin, err := showOrAdd(kr, AdminKey)
 	if err != nil {
 		return nil, err

@@ -15,7 +15,7 @@ import (
 
 	cmttypes "github.com/cometbft/cometbft/types"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/config"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
@@ -135,7 +135,7 @@ func TestInitGenesisAndKeys(t *testing.T) {
 		}
 	}
 
-	g, err := app.ParseGenesis(doc.AppState)
+	g, err := api.ParseGenesis(doc.AppState)
 	if err != nil {
 		t.Fatal(err)
 	}

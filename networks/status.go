@@ -15,8 +15,7 @@ import (
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	jsonrpcclient "github.com/cometbft/cometbft/rpc/jsonrpc/client"
 
-	"github.com/phalanx-bft/phalanx/agent"
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 )
 
@@ -291,7 +290,7 @@ func agentStatuses(ctx context.Context, m *Manifest, ns *NetworkStatus, timeout 
 }
 
 // agentHealth is agent a's answer to GET /healthz.
-func agentHealth(ctx context.Context, a Agent, timeout time.Duration) (*agent.HealthView, error) {
+func agentHealth(ctx context.Context, a Agent, timeout time.Duration) (*api.AgentHealthView, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.Listen+"/healthz", nil)
@@ -306,7 +305,7 @@ func agentHealth(ctx context.Context, a Agent, timeout time.Duration) (*agent.He
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET /healthz: %s", resp.Status)
 	}
-	var h agent.HealthView
+	var h api.AgentHealthView
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&h); err != nil {
 		return nil, fmt.Errorf("GET /healthz: %w", err)
 	}
@@ -322,7 +321,7 @@ func chainNodeState(ctx context.Context, rpc, id string, timeout time.Duration) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var nv app.NodeView
+	var nv api.NodeView
 	if _, err := c.Query(ctx, client.NodePath(id), &nv); err != nil {
 		return ""
 	}

@@ -15,7 +15,7 @@ import (
 	cmttime "github.com/cometbft/cometbft/types/time"
 
 	"github.com/phalanx-bft/phalanx/abci"
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/config"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
@@ -79,7 +79,7 @@ func InitFiles(home string, c *cmtcfg.Config) (Validator, error) {
 
 // WriteGenesis writes genesis.json with the given validators (equal power)
 // and app state.
-func WriteGenesis(path, chainID string, vals []Validator, g *app.Genesis) error {
+func WriteGenesis(path, chainID string, vals []Validator, g *api.Genesis) error {
 	appState, err := g.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("app state: %w", err)
@@ -153,7 +153,7 @@ func Init(opts InitOptions) (*InitResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin key: %w", err)
 	}
-	g := &app.Genesis{Params: app.DefaultParams()}
+	g := &api.Genesis{Params: api.DefaultParams()}
 	g.Accounts = append(g.Accounts, types.GenesisAccount{
 		Address: crypto.Address(admin.PubKey),
 		PubKey:  admin.PubKey,

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/phalanx-bft/phalanx/agent"
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/networks"
 )
@@ -83,14 +83,14 @@ func (h *healNet) dumpLogs() {
 }
 
 // tasks is the chain's view of the sample workload's tasks, by id.
-func (h *healNet) tasks(ctx context.Context) (map[string]app.TaskView, error) {
+func (h *healNet) tasks(ctx context.Context) (map[string]api.TaskView, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	var ans app.TasksAnswer
+	var ans api.TasksAnswer
 	if _, err := h.c.Query(ctx, client.TasksPath(sampleWorkloadName, ""), &ans); err != nil {
 		return nil, err
 	}
-	out := make(map[string]app.TaskView, len(ans.Tasks))
+	out := make(map[string]api.TaskView, len(ans.Tasks))
 	for _, t := range ans.Tasks {
 		out[t.ID] = t
 	}
@@ -101,7 +101,7 @@ func (h *healNet) tasks(ctx context.Context) (map[string]app.TaskView, error) {
 func (h *healNet) nodeStates(ctx context.Context) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	var ans app.NodesAnswer
+	var ans api.NodesAnswer
 	if _, err := h.c.Query(ctx, "/nodes", &ans); err != nil {
 		return nil, err
 	}
@@ -114,9 +114,9 @@ func (h *healNet) nodeStates(ctx context.Context) (map[string]string, error) {
 
 // waitSteady waits until every agent's node is Ready and every task of the
 // sample workload Running, and returns the tasks.
-func (h *healNet) waitSteady(within time.Duration) map[string]app.TaskView {
+func (h *healNet) waitSteady(within time.Duration) map[string]api.TaskView {
 	h.tb.Helper()
-	var tasks map[string]app.TaskView
+	var tasks map[string]api.TaskView
 	waitUntil(h.tb, within, "every agent's node Ready and 3 tasks Running", func() (bool, string) {
 		states, err := h.nodeStates(context.Background())
 		if err != nil {
@@ -137,25 +137,25 @@ func (h *healNet) waitSteady(within time.Duration) map[string]app.TaskView {
 }
 
 // agentTasks asks agent a's endpoint for its tasks.
-func agentTasks(a networks.Agent) (map[string]agent.TaskView, error) {
+func agentTasks(a networks.Agent) (map[string]api.AgentTaskView, error) {
 	hc := http.Client{Timeout: 2 * time.Second}
 	resp, err := hc.Get("http://" + a.Listen + "/tasks")
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var v agent.TasksView
+	var v api.AgentTasksView
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
 		return nil, err
 	}
-	out := map[string]agent.TaskView{}
+	out := map[string]api.AgentTaskView{}
 	for _, t := range v.Tasks {
 		out[t.TaskID] = t
 	}
 	return out, nil
 }
 
-func countState(tasks map[string]app.TaskView, state string) int {
+func countState(tasks map[string]api.TaskView, state string) int {
 	n := 0
 	for _, t := range tasks {
 		if t.State == state {
@@ -165,7 +165,7 @@ func countState(tasks map[string]app.TaskView, state string) int {
 	return n
 }
 
-func tasksText(tasks map[string]app.TaskView) string {
+func tasksText(tasks map[string]api.TaskView) string {
 	var ids []string
 	for id := range tasks {
 		ids = append(ids, id)
@@ -383,7 +383,7 @@ func TestSelfHealingOnTestnet(t *testing.T) {
 	// The workload: one task per agent, each a real process group.
 	mustRun(t, append([]string{"tx", "workload", "create", "-f", sampleWorkload}, n.txArgs("admin")...)...)
 	tasks := h.waitSteady(30 * time.Second)
-	byNode := map[string]app.TaskView{}
+	byNode := map[string]api.TaskView{}
 	for _, tk := range tasks {
 		byNode[tk.Node] = tk
 	}
@@ -425,7 +425,7 @@ func TestSelfHealingOnTestnet(t *testing.T) {
 	goneAfter := time.Since(killedAt)
 
 	// The chain moves the task; it runs on another agent.
-	var moved app.TaskView
+	var moved api.TaskView
 	waitUntil(t, 30*time.Second, fmt.Sprintf("%s Running on another agent than %s", lost.ID, victim), func() (bool, string) {
 		tasks, err := h.tasks(ctx)
 		if err != nil {
@@ -441,7 +441,7 @@ func TestSelfHealingOnTestnet(t *testing.T) {
 	w.waitFor(t, "node_status", 10*time.Second, "node", victim, "to", "Down")
 	w.waitFor(t, "task_evicted", 10*time.Second, "task", lost.ID, "node", victim)
 	w.waitFor(t, "task_placed", 10*time.Second, "task", lost.ID, "node", moved.Node, "generation", gen)
-	var replacement agent.TaskView
+	var replacement api.AgentTaskView
 	for _, a := range h.m.Agents {
 		if a.Name == moved.Node {
 			at, err := agentTasks(a)
@@ -520,12 +520,12 @@ func TestSelfHealingOnTestnet(t *testing.T) {
 			t.Errorf("%s: %s g%d %s before the lies, %s g%d %s after", id, tk.Node, tk.Generation, tk.State, f.Node, f.Generation, f.State)
 		}
 	}
-	var liar app.AccountView
+	var liar api.AccountView
 	if err := json.Unmarshal([]byte(mustRun(t, "query", "account", "liar", "--home", n.dir, "--keyring-backend", "test",
 		"--node", h.m.Validators[0].RPC, "-o", "json")), &liar); err != nil {
 		t.Fatal(err)
 	}
-	var params app.ParamsView
+	var params api.ParamsView
 	if _, err := h.c.Query(ctx, "/params", &params); err != nil {
 		t.Fatal(err)
 	}

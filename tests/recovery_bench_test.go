@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/networks"
 )
@@ -86,14 +86,14 @@ func measureRecovery(b *testing.B, seed uint64, kills int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	spec, err := app.ParseWorkloadSpecJSON(specJSON)
+	spec, err := api.ParseWorkloadSpecJSON(specJSON)
 	if err != nil {
 		b.Fatal(err)
 	}
 	if _, _, err := networks.CreateWorkload(ctx, m, spec); err != nil {
 		b.Fatal(err)
 	}
-	var params app.ParamsView
+	var params api.ParamsView
 	if _, err := h.c.Query(ctx, "/params", &params); err != nil {
 		b.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func measureRecovery(b *testing.B, seed uint64, kills int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		holders := map[string][]app.TaskView{}
+		holders := map[string][]api.TaskView{}
 		for _, tk := range tasks {
 			holders[tk.Node] = append(holders[tk.Node], tk)
 		}

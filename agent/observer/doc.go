@@ -10,8 +10,8 @@
 //     second, different report for it (the chain jails an observer whose
 //     votes for one node in one window conflict). A retry after an unknown
 //     outcome resends the same report.
-//   - A report holds at most app.MaxObservationsPerReport observations and
-//     fits in a transaction (app.MaxTxBytes); when the cluster is larger the
+//   - A report holds at most api.MaxObservationsPerReport observations and
+//     fits in a transaction (api.MaxTxBytes); when the cluster is larger the
 //     observations included rotate with the window.
 //   - A probe is GET http://ENDPOINT/healthz (its round trip is the rtt;
 //     the answer must name the node) then GET /tasks (tasks not healthy are

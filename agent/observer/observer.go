@@ -18,10 +18,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/phalanx-bft/phalanx/agent"
 	"github.com/phalanx-bft/phalanx/agent/internal/fsutil"
 	"github.com/phalanx-bft/phalanx/agent/internal/rpcpool"
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/types"
@@ -44,7 +43,7 @@ const (
 	MaxConcurrentProbes    = 1024
 	maxProbeBodyBytes      = 1 << 20
 	reportTxOverheadBytes  = 1024 // body, key and signature around the report
-	maxReportBytes         = app.MaxTxBytes - reportTxOverheadBytes
+	maxReportBytes         = api.MaxTxBytes - reportTxOverheadBytes
 	observationFieldHeader = 4 // tag and length prefix of one observation
 )
 
@@ -261,7 +260,7 @@ func (o *Observer) retry(ctx context.Context, f func(context.Context) error) err
 var ErrNotObserver = errors.New("not an active observer")
 
 func (o *Observer) checkAccount(ctx context.Context) error {
-	var acc app.AccountView
+	var acc api.AccountView
 	err := o.pool.Do(ctx, o.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
 		_, err := c.Query(ctx, client.AccountPath(crypto.Address(o.pub)), &acc)
 		return err
@@ -292,7 +291,7 @@ func (o *Observer) round(ctx context.Context) error {
 	if window <= o.lastWindow {
 		return nil
 	}
-	var nodes app.NodesAnswer
+	var nodes api.NodesAnswer
 	err = o.pool.Do(ctx, o.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
 		_, err := c.Query(ctx, "/nodes", &nodes)
 		return err
@@ -336,7 +335,7 @@ func (o *Observer) currentWindow(ctx context.Context) (uint64, error) {
 		if err != nil {
 			return err
 		}
-		var pv app.ParamsView
+		var pv api.ParamsView
 		if _, err := c.Query(ctx, "/params", &pv); err != nil {
 			return err
 		}
@@ -384,11 +383,11 @@ func (o *Observer) submit(ctx context.Context, r *types.HealthReport) (*client.R
 
 // probeAll probes every node with an endpoint, at most
 // MaxConcurrentProbes at once; an open breaker answers for its node.
-func (o *Observer) probeAll(ctx context.Context, nodes []app.NodeView) []types.Observation {
+func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.Observation {
 	now := time.Now()
 	seen := map[string]bool{}
 	type job struct {
-		n app.NodeView
+		n api.NodeView
 		b *Breaker
 	}
 	var jobs []job
@@ -446,13 +445,13 @@ func (o *Observer) probeAll(ctx context.Context, nodes []app.NodeView) []types.O
 
 // probe asks a node's agent for /healthz (the round trip is the rtt) and
 // /tasks (the failing tasks), within ProbeTimeout.
-func (o *Observer) probe(ctx context.Context, n app.NodeView) (types.Observation, error) {
+func (o *Observer) probe(ctx context.Context, n api.NodeView) (types.Observation, error) {
 	ob := types.Observation{NodeId: n.ID}
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.ProbeTimeout)
 	defer cancel()
 	base := "http://" + n.Endpoint
 	start := time.Now()
-	var h agent.HealthView
+	var h api.AgentHealthView
 	if err := o.get(ctx, base+"/healthz", &h); err != nil {
 		return ob, err
 	}
@@ -465,13 +464,13 @@ func (o *Observer) probe(ctx context.Context, n app.NodeView) (types.Observation
 	}
 	ob.Reachable = true
 	ob.RttMs = uint32(min(rtt.Milliseconds(), 1<<31))
-	var tv agent.TasksView
+	var tv api.AgentTasksView
 	if err := o.get(ctx, base+"/tasks", &tv); err != nil {
 		o.logf("probe %s: /tasks: %v (reported reachable, without failing tasks)", n.ID, err)
 		return ob, nil
 	}
 	for _, t := range tv.Tasks {
-		if !t.Healthy && validTaskID(t.TaskID) && len(ob.FailingTaskIds) < app.MaxFailingTasksPerObservation {
+		if !t.Healthy && validTaskID(t.TaskID) && len(ob.FailingTaskIds) < api.MaxFailingTasksPerObservation {
 			ob.FailingTaskIds = append(ob.FailingTaskIds, t.TaskID)
 		}
 	}
@@ -507,7 +506,7 @@ var taskIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}/(0|[1-9][0-9]{0,2})
 func validTaskID(id string) bool { return taskIDRE.MatchString(id) }
 
 // BuildReport makes the one report of a window from the observations:
-// sorted by node id and bounded by app.MaxObservationsPerReport and the
+// sorted by node id and bounded by api.MaxObservationsPerReport and the
 // transaction size. When not all fit, the ones included rotate with the
 // window, so that every node is reported on over a few windows.
 func BuildReport(window uint64, obs []types.Observation) *types.HealthReport {
@@ -524,7 +523,7 @@ func BuildReport(window uint64, obs []types.Observation) *types.HealthReport {
 	for i := range obs {
 		ob := obs[(start+i)%len(obs)]
 		s := ob.Size() + observationFieldHeader
-		if len(r.Observations) >= app.MaxObservationsPerReport || size+s > maxReportBytes {
+		if len(r.Observations) >= api.MaxObservationsPerReport || size+s > maxReportBytes {
 			break
 		}
 		size += s
@@ -537,7 +536,7 @@ func BuildReport(window uint64, obs []types.Observation) *types.HealthReport {
 }
 
 func fitsAll(obs []types.Observation) bool {
-	if len(obs) > app.MaxObservationsPerReport {
+	if len(obs) > api.MaxObservationsPerReport {
 		return false
 	}
 	size := 0

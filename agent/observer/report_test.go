@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -31,7 +31,7 @@ func TestBuildReportSortsAndPasses(t *testing.T) {
 // report within the chain's limits, and the nodes left out rotate.
 func TestBuildReportBounded(t *testing.T) {
 	var obs []types.Observation
-	for i := range app.MaxObservationsPerReport + 500 {
+	for i := range api.MaxObservationsPerReport + 500 {
 		ob := types.Observation{NodeId: fmt.Sprintf("node-%05d", i), Reachable: true}
 		for j := range 3 {
 			ob.FailingTaskIds = append(ob.FailingTaskIds, fmt.Sprintf("%s/%d", strings.Repeat("w", 40), j))
@@ -41,15 +41,15 @@ func TestBuildReportBounded(t *testing.T) {
 	seen := map[string]bool{}
 	for w := uint64(100); w < 110; w++ {
 		r := BuildReport(w, append([]types.Observation(nil), obs...))
-		if len(r.Observations) == 0 || len(r.Observations) > app.MaxObservationsPerReport {
+		if len(r.Observations) == 0 || len(r.Observations) > api.MaxObservationsPerReport {
 			t.Fatalf("window %d: %d observations", w, len(r.Observations))
 		}
 		raw, err := client.BuildTx("c", 1, 0, "", r, testKey())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(raw) > app.MaxTxBytes {
-			t.Fatalf("window %d: tx is %d bytes; the limit is %d", w, len(raw), app.MaxTxBytes)
+		if len(raw) > api.MaxTxBytes {
+			t.Fatalf("window %d: tx is %d bytes; the limit is %d", w, len(raw), api.MaxTxBytes)
 		}
 		if err := client.CheckMsg("c", 0, "", r); err != nil {
 			t.Fatalf("window %d: %v", w, err)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -82,8 +83,8 @@ const ScoreScale = 1000
 
 // Rank names (WorkloadSpec.rank). "" is RankBinpack.
 const (
-	RankBinpack = "binpack"
-	RankSpread  = "spread"
+	RankBinpack = api.RankBinpack
+	RankSpread  = api.RankSpread
 )
 
 // ranker takes every slot its source yields and keeps the best: a slot

@@ -21,8 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/phalanx-bft/phalanx/app"
-	"github.com/phalanx-bft/phalanx/app/health"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/config"
 	"github.com/phalanx-bft/phalanx/crypto"
@@ -87,7 +86,7 @@ func (f *txFlags) register(cmd *cobra.Command, fromHelp string) {
 	fl.StringVar(&f.chainID, "chain-id", "", "chain id to sign for (default: the one the node reports)")
 	fl.BoolVarP(&f.yes, "yes", "y", false, "sign and broadcast without asking for confirmation (required when stdin is not a terminal)")
 	fl.Int64Var(&f.timeoutHeight, "timeout-height", 0, "drop the transaction if it is not in a block by this height (0: never)")
-	fl.StringVar(&f.memo, "memo", "", fmt.Sprintf("free-text note stored with the transaction (at most %d bytes)", app.MaxMemoBytes))
+	fl.StringVar(&f.memo, "memo", "", fmt.Sprintf("free-text note stored with the transaction (at most %d bytes)", api.MaxMemoBytes))
 	fl.DurationVar(&f.commitTimeout, "commit-timeout", client.DefaultCommitTimeout, "how long to wait for the transaction to be committed")
 }
 
@@ -99,8 +98,8 @@ func (f *txFlags) check() error {
 	if f.timeoutHeight < 0 {
 		return fmt.Errorf("invalid --timeout-height %d: want 0 (none) or a block height", f.timeoutHeight)
 	}
-	if len(f.memo) > app.MaxMemoBytes {
-		return fmt.Errorf("invalid --memo: %d bytes; the limit is %d", len(f.memo), app.MaxMemoBytes)
+	if len(f.memo) > api.MaxMemoBytes {
+		return fmt.Errorf("invalid --memo: %d bytes; the limit is %d", len(f.memo), api.MaxMemoBytes)
 	}
 	if f.commitTimeout <= 0 {
 		return fmt.Errorf("invalid --commit-timeout %s: want a positive duration such as 30s", f.commitTimeout)
@@ -207,8 +206,8 @@ func parseLabels(flags []string) ([]types.Label, error) {
 		seen[k] = true
 		out = append(out, types.Label{Key: k, Value: v})
 	}
-	if len(out) > app.MaxLabelsPerNode {
-		return nil, fmt.Errorf("%d labels given; the limit is %d", len(out), app.MaxLabelsPerNode)
+	if len(out) > api.MaxLabelsPerNode {
+		return nil, fmt.Errorf("%d labels given; the limit is %d", len(out), api.MaxLabelsPerNode)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
@@ -331,16 +330,16 @@ func parsePhiThreshold(s string) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	if m < health.MinPhiThresholdMilli || m > health.MaxPhiThresholdMilli {
+	if m < api.MinPhiThresholdMilli || m > api.MaxPhiThresholdMilli {
 		return 0, fmt.Errorf("invalid --phi-threshold %q: want %s to %s", s,
-			formatMilli(health.MinPhiThresholdMilli), formatMilli(health.MaxPhiThresholdMilli))
+			formatMilli(api.MinPhiThresholdMilli), formatMilli(api.MaxPhiThresholdMilli))
 	}
 	return m, nil
 }
 
 // phiThresholdHelp is the --help of --phi-threshold.
 var phiThresholdHelp = fmt.Sprintf("phi accrual threshold for Suspect, %s to %s, e.g. 8.0 (at most 3 decimals)",
-	formatMilli(health.MinPhiThresholdMilli), formatMilli(health.MaxPhiThresholdMilli))
+	formatMilli(api.MinPhiThresholdMilli), formatMilli(api.MaxPhiThresholdMilli))
 
 // positiveIntParam is a `tx params update` flag of a positive integer
 // (at most max) stored in an int64 field.
@@ -360,11 +359,11 @@ func positiveIntParam(name, help string, max int64, field func(*types.Params) *i
 func detectorParamFlags() []paramFlag {
 	return []paramFlag{
 		durationParam("max-clock-step", fmt.Sprintf("largest step of the failure detector's clock per block, at least %s: a longer gap between blocks (a chain stall) does not count as node silence beyond it",
-			formatMs(app.MinClockStepMs)), func(p *types.Params) *int64 { return &p.MaxClockStepMs }),
+			formatMs(api.MinClockStepMs)), func(p *types.Params) *int64 { return &p.MaxClockStepMs }),
 		positiveIntParam("reputation-max", "highest reputation an observer can reach (+1 per window it agrees with)",
-			app.MaxReputation, func(p *types.Params) *int64 { return &p.ReputationMax }),
+			api.MaxReputation, func(p *types.Params) *int64 { return &p.ReputationMax }),
 		positiveIntParam("reputation-penalty", "reputation an observer loses per vote that disagrees with a window's decision",
-			app.MaxReputation, func(p *types.Params) *int64 { return &p.ReputationPenalty }),
+			api.MaxReputation, func(p *types.Params) *int64 { return &p.ReputationPenalty }),
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
 	"github.com/phalanx-bft/phalanx/types"
@@ -50,7 +50,7 @@ func TestParseLabels(t *testing.T) {
 			t.Errorf("parseLabels(%q) err = %v, want %q", flags, err, want)
 		}
 	}
-	many := make([]string, app.MaxLabelsPerNode+1)
+	many := make([]string, api.MaxLabelsPerNode+1)
 	for i := range many {
 		many[i] = string(rune('a'+i%26)) + strings.Repeat("x", i) + "=v"
 	}
@@ -170,11 +170,11 @@ func TestParsePubKey(t *testing.T) {
 }
 
 func TestApplyParamChanges(t *testing.T) {
-	cur := app.NewParamsView(app.DefaultParams())
+	cur := api.NewParamsView(api.DefaultParams())
 	dir := t.TempDir()
 	file := filepath.Join(dir, "params.json")
 	// Values chosen away from the defaults, whatever those are.
-	def := app.DefaultParams()
+	def := api.DefaultParams()
 	wantMax := def.MaxPlacementsPerBlock + 7
 	wantHB := def.HeartbeatIntervalMs * 2
 	if err := os.WriteFile(file, []byte(fmt.Sprintf(`{"max_placements_per_block": %d, "heartbeat_interval_ms": %d}`, wantMax, def.HeartbeatIntervalMs+1)), 0o600); err != nil {
@@ -206,7 +206,7 @@ func TestApplyParamChanges(t *testing.T) {
 	}
 	// The chain's validation runs locally.
 	_, err = applyParamChanges(cur, nil, "", set("suspect-after", "1s"))
-	if !errors.Is(err, app.ErrInvalidParams) || !strings.Contains(err.Error(), "suspect_after_ms") {
+	if !errors.Is(err, api.ErrInvalidParams) || !strings.Contains(err.Error(), "suspect_after_ms") {
 		t.Errorf("suspect-after below heartbeat interval: %v", err)
 	}
 	for name, value := range map[string]string{
@@ -351,8 +351,8 @@ func TestEveryFlagDocumented(t *testing.T) {
 // TestDetectorParamFlags covers --max-clock-step, --reputation-max,
 // --reputation-penalty and the --phi-threshold range.
 func TestDetectorParamFlags(t *testing.T) {
-	def := app.DefaultParams()
-	cur := app.NewParamsView(def)
+	def := api.DefaultParams()
+	cur := api.NewParamsView(def)
 	pfs := paramFlags()
 	set := func(kv ...string) func(*types.Params) error {
 		return func(p *types.Params) error {
@@ -414,7 +414,7 @@ func TestDetectorParamFlags(t *testing.T) {
 		{"reputation-max", "0", "--reputation-max"},
 		{"reputation-max", "ten", "--reputation-max"},
 		{"reputation-penalty", "-2", "--reputation-penalty"},
-		{"reputation-penalty", fmt.Sprint(app.MaxReputation + 1), "--reputation-penalty"},
+		{"reputation-penalty", fmt.Sprint(api.MaxReputation + 1), "--reputation-penalty"},
 		{"phi-threshold", "0.5", "want 1.0 to 100.0"},
 		{"phi-threshold", "100.001", "want 1.0 to 100.0"},
 	} {
@@ -451,20 +451,20 @@ func TestDetectorParamFlags(t *testing.T) {
 	}
 }
 
-func testNodeView() *app.NodeView {
-	return &app.NodeView{
+func testNodeView() *api.NodeView {
+	return &api.NodeView{
 		ID: "n1", State: "Suspect", Reason: "phi >= 8.0: no heartbeat for 7613 ms", Zone: "z1",
 		Labels: map[string]string{"zone": "z1"}, Address: strings.Repeat("AB", 20),
 		LastHeartbeat: 1_700_000_000_000, LastHeartbeatAgeMs: 7_800, LastHeartbeatSeq: 12,
 		Tasks: []string{"web/0"},
-		Health: &app.NodeHealthView{
+		Health: &api.NodeHealthView{
 			Phi: 9.4123, PhiThreshold: 8, Samples: 42, MeanIntervalMs: 2003.4, StdDevMs: 11.6,
 			SuspectAt: 1_700_000_007_613, SuspectBy: "phi",
 			DownAt:  1_700_000_015_000,
 			Verdict: "unreachable", VerdictWindow: 340_000_000,
 			Window: 340_000_001, ActiveObservers: 4, Quorum: 3,
 			ReportsFor: 1, ReportsAgainst: 2,
-			Windows: []app.WindowTallyView{
+			Windows: []api.WindowTallyView{
 				{Window: 340_000_000, Unreachable: 3, Outcome: "unreachable"},
 				{Window: 340_000_001, Reachable: 1, Unreachable: 2, Outcome: "none"},
 			},
@@ -516,7 +516,7 @@ func TestRenderNodeHealth(t *testing.T) {
 	}
 	// The nodes table: phi with one decimal, "-" without health.
 	buf.Reset()
-	if err := renderNodes(&buf, &app.NodesAnswer{Height: 9, Nodes: []app.NodeView{*testNodeView(), *n}}); err != nil {
+	if err := renderNodes(&buf, &api.NodesAnswer{Height: 9, Nodes: []api.NodeView{*testNodeView(), *n}}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -527,9 +527,9 @@ func TestRenderNodeHealth(t *testing.T) {
 
 func TestRenderObservers(t *testing.T) {
 	val := strings.Repeat("CD", 20)
-	ans := &app.ObserversAnswer{Height: 5, Active: 1, Quorum: 1, Observers: []app.ObserverView{
-		{AccountView: app.AccountView{Address: strings.Repeat("AB", 20), Roles: []string{"observer"}, Reputation: 3, ValidatorAddress: val}, Active: true},
-		{AccountView: app.AccountView{Address: strings.Repeat("EF", 20), Roles: []string{"observer"}, Jailed: true, JailReason: "equivocation"}},
+	ans := &api.ObserversAnswer{Height: 5, Active: 1, Quorum: 1, Observers: []api.ObserverView{
+		{AccountView: api.AccountView{Address: strings.Repeat("AB", 20), Roles: []string{"observer"}, Reputation: 3, ValidatorAddress: val}, Active: true},
+		{AccountView: api.AccountView{Address: strings.Repeat("EF", 20), Roles: []string{"observer"}, Jailed: true, JailReason: "equivocation"}},
 	}}
 	var buf bytes.Buffer
 	if err := renderObservers(&buf, ans); err != nil {
@@ -557,7 +557,7 @@ func TestWatchTypeNodeStrike(t *testing.T) {
 	if !reflect.DeepEqual(client.AppEventTypes, want) {
 		t.Errorf("AppEventTypes = %q, want %q", client.AppEventTypes, want)
 	}
-	if u := watchCmd().Flags().Lookup("type").Usage; !strings.Contains(u, app.EventNodeStrike) {
-		t.Errorf("--type help %q does not list %s", u, app.EventNodeStrike)
+	if u := watchCmd().Flags().Lookup("type").Usage; !strings.Contains(u, api.EventNodeStrike) {
+		t.Errorf("--type help %q does not list %s", u, api.EventNodeStrike)
 	}
 }

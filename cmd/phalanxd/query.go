@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/config"
 	"github.com/phalanx-bft/phalanx/crypto"
@@ -154,7 +154,7 @@ appears when the node's answer carries health; "phalanxd query node ID"
 always shows it with the node's deadlines and observer votes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return queryListC(cmd, &f, "/nodes", func(_ context.Context, _ *client.Client, w io.Writer, ans *app.NodesAnswer) error {
+			return queryListC(cmd, &f, "/nodes", func(_ context.Context, _ *client.Client, w io.Writer, ans *api.NodesAnswer) error {
 				return renderNodes(w, ans)
 			})
 		},
@@ -173,7 +173,7 @@ func queryNodeCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
 			return queryOne(cmd, &f, prove, client.NodePath(id),
-				func(ctx context.Context, c *client.Client) (app.NodeView, *client.Proof, error) {
+				func(ctx context.Context, c *client.Client) (api.NodeView, *client.Proof, error) {
 					return c.ProvenNode(ctx, id)
 				},
 				plain(renderNode))
@@ -184,7 +184,7 @@ func queryNodeCmd() *cobra.Command {
 	return cmd
 }
 
-func renderNodes(w io.Writer, ans *app.NodesAnswer) error {
+func renderNodes(w io.Writer, ans *api.NodesAnswer) error {
 	if len(ans.Nodes) == 0 {
 		fmt.Fprintf(w, "No nodes registered (height %d).\n", ans.Height)
 		return nil
@@ -216,7 +216,7 @@ func renderNodes(w io.Writer, ans *app.NodesAnswer) error {
 	return tw.Flush()
 }
 
-func renderNode(w io.Writer, n *app.NodeView) error {
+func renderNode(w io.Writer, n *api.NodeView) error {
 	kv := newKV(w)
 	kv.add("id", n.ID)
 	kv.add("state", nodeStatus(n))
@@ -249,7 +249,7 @@ func renderNode(w io.Writer, n *app.NodeView) error {
 // renderNodeHealth prints the failure detector's view of n (n.Health is
 // set), indented under "health:". Deadlines are shown relative to the
 // answer's block time when the view allows computing it, else as times.
-func renderNodeHealth(w io.Writer, n *app.NodeView) error {
+func renderNodeHealth(w io.Writer, n *api.NodeView) error {
 	h := n.Health
 	now, haveNow := answerTimeMs(n)
 	at := func(ms int64) string {
@@ -310,7 +310,7 @@ func renderNodeHealth(w io.Writer, n *app.NodeView) error {
 
 // answerTimeMs is the block time of the state a node view is from: the
 // last heartbeat's block time plus its age (both block times).
-func answerTimeMs(n *app.NodeView) (int64, bool) {
+func answerTimeMs(n *api.NodeView) (int64, bool) {
 	if n.LastHeartbeat <= 0 {
 		return 0, false
 	}
@@ -346,7 +346,7 @@ func floatMsText(ms float64) string {
 }
 
 // nodeStatus is the state with cordoned/draining flags, kubectl style.
-func nodeStatus(n *app.NodeView) string {
+func nodeStatus(n *api.NodeView) string {
 	s := n.State
 	if n.Draining {
 		s += ",Draining"
@@ -356,14 +356,14 @@ func nodeStatus(n *app.NodeView) string {
 	return s
 }
 
-func heartbeatText(n *app.NodeView) string {
+func heartbeatText(n *api.NodeView) string {
 	if n.LastHeartbeat == 0 {
 		return "never"
 	}
 	return humanMs(n.LastHeartbeatAgeMs) + " ago"
 }
 
-func resText(r app.ResourcesView) string {
+func resText(r api.ResourcesView) string {
 	return fmt.Sprintf("cpu %dm, memory %dMB", r.CPUMillis, r.MemoryMB)
 }
 
@@ -376,7 +376,7 @@ func queryWorkloadsCmd() *cobra.Command {
 		Short: "List the workloads",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return queryList(cmd, &f, "/workloads", func(w io.Writer, ans *app.WorkloadsAnswer) error {
+			return queryList(cmd, &f, "/workloads", func(w io.Writer, ans *api.WorkloadsAnswer) error {
 				if len(ans.Workloads) == 0 {
 					fmt.Fprintf(w, "No workloads (height %d).\n", ans.Height)
 					return nil
@@ -407,10 +407,10 @@ func queryWorkloadCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			return queryOne(cmd, &f, prove, client.WorkloadPath(name),
-				func(cctx context.Context, cc *client.Client) (app.WorkloadView, *client.Proof, error) {
+				func(cctx context.Context, cc *client.Client) (api.WorkloadView, *client.Proof, error) {
 					return cc.ProvenWorkload(cctx, name)
 				},
-				func(ctx context.Context, c *client.Client, w io.Writer, wl *app.WorkloadView) error {
+				func(ctx context.Context, c *client.Client, w io.Writer, wl *api.WorkloadView) error {
 					s := wl.Spec
 					kv := newKV(w)
 					kv.add("name", wl.Name)
@@ -456,7 +456,7 @@ func queryWorkloadCmd() *cobra.Command {
 						return err
 					}
 					// The tasks, as a table below the spec.
-					var tasks app.TasksAnswer
+					var tasks api.TasksAnswer
 					if _, err := c.Query(ctx, client.TasksPath(wl.Name, ""), &tasks); err != nil {
 						return fmt.Errorf("list tasks of %s: %w", wl.Name, err)
 					}
@@ -470,7 +470,7 @@ func queryWorkloadCmd() *cobra.Command {
 	return cmd
 }
 
-func commandText(s app.SpecView) string {
+func commandText(s api.SpecView) string {
 	parts := append([]string{s.Command}, s.Args...)
 	for i, p := range parts {
 		if p == "" || strings.ContainsAny(p, " \t\"'") {
@@ -498,11 +498,11 @@ func queryTasksCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if state != "" {
-				st, ok := app.ParseTaskState(state)
+				st, ok := api.ParseTaskState(state)
 				if !ok {
 					return fmt.Errorf("invalid --state %q: expected Pending, Assigned, Running, Failed or Completed", state)
 				}
-				state = app.TaskStateName(st)
+				state = api.TaskStateName(st)
 			}
 			path := client.TasksPath(workload, nodeID)
 			if state != "" {
@@ -512,7 +512,7 @@ func queryTasksCmd() *cobra.Command {
 				}
 				path += sep + "state=" + state
 			}
-			return queryList(cmd, &f, path, func(w io.Writer, ans *app.TasksAnswer) error {
+			return queryList(cmd, &f, path, func(w io.Writer, ans *api.TasksAnswer) error {
 				if len(ans.Tasks) == 0 {
 					fmt.Fprintf(w, "No tasks (height %d).\n", ans.Height)
 					return nil
@@ -528,7 +528,7 @@ func queryTasksCmd() *cobra.Command {
 	return cmd
 }
 
-func renderTasks(w io.Writer, tasks []app.TaskView) error {
+func renderTasks(w io.Writer, tasks []api.TaskView) error {
 	if len(tasks) == 0 {
 		fmt.Fprintln(w, "No tasks.")
 		return nil
@@ -574,10 +574,10 @@ local keyring (--home, --keyring-backend) works too.`,
 				}
 			}
 			return queryOne(cmd, &f, prove, client.AccountPath(addr),
-				func(ctx context.Context, c *client.Client) (app.AccountView, *client.Proof, error) {
+				func(ctx context.Context, c *client.Client) (api.AccountView, *client.Proof, error) {
 					return c.ProvenAccount(ctx, addr)
 				},
-				plain(func(w io.Writer, a *app.AccountView) error {
+				plain(func(w io.Writer, a *api.AccountView) error {
 					kv := newKV(w)
 					kv.add("address", a.Address)
 					if len(a.PubKey) > 0 {
@@ -618,7 +618,7 @@ func queryObserversCmd() *cobra.Command {
 	return cmd
 }
 
-func renderObservers(w io.Writer, ans *app.ObserversAnswer) error {
+func renderObservers(w io.Writer, ans *api.ObserversAnswer) error {
 	if len(ans.Observers) == 0 {
 		fmt.Fprintf(w, "No observers (height %d).\n", ans.Height)
 		return nil
@@ -657,10 +657,10 @@ func queryParamsCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return queryOne(cmd, &f, prove, "/params",
-				func(ctx context.Context, c *client.Client) (app.ParamsView, *client.Proof, error) {
+				func(ctx context.Context, c *client.Client) (api.ParamsView, *client.Proof, error) {
 					return c.ProvenParams(ctx)
 				},
-				plain(func(w io.Writer, p *app.ParamsView) error {
+				plain(func(w io.Writer, p *api.ParamsView) error {
 					kv := newKV(w)
 					for _, pair := range paramsText(p.Params()) {
 						kv.add(pair[0], pair[1])
@@ -681,7 +681,7 @@ func querySummaryCmd() *cobra.Command {
 		Short: "Show counts of nodes, workloads and tasks by state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return queryList(cmd, &f, "/summary", func(w io.Writer, s *app.SummaryView) error {
+			return queryList(cmd, &f, "/summary", func(w io.Writer, s *api.SummaryView) error {
 				kv := newKV(w)
 				kv.add("height", fmt.Sprint(s.Height))
 				if s.Time > 0 {
@@ -724,7 +724,7 @@ func queryValidatorsCmd() *cobra.Command {
 		Short: "List the validators and their voting power, as the application records them",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return queryList(cmd, &f, "/validators", func(w io.Writer, ans *app.ValidatorsAnswer) error {
+			return queryList(cmd, &f, "/validators", func(w io.Writer, ans *api.ValidatorsAnswer) error {
 				if len(ans.Validators) == 0 {
 					fmt.Fprintf(w, "No validators (height %d).\n", ans.Height)
 					return nil

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
@@ -262,7 +262,7 @@ web/0:3:running; STATE is assigned, running, failed or completed.
 				}
 				s := seq
 				if s == 0 {
-					var nv app.NodeView
+					var nv api.NodeView
 					if _, err := c.Query(ctx, client.NodePath(args[0]), &nv); err != nil {
 						return nil, nil, fmt.Errorf("read node %s for its heartbeat seq (or pass --seq): %w", args[0], err)
 					}
@@ -280,7 +280,7 @@ web/0:3:running; STATE is assigned, running, failed or completed.
 					fmt.Sprintf("usage:      cpu %dm, memory %dMB", cpuUsed, memUsed),
 				}
 				for _, r := range reports {
-					lines = append(lines, fmt.Sprintf("task:       %s generation %d %s", r.TaskId, r.Generation, app.TaskStateName(r.State)))
+					lines = append(lines, fmt.Sprintf("task:       %s generation %d %s", r.TaskId, r.Generation, api.TaskStateName(r.State)))
 				}
 				return msg, lines, nil
 			})
@@ -332,7 +332,7 @@ func txNodeCordonCmd(verb string) *cobra.Command {
 	}
 	f.register(cmd, "name of the keyring key that signs: an operator (required)")
 	if verb != "uncordon" {
-		cmd.Flags().StringVar(&reason, "reason", "", fmt.Sprintf("why, shown in queries (at most %d bytes)", app.MaxReasonLen))
+		cmd.Flags().StringVar(&reason, "reason", "", fmt.Sprintf("why, shown in queries (at most %d bytes)", api.MaxReasonLen))
 	}
 	return cmd
 }
@@ -417,14 +417,14 @@ func readSpecFile(in io.Reader, file string) (types.WorkloadSpec, error) {
 	var b []byte
 	var err error
 	if file == "-" {
-		b, err = io.ReadAll(io.LimitReader(in, app.MaxTxBytes+1))
+		b, err = io.ReadAll(io.LimitReader(in, api.MaxTxBytes+1))
 	} else {
 		b, err = os.ReadFile(file)
 	}
 	if err != nil {
 		return types.WorkloadSpec{}, fmt.Errorf("read spec: %w", err)
 	}
-	spec, err := app.ParseWorkloadSpecJSON(b)
+	spec, err := api.ParseWorkloadSpecJSON(b)
 	if err != nil {
 		return types.WorkloadSpec{}, fmt.Errorf("spec %s: %w", file, err)
 	}
@@ -479,14 +479,14 @@ must be an admin; the last active admin cannot be revoked.
 				if err != nil {
 					return nil, nil, err
 				}
-				role, ok := app.ParseRole(args[1])
+				role, ok := api.ParseRole(args[1])
 				if !ok {
 					return nil, nil, fmt.Errorf("role %q is not one of admin, operator, observer, node", args[1])
 				}
 				lines := []string{
 					"message:    " + map[string]string{"grant": "GrantRole", "revoke": "RevokeRole"}[verb],
 					"account:    " + strings.ToUpper(fmt.Sprintf("%x", addr)),
-					"role:       " + app.RoleName(role),
+					"role:       " + api.RoleName(role),
 				}
 				if verb == "grant" {
 					return &types.GrantRole{Address: addr, Role: role}, lines, nil
@@ -565,8 +565,8 @@ func paramFlags() []paramFlag {
 		}},
 		durationParam("report-window", "length of an observer reporting window", func(p *types.Params) *int64 { return &p.ReportWindowMs }),
 		{name: "partition-policy", typ: "keep|evict", help: "what happens to the tasks of a Partitioned node: keep or evict", apply: func(p *types.Params, v string) error {
-			if v != app.PartitionKeep && v != app.PartitionEvict {
-				return fmt.Errorf("invalid --partition-policy %q: expected %s or %s", v, app.PartitionKeep, app.PartitionEvict)
+			if v != api.PartitionKeep && v != api.PartitionEvict {
+				return fmt.Errorf("invalid --partition-policy %q: expected %s or %s", v, api.PartitionKeep, api.PartitionEvict)
 			}
 			p.PartitionPolicy = v
 			return nil
@@ -634,7 +634,7 @@ applied after the file. Durations on the command line take a unit: 500ms,
 				if !changed {
 					return nil, nil, errors.New("nothing to change: give at least one parameter flag (see --help) or -f params.json")
 				}
-				var cur app.ParamsView
+				var cur api.ParamsView
 				if _, err := c.Query(ctx, "/params", &cur); err != nil {
 					return nil, nil, fmt.Errorf("read current params: %w", err)
 				}
@@ -673,7 +673,7 @@ applied after the file. Durations on the command line take a unit: 500ms,
 
 // applyParamChanges applies the file (if any) and then the flags to cur,
 // and validates the result as the chain does.
-func applyParamChanges(cur app.ParamsView, in io.Reader, file string, flags func(*types.Params) error) (types.Params, error) {
+func applyParamChanges(cur api.ParamsView, in io.Reader, file string, flags func(*types.Params) error) (types.Params, error) {
 	if file != "" {
 		var b []byte
 		var err error
@@ -695,7 +695,7 @@ func applyParamChanges(cur app.ParamsView, in io.Reader, file string, flags func
 	if err := flags(&p); err != nil {
 		return types.Params{}, err
 	}
-	if err := app.ValidateParams(p); err != nil {
+	if err := api.ValidateParams(p); err != nil {
 		return types.Params{}, err
 	}
 	return p, nil

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
 	"github.com/phalanx-bft/phalanx/types"
@@ -82,7 +82,7 @@ jailed.
 
 // currentReportWindow is the report window of the latest block.
 func currentReportWindow(ctx context.Context, c *client.Client) (uint64, error) {
-	var p app.ParamsView
+	var p api.ParamsView
 	if _, err := c.Query(ctx, "/params", &p); err != nil {
 		return 0, fmt.Errorf("read params for the report window (or pass --window): %w", err)
 	}

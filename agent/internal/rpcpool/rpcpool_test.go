@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/phalanx-bft/phalanx/app"
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
 )
 
@@ -70,7 +70,7 @@ func TestPoolFailsOver(t *testing.T) {
 }
 
 func TestPoolAppErrorIsAnAnswer(t *testing.T) {
-	refusing := fakeNode(t, app.ErrNotFound.Code, "")
+	refusing := fakeNode(t, api.ErrNotFound.Code, "")
 	other := fakeNode(t, 0, `{}`)
 	p, err := New([]string{refusing.URL, other.URL}, client.Config{}, nil)
 	if err != nil {
@@ -80,7 +80,7 @@ func TestPoolAppErrorIsAnAnswer(t *testing.T) {
 		_, err := c.Query(ctx, "/nodes/x", nil)
 		return err
 	})
-	if !errors.Is(err, app.ErrNotFound) || p.Current().Node() != refusing.URL {
+	if !errors.Is(err, api.ErrNotFound) || p.Current().Node() != refusing.URL {
 		t.Fatalf("an application's answer moved the pool on: err %v, current %s", err, p.Current().Node())
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package api
 
 // Errors. Every rejection of a transaction carries one of the sentinel errors
 // below, wrapped with a message that says what was wrong and what was
@@ -113,8 +113,8 @@ type wrapped struct {
 func (w *wrapped) Error() string { return w.msg }
 func (w *wrapped) Unwrap() error { return w.sentinel }
 
-// errorf wraps sentinel with a formatted message (use %v, not %w, for a
+// Errorf wraps sentinel with a formatted message (use %v, not %w, for a
 // cause: the class is always sentinel).
-func errorf(sentinel *Error, format string, args ...any) error {
+func Errorf(sentinel *Error, format string, args ...any) error {
 	return &wrapped{sentinel: sentinel, msg: fmt.Sprintf(format, args...)}
 }

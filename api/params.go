@@ -1,7 +1,6 @@
-package app
+package api
 
 import (
-	"github.com/phalanx-bft/phalanx/app/health"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -52,7 +51,7 @@ const (
 // ErrInvalidParams and names the first offending field.
 func ValidateParams(p types.Params) error {
 	bad := func(format string, args ...any) error {
-		return errorf(ErrInvalidParams, "invalid params: "+format, args...)
+		return Errorf(ErrInvalidParams, "invalid params: "+format, args...)
 	}
 	durs := []struct {
 		name string
@@ -83,8 +82,8 @@ func ValidateParams(p types.Params) error {
 	if p.DownAfterMs <= p.SuspectAfterMs {
 		return bad("down_after_ms %d must be above suspect_after_ms %d", p.DownAfterMs, p.SuspectAfterMs)
 	}
-	if p.PhiThresholdMilli < health.MinPhiThresholdMilli || p.PhiThresholdMilli > health.MaxPhiThresholdMilli {
-		return bad("phi_threshold_milli is %d; want %d..%d (phi 1.0 to 100.0)", p.PhiThresholdMilli, health.MinPhiThresholdMilli, health.MaxPhiThresholdMilli)
+	if p.PhiThresholdMilli < MinPhiThresholdMilli || p.PhiThresholdMilli > MaxPhiThresholdMilli {
+		return bad("phi_threshold_milli is %d; want %d..%d (phi 1.0 to 100.0)", p.PhiThresholdMilli, MinPhiThresholdMilli, MaxPhiThresholdMilli)
 	}
 	if p.PhiWindow == 0 || p.PhiWindow > MaxPhiWindow {
 		return bad("phi_window is %d; want 1..%d", p.PhiWindow, MaxPhiWindow)

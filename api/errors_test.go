@@ -1,4 +1,4 @@
-package app
+package api
 
 import (
 	"errors"
@@ -53,7 +53,7 @@ func TestErrorTableMatchesSentinels(t *testing.T) {
 }
 
 func TestCodeOf(t *testing.T) {
-	err := errorf(ErrSequenceUsed, "sequence %d already used by account %s; next is %d", 12, "3F9A", 13)
+	err := Errorf(ErrSequenceUsed, "sequence %d already used by account %s; next is %d", 12, "3F9A", 13)
 	if got := err.Error(); got != "sequence 12 already used by account 3F9A; next is 13" {
 		t.Errorf("Error() = %q", got)
 	}

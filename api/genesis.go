@@ -1,4 +1,4 @@
-package app
+package api
 
 import (
 	"bytes"
@@ -55,13 +55,13 @@ func ParseGenesis(appState []byte) (*Genesis, error) {
 		return g, nil
 	}
 	var raw genesisJSON
-	if err := decodeStrict(trimmed, &raw); err != nil {
-		return nil, errorf(ErrBadGenesis, "genesis app_state: %v", err)
+	if err := DecodeStrict(trimmed, &raw); err != nil {
+		return nil, Errorf(ErrBadGenesis, "genesis app_state: %v", err)
 	}
 	if raw.Params != nil {
 		pv := NewParamsView(DefaultParams())
-		if err := decodeStrict(*raw.Params, &pv); err != nil {
-			return nil, errorf(ErrBadGenesis, "genesis app_state params: %v", err)
+		if err := DecodeStrict(*raw.Params, &pv); err != nil {
+			return nil, Errorf(ErrBadGenesis, "genesis app_state params: %v", err)
 		}
 		g.Params = pv.Params()
 	}
@@ -69,48 +69,48 @@ func ParseGenesis(appState []byte) (*Genesis, error) {
 		return nil, err
 	}
 	if len(raw.Accounts) > MaxAccounts {
-		return nil, errorf(ErrBadGenesis, "genesis has %d accounts; the limit is %d", len(raw.Accounts), MaxAccounts)
+		return nil, Errorf(ErrBadGenesis, "genesis has %d accounts; the limit is %d", len(raw.Accounts), MaxAccounts)
 	}
 	seen := make(map[string]bool, len(raw.Accounts))
 	seenVal := map[string]string{}
 	for i, a := range raw.Accounts {
-		addr, ok := parseAddrHex(a.Address)
+		addr, ok := ParseAddrHex(a.Address)
 		if !ok {
-			return nil, errorf(ErrBadGenesis, "genesis account %d: address %q is not %d bytes of hex", i, a.Address, AddressLen)
+			return nil, Errorf(ErrBadGenesis, "genesis account %d: address %q is not %d bytes of hex", i, a.Address, AddressLen)
 		}
-		key := addrHex(addr)
+		key := AddrHex(addr)
 		if seen[key] {
-			return nil, errorf(ErrBadGenesis, "genesis account %d: address %s listed twice", i, key)
+			return nil, Errorf(ErrBadGenesis, "genesis account %d: address %s listed twice", i, key)
 		}
 		seen[key] = true
 		if len(a.PubKey) != 0 {
 			if len(a.PubKey) != PubKeyLen {
-				return nil, errorf(ErrBadGenesis, "genesis account %s: pub_key is %d bytes; want %d", key, len(a.PubKey), PubKeyLen)
+				return nil, Errorf(ErrBadGenesis, "genesis account %s: pub_key is %d bytes; want %d", key, len(a.PubKey), PubKeyLen)
 			}
 			if !bytes.Equal(addressOf(a.PubKey), addr) {
-				return nil, errorf(ErrBadGenesis, "genesis account %s: pub_key belongs to address %s", key, addrHex(addressOf(a.PubKey)))
+				return nil, Errorf(ErrBadGenesis, "genesis account %s: pub_key belongs to address %s", key, AddrHex(addressOf(a.PubKey)))
 			}
 		}
 		var roles []types.Role
 		for _, name := range a.Roles {
 			r, ok := ParseRole(name)
 			if !ok {
-				return nil, errorf(ErrBadGenesis, "genesis account %s: unknown role %q; want admin, operator, observer or node", key, name)
+				return nil, Errorf(ErrBadGenesis, "genesis account %s: unknown role %q; want admin, operator, observer or node", key, name)
 			}
-			if hasRole(roles, r) {
-				return nil, errorf(ErrBadGenesis, "genesis account %s: role %s listed twice", key, name)
+			if HasRole(roles, r) {
+				return nil, Errorf(ErrBadGenesis, "genesis account %s: role %s listed twice", key, name)
 			}
-			roles = addRole(roles, r)
+			roles = AddRole(roles, r)
 		}
 		var valAddr []byte
 		if a.ValidatorAddress != "" {
-			if valAddr, ok = parseAddrHex(a.ValidatorAddress); !ok {
-				return nil, errorf(ErrBadGenesis, "genesis account %s: validator_address %q is not %d bytes of hex", key, a.ValidatorAddress, AddressLen)
+			if valAddr, ok = ParseAddrHex(a.ValidatorAddress); !ok {
+				return nil, Errorf(ErrBadGenesis, "genesis account %s: validator_address %q is not %d bytes of hex", key, a.ValidatorAddress, AddressLen)
 			}
-			if other, dup := seenVal[addrHex(valAddr)]; dup {
-				return nil, errorf(ErrBadGenesis, "genesis accounts %s and %s name the same validator_address %s", other, key, addrHex(valAddr))
+			if other, dup := seenVal[AddrHex(valAddr)]; dup {
+				return nil, Errorf(ErrBadGenesis, "genesis accounts %s and %s name the same validator_address %s", other, key, AddrHex(valAddr))
 			}
-			seenVal[addrHex(valAddr)] = key
+			seenVal[AddrHex(valAddr)] = key
 		}
 		g.Accounts = append(g.Accounts, types.GenesisAccount{Address: addr, PubKey: a.PubKey, Roles: roles, ValidatorAddress: valAddr})
 	}
@@ -123,9 +123,9 @@ func (g *Genesis) MarshalJSON() ([]byte, error) {
 	pv := json.RawMessage(mustJSON(NewParamsView(g.Params)))
 	out := genesisJSON{Params: &pv, Accounts: []genesisAccountJSON{}}
 	for _, a := range g.Accounts {
-		ja := genesisAccountJSON{Address: addrHex(a.Address), PubKey: a.PubKey, Roles: []string{}}
+		ja := genesisAccountJSON{Address: AddrHex(a.Address), PubKey: a.PubKey, Roles: []string{}}
 		if len(a.ValidatorAddress) != 0 {
-			ja.ValidatorAddress = addrHex(a.ValidatorAddress)
+			ja.ValidatorAddress = AddrHex(a.ValidatorAddress)
 		}
 		for _, r := range a.Roles {
 			ja.Roles = append(ja.Roles, RoleName(r))
@@ -135,9 +135,9 @@ func (g *Genesis) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// decodeStrict decodes one JSON value, rejecting unknown fields and trailing
-// data.
-func decodeStrict(b []byte, v any) error {
+// DecodeStrict decodes one JSON value into v; unknown fields and trailing
+// data are errors.
+func DecodeStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -189,9 +189,11 @@ func ParseRole(s string) (types.Role, bool) {
 	return types.ROLE_UNSPECIFIED, false
 }
 
-func validRole(r types.Role) bool { _, ok := roleNames[r]; return ok }
+// ValidRole reports whether r is a known role.
+func ValidRole(r types.Role) bool { _, ok := roleNames[r]; return ok }
 
-func hasRole(roles []types.Role, r types.Role) bool {
+// HasRole reports whether roles holds r.
+func HasRole(roles []types.Role, r types.Role) bool {
 	for _, x := range roles {
 		if x == r {
 			return true
@@ -200,9 +202,9 @@ func hasRole(roles []types.Role, r types.Role) bool {
 	return false
 }
 
-// addRole returns roles with r added, sorted, without duplicates.
-func addRole(roles []types.Role, r types.Role) []types.Role {
-	if hasRole(roles, r) {
+// AddRole returns roles with r added, sorted, without duplicates.
+func AddRole(roles []types.Role, r types.Role) []types.Role {
+	if HasRole(roles, r) {
 		return roles
 	}
 	out := append(append([]types.Role(nil), roles...), r)
@@ -210,8 +212,8 @@ func addRole(roles []types.Role, r types.Role) []types.Role {
 	return out
 }
 
-// removeRole returns roles without r.
-func removeRole(roles []types.Role, r types.Role) []types.Role {
+// RemoveRole returns roles without r.
+func RemoveRole(roles []types.Role, r types.Role) []types.Role {
 	var out []types.Role
 	for _, x := range roles {
 		if x != r {

@@ -1,4 +1,4 @@
-package app
+package api
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/phalanx-bft/phalanx/app/scheduler"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -16,12 +15,12 @@ import (
 // for UpdateParams).
 
 func invalid(format string, args ...any) error {
-	return errorf(ErrInvalidMessage, format, args...)
+	return Errorf(ErrInvalidMessage, format, args...)
 }
 
-// validName checks the node id / workload name alphabet:
+// ValidName checks the node id / workload name alphabet:
 // [a-z0-9][a-z0-9.-]{0,max-1}.
-func validName(what, s string, max int) error {
+func ValidName(what, s string, max int) error {
 	if s == "" {
 		return invalid("%s is empty", what)
 	}
@@ -90,7 +89,7 @@ func validResources(what string, r types.Resources, positive bool) error {
 
 func validPubKey(what string, pub []byte) error {
 	if len(pub) != PubKeyLen {
-		return errorf(ErrBadPubKey, "%s is %d bytes; want %d (ed25519)", what, len(pub), PubKeyLen)
+		return Errorf(ErrBadPubKey, "%s is %d bytes; want %d (ed25519)", what, len(pub), PubKeyLen)
 	}
 	return nil
 }
@@ -156,7 +155,7 @@ func validateLabels(labels []types.Label) error {
 }
 
 func validateRegisterNode(m *types.RegisterNode) error {
-	if err := validName("node id", m.NodeId, MaxNodeIDLen); err != nil {
+	if err := ValidName("node id", m.NodeId, MaxNodeIDLen); err != nil {
 		return err
 	}
 	if err := validPubKey("node pub_key", m.PubKey); err != nil {
@@ -177,13 +176,13 @@ func validateRegisterNode(m *types.RegisterNode) error {
 	return validEndpoint(m.Endpoint)
 }
 
-// validTaskID checks "{workload}/{index}" and returns its parts.
-func parseTaskID(id string) (workload string, index uint32, err error) {
+// ParseTaskID checks "{workload}/{index}" and returns its parts.
+func ParseTaskID(id string) (workload string, index uint32, err error) {
 	w, idx, ok := strings.Cut(id, "/")
 	if !ok {
 		return "", 0, invalid("task id %q is not {workload}/{index}", id)
 	}
-	if err := validName("task workload", w, MaxWorkloadNameLen); err != nil {
+	if err := ValidName("task workload", w, MaxWorkloadNameLen); err != nil {
 		return "", 0, err
 	}
 	n, perr := strconv.ParseUint(idx, 10, 32)
@@ -194,7 +193,7 @@ func parseTaskID(id string) (workload string, index uint32, err error) {
 }
 
 func validateHeartbeat(m *types.Heartbeat) error {
-	if err := validName("node id", m.NodeId, MaxNodeIDLen); err != nil {
+	if err := ValidName("node id", m.NodeId, MaxNodeIDLen); err != nil {
 		return err
 	}
 	if m.Seq == 0 {
@@ -208,7 +207,7 @@ func validateHeartbeat(m *types.Heartbeat) error {
 	}
 	seen := make(map[string]bool, len(m.Tasks))
 	for _, r := range m.Tasks {
-		if _, _, err := parseTaskID(r.TaskId); err != nil {
+		if _, _, err := ParseTaskID(r.TaskId); err != nil {
 			return err
 		}
 		if seen[r.TaskId] {
@@ -233,7 +232,7 @@ func validateHealthReport(m *types.HealthReport) error {
 	}
 	seen := make(map[string]bool, len(m.Observations))
 	for _, o := range m.Observations {
-		if err := validName("observed node id", o.NodeId, MaxNodeIDLen); err != nil {
+		if err := ValidName("observed node id", o.NodeId, MaxNodeIDLen); err != nil {
 			return err
 		}
 		if seen[o.NodeId] {
@@ -244,7 +243,7 @@ func validateHealthReport(m *types.HealthReport) error {
 			return invalid("observation of %s lists %d failing tasks; the limit is %d", o.NodeId, len(o.FailingTaskIds), MaxFailingTasksPerObservation)
 		}
 		for _, id := range o.FailingTaskIds {
-			if _, _, err := parseTaskID(id); err != nil {
+			if _, _, err := ParseTaskID(id); err != nil {
 				return err
 			}
 		}
@@ -257,7 +256,7 @@ func validateEquivocation(m *types.ReportEquivocation) error {
 		return invalid("equivocation report needs two transactions")
 	}
 	if bytes.Equal(m.TxA, m.TxB) {
-		return errorf(ErrInvalidEvidence, "equivocation report carries the same transaction twice")
+		return Errorf(ErrInvalidEvidence, "equivocation report carries the same transaction twice")
 	}
 	return nil
 }
@@ -266,7 +265,7 @@ func validateEquivocation(m *types.ReportEquivocation) error {
 // limits). Env and constraints must be in canonical order (env sorted by
 // name without duplicates).
 func ValidateWorkloadSpec(s *types.WorkloadSpec) error {
-	if err := validName("workload name", s.Name, MaxWorkloadNameLen); err != nil {
+	if err := ValidName("workload name", s.Name, MaxWorkloadNameLen); err != nil {
 		return err
 	}
 	if s.Command == "" {
@@ -351,11 +350,10 @@ func ValidateWorkloadSpec(s *types.WorkloadSpec) error {
 	return nil
 }
 
-// Ranking strategies (WorkloadSpec.rank; "" means binpack): the
-// scheduler's.
+// Ranking strategies (WorkloadSpec.rank; "" means binpack).
 const (
-	RankBinpack = scheduler.RankBinpack
-	RankSpread  = scheduler.RankSpread
+	RankBinpack = "binpack"
+	RankSpread  = "spread"
 )
 
 func validEnvName(s string) error {
@@ -388,16 +386,16 @@ func validateMsg(body *types.TxBody) error {
 	case *types.TxBody_UpdateWorkload:
 		return ValidateWorkloadSpec(&m.UpdateWorkload.Spec)
 	case *types.TxBody_DeleteWorkload:
-		return validName("workload name", m.DeleteWorkload.Name, MaxWorkloadNameLen)
+		return ValidName("workload name", m.DeleteWorkload.Name, MaxWorkloadNameLen)
 	case *types.TxBody_CordonNode:
-		if err := validName("node id", m.CordonNode.NodeId, MaxNodeIDLen); err != nil {
+		if err := ValidName("node id", m.CordonNode.NodeId, MaxNodeIDLen); err != nil {
 			return err
 		}
 		return validText("reason", m.CordonNode.Reason, MaxReasonLen)
 	case *types.TxBody_UncordonNode:
-		return validName("node id", m.UncordonNode.NodeId, MaxNodeIDLen)
+		return ValidName("node id", m.UncordonNode.NodeId, MaxNodeIDLen)
 	case *types.TxBody_DrainNode:
-		if err := validName("node id", m.DrainNode.NodeId, MaxNodeIDLen); err != nil {
+		if err := ValidName("node id", m.DrainNode.NodeId, MaxNodeIDLen); err != nil {
 			return err
 		}
 		return validText("reason", m.DrainNode.Reason, MaxReasonLen)
@@ -405,7 +403,7 @@ func validateMsg(body *types.TxBody) error {
 		if err := validAddress("address", m.GrantRole.Address); err != nil {
 			return err
 		}
-		if !validRole(m.GrantRole.Role) {
+		if !ValidRole(m.GrantRole.Role) {
 			return invalid("role %d is not admin, operator, observer or node", int32(m.GrantRole.Role))
 		}
 		return nil
@@ -413,7 +411,7 @@ func validateMsg(body *types.TxBody) error {
 		if err := validAddress("address", m.RevokeRole.Address); err != nil {
 			return err
 		}
-		if !validRole(m.RevokeRole.Role) {
+		if !ValidRole(m.RevokeRole.Role) {
 			return invalid("role %d is not admin, operator, observer or node", int32(m.RevokeRole.Role))
 		}
 		return nil
@@ -428,14 +426,14 @@ func validateMsg(body *types.TxBody) error {
 		}
 		return nil
 	case nil:
-		return errorf(ErrBodyUndecodable, "tx body carries no message")
+		return Errorf(ErrBodyUndecodable, "tx body carries no message")
 	default:
-		return errorf(ErrBodyUndecodable, "tx body carries an unknown message %T", m)
+		return Errorf(ErrBodyUndecodable, "tx body carries an unknown message %T", m)
 	}
 }
 
-// msgName is the message's name in logs and errors.
-func msgName(body *types.TxBody) string {
+// MsgName is the message's name in logs and errors.
+func MsgName(body *types.TxBody) string {
 	switch body.Msg.(type) {
 	case *types.TxBody_RegisterNode:
 		return "RegisterNode"

@@ -1,4 +1,4 @@
-package app
+package api
 
 import (
 	"crypto/ed25519"
@@ -27,33 +27,33 @@ type Verifier func(pub, body, sig []byte) bool
 // DecodeTxWith is DecodeTx with the signature check delegated to verify.
 func DecodeTxWith(raw []byte, chainID string, verify Verifier) (*Tx, error) {
 	if len(raw) > MaxTxBytes {
-		return nil, errorf(ErrTxTooLarge, "tx is %d bytes; the limit is %d", len(raw), MaxTxBytes)
+		return nil, Errorf(ErrTxTooLarge, "tx is %d bytes; the limit is %d", len(raw), MaxTxBytes)
 	}
 	var tx types.Tx
 	if err := tx.Unmarshal(raw); err != nil {
-		return nil, errorf(ErrTxUndecodable, "tx does not decode: %v", err)
+		return nil, Errorf(ErrTxUndecodable, "tx does not decode: %v", err)
 	}
 	if len(tx.PubKey) != PubKeyLen {
-		return nil, errorf(ErrBadPubKey, "tx pub_key is %d bytes; want %d (ed25519)", len(tx.PubKey), PubKeyLen)
+		return nil, Errorf(ErrBadPubKey, "tx pub_key is %d bytes; want %d (ed25519)", len(tx.PubKey), PubKeyLen)
 	}
 	if len(tx.Signature) != SignatureLen {
-		return nil, errorf(ErrBadSignature, "tx signature is %d bytes; want %d (ed25519)", len(tx.Signature), SignatureLen)
+		return nil, Errorf(ErrBadSignature, "tx signature is %d bytes; want %d (ed25519)", len(tx.Signature), SignatureLen)
 	}
 	if !verify(tx.PubKey, tx.BodyBytes, tx.Signature) {
-		return nil, errorf(ErrBadSignature, "signature does not verify for signer %s", crypto.AddressHex(tx.PubKey))
+		return nil, Errorf(ErrBadSignature, "signature does not verify for signer %s", crypto.AddressHex(tx.PubKey))
 	}
 	var body types.TxBody
 	if err := body.Unmarshal(tx.BodyBytes); err != nil {
-		return nil, errorf(ErrBodyUndecodable, "tx body does not decode: %v", err)
+		return nil, Errorf(ErrBodyUndecodable, "tx body does not decode: %v", err)
 	}
 	if body.ChainId != chainID {
-		return nil, errorf(ErrWrongChainID, "tx is for chain %q; this chain is %q", body.ChainId, chainID)
+		return nil, Errorf(ErrWrongChainID, "tx is for chain %q; this chain is %q", body.ChainId, chainID)
 	}
 	if len(body.Memo) > MaxMemoBytes {
-		return nil, errorf(ErrInvalidMessage, "memo is %d bytes; the limit is %d", len(body.Memo), MaxMemoBytes)
+		return nil, Errorf(ErrInvalidMessage, "memo is %d bytes; the limit is %d", len(body.Memo), MaxMemoBytes)
 	}
 	if body.TimeoutHeight < 0 {
-		return nil, errorf(ErrInvalidMessage, "timeout_height is %d; want 0 (none) or a height", body.TimeoutHeight)
+		return nil, Errorf(ErrInvalidMessage, "timeout_height is %d; want 0 (none) or a height", body.TimeoutHeight)
 	}
 	if err := validateMsg(&body); err != nil {
 		return nil, err
@@ -65,4 +65,12 @@ func DecodeTxWith(raw []byte, chainID string, verify Verifier) (*Tx, error) {
 		Address: addressOf(pub),
 		Body:    body,
 	}, nil
+}
+
+// Tx is a transaction that passed the stateless checks of DecodeTx.
+type Tx struct {
+	Raw     []byte
+	PubKey  ed25519.PublicKey
+	Address []byte // crypto.Address(PubKey)
+	Body    types.TxBody
 }

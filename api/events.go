@@ -1,0 +1,32 @@
+package api
+
+// Event types and the reasons the state machine writes into events and
+// records (DESIGN §8, plus task_stop).
+const (
+	EventNodeStatus    = "node_status"    // node, from, to, reason
+	EventTaskPlaced    = "task_placed"    // task, node, generation
+	EventTaskEvicted   = "task_evicted"   // task, node, reason
+	EventTaskStop      = "task_stop"      // task, node, generation: the agent must stop it
+	EventTaskFailed    = "task_failed"    // task, node, generation, exit_code, then (restart|move), at: when
+	EventAccountJailed = "account_jailed" // addr, reason
+	EventNodeStrike    = "node_strike"    // node, task, window, strikes
+	EventWorkload      = "workload"       // name, action
+
+	ReasonRegistered      = "registered"
+	ReasonHeartbeat       = "heartbeat"
+	ReasonDrain           = "drain"
+	ReasonScaledDown      = "scaled_down"
+	ReasonRollingUpdate   = "rolling_update"
+	ReasonMaxRestarts     = "max_restarts"
+	ReasonWorkloadDeleted = "workload_deleted"
+	ReasonUncordoned      = "uncordoned"
+
+	ActionCreated = "created"
+	ActionUpdated = "updated"
+	ActionDeleted = "deleted"
+	// ActionRolledOut: no task of the workload runs an older template.
+	ActionRolledOut = "rolled_out"
+	// ActionUnschedulable: the workload's pending tasks fit on no node
+	// (attributes reason: the explanation, pending: how many wait).
+	ActionUnschedulable = "unschedulable"
+)

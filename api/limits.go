@@ -1,0 +1,106 @@
+package api
+
+// Every bound the state machine enforces: part of the wire contract, since
+// clients check them before they sign (DecodeTx). A transaction that would cross one
+// is rejected with ErrLimitExceeded (or ErrInvalidMessage / ErrTxTooLarge
+// where the bound is a property of the message alone). Changing a value is a
+// consensus change: all validators must run the same limits.
+const (
+	// MaxTxBytes bounds an encoded Tx (body, key and signature).
+	MaxTxBytes = 128 << 10
+	// MaxMemoBytes bounds TxBody.memo.
+	MaxMemoBytes = 256
+	// MaxChainIDLen bounds the chain id (CometBFT allows 50).
+	MaxChainIDLen = 50
+
+	// MaxNodeIDLen bounds a node id ([a-z0-9][a-z0-9.-]{0,62}).
+	MaxNodeIDLen = 63
+	// MaxWorkloadNameLen bounds a workload name (same alphabet as node ids).
+	MaxWorkloadNameLen = 63
+	// MaxZoneLen bounds a node's zone.
+	MaxZoneLen = 63
+	// MaxEndpointLen bounds a node's host:port endpoint.
+	MaxEndpointLen = 255
+	// MaxLabelsPerNode bounds RegisterNode.labels.
+	MaxLabelsPerNode = 32
+	// MaxLabelKeyLen and MaxLabelValueLen bound one label (and a constraint).
+	MaxLabelKeyLen   = 63
+	MaxLabelValueLen = 128
+	// MaxReasonLen bounds the free-text reason of cordon/drain.
+	MaxReasonLen = 256
+	// MaxTaskReasonLen bounds a task's reason and a workload's
+	// unschedulable explanation (truncated to it). The longest
+	// explanation, every reason with a 5-digit count, is about 320 bytes.
+	MaxTaskReasonLen = 512
+
+	// MaxCPUMillis and MaxMemoryMB bound one resource amount (node capacity,
+	// task request, reported usage); sums over MaxTasksTotal stay far below
+	// the int64 range.
+	MaxCPUMillis = 1 << 32
+	MaxMemoryMB  = 1 << 32
+
+	// MaxTasksPerHeartbeat bounds Heartbeat.tasks.
+	MaxTasksPerHeartbeat = 512
+	// MaxCheckpointBytes bounds one task checkpoint.
+	MaxCheckpointBytes = 4 << 10
+	// MaxObservationsPerReport bounds HealthReport.observations.
+	MaxObservationsPerReport = 2048
+	// MaxFailingTasksPerObservation bounds Observation.failing_task_ids.
+	MaxFailingTasksPerObservation = 64
+
+	// MaxReplicasPerWorkload bounds WorkloadSpec.replicas (and the
+	// max_per_node, max_per_domain, max_unavailable and max_skew bounds).
+	MaxReplicasPerWorkload = 1000
+	// MaxCommandLen bounds WorkloadSpec.command.
+	MaxCommandLen = 1024
+	// MaxArgs and MaxArgLen bound WorkloadSpec.args.
+	MaxArgs   = 64
+	MaxArgLen = 1024
+	// MaxEnvVars, MaxEnvNameLen and MaxEnvValueLen bound WorkloadSpec.env.
+	MaxEnvVars     = 64
+	MaxEnvNameLen  = 128
+	MaxEnvValueLen = 1024
+	// MaxConstraints bounds WorkloadSpec.constraints.
+	MaxConstraints = 16
+	// MaxRestarts bounds RestartPolicy.max_restarts.
+	MaxRestarts = 1_000_000
+	// MaxBackoffMs bounds every backoff duration (24 h).
+	MaxBackoffMs = 24 * 60 * 60 * 1000
+
+	// MaxWorkloads, MaxNodes, MaxTasksTotal, MaxAccounts and MaxValidators
+	// bound the state as a whole.
+	MaxWorkloads  = 10_000
+	MaxNodes      = 20_000
+	MaxTasksTotal = 200_000
+	MaxAccounts   = 100_000
+	MaxValidators = 300
+
+	// MaxObservers bounds the accounts holding the observer role: a report
+	// tally holds at most one vote per observer per node and window, and a
+	// quorum decision counts them.
+	MaxObservers = 1000
+	// MaxReputation bounds reputation_max, reputation_penalty and
+	// -reputation_floor.
+	MaxReputation = 1_000_000
+	// MaxValidatorPower bounds one validator's power (CometBFT caps the
+	// total at MaxInt64/8).
+	MaxValidatorPower = 1 << 40
+
+	// Parameter bounds (ValidateParams).
+	MaxParamDurationMs = 24 * 60 * 60 * 1000
+	MaxPhiWindow       = 1000
+	// MaxPlacementsPerBlockLimit bounds max_placements_per_block: each
+	// placement scans the nodes, about 0.25 ms at 10,000 nodes, so 1,000
+	// placements (and up to 4,000 scans) keep one block's placement work
+	// near a second at the largest cluster (docs/scheduling.md).
+	MaxPlacementsPerBlockLimit = 1000
+	// MinClockStepMs bounds max_clock_step_ms from below: a smaller step
+	// would slow the failure detector's clock below block time on a healthy
+	// chain (blocks come about every second).
+	MinClockStepMs = 1000
+	// MinPhiThresholdMilli and MaxPhiThresholdMilli bound phi_threshold_milli
+	// (phi 1.0 to 100.0); the failure detector's integer series is exact
+	// within them (app/health).
+	MinPhiThresholdMilli = 1_000
+	MaxPhiThresholdMilli = 100_000
+)

@@ -1,0 +1,133 @@
+package api
+
+import (
+	"sort"
+
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// SpecView is the JSON form of a workload spec: the spec file format of
+// DESIGN §3 (`phalanxd tx workload create -f web.json`) and the "spec" of a
+// WorkloadView. env is an object; the state keeps it as a list sorted by
+// name.
+type SpecView struct {
+	Name           string            `json:"name"`
+	Command        string            `json:"command"`
+	Args           []string          `json:"args"`
+	Env            map[string]string `json:"env"`
+	Replicas       uint32            `json:"replicas"`
+	Resources      ResourcesView     `json:"resources"`
+	Constraints    []ConstraintView  `json:"constraints"`
+	SpreadKey      string            `json:"spread_key"`
+	MaxPerDomain   uint32            `json:"max_per_domain"`
+	MaxPerNode     uint32            `json:"max_per_node"`
+	RestartPolicy  RestartPolicyView `json:"restart_policy"`
+	MaxUnavailable uint32            `json:"max_unavailable"`
+	Priority       int32             `json:"priority"`
+	MaxSkew        uint32            `json:"max_skew"`
+	Rank           string            `json:"rank"`
+}
+
+// ResourcesView is the JSON form of types.Resources.
+type ResourcesView struct {
+	CPUMillis int64 `json:"cpu_millis"`
+	MemoryMB  int64 `json:"memory_mb"`
+}
+
+// ConstraintView is the JSON form of types.Constraint.
+type ConstraintView struct {
+	Label string `json:"label"`
+	Op    string `json:"op"`
+	Value string `json:"value"`
+}
+
+// RestartPolicyView is the JSON form of types.RestartPolicy.
+type RestartPolicyView struct {
+	MaxRestarts   uint32 `json:"max_restarts"`
+	BackoffBaseMs int64  `json:"backoff_base_ms"`
+	BackoffMaxMs  int64  `json:"backoff_max_ms"`
+}
+
+func resourcesView(r types.Resources) ResourcesView {
+	return ResourcesView{CPUMillis: r.CpuMillis, MemoryMB: r.MemoryMb}
+}
+
+// NewSpecView converts a spec to its JSON form.
+func NewSpecView(s types.WorkloadSpec) SpecView {
+	v := SpecView{
+		Name:         s.Name,
+		Command:      s.Command,
+		Args:         append([]string{}, s.Args...),
+		Env:          map[string]string{},
+		Replicas:     s.Replicas,
+		Resources:    resourcesView(s.Resources),
+		Constraints:  []ConstraintView{},
+		SpreadKey:    s.SpreadKey,
+		MaxPerDomain: s.MaxPerDomain,
+		MaxPerNode:   s.MaxPerNode,
+		RestartPolicy: RestartPolicyView{
+			MaxRestarts:   s.RestartPolicy.MaxRestarts,
+			BackoffBaseMs: s.RestartPolicy.BackoffBaseMs,
+			BackoffMaxMs:  s.RestartPolicy.BackoffMaxMs,
+		},
+		MaxUnavailable: s.MaxUnavailable,
+		Priority:       s.Priority,
+		MaxSkew:        s.MaxSkew,
+		Rank:           s.Rank,
+	}
+	for _, e := range s.Env {
+		v.Env[e.Name] = e.Value
+	}
+	for _, c := range s.Constraints {
+		v.Constraints = append(v.Constraints, ConstraintView(c))
+	}
+	return v
+}
+
+// Spec converts the JSON form to a spec, env sorted by name.
+func (v SpecView) Spec() types.WorkloadSpec {
+	s := types.WorkloadSpec{
+		Name:         v.Name,
+		Command:      v.Command,
+		Replicas:     v.Replicas,
+		Resources:    types.Resources{CpuMillis: v.Resources.CPUMillis, MemoryMb: v.Resources.MemoryMB},
+		SpreadKey:    v.SpreadKey,
+		MaxPerDomain: v.MaxPerDomain,
+		MaxPerNode:   v.MaxPerNode,
+		RestartPolicy: types.RestartPolicy{
+			MaxRestarts:   v.RestartPolicy.MaxRestarts,
+			BackoffBaseMs: v.RestartPolicy.BackoffBaseMs,
+			BackoffMaxMs:  v.RestartPolicy.BackoffMaxMs,
+		},
+		MaxUnavailable: v.MaxUnavailable,
+		Priority:       v.Priority,
+		MaxSkew:        v.MaxSkew,
+		Rank:           v.Rank,
+	}
+	if len(v.Args) > 0 {
+		s.Args = append([]string(nil), v.Args...)
+	}
+	for name, value := range v.Env {
+		s.Env = append(s.Env, types.EnvVar{Name: name, Value: value})
+	}
+	sort.Slice(s.Env, func(i, j int) bool { return s.Env[i].Name < s.Env[j].Name })
+	for _, c := range v.Constraints {
+		s.Constraints = append(s.Constraints, types.Constraint(c))
+	}
+	return s
+}
+
+// ParseWorkloadSpecJSON reads a spec file (DESIGN §3). Unknown fields are
+// rejected; the spec is validated as CreateWorkload would validate it, so a
+// client sees the same error the chain would return.
+func ParseWorkloadSpecJSON(b []byte) (types.WorkloadSpec, error) {
+	var v SpecView
+	if err := DecodeStrict(b, &v); err != nil {
+		return types.WorkloadSpec{}, invalid("workload spec: %v", err)
+	}
+	s := v.Spec()
+	if err := ValidateWorkloadSpec(&s); err != nil {
+		return types.WorkloadSpec{}, err
+	}
+	return s, nil
+}

@@ -1,0 +1,365 @@
+package api
+
+import (
+	"strings"
+
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// Query answers. Every answer is a JSON object with snake_case fields;
+// states are the capitalised names of DESIGN §5 and roles lower-case words.
+// The views are exported so that clients decode into the same types.
+
+// NodeView is a node in /nodes and /nodes/{id}.
+type NodeView struct {
+	ID                 string            `json:"id"`
+	State              string            `json:"state"`
+	Reason             string            `json:"reason"`
+	Zone               string            `json:"zone"`
+	Labels             map[string]string `json:"labels"`
+	Capacity           ResourcesView     `json:"capacity"`
+	Allocated          ResourcesView     `json:"allocated"`
+	Usage              ResourcesView     `json:"usage"`
+	Endpoint           string            `json:"endpoint"`
+	Address            string            `json:"address"`
+	Cordoned           bool              `json:"cordoned"`
+	Draining           bool              `json:"draining"`
+	RegisteredHeight   int64             `json:"registered_height"`
+	StateSince         int64             `json:"state_since"`
+	LastHeartbeat      int64             `json:"last_heartbeat"`
+	LastHeartbeatAgeMs int64             `json:"last_heartbeat_age_ms"`
+	LastHeartbeatSeq   uint64            `json:"last_heartbeat_seq"`
+	Strikes            uint32            `json:"strikes"`
+	Tasks              []string          `json:"tasks"`
+	// Health is the failure detector's view, in /nodes/{id} only (derived:
+	// not part of the node's proven record).
+	Health *NodeHealthView `json:"health,omitempty"`
+}
+
+// NodeHealthView is the failure detector's view of a node
+// (docs/failure-detection.md). Times are block times (unix ms); the
+// deadlines are estimates, exact while no block gap exceeds
+// max_clock_step_ms.
+type NodeHealthView struct {
+	// Phi for display (floating point; decisions use SuspectAt).
+	Phi            float64 `json:"phi"`
+	PhiThreshold   float64 `json:"phi_threshold"`
+	Samples        int     `json:"samples"`
+	MeanIntervalMs float64 `json:"mean_interval_ms"`
+	StdDevMs       float64 `json:"std_dev_ms"`
+	// SuspectAt: the phi deadline or suspect_after, whichever is first
+	// (SuspectBy says which: "phi" or "suspect_after").
+	SuspectAt int64  `json:"suspect_at"`
+	SuspectBy string `json:"suspect_by"`
+	DownAt    int64  `json:"down_at"`
+	// The observers' standing verdict and the window that set it.
+	Verdict       string `json:"verdict"`
+	VerdictWindow uint64 `json:"verdict_window"`
+	// Window is the current report window; ActiveObservers and Quorum the
+	// count a decision needs.
+	Window          uint64 `json:"window"`
+	ActiveObservers int    `json:"active_observers"`
+	Quorum          int    `json:"quorum"`
+	// The current window's votes of active observers: for (reachable) and
+	// against (unreachable); then every open window in detail.
+	ReportsFor     int               `json:"reports_for"`
+	ReportsAgainst int               `json:"reports_against"`
+	Windows        []WindowTallyView `json:"windows"`
+}
+
+// WindowTallyView is one open report window's votes about a node.
+type WindowTallyView struct {
+	Window      uint64     `json:"window"`
+	Reachable   int        `json:"reachable"`   // counted votes
+	Unreachable int        `json:"unreachable"` // counted votes
+	Outcome     string     `json:"outcome"`
+	Struck      bool       `json:"struck"`
+	Votes       []VoteView `json:"votes"`
+}
+
+// VoteView is one observer's vote; Counted is false for an observer that is
+// jailed or below reputation_floor.
+type VoteView struct {
+	Observer       string   `json:"observer"`
+	Reachable      bool     `json:"reachable"`
+	FailingTaskIDs []string `json:"failing_task_ids"`
+	Counted        bool     `json:"counted"`
+}
+
+// TaskView is a task in /tasks.
+type TaskView struct {
+	ID             string `json:"id"`
+	Workload       string `json:"workload"`
+	Index          uint32 `json:"index"`
+	Node           string `json:"node"`
+	Generation     uint64 `json:"generation"`
+	State          string `json:"state"`
+	Restarts       uint32 `json:"restarts"`
+	LastCheckpoint []byte `json:"last_checkpoint"` // base64
+	ExitCode       int32  `json:"exit_code"`
+	Reason         string `json:"reason"`
+	// NextAttemptAt: while Failed, when the restart policy acts (block
+	// time, unix ms); 0 otherwise.
+	NextAttemptAt int64  `json:"next_attempt_at"`
+	CreatedHeight int64  `json:"created_height"`
+	SpecVersion   uint64 `json:"spec_version"`
+	// AvoidNode: the node the task used up its restarts on; the next
+	// placement goes there only if no other node fits.
+	AvoidNode string `json:"avoid_node"`
+	// Resources the task holds while placed (those of its spec_version).
+	Resources ResourcesView `json:"resources"`
+}
+
+// WorkloadView is a workload in /workloads and /workloads/{name}.
+type WorkloadView struct {
+	Name          string   `json:"name"`
+	Spec          SpecView `json:"spec"`
+	Version       uint64   `json:"version"`
+	CreatedHeight int64    `json:"created_height"`
+	Replicas      uint32   `json:"replicas"`
+	Pending       int      `json:"pending"`
+	Assigned      int      `json:"assigned"`
+	Running       int      `json:"running"`
+	Failed        int      `json:"failed"`
+	Completed     int      `json:"completed"`
+	Tasks         []string `json:"tasks"`
+	// TemplateVersion is the version of the last change other than
+	// replicas; tasks placed with an older version are replaced by the
+	// rolling update.
+	TemplateVersion uint64 `json:"template_version"`
+	// Unschedulable is set while the workload's pending tasks fit on no
+	// node: the scheduler's explanation, as kubectl describe shows a
+	// FailedScheduling event.
+	Unschedulable *UnschedulableView `json:"unschedulable,omitempty"`
+	// Rollout is set while tasks run an older template.
+	Rollout *RolloutView `json:"rollout,omitempty"`
+}
+
+// UnschedulableView says why a workload's pending tasks wait.
+type UnschedulableView struct {
+	// Reason: "0/12 nodes fit: 7 insufficient cpu, 5 node cordoned".
+	Reason string `json:"reason"`
+	// Pending is how many of its tasks wait, Tasks which (each has the
+	// reason too, in /tasks); SinceHeight when it began.
+	Pending     int      `json:"pending"`
+	Tasks       []string `json:"tasks"`
+	SinceHeight int64    `json:"since_height"`
+}
+
+// RolloutView is the progress of a rolling update (docs/scheduling.md):
+// Outdated tasks (placed with an older template) are replaced while at
+// least MinAvailable tasks are Running.
+type RolloutView struct {
+	TemplateVersion uint64 `json:"template_version"`
+	Updated         int    `json:"updated"`  // placed with the current template
+	Outdated        int    `json:"outdated"` // placed with an older one
+	Available       int    `json:"available"`
+	MinAvailable    int    `json:"min_available"`
+}
+
+// AccountView is an account in /accounts/{addr} and /observers.
+type AccountView struct {
+	Address       string   `json:"address"`
+	PubKey        []byte   `json:"pub_key"` // base64
+	Roles         []string `json:"roles"`
+	Sequence      uint64   `json:"sequence"`
+	Jailed        bool     `json:"jailed"`
+	JailReason    string   `json:"jail_reason"`
+	Reputation    int64    `json:"reputation"`
+	Agreements    uint64   `json:"agreements"`
+	Disagreements uint64   `json:"disagreements"`
+	// ValidatorAddress is the validator this account observes for ("" if
+	// none): its misbehaviour jails the account.
+	ValidatorAddress string `json:"validator_address,omitempty"`
+}
+
+// ObserverView is an observer in /observers: the account and whether its
+// votes count now (role observer, not jailed, reputation ≥ floor).
+type ObserverView struct {
+	AccountView
+	Active bool `json:"active"`
+}
+
+// ValidatorView is a validator in /validators.
+type ValidatorView struct {
+	Address string `json:"address"`
+	PubKey  []byte `json:"pub_key"` // base64
+	Power   int64  `json:"power"`
+}
+
+// SummaryView is /summary.
+type SummaryView struct {
+	Height       int64          `json:"height"`
+	Time         int64          `json:"time"` // block time, unix ms
+	Nodes        int            `json:"nodes"`
+	NodesByState map[string]int `json:"nodes_by_state"`
+	Workloads    int            `json:"workloads"`
+	Tasks        int            `json:"tasks"`
+	TasksByState map[string]int `json:"tasks_by_state"`
+	Pending      int            `json:"pending"`
+	Accounts     int            `json:"accounts"`
+	Validators   int            `json:"validators"`
+}
+
+// The list answers.
+type (
+	NodesAnswer struct {
+		Height int64      `json:"height"`
+		Nodes  []NodeView `json:"nodes"`
+	}
+	TasksAnswer struct {
+		Height int64      `json:"height"`
+		Tasks  []TaskView `json:"tasks"`
+	}
+	WorkloadsAnswer struct {
+		Height    int64          `json:"height"`
+		Workloads []WorkloadView `json:"workloads"`
+	}
+	AccountsAnswer struct {
+		Height   int64         `json:"height"`
+		Accounts []AccountView `json:"accounts"`
+	}
+	ObserversAnswer struct {
+		Height int64 `json:"height"`
+		// Active is the number of active observers; Quorum the votes a
+		// decision needs.
+		Active    int            `json:"active"`
+		Quorum    int            `json:"quorum"`
+		Observers []ObserverView `json:"observers"`
+	}
+	ValidatorsAnswer struct {
+		Height     int64           `json:"height"`
+		Validators []ValidatorView `json:"validators"`
+	}
+)
+
+var verdictNames = map[types.Verdict]string{
+	types.VERDICT_NONE:        "none",
+	types.VERDICT_REACHABLE:   "reachable",
+	types.VERDICT_UNREACHABLE: "unreachable",
+	types.VERDICT_PARTITIONED: "partitioned",
+}
+
+// VerdictName is the lower-case name of an observer verdict.
+func VerdictName(v types.Verdict) string {
+	if n, ok := verdictNames[v]; ok {
+		return n
+	}
+	return "unknown"
+}
+
+var nodeStateNames = map[types.NodeState]string{
+	types.NODE_READY:       "Ready",
+	types.NODE_SUSPECT:     "Suspect",
+	types.NODE_DOWN:        "Down",
+	types.NODE_PARTITIONED: "Partitioned",
+	types.NODE_QUARANTINED: "Quarantined",
+}
+
+var taskStateNames = map[types.TaskState]string{
+	types.TASK_PENDING:   "Pending",
+	types.TASK_ASSIGNED:  "Assigned",
+	types.TASK_RUNNING:   "Running",
+	types.TASK_FAILED:    "Failed",
+	types.TASK_COMPLETED: "Completed",
+}
+
+// NodeStateName is the capitalised name of a node state ("Ready", …).
+func NodeStateName(st types.NodeState) string {
+	if n, ok := nodeStateNames[st]; ok {
+		return n
+	}
+	return "Unspecified"
+}
+
+// TaskStateName is the capitalised name of a task state ("Pending", …).
+func TaskStateName(st types.TaskState) string {
+	if n, ok := taskStateNames[st]; ok {
+		return n
+	}
+	return "Unspecified"
+}
+
+// ParseTaskState reads a capitalised (or any-case) task state name.
+func ParseTaskState(s string) (types.TaskState, bool) {
+	for st := types.TASK_PENDING; st <= types.TASK_COMPLETED; st++ {
+		if strings.EqualFold(taskStateNames[st], s) {
+			return st, true
+		}
+	}
+	return types.TASK_STATE_UNSPECIFIED, false
+}
+
+// NodeRecordView is the part of a node's view that its stored record
+// alone determines (no task list, heartbeat age or health): what a client
+// checks against a proven record.
+func NodeRecordView(n *types.Node) NodeView {
+	v := NodeView{
+		ID:               n.Id,
+		State:            NodeStateName(n.State),
+		Reason:           n.Reason,
+		Zone:             n.Zone,
+		Labels:           map[string]string{},
+		Capacity:         resourcesView(n.Capacity),
+		Allocated:        resourcesView(n.Allocated),
+		Usage:            resourcesView(n.Usage),
+		Endpoint:         n.Endpoint,
+		Address:          AddrHex(addressOf(n.PubKey)),
+		Cordoned:         n.Cordoned,
+		Draining:         n.Draining,
+		RegisteredHeight: n.RegisteredHeight,
+		StateSince:       n.StateSinceMs,
+		LastHeartbeat:    n.LastHeartbeatMs,
+		LastHeartbeatSeq: n.LastHeartbeatSeq,
+		Strikes:          n.Strikes,
+		Tasks:            []string{},
+	}
+	for _, l := range n.Labels {
+		v.Labels[l.Key] = l.Value
+	}
+	return v
+}
+
+// TaskRecordView is a task's view; its stored record determines all of it.
+func TaskRecordView(t *types.Task) TaskView {
+	return TaskView{
+		ID:             t.Id,
+		Workload:       t.Workload,
+		Index:          t.Index,
+		Node:           t.Node,
+		Generation:     t.Generation,
+		State:          TaskStateName(t.State),
+		Restarts:       t.Restarts,
+		LastCheckpoint: t.LastCheckpoint,
+		ExitCode:       t.ExitCode,
+		Reason:         t.Reason,
+		NextAttemptAt:  t.NextAttemptAtMs,
+		CreatedHeight:  t.CreatedHeight,
+		SpecVersion:    t.SpecVersion,
+		AvoidNode:      t.AvoidNode,
+		Resources:      resourcesView(t.Resources),
+	}
+}
+
+// AccountRecordView is an account's view; its stored record determines
+// all of it.
+func AccountRecordView(a *types.Account) AccountView {
+	v := AccountView{
+		Address:       AddrHex(a.Address),
+		PubKey:        a.PubKey,
+		Roles:         []string{},
+		Sequence:      a.Sequence,
+		Jailed:        a.Jailed,
+		JailReason:    a.JailReason,
+		Reputation:    a.Reputation,
+		Agreements:    a.Agreements,
+		Disagreements: a.Disagreements,
+	}
+	if len(a.ValidatorAddress) != 0 {
+		v.ValidatorAddress = AddrHex(a.ValidatorAddress)
+	}
+	for _, r := range a.Roles {
+		v.Roles = append(v.Roles, RoleName(r))
+	}
+	return v
+}
