@@ -1,6 +1,7 @@
 package abci
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -66,6 +67,12 @@ type Application struct {
 	// sigs remembers verified signatures across CheckTx, ProcessProposal
 	// and FinalizeBlock.
 	sigs *sigCache
+
+	// view serves JSON queries (view.go); finalized is the block
+	// FinalizeBlock applied, handed to the view once Commit made it
+	// durable.
+	view      *queryView
+	finalized *committedBlock
 }
 
 var _ abcitypes.Application = (*Application)(nil)
@@ -94,15 +101,26 @@ func New(cfg Config) (*Application, error) {
 			_ = store.Close()
 			return nil, fmt.Errorf("load state at height %d: %w", v, err)
 		}
+		viewState, err := app.LoadState(cfg.ChainID, v, records)
+		if err != nil {
+			_ = store.Close()
+			return nil, fmt.Errorf("load query view at height %d: %w", v, err)
+		}
+		a.view = newQueryView(viewState, a.decode, a.logger)
 		a.logger.Info("loaded app state", "height", v, "app_hash", fmt.Sprintf("%X", store.Hash()), "records", len(records))
 	}
 	return a, nil
 }
 
-// Close releases the database. Call it after the node has stopped.
+// Close stops the query view and releases the database. Call it after the
+// node has stopped.
 func (a *Application) Close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.view != nil {
+		a.view.close()
+		a.view = nil
+	}
 	return a.store.Close()
 }
 
@@ -152,6 +170,16 @@ func (a *Application) InitChain(_ context.Context, req *abcitypes.InitChainReque
 	if err != nil {
 		return nil, fmt.Errorf("init chain: %w", err)
 	}
+	viewState, err := app.NewState(a.cfg.ChainID, g)
+	if err != nil {
+		return nil, fmt.Errorf("init chain: query view: %w", err)
+	}
+	viewState.SetValidators(vals)
+	viewState.TakeChanges()
+	if a.view != nil {
+		a.view.close()
+	}
+	a.view = newQueryView(viewState, a.decode, a.logger)
 	a.state = st
 	return &abcitypes.InitChainResponse{AppHash: hash}, nil
 }
@@ -229,9 +257,14 @@ func (a *Application) FinalizeBlock(_ context.Context, req *abcitypes.FinalizeBl
 
 	end := a.state.EndBlock()
 	blockEvents = append(blockEvents, toABCIEvents(end.Events)...)
-	hash, err := a.store.Apply(a.state.TakeChanges())
+	changes := a.state.TakeChanges()
+	hash, err := a.store.Apply(changes)
 	if err != nil {
 		return nil, fmt.Errorf("finalize block %d: %w", req.Height, err)
+	}
+	a.finalized = &committedBlock{
+		block:    app.Block{Height: block.Height, TimeMs: block.TimeMs, Hash: bytes.Clone(block.Hash)},
+		evidence: evidence, txs: req.Txs, changes: changes,
 	}
 	updates := make([]abcitypes.ValidatorUpdate, 0, len(end.ValidatorUpdates))
 	for _, u := range end.ValidatorUpdates {
@@ -258,29 +291,47 @@ func (a *Application) Commit(context.Context, *abcitypes.CommitRequest) (*abcity
 		panic(fmt.Sprintf("commit: store version %d differs from state height %d", version, a.state.Height()))
 	}
 	clear(a.checkSeq)
+	if a.finalized != nil {
+		a.view.push(*a.finalized)
+		a.finalized = nil
+	}
 	return &abcitypes.CommitResponse{}, nil
 }
 
-// Query serves the JSON paths of DESIGN §8 from the latest state, and with
-// prove=true the stored record behind a single-object path, with an ics23
-// proof against the app hash at that height (found in header height+1).
+// Query serves the JSON paths of DESIGN §8 from the query view (view.go)
+// at the last committed height, or at req.Height if it is that height; and
+// with prove=true the stored record behind a single-object path, with an
+// ics23 proof against the app hash at that height (found in header
+// height+1). A JSON query holds none of the locks that FinalizeBlock,
+// CheckTx and Commit take.
 func (a *Application) Query(_ context.Context, req *abcitypes.QueryRequest) (*abcitypes.QueryResponse, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.state == nil {
-		return queryError(api.ErrNotFound, "chain not initialised yet"), nil
-	}
 	if req.Prove || req.Path == "/store" {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.state == nil {
+			return queryError(api.ErrNotFound, "chain not initialised yet"), nil
+		}
 		return a.queryProof(req), nil
 	}
-	if req.Height != 0 && req.Height != a.state.Height() {
-		return queryError(api.ErrNotFound, fmt.Sprintf("JSON queries answer at the latest height %d, not %d; use prove=true for a past height's record", a.state.Height(), req.Height)), nil
+	a.mu.Lock()
+	view, committed := a.view, a.store.Version()
+	a.mu.Unlock()
+	if view == nil {
+		return queryError(api.ErrNotFound, "chain not initialised yet"), nil
 	}
-	out, err := a.state.Query(req.Path)
+	height := committed
+	if req.Height != 0 {
+		if req.Height > committed {
+			return &abcitypes.QueryResponse{Code: api.CodeOf(api.ErrNotFound), Height: committed,
+				Log: fmt.Sprintf("height %d is not committed yet; the last committed height is %d", req.Height, committed)}, nil
+		}
+		height = req.Height
+	}
+	out, h, err := view.query(req.Path, height, req.Height != 0)
 	if err != nil {
-		return &abcitypes.QueryResponse{Code: api.CodeOf(err), Log: err.Error(), Height: a.state.Height()}, nil
+		return &abcitypes.QueryResponse{Code: api.CodeOf(err), Log: err.Error(), Height: h}, nil
 	}
-	return &abcitypes.QueryResponse{Value: out, Height: a.state.Height()}, nil
+	return &abcitypes.QueryResponse{Value: out, Height: h}, nil
 }
 
 func (a *Application) queryProof(req *abcitypes.QueryRequest) *abcitypes.QueryResponse {

@@ -32,6 +32,7 @@ package api
 //	  24  ErrLastAdmin          revoking the last active admin
 //	  25  ErrBadGenesis         genesis app_state is invalid
 //	  26  ErrWindowClosed       health report for a window that is not open
+//	  27  ErrBadRequest         query: malformed parameter (unknown filter, bad value, limit out of range)
 
 import (
 	"errors"
@@ -74,6 +75,7 @@ var (
 	ErrLastAdmin        = &Error{24, "last admin"}
 	ErrBadGenesis       = &Error{25, "bad genesis"}
 	ErrWindowClosed     = &Error{26, "report window not open"}
+	ErrBadRequest       = &Error{27, "bad request"}
 )
 
 // AllErrors lists every sentinel, in code order.
@@ -85,7 +87,7 @@ func AllErrors() []*Error {
 		ErrInvalidMessage, ErrNodeExists, ErrNodeNotFound, ErrWorkloadExists,
 		ErrWorkloadNotFound, ErrInvalidParams, ErrInvalidEvidence,
 		ErrStaleHeartbeat, ErrLimitExceeded, ErrNotFound, ErrUnknownAccount,
-		ErrInternal, ErrLastAdmin, ErrBadGenesis, ErrWindowClosed,
+		ErrInternal, ErrLastAdmin, ErrBadGenesis, ErrWindowClosed, ErrBadRequest,
 	}
 }
 

@@ -82,6 +82,12 @@ const (
 	// MaxReputation bounds reputation_max, reputation_penalty and
 	// -reputation_floor.
 	MaxReputation = 1_000_000
+	// DefaultQueryLimit is a list query's page size when it names none;
+	// MaxQueryLimit bounds limit= (a page of 1,000 tasks is about 0.5 MB
+	// of JSON).
+	DefaultQueryLimit = 100
+	MaxQueryLimit     = 1000
+
 	// MaxValidatorPower bounds one validator's power (CometBFT caps the
 	// total at MaxInt64/8).
 	MaxValidatorPower = 1 << 40

@@ -201,37 +201,70 @@ type SummaryView struct {
 	Validators   int            `json:"validators"`
 }
 
-// The list answers.
+// The list answers. A list is one page (docs/architecture.md "Queries"):
+// at most limit items (default DefaultQueryLimit, at most MaxQueryLimit) in
+// the list's order, after the cursor given as after=; Next is the cursor of
+// the next page, "" on the last one.
 type (
 	NodesAnswer struct {
 		Height int64      `json:"height"`
 		Nodes  []NodeView `json:"nodes"`
+		Next   string     `json:"next,omitempty"`
 	}
 	TasksAnswer struct {
 		Height int64      `json:"height"`
 		Tasks  []TaskView `json:"tasks"`
+		Next   string     `json:"next,omitempty"`
 	}
 	WorkloadsAnswer struct {
 		Height    int64          `json:"height"`
 		Workloads []WorkloadView `json:"workloads"`
+		Next      string         `json:"next,omitempty"`
 	}
 	AccountsAnswer struct {
 		Height   int64         `json:"height"`
 		Accounts []AccountView `json:"accounts"`
+		Next     string        `json:"next,omitempty"`
 	}
 	ObserversAnswer struct {
 		Height int64 `json:"height"`
 		// Active is the number of active observers; Quorum the votes a
-		// decision needs.
+		// decision needs (over all observers, not this page).
 		Active    int            `json:"active"`
 		Quorum    int            `json:"quorum"`
 		Observers []ObserverView `json:"observers"`
+		Next      string         `json:"next,omitempty"`
 	}
 	ValidatorsAnswer struct {
 		Height     int64           `json:"height"`
 		Validators []ValidatorView `json:"validators"`
 	}
 )
+
+// NextCursor is the cursor of the page after this one ("" on the last).
+func (a *NodesAnswer) NextCursor() string { return a.Next }
+
+// NextCursor is the cursor of the page after this one ("" on the last).
+func (a *TasksAnswer) NextCursor() string { return a.Next }
+
+// NextCursor is the cursor of the page after this one ("" on the last).
+func (a *WorkloadsAnswer) NextCursor() string { return a.Next }
+
+// NextCursor is the cursor of the page after this one ("" on the last).
+func (a *AccountsAnswer) NextCursor() string { return a.Next }
+
+// NextCursor is the cursor of the page after this one ("" on the last).
+func (a *ObserversAnswer) NextCursor() string { return a.Next }
+
+// ParseNodeState reads a node state name, in any case ("down", "Down").
+func ParseNodeState(s string) (types.NodeState, bool) {
+	for st := types.NODE_READY; st <= types.NODE_QUARANTINED; st++ {
+		if strings.EqualFold(nodeStateNames[st], s) {
+			return st, true
+		}
+	}
+	return types.NODE_STATE_UNSPECIFIED, false
+}
 
 var verdictNames = map[types.Verdict]string{
 	types.VERDICT_NONE:        "none",

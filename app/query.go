@@ -3,8 +3,6 @@ package app
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/phalanx-bft/phalanx/api"
@@ -124,22 +122,34 @@ func (s *State) workloadView(w *types.Workload) api.WorkloadView {
 
 // Query answers a DESIGN §8 path with JSON:
 //
-//	/nodes  /nodes/{id}  /workloads  /workloads/{name}
-//	/tasks?workload=W&node=N  /tasks/{workload}/{index}
-//	/accounts  /accounts/{ADDR}  /observers  /validators  /params  /summary
+//	/nodes?state=S&zone=Z  /nodes/{id}  /workloads  /workloads/{name}
+//	/tasks?workload=W&node=N&state=S  /tasks/{workload}/{index}
+//	/accounts?role=R  /accounts/{ADDR}  /observers  /validators  /params
+//	/summary
 //
-// An unknown path or a missing object is an ErrNotFound error.
+// Lists take limit= and after= and answer one page (query_list.go). An
+// unknown path or a missing object is an ErrNotFound error; a malformed
+// parameter an ErrBadRequest.
 func (s *State) Query(path string) ([]byte, error) {
 	p, rawQuery, _ := strings.Cut(path, "?")
 	p = "/" + strings.Trim(p, "/")
 	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	switch p {
+	case "/nodes":
+		return s.queryNodes(rawQuery)
+	case "/workloads":
+		return s.queryWorkloads(rawQuery)
+	case "/tasks":
+		return s.queryTasks(rawQuery)
+	case "/accounts":
+		return s.queryAccounts(rawQuery)
+	case "/observers":
+		return s.queryObservers(rawQuery)
+	}
+	if err := noParams(p, rawQuery); err != nil {
+		return nil, err
+	}
 	switch {
-	case p == "/nodes":
-		ans := api.NodesAnswer{Height: s.height, Nodes: []api.NodeView{}}
-		for _, id := range s.nodeIDs {
-			ans.Nodes = append(ans.Nodes, s.nodeView(s.nodes[id]))
-		}
-		return mustJSON(ans), nil
 	case parts[0] == "nodes" && len(parts) == 2:
 		n := s.nodes[parts[1]]
 		if n == nil {
@@ -148,44 +158,22 @@ func (s *State) Query(path string) ([]byte, error) {
 		v := s.nodeView(n)
 		v.Health = s.nodeHealthView(n)
 		return mustJSON(v), nil
-	case p == "/workloads":
-		ans := api.WorkloadsAnswer{Height: s.height, Workloads: []api.WorkloadView{}}
-		for _, name := range sortedKeys(s.workloads) {
-			ans.Workloads = append(ans.Workloads, s.workloadView(s.workloads[name]))
-		}
-		return mustJSON(ans), nil
 	case parts[0] == "workloads" && len(parts) == 2:
 		w := s.workloads[parts[1]]
 		if w == nil {
 			return nil, api.Errorf(api.ErrNotFound, "workload %s does not exist", parts[1])
 		}
 		return mustJSON(s.workloadView(w)), nil
-	case p == "/tasks":
-		return s.queryTasks(rawQuery)
 	case parts[0] == "tasks" && len(parts) == 3:
 		t := s.tasks[parts[1]+"/"+parts[2]]
 		if t == nil {
 			return nil, api.Errorf(api.ErrNotFound, "task %s/%s does not exist", parts[1], parts[2])
 		}
 		return mustJSON(api.TaskRecordView(t)), nil
-	case p == "/accounts":
-		list := []api.AccountView{}
-		for _, k := range sortedKeys(s.accounts) {
-			list = append(list, api.AccountRecordView(s.accounts[k]))
-		}
-		return mustJSON(api.AccountsAnswer{Height: s.height, Accounts: list}), nil
-	case p == "/observers":
-		active := s.activeObservers()
-		ans := api.ObserversAnswer{Height: s.height, Active: active, Quorum: s.quorumSize(active), Observers: []api.ObserverView{}}
-		for _, k := range s.observerIDs {
-			a := s.accounts[k]
-			ans.Observers = append(ans.Observers, api.ObserverView{AccountView: api.AccountRecordView(a), Active: s.activeObserver(a)})
-		}
-		return mustJSON(ans), nil
 	case parts[0] == "accounts" && len(parts) == 2:
 		addr, ok := api.ParseAddrHex(parts[1])
 		if !ok {
-			return nil, api.Errorf(api.ErrNotFound, "%q is not an address (%d bytes of hex)", parts[1], api.AddressLen)
+			return nil, api.Errorf(api.ErrBadRequest, "%q is not an address (%d bytes of hex)", parts[1], api.AddressLen)
 		}
 		a := s.accounts[addrHex(addr)]
 		if a == nil {
@@ -204,50 +192,7 @@ func (s *State) Query(path string) ([]byte, error) {
 	case p == "/summary":
 		return mustJSON(s.summary()), nil
 	}
-	return nil, api.Errorf(api.ErrNotFound, "unknown query path %q; try /nodes, /workloads, /tasks, /accounts/{addr}, /observers, /validators, /params or /summary", path)
-}
-
-func (s *State) queryTasks(rawQuery string) ([]byte, error) {
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return nil, api.Errorf(api.ErrNotFound, "bad /tasks query %q: %v", rawQuery, err)
-	}
-	for k := range q {
-		if k != "workload" && k != "node" && k != "state" {
-			return nil, api.Errorf(api.ErrNotFound, "unknown /tasks filter %q; want workload, node or state", k)
-		}
-	}
-	workload, node, state := q.Get("workload"), q.Get("node"), q.Get("state")
-	var ids []string
-	switch {
-	case workload != "":
-		for _, t := range s.tasksOf(workload) {
-			ids = append(ids, t.Id)
-		}
-	case node != "":
-		ids = sortedKeys(s.tasksByNode[node])
-	default:
-		ids = sortedKeys(s.tasks)
-	}
-	var tasks []*types.Task
-	for _, id := range ids {
-		t := s.tasks[id]
-		if node != "" && t.Node != node || state != "" && !strings.EqualFold(api.TaskStateName(t.State), state) {
-			continue
-		}
-		tasks = append(tasks, t)
-	}
-	sort.Slice(tasks, func(i, j int) bool {
-		if tasks[i].Workload != tasks[j].Workload {
-			return tasks[i].Workload < tasks[j].Workload
-		}
-		return tasks[i].Index < tasks[j].Index
-	})
-	ans := api.TasksAnswer{Height: s.height, Tasks: []api.TaskView{}}
-	for _, t := range tasks {
-		ans.Tasks = append(ans.Tasks, api.TaskRecordView(t))
-	}
-	return mustJSON(ans), nil
+	return nil, api.Errorf(api.ErrNotFound, "unknown query path %q; try /nodes, /workloads, /tasks, /accounts, /observers, /validators, /params or /summary", path)
 }
 
 func (s *State) summary() api.SummaryView {

@@ -64,7 +64,9 @@ func New(home string, logger log.Logger) (*Service, error) {
 		return nil, fmt.Errorf("load node key: %w", err)
 	}
 	n, err := nm.NewNode(context.Background(), cfg.Comet, pv, nodeKey,
-		proxy.NewLocalClientCreator(application),
+		// The application serialises its own state (abci.Application);
+		// a query must not wait for FinalizeBlock, nor FinalizeBlock for it.
+		proxy.NewUnsyncLocalClientCreator(application),
 		nm.DefaultGenesisDocProviderFunc(cfg.Comet),
 		cmtcfg.DefaultDBProvider,
 		nm.DefaultMetricsProvider(cfg.Comet.Instrumentation),
