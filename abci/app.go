@@ -180,7 +180,9 @@ func (a *Application) CheckTx(_ context.Context, req *abcitypes.CheckTxRequest) 
 }
 
 // ProcessProposal rejects a block that carries a transaction no honest
-// proposer would include: undecodable, badly signed, for another chain.
+// proposer would include: one that fails app.DecodeTx (too large,
+// undecodable, badly signed, for another chain, an invalid message). It
+// runs no stateful check, and reads no state, so it takes no lock.
 func (a *Application) ProcessProposal(_ context.Context, req *abcitypes.ProcessProposalRequest) (*abcitypes.ProcessProposalResponse, error) {
 	for i, raw := range req.Txs {
 		if _, err := a.decode(raw); err != nil {
