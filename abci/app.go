@@ -288,7 +288,7 @@ func (a *Application) queryProof(req *abcitypes.QueryRequest) *abcitypes.QueryRe
 	if req.Path != "/store" {
 		var ok bool
 		if key, ok = app.StoreKeyForPath(req.Path); !ok {
-			return queryError(app.ErrNotFound, fmt.Sprintf("path %q has no single stored record to prove; expected /nodes/{id}, /workloads/{name}, /tasks/{workload}/{index}, /accounts/{addr}, /params or /store with data=key", req.Path))
+			return queryError(app.ErrNotFound, fmt.Sprintf("path %q has no single stored record to prove; expected /nodes/{id}, /workloads/{name}, /tasks/{workload}/{index}, /accounts/{addr}, /validators/{addr}, /params or /store with data=key", req.Path))
 		}
 	}
 	if len(key) == 0 {
