@@ -210,7 +210,9 @@ func (a *Application) CheckTx(_ context.Context, req *abcitypes.CheckTxRequest) 
 }
 
 // ProcessProposal rejects a block that carries a transaction no honest
-// proposer would include: undecodable, badly signed, for another chain.
+// proposer would include: one that fails api.DecodeTx (too large,
+// undecodable, badly signed, for another chain, an invalid message). It
+// runs no stateful check, and reads no state, so it takes no lock.
 func (a *Application) ProcessProposal(_ context.Context, req *abcitypes.ProcessProposalRequest) (*abcitypes.ProcessProposalResponse, error) {
 	for i, raw := range req.Txs {
 		if _, err := a.decode(raw); err != nil {
@@ -339,7 +341,7 @@ func (a *Application) queryProof(req *abcitypes.QueryRequest) *abcitypes.QueryRe
 	if req.Path != "/store" {
 		var ok bool
 		if key, ok = app.StoreKeyForPath(req.Path); !ok {
-			return queryError(api.ErrNotFound, fmt.Sprintf("path %q has no single stored record to prove; expected /nodes/{id}, /workloads/{name}, /tasks/{workload}/{index}, /accounts/{addr}, /params or /store with data=key", req.Path))
+			return queryError(api.ErrNotFound, fmt.Sprintf("path %q has no single stored record to prove; expected /nodes/{id}, /workloads/{name}, /tasks/{workload}/{index}, /accounts/{addr}, /validators/{addr}, /params or /store with data=key", req.Path))
 		}
 	}
 	if len(key) == 0 {

@@ -23,7 +23,7 @@ type Store struct {
 	keepBlocks int64
 }
 
-// OpenStore opens (or creates) the store in dir/name.db. keepBlocks > 0
+// OpenStore opens (or creates) the store in dir/app.db. keepBlocks > 0
 // prunes versions older than that many blocks; 0 keeps every version.
 func OpenStore(dir string, keepBlocks int64) (*Store, error) {
 	db, err := iavldb.NewDB("app", "goleveldb", dir)

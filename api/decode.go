@@ -11,9 +11,11 @@ import (
 // size (ErrTxTooLarge), Tx decoding (ErrTxUndecodable), public key length
 // (ErrBadPubKey), signature length and validity over crypto.SignBytes of the
 // body (ErrBadSignature), TxBody decoding (ErrBodyUndecodable), chain id
-// (ErrWrongChainID), memo length, exactly one message (ErrBodyUndecodable)
-// and the message's own validation (ErrInvalidMessage and others). It reads
-// no state, so CheckTx, ProcessProposal and FinalizeBlock can share it.
+// (ErrWrongChainID), memo length and a negative timeout_height
+// (ErrInvalidMessage), a known message (ErrBodyUndecodable) and the
+// message's own validation (validate.go: ErrInvalidMessage and others). It
+// reads no state, so abci's CheckTx, ProcessProposal and FinalizeBlock all
+// run it (ProcessProposal runs nothing else).
 func DecodeTx(raw []byte, chainID string) (*Tx, error) {
 	return DecodeTxWith(raw, chainID, crypto.Verify)
 }

@@ -11,8 +11,11 @@ import (
 )
 
 // Stateless validation of each message: what DecodeTx checks before any
-// state is consulted. Every error wraps ErrInvalidMessage (ErrInvalidParams
-// for UpdateParams).
+// state is consulted. Errors wrap ErrInvalidMessage, except
+// ErrInvalidParams for UpdateParams, ErrBadPubKey for a pub_key that is not
+// an ed25519 key (RegisterNode, SetValidatorPower), ErrInvalidEvidence for
+// an equivocation report carrying one transaction twice, and
+// ErrBodyUndecodable for a body without a known message.
 
 func invalid(format string, args ...any) error {
 	return Errorf(ErrInvalidMessage, format, args...)

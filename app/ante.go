@@ -7,15 +7,19 @@ import (
 	"github.com/phalanx-bft/phalanx/types"
 )
 
-// CheckTx is the stateful "ante" check that CheckTx, ProcessProposal and
-// FinalizeBlock share. height is the height the tx would be included at;
-// expectedSeq is the signer's next sequence as the caller tracks it (the
-// check-state's in the mempool, NextSequence in a block). In order:
-// sequence (ErrSequenceUsed / ErrSequenceSkipped), timeout_height
-// (ErrTxExpired), jailed signer (ErrSignerJailed), authorization
-// (ErrUnauthorized, ErrNodeNotFound for a heartbeat of an unknown node,
-// ErrLimitExceeded when a new account would exceed MaxAccounts). It changes
-// nothing.
+// CheckTx is the stateful "ante" check, run on a transaction that already
+// passed DecodeTx. Two callers share it: abci's CheckTx (the mempool), with
+// height = the next block's and expectedSeq = the signer's next sequence in
+// the caller's check-state (which counts transactions admitted since the
+// last Commit), and DeliverTx (FinalizeBlock), with the block's height and
+// NextSequence. ProcessProposal does not run it: it checks a proposal with
+// DecodeTx alone, and a transaction that fails here in a block is rejected
+// by DeliverTx with its code. In order: sequence (ErrSequenceUsed /
+// ErrSequenceSkipped), timeout_height (ErrTxExpired), jailed signer
+// (ErrSignerJailed), a signer whose account holds another public key
+// (ErrBadPubKey), authorization (ErrUnauthorized, ErrNodeNotFound for a
+// heartbeat of an unknown node, ErrLimitExceeded when a new account would
+// exceed MaxAccounts). It changes nothing.
 func (s *State) CheckTx(tx *api.Tx, height int64, expectedSeq uint64) error {
 	addr := addrHex(tx.Address)
 	if seq := tx.Body.Sequence; seq < expectedSeq {

@@ -1,19 +1,28 @@
 package health
 
-// DeadlineQueue is a min-heap of (deadline, node id), ordered by deadline
+// DeadlineQueue is a min-heap of (deadline ms, id), ordered by deadline
 // then id, so that due entries come out in one order on every validator.
-// Entries are never updated in place: the owner pushes a new entry when a
-// node's deadline changes and discards, when it pops one, any entry that
-// no longer matches the node (lazy invalidation). The heap is in memory
-// only; LoadState rebuilds it from the node records.
+// app/ keeps two: the failure detector's deadline index (detector clock ms,
+// node id: each node's next suspect or down deadline) and the restart
+// backoff of Failed tasks (block time ms, task id).
+//
+// Entries are never updated or removed in place: the owner pushes a new
+// entry whenever it sets an id's deadline (for a node: at registration, at
+// every heartbeat, after a parameter change, and when its suspect deadline
+// passes, for the down deadline), and, when it pops an entry, discards it
+// if it no longer matches the id's current deadline (lazy invalidation).
+// When stale entries pile up (Len above app.DeadlineQueueSlack per node or
+// task, plus 1024), the owner Resets the queue and pushes the current
+// deadlines again. The heap is in memory only; app.LoadState rebuilds both
+// queues from the records.
 type DeadlineQueue struct {
 	items []Deadline
 }
 
 // Deadline is one queue entry.
 type Deadline struct {
-	AtMs int64
-	ID   string
+	AtMs int64  // when it falls due, in the owner's clock (ms)
+	ID   string // node id or task id
 }
 
 func (d Deadline) less(o Deadline) bool {
@@ -23,10 +32,11 @@ func (d Deadline) less(o Deadline) bool {
 	return d.ID < o.ID
 }
 
-// Len is the number of entries, stale ones included.
+// Len is the number of entries, stale ones included (the owner rebuilds
+// the queue when it grows too far past the number of ids).
 func (q *DeadlineQueue) Len() int { return len(q.items) }
 
-// Reset empties the queue.
+// Reset empties the queue, keeping its storage (before a rebuild).
 func (q *DeadlineQueue) Reset() { q.items = q.items[:0] }
 
 // Push adds an entry.
@@ -43,8 +53,9 @@ func (q *DeadlineQueue) Push(d Deadline) {
 	}
 }
 
-// PopDue removes and returns the earliest entry if its deadline is at or
-// before nowMs.
+// PopDue removes and returns the earliest entry (smallest AtMs, then
+// smallest ID) if its deadline is at or before nowMs; it may be stale, and
+// the caller checks. ok is false when nothing is due.
 func (q *DeadlineQueue) PopDue(nowMs int64) (Deadline, bool) {
 	if len(q.items) == 0 || q.items[0].AtMs > nowMs {
 		return Deadline{}, false

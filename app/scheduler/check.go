@@ -27,7 +27,8 @@ func LabelValue(n *types.Node, key string) (string, bool) {
 //
 //   - a nodeChecker looks at what a call never changes (the node's state,
 //     cordon and labels against the workload's spec); Place runs these
-//     once per workload and call, and keeps the nodes that pass;
+//     once per workload and call (readyChecker, which reads no spec, once
+//     per call), and keeps the nodes that pass;
 //   - a slotChecker looks at what each placement changes (capacity left,
 //     the workload's counts per node and per domain); Place runs these on
 //     every scan, for one task.

@@ -19,9 +19,11 @@
 //
 // After Nomad's scheduler: feasibility checks filter, then a ranker picks.
 //
-//	plan (once per workload and call), node checks, in this order:
+//	node checks, in this order:
 //	  readyChecker        node not ready | node draining | node cordoned
-//	  constraintChecker   constraint not met
+//	                                                   (once per call)
+//	  constraintChecker   constraint not met          (once per workload
+//	                                                   and call: its plan)
 //	  spreadLabelChecker  missing spread label        (with spread_key; read
 //	                                                   once per call and key)
 //	      → the workload's slots: the nodes that passed, in id order
@@ -32,7 +34,8 @@
 //	  resourcesChecker    insufficient cpu | insufficient memory
 //
 // Node checks see only what a call never changes, so they run once per
-// workload; slot checks see capacity and counts, which placements change.
+// workload (readyChecker, which reads no spec, once per call); slot checks
+// see capacity and counts, which placements change.
 // A filtered node counts under the first check it fails, so an
 // Explanation's counts add up to the number of nodes. Only Ready nodes
 // take new tasks: Suspect, Down, Partitioned and Quarantined nodes, and

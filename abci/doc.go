@@ -1,0 +1,54 @@
+// Package abci adapts Phalanx's state machine (package app) to CometBFT's
+// ABCI 2.0 and keeps its state: Application decodes the bytes CometBFT
+// hands it, calls app, maps the results to result codes and events, and
+// stores the records in Store, an IAVL tree on goleveldb whose root is the
+// app hash. It holds no rules of its own: what a transaction does, and
+// whether it is valid, app decides.
+//
+// # Contract
+//
+//   - CheckTx (the mempool) runs app.DecodeTx, the stateless checks, and
+//     app.State.CheckTx, the stateful ante check, against a per-signer view
+//     of the next sequence that counts the transactions it admitted since
+//     the last Commit; it changes no state. A rejection is the app's
+//     numbered code (app/errors.go) with its message in Log.
+//   - ProcessProposal accepts a block only if every transaction passes
+//     app.DecodeTx; it runs no stateful check (a transaction that then
+//     fails in DeliverTx is kept in the block with its code).
+//   - FinalizeBlock runs app's BeginBlock (block time, hash, misbehaviour
+//     evidence), app.DecodeTx and DeliverTx for each transaction in order,
+//     and EndBlock; it stages the changed records in the tree and returns
+//     the working root as the app hash, with app's validator updates.
+//     Every event attribute is indexed (tx_search, websocket queries).
+//   - Commit saves that version in one synced write (records, root and
+//     height together), so a crash leaves the store at a block boundary;
+//     Info then reports that height and hash, and CometBFT's handshake
+//     replays exactly the blocks after it. Commit panics if the store's
+//     version and the state's height disagree.
+//   - Query answers app's JSON paths at the latest height; with prove=true
+//     (or path /store) it returns the stored record at a committed height
+//     with an ics23 proof (ProofOpType) against that height's app hash,
+//     which CometBFT records in the header of height+1. VerifyProof checks
+//     one; clients must check every proven answer against a header they
+//     trust.
+//   - A signature verified once (in CheckTx or ProcessProposal) is not
+//     verified again in FinalizeBlock: a bounded cache of verified
+//     (public key, body, signature) triples, which cannot change a result.
+//
+// # What the caller must do
+//
+//  1. Build the Application with New(Config): ChainID equal to the
+//     genesis chain id, DataDir for app.db, KeepBlocks for pruning (0
+//     keeps every version, which proofs at old heights need).
+//  2. Give it to CometBFT in-process (node/ uses
+//     proxy.NewLocalClientCreator, whose one mutex serialises every call).
+//     The methods that touch the state also take the Application's own
+//     mutex; ProcessProposal reads none.
+//  3. Close it after the CometBFT node has stopped, never before.
+//  4. To roll back (phalanxd rollback), with the node stopped: roll
+//     CometBFT's state back, then OpenStore and Store.RollbackTo the
+//     height it kept, so that app and CometBFT agree at the next start.
+//
+// Determinism is app's: this package adds no decision, reads no clock
+// (block time comes from the request) and iterates no map to decide.
+package abci
