@@ -23,7 +23,7 @@ func TestCrashRecovery(t *testing.T) {
 	needE2E(t)
 	v := initValidator(t, "crash-test", 150*time.Millisecond)
 	v.start()
-	v.waitHeight(2, 90*time.Second)
+	waitHeight(t, v.rpcAddr, 2, 90*time.Second)
 	admin := v.adminKey()
 	c := v.rpc()
 	ctx := context.Background()
@@ -63,8 +63,8 @@ func TestCrashRecovery(t *testing.T) {
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() { send(stop); close(done) }()
-		h := v.waitHeight(0, time.Second)
-		v.waitHeight(h+8, 60*time.Second)
+		h := heightNow(t, v.rpcAddr)
+		waitHeight(t, v.rpcAddr, h+8, 60*time.Second)
 		v.kill()
 		close(stop)
 		<-done
@@ -72,14 +72,14 @@ func TestCrashRecovery(t *testing.T) {
 		t.Logf("round %d: SIGKILL at height >= %d with %d registrations accepted", round, killedAt, len(hashes))
 
 		v.start()
-		after := v.waitHeight(killedAt+3, 90*time.Second)
+		after := waitHeight(t, v.rpcAddr, killedAt+3, 90*time.Second)
 		info, err := c.ABCIInfo(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		last := info.Response.LastBlockHeight
 		next := last + 1
-		v.waitHeight(next, 30*time.Second)
+		waitHeight(t, v.rpcAddr, next, 30*time.Second)
 		hdr, err := c.Header(ctx, &next)
 		if err != nil {
 			t.Fatal(err)
