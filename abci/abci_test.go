@@ -297,7 +297,7 @@ func TestReplayGivesEqualAppHashes(t *testing.T) {
 	if seed == 0 {
 		seed = time.Now().UnixNano()
 	}
-	t.Logf("seed %d (rerun with -seed %d)", seed, seed)
+	logSeed(t, seed)
 	blocks := randomBlocks(rand.New(rand.NewSource(seed)), 60)
 
 	a, b := newApp(t, t.TempDir()), newApp(t, t.TempDir())

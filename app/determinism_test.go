@@ -30,7 +30,7 @@ func TestDeterminism(t *testing.T) {
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			t.Logf("seed %d (rerun with: go test ./app -run Determinism -seed %d)", seed, seed)
+			logSeed(t, seed)
 			simulate(t, rand.New(rand.NewSource(seed)), heights)
 		})
 	}

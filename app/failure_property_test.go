@@ -46,7 +46,7 @@ func TestFailureDetectionProperties(t *testing.T) {
 		for _, reputation := range []bool{true, false} {
 			name := fmt.Sprintf("%d/reputation=%v", seed, reputation)
 			t.Run(name, func(t *testing.T) {
-				t.Logf("seed %d (rerun with: go test ./app -run 'FailureDetectionProperties/%s' -seed %d)", seed, name, seed)
+				logSeed(t, seed)
 				simulateFailures(t, rand.New(rand.NewSource(seed)), heights, reputation)
 			})
 		}

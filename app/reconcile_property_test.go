@@ -51,7 +51,7 @@ func TestReconcileProperties(t *testing.T) {
 	total := map[string]int{}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			t.Logf("seed %d (rerun with: go test ./app -run 'ReconcileProperties' -seed %d)", seed, seed)
+			logSeed(t, seed)
 			for k, v := range simulateReconcile(t, rand.New(rand.NewSource(seed)), heights) {
 				total[k] += v
 			}

@@ -18,7 +18,7 @@ func testSeed(t *testing.T) int64 {
 	if seed == 0 {
 		seed = time.Now().UnixNano()
 	}
-	t.Logf("seed %d (rerun with: go test ./app/health -run %s -seed %d)", seed, t.Name(), seed)
+	logSeed(t, seed)
 	return seed
 }
 

@@ -34,7 +34,7 @@ func TestPlaceProperties(t *testing.T) {
 	const cases = 400
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			t.Logf("seed %d (rerun with: go test ./app/scheduler -run 'PlaceProperties' -seed %d)", seed, seed)
+			logSeed(t, seed)
 			rng := rand.New(rand.NewSource(seed))
 			placed, unplaced, waiting := 0, 0, 0
 			reasons := map[string]int{}
