@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phalanx-bft/phalanx/internal/testseed"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -30,7 +31,7 @@ func TestDeterminism(t *testing.T) {
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			logSeed(t, seed)
+			testseed.Log(t, "./app", seed)
 			simulate(t, rand.New(rand.NewSource(seed)), heights)
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phalanx-bft/phalanx/internal/testseed"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -46,7 +47,7 @@ func TestFailureDetectionProperties(t *testing.T) {
 		for _, reputation := range []bool{true, false} {
 			name := fmt.Sprintf("%d/reputation=%v", seed, reputation)
 			t.Run(name, func(t *testing.T) {
-				logSeed(t, seed)
+				testseed.Log(t, "./app", seed)
 				simulateFailures(t, rand.New(rand.NewSource(seed)), heights, reputation)
 			})
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/phalanx-bft/phalanx/app/scheduler"
+	"github.com/phalanx-bft/phalanx/internal/testseed"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -51,7 +52,7 @@ func TestReconcileProperties(t *testing.T) {
 	total := map[string]int{}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			logSeed(t, seed)
+			testseed.Log(t, "./app", seed)
 			for k, v := range simulateReconcile(t, rand.New(rand.NewSource(seed)), heights) {
 				total[k] += v
 			}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
+	"github.com/phalanx-bft/phalanx/internal/testseed"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -33,7 +34,7 @@ import (
 var binary string
 
 // seedFlag replays a randomised test: go test ./tests -run X -seed N.
-var seedFlag = flag.Uint64("seed", 0, "seed of the randomised end-to-end tests and benchmarks (0: one from the clock)")
+var seedFlag = flag.Int64("seed", 0, "seed of the randomised end-to-end tests and benchmarks (0: one from the clock)")
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -66,20 +67,10 @@ func testSeed(tb testing.TB) uint64 {
 	tb.Helper()
 	seed := *seedFlag
 	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
+		seed = time.Now().UnixNano()
 	}
-	flagName := "-run"
-	if _, bench := tb.(*testing.B); bench {
-		flagName = "-run '^$' -bench"
-	}
-	rerun := fmt.Sprintf("go test ./tests %s '^%s$' -seed %d", flagName, strings.Split(tb.Name(), "/")[0], seed)
-	tb.Logf("seed %d (rerun with: %s)", seed, rerun)
-	tb.Cleanup(func() {
-		if tb.Failed() {
-			tb.Logf("FAILED with seed %d; rerun with: %s", seed, rerun)
-		}
-	})
-	return seed
+	testseed.Log(tb, "./tests", seed)
+	return uint64(seed)
 }
 
 func needE2E(t *testing.T) {
@@ -275,11 +266,10 @@ func waitHeight(tb testing.TB, addr string, h int64, within time.Duration) int64
 			return got
 		}
 		if time.Now().After(deadline) {
-			last := fmt.Sprintf("height %d", got)
 			if err != nil {
-				last = "RPC error: " + err.Error()
+				tb.Fatalf("%s: height >= %d not read within %s: the last /status failed: %v", addr, h, within, err)
 			}
-			tb.Fatalf("%s: height >= %d not reached within %s (last seen: %s)", addr, h, within, last)
+			tb.Fatalf("%s: height >= %d not reached within %s (last seen: height %d)", addr, h, within, got)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
