@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -64,15 +63,10 @@ func (h *heartbeater) loop(id string, every time.Duration) {
 	ctx := context.Background()
 	var accSeq, hbSeq uint64
 	resync := func() {
-		q, err := c.ABCIQuery(ctx, "/accounts/"+crypto.AddressHex(k.Public().(ed25519.PublicKey)), nil)
-		if err == nil && q.Response.Code == 0 {
-			var a struct {
-				Sequence uint64 `json:"sequence"`
-			}
-			_ = json.Unmarshal(q.Response.Value, &a)
-			accSeq = a.Sequence
+		if seq, err := querySequence(ctx, c, k); err == nil {
+			accSeq = seq
 		}
-		q, err = c.ABCIQuery(ctx, "/nodes/"+id, nil)
+		q, err := c.ABCIQuery(ctx, "/nodes/"+id, nil)
 		if err == nil && q.Response.Code == 0 {
 			var nv struct {
 				Seq uint64 `json:"last_heartbeat_seq"`
