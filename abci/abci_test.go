@@ -17,6 +17,7 @@ import (
 
 	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/crypto"
+	"github.com/phalanx-bft/phalanx/internal/testseed"
 	"github.com/phalanx-bft/phalanx/proof"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -298,7 +299,7 @@ func TestReplayGivesEqualAppHashes(t *testing.T) {
 	if seed == 0 {
 		seed = time.Now().UnixNano()
 	}
-	t.Logf("seed %d (rerun with -seed %d)", seed, seed)
+	testseed.Log(t, "./abci", seed)
 	blocks := randomBlocks(rand.New(rand.NewSource(seed)), 60)
 
 	a, b := newApp(t, t.TempDir()), newApp(t, t.TempDir())

@@ -7,16 +7,16 @@
 //
 // # Contract
 //
-//   - CheckTx (the mempool) runs app.DecodeTx, the stateless checks, and
+//   - CheckTx (the mempool) runs api.DecodeTx, the stateless checks, and
 //     app.State.CheckTx, the stateful ante check, against a per-signer view
 //     of the next sequence that counts the transactions it admitted since
 //     the last Commit; it changes no state. A rejection is the app's
 //     numbered code (app/errors.go) with its message in Log.
 //   - ProcessProposal accepts a block only if every transaction passes
-//     app.DecodeTx; it runs no stateful check (a transaction that then
+//     api.DecodeTx; it runs no stateful check (a transaction that then
 //     fails in DeliverTx is kept in the block with its code).
 //   - FinalizeBlock runs app's BeginBlock (block time, hash, misbehaviour
-//     evidence), app.DecodeTx and DeliverTx for each transaction in order,
+//     evidence), api.DecodeTx and DeliverTx for each transaction in order,
 //     and EndBlock; it stages the changed records in the tree and returns
 //     the working root as the app hash, with app's validator updates.
 //     Every event attribute is indexed (tx_search, websocket queries).

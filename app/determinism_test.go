@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/phalanx-bft/phalanx/api"
+	"github.com/phalanx-bft/phalanx/internal/testseed"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -31,7 +32,7 @@ func TestDeterminism(t *testing.T) {
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			t.Logf("seed %d (rerun with: go test ./app -run Determinism -seed %d)", seed, seed)
+			testseed.Log(t, "./app", seed)
 			simulate(t, rand.New(rand.NewSource(seed)), heights)
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/phalanx-bft/phalanx/api"
+	"github.com/phalanx-bft/phalanx/internal/testseed"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -47,7 +48,7 @@ func TestFailureDetectionProperties(t *testing.T) {
 		for _, reputation := range []bool{true, false} {
 			name := fmt.Sprintf("%d/reputation=%v", seed, reputation)
 			t.Run(name, func(t *testing.T) {
-				t.Logf("seed %d (rerun with: go test ./app -run 'FailureDetectionProperties/%s' -seed %d)", seed, name, seed)
+				testseed.Log(t, "./app", seed)
 				simulateFailures(t, rand.New(rand.NewSource(seed)), heights, reputation)
 			})
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/app/scheduler"
+	"github.com/phalanx-bft/phalanx/internal/testseed"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -52,7 +53,7 @@ func TestReconcileProperties(t *testing.T) {
 	total := map[string]int{}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			t.Logf("seed %d (rerun with: go test ./app -run 'ReconcileProperties' -seed %d)", seed, seed)
+			testseed.Log(t, "./app", seed)
 			for k, v := range simulateReconcile(t, rand.New(rand.NewSource(seed)), heights) {
 				total[k] += v
 			}

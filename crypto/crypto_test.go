@@ -15,11 +15,17 @@ import (
 	"github.com/phalanx-bft/phalanx/crypto"
 )
 
-// seededReader returns a deterministic key source; the seed is logged so a
-// failing run can be replayed.
+// seededReader returns a deterministic key source; the seed is fixed by
+// the caller, so a rerun replays it. It is logged at the start and again
+// if the test fails.
 func seededReader(t *testing.T, seed int64) *rand.Rand {
 	t.Helper()
-	t.Logf("seed %d", seed)
+	t.Logf("seed %d (fixed: rerun with go test ./crypto -run '^%s$')", seed, t.Name())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("FAILED with seed %d (fixed in the test)", seed)
+		}
+	})
 	return rand.New(rand.NewSource(seed))
 }
 

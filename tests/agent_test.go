@@ -23,7 +23,7 @@ func TestAgentRunsTasks(t *testing.T) {
 	needE2E(t)
 	v := initValidator(t, "agent-test", 200*time.Millisecond)
 	v.start()
-	v.waitHeight(2, 90*time.Second)
+	waitHeight(t, v.rpcAddr, 2, 90*time.Second)
 	common := []string{"--keyring-backend", "test", "--node", v.rpcAddr}
 
 	// The node's key lives in the agent's home; an operator registers the
@@ -66,18 +66,26 @@ func TestAgentRunsTasks(t *testing.T) {
 		t.Fatalf("the agent says count/0 runs as pid %d, but: %v", pid, err)
 	}
 	// The observer's report for a window is decided and scored.
-	pollUntil(t, 30*time.Second, "the observer's votes scored", func() bool {
+	waitUntil(t, 30*time.Second, "the observer's votes scored (admin account with agreements > 0)", func() (bool, string) {
 		var acc struct {
 			Agreements uint64 `json:"agreements"`
 		}
 		out, err := run(t, "query", "account", "admin", "--home", v.home, "--keyring-backend", "test", "--node", v.rpcAddr, "-o", "json")
-		return err == nil && json.Unmarshal([]byte(out), &acc) == nil && acc.Agreements > 0
+		if err != nil {
+			return false, fmt.Sprintf("query account: %v: %s", err, strings.TrimSpace(out))
+		}
+		if err := json.Unmarshal([]byte(out), &acc); err != nil {
+			return false, fmt.Sprintf("query account JSON: %v: %s", err, strings.TrimSpace(out))
+		}
+		return acc.Agreements > 0, strings.TrimSpace(out)
 	})
 
 	// SIGKILL the agent: its task dies with it.
 	killedAt := time.Now()
 	ag.kill()
-	pollUntil(t, 5*time.Second, fmt.Sprintf("task pid %d dies with the agent", pid), func() bool { return !pidAlive(pid) })
+	waitUntil(t, 5*time.Second, fmt.Sprintf("task pid %d dies with the agent", pid), func() (bool, string) {
+		return !pidAlive(pid), fmt.Sprintf("pid %d alive", pid)
+	})
 	// The observer sees the node unreachable; the chain takes the task off it.
 	off := waitCountTask(t, v, 30*time.Second, "count/0 taken off n1", func(tk countTask) bool {
 		return tk.Generation > first.Generation && tk.Node != "n1"
@@ -91,9 +99,12 @@ func TestAgentRunsTasks(t *testing.T) {
 		return tk.Node == "n1" && tk.State == "Running" && tk.Generation > off.Generation
 	})
 	log := filepath.Join(agentHome, "tasks", fmt.Sprintf("count_0-g%d.log", again.Generation))
-	pollUntil(t, 10*time.Second, "the new generation resumes from the checkpoint", func() bool {
-		b, _ := os.ReadFile(log)
-		return strings.Contains(string(b), "resumes from ") && !strings.Contains(string(b), "resumes from nothing")
+	waitUntil(t, 10*time.Second, "the new generation resumes from the checkpoint", func() (bool, string) {
+		b, err := os.ReadFile(log)
+		if err != nil {
+			return false, err.Error()
+		}
+		return strings.Contains(string(b), "resumes from ") && !strings.Contains(string(b), "resumes from nothing"), fmt.Sprintf("%s: %q", log, tailFile(log, 200))
 	})
 }
 
@@ -109,24 +120,24 @@ type countTask struct {
 func waitCountTask(t *testing.T, v *validator, within time.Duration, what string, cond func(countTask) bool) countTask {
 	t.Helper()
 	var found countTask
-	pollUntil(t, within, what, func() bool {
+	waitUntil(t, within, what, func() (bool, string) {
 		out, err := run(t, "query", "tasks", "--workload", "count", "--node", v.rpcAddr, "-o", "json")
 		if err != nil {
-			return false
+			return false, fmt.Sprintf("query tasks: %v: %s", err, strings.TrimSpace(out))
 		}
 		var ans struct {
 			Tasks []countTask `json:"tasks"`
 		}
-		if json.Unmarshal([]byte(out), &ans) != nil {
-			return false
+		if err := json.Unmarshal([]byte(out), &ans); err != nil {
+			return false, fmt.Sprintf("query tasks JSON: %v: %s", err, strings.TrimSpace(out))
 		}
 		for _, tk := range ans.Tasks {
 			if cond(tk) {
 				found = tk
-				return true
+				return true, ""
 			}
 		}
-		return false
+		return false, fmt.Sprintf("tasks %+v", ans.Tasks)
 	})
 	return found
 }
@@ -152,17 +163,6 @@ func agentTaskPID(t *testing.T, listen, id string, gen uint64) int {
 		t.Fatalf("agent /tasks/%s: %+v; expected generation %d Running", id, tv, gen)
 	}
 	return tv.PID
-}
-
-func pollUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // pidAlive: pid exists and is not a zombie.
@@ -209,11 +209,7 @@ func startBackground(t *testing.T, logPath string, args ...string) *bgProc {
 			p.kill()
 		}
 		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			if len(b) > 4000 {
-				b = b[len(b)-4000:]
-			}
-			t.Logf("--- %s ---\n%s", logPath, b)
+			t.Logf("--- %s (tail) ---\n%s", logPath, tailFile(logPath, 4000))
 		}
 	})
 	return p

@@ -20,7 +20,7 @@ func TestSingleValidatorCLI(t *testing.T) {
 	needE2E(t)
 	v := initValidator(t, "cli-test", 200*time.Millisecond)
 	v.start()
-	v.waitHeight(2, 90*time.Second)
+	waitHeight(t, v.rpcAddr, 2, 90*time.Second)
 	common := []string{"--home", v.home, "--keyring-backend", "test", "--node", v.rpcAddr, "--yes"}
 
 	mustRun(t, "keys", "add", "n1", "--home", v.home, "--keyring-backend", "test")
@@ -56,18 +56,16 @@ func TestSingleValidatorCLI(t *testing.T) {
 	}
 
 	// Placement happens in the end-of-block pass; poll with a deadline.
-	deadline := time.Now().Add(20 * time.Second)
-	var tasks struct {
-		Height int64 `json:"height"`
-		Tasks  []struct {
-			ID         string `json:"id"`
-			Node       string `json:"node"`
-			State      string `json:"state"`
-			Generation uint64 `json:"generation"`
-		} `json:"tasks"`
-	}
-	for {
-		out = mustRun(t, "query", "tasks", "--workload", "web", "--node", v.rpcAddr, "-o", "json")
+	waitUntil(t, 20*time.Second, "2 tasks of web Assigned on n1", func() (bool, string) {
+		out := mustRun(t, "query", "tasks", "--workload", "web", "--node", v.rpcAddr, "-o", "json")
+		var tasks struct {
+			Tasks []struct {
+				ID         string `json:"id"`
+				Node       string `json:"node"`
+				State      string `json:"state"`
+				Generation uint64 `json:"generation"`
+			} `json:"tasks"`
+		}
 		if err := json.Unmarshal([]byte(out), &tasks); err != nil {
 			t.Fatalf("tasks JSON: %v\n%s", err, out)
 		}
@@ -77,14 +75,8 @@ func TestSingleValidatorCLI(t *testing.T) {
 				placed++
 			}
 		}
-		if placed == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tasks not placed on n1 within 20s:\n%s", out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return placed == 2, out
+	})
 
 	out = mustRun(t, "query", "nodes", "--node", v.rpcAddr)
 	if !strings.Contains(out, "n1") || !strings.Contains(out, "Ready") {
@@ -118,10 +110,14 @@ func TestSingleValidatorCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
+	// The scan ends at the three events, or when the context's 30s kill
+	// the watch.
 	want := map[string]bool{"node_status": false, "workload": false, "task_placed": false}
 	sc := bufio.NewScanner(stdout)
+	lines := 0
 	for sc.Scan() {
 		line := sc.Text()
+		lines++
 		for k := range want {
 			if strings.Contains(line, " "+k+" ") {
 				want[k] = true
@@ -133,12 +129,12 @@ func TestSingleValidatorCLI(t *testing.T) {
 	}
 	for k, seen := range want {
 		if !seen {
-			t.Fatalf("watch did not show a %s event", k)
+			t.Fatalf("watch did not show a %s event within 30s (%d lines read; seen: %v)", k, lines, want)
 		}
 	}
-	last := v.waitHeight(0, time.Second)
+	last := heightNow(t, v.rpcAddr)
 	if err := v.stop(); err != nil {
-		t.Fatalf("clean shutdown on SIGTERM: %v\n%s", err, v.logTail())
+		t.Fatalf("clean shutdown on SIGTERM: %v", err)
 	}
 
 	// rollback moves CometBFT and the app back one height together; the
@@ -148,13 +144,13 @@ func TestSingleValidatorCLI(t *testing.T) {
 		t.Fatalf("rollback output:\n%s", out)
 	}
 	v.start()
-	v.waitHeight(last+3, 60*time.Second)
+	waitHeight(t, v.rpcAddr, last+3, 60*time.Second)
 	info, err := v.rpc().ABCIInfo(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	next := info.Response.LastBlockHeight + 1
-	v.waitHeight(next, 30*time.Second)
+	waitHeight(t, v.rpcAddr, next, 30*time.Second)
 	hdr, err := v.rpc().Header(context.Background(), &next)
 	if err != nil || !bytes.Equal(hdr.Header.AppHash, info.Response.LastBlockAppHash) {
 		t.Fatalf("after rollback and restart the app hash disagrees with header %d: %v", next, err)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -23,7 +25,7 @@ func TestCrashRecovery(t *testing.T) {
 	needE2E(t)
 	v := initValidator(t, "crash-test", 150*time.Millisecond)
 	v.start()
-	v.waitHeight(2, 90*time.Second)
+	waitHeight(t, v.rpcAddr, 2, 90*time.Second)
 	admin := v.adminKey()
 	c := v.rpc()
 	ctx := context.Background()
@@ -63,8 +65,8 @@ func TestCrashRecovery(t *testing.T) {
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() { send(stop); close(done) }()
-		h := v.waitHeight(0, time.Second)
-		v.waitHeight(h+8, 60*time.Second)
+		h := heightNow(t, v.rpcAddr)
+		waitHeight(t, v.rpcAddr, h+8, 60*time.Second)
 		v.kill()
 		close(stop)
 		<-done
@@ -72,14 +74,14 @@ func TestCrashRecovery(t *testing.T) {
 		t.Logf("round %d: SIGKILL at height >= %d with %d registrations accepted", round, killedAt, len(hashes))
 
 		v.start()
-		after := v.waitHeight(killedAt+3, 90*time.Second)
+		after := waitHeight(t, v.rpcAddr, killedAt+3, 90*time.Second)
 		info, err := c.ABCIInfo(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		last := info.Response.LastBlockHeight
 		next := last + 1
-		v.waitHeight(next, 30*time.Second)
+		waitHeight(t, v.rpcAddr, next, 30*time.Second)
 		hdr, err := c.Header(ctx, &next)
 		if err != nil {
 			t.Fatal(err)
@@ -122,17 +124,30 @@ func TestCrashRecovery(t *testing.T) {
 // accountSequence reads an account's next sequence over RPC.
 func accountSequence(t *testing.T, v *validator, k ed25519.PrivateKey) uint64 {
 	t.Helper()
-	q, err := v.rpc().ABCIQuery(context.Background(), "/accounts/"+crypto.AddressHex(k.Public().(ed25519.PublicKey)), nil)
-	if err != nil || q.Response.Code != 0 {
-		t.Fatalf("account query: %v %+v", err, q)
+	seq, err := querySequence(context.Background(), v.rpc(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+// querySequence asks for the next sequence of k's account.
+func querySequence(ctx context.Context, c *rpchttp.HTTP, k ed25519.PrivateKey) (uint64, error) {
+	addr := crypto.AddressHex(k.Public().(ed25519.PublicKey))
+	q, err := c.ABCIQuery(ctx, "/accounts/"+addr, nil)
+	if err != nil {
+		return 0, fmt.Errorf("account %s query: %w", addr, err)
+	}
+	if q.Response.Code != 0 {
+		return 0, fmt.Errorf("account %s query: code %d: %s", addr, q.Response.Code, q.Response.Log)
 	}
 	var acct struct {
 		Sequence uint64 `json:"sequence"`
 	}
 	if err := json.Unmarshal(q.Response.Value, &acct); err != nil {
-		t.Fatal(err)
+		return 0, fmt.Errorf("account %s: %w", addr, err)
 	}
-	return acct.Sequence
+	return acct.Sequence, nil
 }
 
 // nodePub derives a distinct node public key from a node id.

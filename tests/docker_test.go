@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"debug/elf"
@@ -17,8 +16,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 )
 
 // The containerised network of networks/local: one scratch image holding a
@@ -46,7 +43,7 @@ type dockerNet struct {
 	env      []string
 	rpcPorts [4]int
 	ids      [4]string // container ids
-	rpcs     [4]*rpchttp.HTTP
+	addrs    []string  // the validators' published RPC addresses, val0 first
 }
 
 // dkCmd runs a docker or docker-compose command with a deadline and returns
@@ -98,16 +95,27 @@ func dkRandHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// dkBuildImage builds a static phalanxd for the daemon's OS (Linux) and an
-// image from networks/local/Dockerfile with only that binary in the context.
+// dkBuildImage builds an image from networks/local/Dockerfile with only
+// phalanxd in the context: the binary TestMain built (static, for this
+// host); a daemon on another OS than Linux gets a Linux build of its own.
 func dkBuildImage(t *testing.T) string {
 	t.Helper()
 	ctxDir := t.TempDir()
 	bin := filepath.Join(ctxDir, "phalanxd")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/phalanxd")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building static phalanxd: %v\n%s", err, out)
+	if runtime.GOOS == "linux" {
+		src, err := os.ReadFile(binary)
+		if err != nil {
+			t.Fatalf("the phalanxd TestMain built: %v", err)
+		}
+		if err := os.WriteFile(bin, src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		build := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/phalanxd")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building a Linux phalanxd for the image: %v\n%s", err, out)
+		}
 	}
 	// FROM scratch has no dynamic loader: the binary must have no PT_INTERP.
 	f, err := elf.Open(bin)
@@ -117,7 +125,7 @@ func dkBuildImage(t *testing.T) string {
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
 			f.Close()
-			t.Fatalf("%s is dynamically linked; the scratch image needs a static binary", bin)
+			t.Fatalf("%s is dynamically linked; the scratch image needs a static binary (TestMain builds with CGO_ENABLED=0)", bin)
 		}
 	}
 	f.Close()
@@ -281,14 +289,10 @@ func startDockerNet(t *testing.T) *dockerNet {
 			t.Fatalf("docker-compose ps: no container for val%d", i)
 		}
 		d.ids[i] = id
-		c, err := rpchttp.New(fmt.Sprintf("tcp://127.0.0.1:%d", d.rpcPorts[i]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.rpcs[i] = c
+		d.addrs = append(d.addrs, fmt.Sprintf("tcp://127.0.0.1:%d", d.rpcPorts[i]))
 	}
-	for i := range d.ids {
-		d.waitHeight(i, 3, 90*time.Second)
+	for _, addr := range d.addrs {
+		waitHeight(t, addr, 3, 90*time.Second)
 	}
 	t.Logf("project %s on %s.0/24: 4 containers at height >= 3 %s after init",
 		d.project, d.prefix, time.Since(started).Round(10*time.Millisecond))
@@ -303,17 +307,6 @@ func dkRootless() bool {
 }
 
 func (d *dockerNet) networkName() string { return d.project + "_" + dkNetwork }
-
-// height asks validator i over its published RPC port.
-func (d *dockerNet) height(i int) (int64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	st, err := d.rpcs[i].Status(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return st.SyncInfo.LatestBlockHeight, nil
-}
 
 // execHeight asks validator i from inside its container (its own loopback),
 // which works while the container is cut off from every network, published
@@ -331,46 +324,6 @@ func (d *dockerNet) execHeight(i int) int64 {
 	return s.Height
 }
 
-func (d *dockerNet) waitHeight(i int, h int64, within time.Duration) int64 {
-	d.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		got, err := d.height(i)
-		if err == nil && got >= h {
-			return got
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("val%d: height %d not reached within %s (have %d, err %v)", i, h, within, got, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// checkAgreement: every height in [from, to] has the same block hash and
-// app hash on all four validators.
-func (d *dockerNet) checkAgreement(from, to int64) {
-	d.t.Helper()
-	ctx := context.Background()
-	for h := from; h <= to; h++ {
-		var blockHash, appHash []byte
-		for i := range d.rpcs {
-			hh := h
-			b, err := d.rpcs[i].Block(ctx, &hh)
-			if err != nil {
-				d.t.Fatalf("val%d block %d: %v", i, h, err)
-			}
-			if i == 0 {
-				blockHash, appHash = b.BlockID.Hash, b.Block.AppHash
-				continue
-			}
-			if !bytes.Equal(blockHash, b.BlockID.Hash) || !bytes.Equal(appHash, b.Block.AppHash) {
-				d.t.Fatalf("height %d: val%d has block %X app hash %X; val0 has %X %X",
-					h, i, b.BlockID.Hash, b.Block.AppHash, blockHash, appHash)
-			}
-		}
-	}
-}
-
 // TestDockerNetworkPartition runs the docker-compose network of
 // networks/local and injects faults with the Docker CLI: a crashed
 // container (docker kill), a network partition (docker network disconnect)
@@ -385,8 +338,8 @@ func TestDockerNetworkPartition(t *testing.T) {
 	// Crash: val3 killed (SIGKILL). 3 of 4 keep committing.
 	phase := time.Now()
 	dkMust(t, nil, "docker", "kill", d.ids[3])
-	h := d.waitHeight(0, 0, 5*time.Second)
-	d.waitHeight(0, h+3, 30*time.Second)
+	h := heightNow(t, d.addrs[0])
+	waitHeight(t, d.addrs[0], h+3, 30*time.Second)
 	t.Logf("val3 killed: val0 went from %d to %d in %s", h, h+3, time.Since(phase).Round(10*time.Millisecond))
 
 	// Partition: val2 cut off from the network (val3 still dead). val0 and
@@ -399,11 +352,11 @@ func TestDockerNetworkPartition(t *testing.T) {
 	// from inside its container.
 	phase = time.Now()
 	dkMust(t, nil, "docker", "network", "disconnect", d.networkName(), d.ids[2])
-	before := d.waitHeight(0, 0, 5*time.Second)
+	before := heightNow(t, d.addrs[0])
 	before2 := d.execHeight(2)
 	stallFor := 15 * dkBlock
 	time.Sleep(stallFor)
-	stalled := d.waitHeight(0, 0, 5*time.Second)
+	stalled := heightNow(t, d.addrs[0])
 	stalled2 := d.execHeight(2)
 	if stalled > before+1 {
 		t.Fatalf("majority side: val0 went from %d to %d with val3 dead and val2 cut off", before, stalled)
@@ -413,8 +366,8 @@ func TestDockerNetworkPartition(t *testing.T) {
 	}
 	time.Sleep(stallFor)
 	for _, i := range []int{0, 1} {
-		if got, err := d.height(i); err != nil || got > stalled {
-			t.Fatalf("val%d at height %d (err %v) with 2 of 4 connected (stalled at %d)", i, got, err, stalled)
+		if got := heightNow(t, d.addrs[i]); got > stalled {
+			t.Fatalf("val%d at height %d with 2 of 4 connected (stalled at %d)", i, got, stalled)
 		}
 	}
 	if got := d.execHeight(2); got != stalled2 {
@@ -430,12 +383,12 @@ func TestDockerNetworkPartition(t *testing.T) {
 	phase = time.Now()
 	dkMust(t, nil, "docker", "network", "connect", "--ip", d.prefix+".12", d.networkName(), d.ids[2])
 	dkMust(t, nil, "docker", "start", d.ids[3])
-	d.waitHeight(0, stalled+3, 60*time.Second)
-	final := d.waitHeight(0, 0, 5*time.Second)
+	waitHeight(t, d.addrs[0], stalled+3, 60*time.Second)
+	final := heightNow(t, d.addrs[0])
 	for i := 1; i < 4; i++ {
-		d.waitHeight(i, final, 60*time.Second)
+		waitHeight(t, d.addrs[i], final, 60*time.Second)
 	}
 	t.Logf("healed: all four at height >= %d %s after reconnect/restart", final, time.Since(phase).Round(10*time.Millisecond))
-	d.checkAgreement(1, final)
+	checkAgreement(t, d.addrs, 1, final)
 	t.Logf("heights 1..%d agree on block and app hash on all four; test body took %s", final, time.Since(began).Round(10*time.Millisecond))
 }

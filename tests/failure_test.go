@@ -21,12 +21,9 @@ func TestFailureDetectionOnTestnet(t *testing.T) {
 
 	// Short detection times so the test runs in seconds, and a long report
 	// window so that three sequential reports fall into one window.
-	mustRun(t, append([]string{"tx", "params", "update", "--heartbeat-interval", "1s", "--suspect-after", "3s",
-		"--down-after", "6s", "--report-window", "20s"}, n.txArgs("admin")...)...)
+	n.updateParams("--heartbeat-interval", "1s", "--suspect-after", "3s", "--down-after", "6s", "--report-window", "20s")
 	for _, id := range []string{"n1", "n2"} {
-		mustRun(t, "keys", "add", id, "--home", n.dir, "--keyring-backend", "test")
-		mustRun(t, append([]string{"tx", "node", "register", id, "--cpu", "4000", "--memory", "8192", "--zone", "a",
-			"--node-key", id}, n.txArgs("admin")...)...)
+		n.registerNode(id, "a")
 	}
 
 	// n2 heartbeats throughout, from its own goroutine.
@@ -69,8 +66,8 @@ func TestFailureDetectionOnTestnet(t *testing.T) {
 	report("observer1")
 	// Two of four is not more than 2/3: n2 stays up. Give the end-of-block
 	// pass two blocks to act, reading the committed state.
-	h := n.waitHeight(0, 0, time.Second)
-	n.waitHeight(0, h+2, 10*time.Second)
+	h := heightNow(t, n.addr(0))
+	waitHeight(t, n.addr(0), h+2, 10*time.Second)
 	if st := nodeState(t, n, "n2"); st == "Down" {
 		t.Fatalf("n2 is Down after 2 of 4 observers reported it unreachable")
 	}

@@ -24,11 +24,17 @@ import (
 
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
+	"github.com/phalanx-bft/phalanx/internal/testseed"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
-// binary is the phalanxd built once for the package.
+// binary is the phalanxd built once for the package, by TestMain: a static
+// (CGO_ENABLED=0) binary, so that the containerised network's scratch image
+// can run the same file (see dkBuildImage).
 var binary string
+
+// seedFlag replays a randomised test: go test ./tests -run X -seed N.
+var seedFlag = flag.Int64("seed", 0, "seed of the randomised end-to-end tests and benchmarks (0: one from the clock)")
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -41,7 +47,8 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		binary = filepath.Join(dir, "phalanxd")
 		if !testing.Short() && os.Getenv("PHALANX_E2E_SKIP") == "" {
-			build := exec.Command("go", "build", "-o", binary, "../cmd/phalanxd")
+			build := exec.Command("go", "build", "-trimpath", "-o", binary, "../cmd/phalanxd")
+			build.Env = append(os.Environ(), "CGO_ENABLED=0")
 			build.Stdout, build.Stderr = os.Stderr, os.Stderr
 			if err := build.Run(); err != nil {
 				fmt.Fprintln(os.Stderr, "building phalanxd:", err)
@@ -51,6 +58,19 @@ func TestMain(m *testing.M) {
 		return m.Run()
 	}()
 	os.Exit(code)
+}
+
+// testSeed is the seed of a test's randomness: -seed, or the clock. It is
+// logged at the start and again if the test fails, with the command that
+// replays it.
+func testSeed(tb testing.TB) uint64 {
+	tb.Helper()
+	seed := *seedFlag
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	testseed.Log(tb, "./tests", seed)
+	return uint64(seed)
 }
 
 func needE2E(t *testing.T) {
@@ -112,6 +132,12 @@ func initValidator(t *testing.T, chainID string, blockTime time.Duration) *valid
 		`laddr = "tcp://127.0.0.1:26657"`: fmt.Sprintf(`laddr = "tcp://127.0.0.1:%d"`, rpcPort),
 		`laddr = "tcp://0.0.0.0:26656"`:   fmt.Sprintf(`laddr = "tcp://127.0.0.1:%d"`, p2pPort),
 		`timeout_commit = "1s"`:           fmt.Sprintf(`timeout_commit = "%s"`, blockTime),
+	})
+	// Registered before any start's kill, so it runs after it.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- %s/node.log (tail) ---\n%s", home, tailFile(filepath.Join(home, "node.log"), 4000))
+		}
 	})
 	return &validator{t: t, home: home, rpcAddr: fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort)}
 }
@@ -190,36 +216,117 @@ func (v *validator) stop() error {
 	return nil
 }
 
-func (v *validator) logTail() string {
-	b, _ := os.ReadFile(filepath.Join(v.home, "node.log"))
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
+func (v *validator) rpc() *rpchttp.HTTP { return rpcClient(v.t, v.rpcAddr) }
+
+// tailFile is the last n bytes of a file ("" if it cannot be read).
+func tailFile(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > n {
+		b = b[len(b)-n:]
 	}
 	return string(b)
 }
 
-func (v *validator) rpc() *rpchttp.HTTP {
-	c, err := rpchttp.New(v.rpcAddr)
+func rpcClient(tb testing.TB, addr string) *rpchttp.HTTP {
+	tb.Helper()
+	c, err := rpchttp.New(addr)
 	if err != nil {
-		v.t.Fatal(err)
+		tb.Fatalf("rpc client for %s: %v", addr, err)
 	}
 	return c
 }
 
-// waitHeight polls until the validator has committed height h.
-func (v *validator) waitHeight(h int64, within time.Duration) int64 {
-	v.t.Helper()
+// rpcHeight asks the validator at addr (tcp://host:port) for its latest
+// committed height, the call bounded by 2s.
+func rpcHeight(addr string) (int64, error) {
+	c, err := rpchttp.New(addr)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.SyncInfo.LatestBlockHeight, nil
+}
+
+// waitHeight polls the validator at addr until it has committed height h
+// and returns the height it reported; it fails tb, with the last height
+// or RPC error seen, if that does not happen within the deadline. With
+// h = 0 it reads the current height: an RPC error is retried until the
+// deadline, never read as height 0.
+func waitHeight(tb testing.TB, addr string, h int64, within time.Duration) int64 {
+	tb.Helper()
 	deadline := time.Now().Add(within)
-	c := v.rpc()
 	for {
-		st, err := c.Status(context.Background())
-		if err == nil && st.SyncInfo.LatestBlockHeight >= h {
-			return st.SyncInfo.LatestBlockHeight
+		got, err := rpcHeight(addr)
+		if err == nil && got >= h {
+			return got
 		}
 		if time.Now().After(deadline) {
-			v.t.Fatalf("height %d not reached within %s (last error %v)\n--- node.log tail ---\n%s", h, within, err, v.logTail())
+			if err != nil {
+				tb.Fatalf("%s: height >= %d not read within %s: the last /status failed: %v", addr, h, within, err)
+			}
+			tb.Fatalf("%s: height >= %d not reached within %s (last seen: height %d)", addr, h, within, got)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// heightNow is the current height of the validator at addr (retried for
+// up to 5s; an RPC error fails tb).
+func heightNow(tb testing.TB, addr string) int64 {
+	tb.Helper()
+	return waitHeight(tb, addr, 0, 5*time.Second)
+}
+
+// checkAgreement compares the block hash and app hash of every height in
+// [from, to] across the validators at addrs (addrs[i] is val i): no height
+// has two blocks.
+func checkAgreement(tb testing.TB, addrs []string, from, to int64) {
+	tb.Helper()
+	if from > to {
+		tb.Fatalf("checkAgreement: empty range [%d, %d]", from, to)
+	}
+	for h := from; h <= to; h++ {
+		var blockHash, appHash []byte
+		for i, addr := range addrs {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			hh := h
+			b, err := rpcClient(tb, addr).Block(ctx, &hh)
+			cancel()
+			if err != nil {
+				tb.Fatalf("val%d (%s) block %d: %v", i, addr, h, err)
+			}
+			if i == 0 {
+				blockHash, appHash = b.BlockID.Hash, b.Block.AppHash
+				continue
+			}
+			if !bytes.Equal(blockHash, b.BlockID.Hash) || !bytes.Equal(appHash, b.Block.AppHash) {
+				tb.Fatalf("height %d: val%d has block %X app hash %X; val0 has %X %X",
+					h, i, b.BlockID.Hash, b.Block.AppHash, blockHash, appHash)
+			}
+		}
+	}
+}
+
+// waitUntil polls cond every 50ms until it holds, and fails tb if it does
+// not within the deadline, saying what was awaited and the last state cond
+// described.
+func waitUntil(tb testing.TB, within time.Duration, what string, cond func() (bool, string)) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within %s; last seen: %s", what, within, state)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -253,5 +360,3 @@ func signedTx(t testing.TB, k ed25519.PrivateKey, body *types.TxBody) []byte {
 var hexRe = regexp.MustCompile(`^[0-9A-F]+$`)
 
 func isUpperHex(s string) bool { return hexRe.MatchString(s) }
-
-var _ = bytes.Equal

@@ -42,44 +42,12 @@ func needProc(tb testing.TB) {
 	}
 }
 
-// e2eSeed is the seed of a test's randomness: PHALANX_E2E_SEED, or the
-// clock. It is logged so that a run can be replayed.
-func e2eSeed(tb testing.TB) uint64 {
-	tb.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PHALANX_E2E_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			tb.Fatalf("PHALANX_E2E_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	tb.Logf("seed %d (replay with PHALANX_E2E_SEED=%d)", seed, seed)
-	return seed
-}
-
 // healNet is a loopback network with observers and agents.
 type healNet struct {
 	tb  testing.TB
 	m   *networks.Manifest
 	c   *client.Client // val0's RPC
 	run *testnet       // CLI helpers (nil in benchmarks)
-}
-
-// dumpLogs logs the tails of the agents' and observers' logs.
-func (h *healNet) dumpLogs() {
-	tail := func(path string) string {
-		b, _ := os.ReadFile(path)
-		if len(b) > 3000 {
-			b = b[len(b)-3000:]
-		}
-		return string(b)
-	}
-	for _, p := range h.m.Processes() {
-		if p.Kind != networks.KindValidator {
-			h.tb.Logf("--- %s ---\n%s", p.LogFile, tail(p.LogFile))
-		}
-	}
 }
 
 // tasks is the chain's view of the sample workload's tasks, by id.
@@ -177,22 +145,6 @@ func tasksText(tasks map[string]api.TaskView) string {
 		fmt.Fprintf(&b, "%s@%s g%d %s; ", id, t.Node, t.Generation, t.State)
 	}
 	return b.String()
-}
-
-// waitUntil polls cond every 50ms until it holds or within passes.
-func waitUntil(tb testing.TB, within time.Duration, what string, cond func() (bool, string)) {
-	tb.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %s; last: %s", what, within, state)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // ---- the processes of tasks, from /proc ----
@@ -373,7 +325,7 @@ func TestSelfHealingOnTestnet(t *testing.T) {
 	needE2E(t)
 	needProc(t)
 	began := time.Now()
-	rng := rand.New(rand.NewPCG(e2eSeed(t), 6))
+	rng := rand.New(rand.NewPCG(testSeed(t), 6))
 	h := startHealNet(t, "e2e-heal", 200*time.Millisecond,
 		"--heartbeat-interval", "1s", "--suspect-after", "3s", "--down-after", "6s", "--report-window", "2s")
 	n := h.run
@@ -488,20 +440,24 @@ func TestSelfHealingOnTestnet(t *testing.T) {
 		t.Fatal(err)
 	}
 	evictedBefore, placedBefore, statusBefore := w.count("task_evicted"), w.count("task_placed"), w.count("node_status", "node", target)
+	// One lie in each of 4 successive report windows (2s each): 4 windows
+	// take about 8s; 60s is the deadline.
 	const lies = 4
 	var windows []uint64
-	for last := uint64(0); len(windows) < lies; time.Sleep(100 * time.Millisecond) {
+	waitUntil(t, 60*time.Second, fmt.Sprintf("the liar's %d reports in %d distinct report windows", lies, lies), func() (bool, string) {
 		win := reportWindow(t, n)
-		if win <= last {
-			continue
+		if len(windows) == 0 || win > windows[len(windows)-1] {
+			mustRun(t, append([]string{"tx", "node", "report", target, "--unreachable", "--window", fmt.Sprint(win)}, n.txArgs("liar")...)...)
+			windows = append(windows, win)
 		}
-		mustRun(t, append([]string{"tx", "node", "report", target, "--unreachable", "--window", fmt.Sprint(win)}, n.txArgs("liar")...)...)
-		windows, last = append(windows, win), win
-	}
+		return len(windows) == lies, fmt.Sprintf("reported in windows %v; chain in window %d", windows, win)
+	})
 	// Every lie's window is decided: wait two more windows.
-	for end := windows[len(windows)-1] + 2; reportWindow(t, n) < end; {
-		time.Sleep(200 * time.Millisecond)
-	}
+	end := windows[len(windows)-1] + 2
+	waitUntil(t, 30*time.Second, fmt.Sprintf("report window %d (two after the last lie's)", end), func() (bool, string) {
+		win := reportWindow(t, n)
+		return win >= end, fmt.Sprintf("chain in window %d", win)
+	})
 	if st := nodeState(t, n, target); st != "Ready" {
 		t.Errorf("%s is %s after the lies; want Ready", target, st)
 	}
@@ -564,7 +520,7 @@ func startHealNet(t *testing.T, chainID string, blockTime time.Duration, params 
 	h := &healNet{tb: t, m: m, c: c, run: &testnet{t: t, dir: dir, m: m}}
 	t.Cleanup(func() {
 		if t.Failed() {
-			h.dumpLogs()
+			dumpLogs(t, m)
 		}
 		out, err := run(t, "testnet", "stop", dir)
 		if err != nil {
@@ -581,7 +537,7 @@ func startHealNet(t *testing.T, chainID string, blockTime time.Duration, params 
 	}
 	mustRun(t, "testnet", "start", dir, "--detach", "--only", strings.Join(vals, ","))
 	if len(params) > 0 {
-		mustRun(t, append(append([]string{"tx", "params", "update"}, params...), h.run.txArgs("admin")...)...)
+		h.run.updateParams(params...)
 	}
 	out := mustRun(t, "testnet", "start", dir, "--detach", "--only", strings.Join(others, ","))
 	for _, a := range m.Agents {
@@ -601,10 +557,20 @@ func startHealNet(t *testing.T, chainID string, blockTime time.Duration, params 
 		}
 		return true, ""
 	})
-	status := mustRun(t, "testnet", "status", dir)
-	for _, want := range []string{"observer3  up", "agent2  up"} {
-		if !strings.Contains(status, want) {
-			t.Errorf("testnet status lacks %q:\n%s", want, status)
+	h.run.checkAllUp(2)
+	ns, out := h.run.status()
+	if len(ns.Observers) != len(m.Validators) || len(ns.Agents) != len(m.Agents) {
+		t.Fatalf("testnet status lists %d observers and %d agents; want %d and %d:\n%s", len(ns.Observers), len(ns.Agents), len(m.Validators), len(m.Agents), out)
+	}
+	for _, o := range ns.Observers {
+		if o.PID <= 0 {
+			t.Errorf("testnet status: observer %s has no live process:\n%s", o.Name, out)
+		}
+	}
+	for _, a := range ns.Agents {
+		if !a.Up || !a.Connected || a.PID <= 0 || a.NodeState != "Ready" {
+			t.Errorf("testnet status: agent %s up=%v connected=%v pid=%d node=%q error=%q; want up, connected, a live pid, node Ready:\n%s",
+				a.Name, a.Up, a.Connected, a.PID, a.NodeState, a.Error, out)
 		}
 	}
 	return h

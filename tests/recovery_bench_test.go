@@ -38,7 +38,7 @@ func BenchmarkRecoveryTime(b *testing.B) {
 		b.Skip("starts a network of real processes")
 	}
 	needProc(b)
-	seed := e2eSeed(b)
+	seed := testSeed(b)
 	for i := 0; i < b.N; i++ {
 		measureRecovery(b, seed+uint64(i), recoveryKills)
 	}
@@ -70,7 +70,7 @@ func measureRecovery(b *testing.B, seed uint64, kills int) {
 	h := &healNet{tb: b, m: m}
 	b.Cleanup(func() {
 		if b.Failed() {
-			h.dumpLogs()
+			dumpLogs(b, m)
 		}
 		if _, err := networks.Stop(context.Background(), m, networks.StopOptions{}); err != nil {
 			b.Errorf("stop: %v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -63,15 +63,10 @@ func (h *heartbeater) loop(id string, every time.Duration) {
 	ctx := context.Background()
 	var accSeq, hbSeq uint64
 	resync := func() {
-		q, err := c.ABCIQuery(ctx, "/accounts/"+crypto.AddressHex(k.Public().(ed25519.PublicKey)), nil)
-		if err == nil && q.Response.Code == 0 {
-			var a struct {
-				Sequence uint64 `json:"sequence"`
-			}
-			_ = json.Unmarshal(q.Response.Value, &a)
-			accSeq = a.Sequence
+		if seq, err := querySequence(ctx, c, k); err == nil {
+			accSeq = seq
 		}
-		q, err = c.ABCIQuery(ctx, "/nodes/"+id, nil)
+		q, err := c.ABCIQuery(ctx, "/nodes/"+id, nil)
 		if err == nil && q.Response.Code == 0 {
 			var nv struct {
 				Seq uint64 `json:"last_heartbeat_seq"`
@@ -135,13 +130,10 @@ func TestReschedulingOnTestnet(t *testing.T) {
 	needE2E(t)
 	n := startTestnet(t, "e2e-sched", 200*time.Millisecond)
 	w := startWatch(t, n.m.Validators[2].RPC)
-	mustRun(t, append([]string{"tx", "params", "update", "--heartbeat-interval", "1s", "--suspect-after", "4s",
-		"--down-after", "8s", "--report-window", "20s"}, n.txArgs("admin")...)...)
+	n.updateParams("--heartbeat-interval", "1s", "--suspect-after", "4s", "--down-after", "8s", "--report-window", "20s")
 	zones := map[string]string{"n1": "a", "n2": "b", "n3": "c", "n4": "c"}
 	for _, id := range []string{"n1", "n2", "n3", "n4"} {
-		mustRun(t, "keys", "add", id, "--home", n.dir, "--keyring-backend", "test")
-		mustRun(t, append([]string{"tx", "node", "register", id, "--cpu", "4000", "--memory", "8192", "--zone", zones[id],
-			"--node-key", id}, n.txArgs("admin")...)...)
+		n.registerNode(id, zones[id])
 	}
 	hb := startHeartbeats(t, n, 400*time.Millisecond, "n1", "n2", "n3", "n4")
 
@@ -153,19 +145,20 @@ func TestReschedulingOnTestnet(t *testing.T) {
 	mustRun(t, append([]string{"tx", "workload", "create", "-f", spec}, n.txArgs("admin")...)...)
 
 	var victim placedTask
-	pollUntil(t, 30*time.Second, "3 replicas placed, one per zone", func() bool {
+	waitUntil(t, 30*time.Second, "3 replicas placed, one per zone", func() (bool, string) {
 		seen := map[string]bool{}
 		victim = placedTask{}
-		for _, tk := range queryTasks(t, n, "web3") {
+		tasks := queryTasks(t, n, "web3")
+		for _, tk := range tasks {
 			if tk.Node == "" {
-				return false
+				return false, fmt.Sprintf("%+v", tasks)
 			}
 			seen[zones[tk.Node]] = true
 			if zones[tk.Node] == "c" {
 				victim = tk
 			}
 		}
-		return len(seen) == 3 && victim.Node != ""
+		return len(seen) == 3 && victim.Node != "", fmt.Sprintf("%+v", tasks)
 	})
 	other := map[string]string{"n3": "n4", "n4": "n3"}[victim.Node]
 	t.Logf("%s generation %d runs on %s; stopping %s's heartbeats", victim.ID, victim.Generation, victim.Node, victim.Node)

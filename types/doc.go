@@ -21,8 +21,8 @@
 //     (abci.AppVersion).
 //   - Unmarshal accepts any well-formed input; it checks nothing else.
 //     Bounds, canonical order (labels sorted by key, env by name) and
-//     meaning are app's to check (app.DecodeTx, app.ValidateWorkloadSpec,
-//     app.ValidateParams); never act on a decoded value without them.
+//     meaning are app's to check (api.DecodeTx, api.ValidateWorkloadSpec,
+//     api.ValidateParams); never act on a decoded value without them.
 //   - The package holds data only: no behaviour beyond what gogoproto
 //     generates, no import of app/, crypto/ or CometBFT, so clients can
 //     import it to build transactions and read answers.

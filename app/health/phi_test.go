@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phalanx-bft/phalanx/internal/testseed"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -18,7 +19,7 @@ func testSeed(t *testing.T) int64 {
 	if seed == 0 {
 		seed = time.Now().UnixNano()
 	}
-	t.Logf("seed %d (rerun with: go test ./app/health -run %s -seed %d)", seed, t.Name(), seed)
+	testseed.Log(t, "./app/health", seed)
 	return seed
 }
 

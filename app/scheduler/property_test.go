@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phalanx-bft/phalanx/internal/testseed"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -34,7 +35,7 @@ func TestPlaceProperties(t *testing.T) {
 	const cases = 400
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			t.Logf("seed %d (rerun with: go test ./app/scheduler -run 'PlaceProperties' -seed %d)", seed, seed)
+			testseed.Log(t, "./app/scheduler", seed)
 			rng := rand.New(rand.NewSource(seed))
 			placed, unplaced, waiting := 0, 0, 0
 			reasons := map[string]int{}
