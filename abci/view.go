@@ -26,7 +26,7 @@ type committedBlock struct {
 	changes  []app.KV
 }
 
-// queryView is the state JSON queries read (docs/adr/0012-query-view.md):
+// queryView is the state JSON queries read (docs/adr/0013-query-view.md):
 // a second app.State that replays every committed block after the
 // consensus state has applied it. A query holds only the view's lock, for
 // the one page it reads; FinalizeBlock, CheckTx and Commit never wait for

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -400,7 +401,8 @@ func (a *Agent) sync(ctx context.Context) error {
 	var node string
 	err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
 		node = c.Node()
-		_, err := c.Query(ctx, client.TasksPath("", a.cfg.NodeID), &ans)
+		var err error
+		ans, err = c.Tasks(ctx, url.Values{"node": {a.cfg.NodeID}})
 		return err
 	})
 	if err != nil {

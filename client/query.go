@@ -82,22 +82,6 @@ func NodePath(id string) string { return "/nodes/" + url.PathEscape(id) }
 // WorkloadPath is the query path of a workload.
 func WorkloadPath(name string) string { return "/workloads/" + url.PathEscape(name) }
 
-// TasksPath is the query path of the task list, filtered by workload and
-// node when they are not empty.
-func TasksPath(workload, node string) string {
-	q := url.Values{}
-	if workload != "" {
-		q.Set("workload", workload)
-	}
-	if node != "" {
-		q.Set("node", node)
-	}
-	if len(q) == 0 {
-		return "/tasks"
-	}
-	return "/tasks?" + q.Encode()
-}
-
 // Account returns the account addr (20 bytes). An account the chain does
 // not know yields an error for which IsNotFound is true.
 func (c *Client) Account(ctx context.Context, addr []byte) (api.AccountView, error) {

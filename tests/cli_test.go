@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,8 +88,63 @@ func TestSingleValidatorCLI(t *testing.T) {
 		t.Fatalf("proven query did not report verification:\n%s", out)
 	}
 
+	// Lists come a page at a time: --limit, --after, --all, filters; a
+	// malformed filter is a bad request (code 27), not an empty answer.
+	for i, zone := range []string{"b", "b", "c"} {
+		id := fmt.Sprintf("n%d", i+2)
+		mustRun(t, "keys", "add", id, "--home", v.home, "--keyring-backend", "test")
+		mustRun(t, append([]string{"tx", "node", "register", id, "--cpu", "1000", "--memory", "1024", "--zone", zone,
+			"--endpoint", fmt.Sprintf("127.0.0.1:%d", 9101+i), "--node-key", id, "--from", "admin"}, common...)...)
+	}
+	var page struct {
+		Nodes []struct {
+			ID   string `json:"id"`
+			Zone string `json:"zone"`
+		} `json:"nodes"`
+		Next string `json:"next"`
+	}
+	pageIDs := func(args ...string) ([]string, string) {
+		t.Helper()
+		out := mustRun(t, append([]string{"query", "nodes", "--node", v.rpcAddr, "-o", "json"}, args...)...)
+		page.Nodes, page.Next = nil, ""
+		if err := json.Unmarshal([]byte(out), &page); err != nil {
+			t.Fatalf("query nodes %v: %v\n%s", args, err, out)
+		}
+		var ids []string
+		for _, n := range page.Nodes {
+			ids = append(ids, n.ID)
+		}
+		return ids, page.Next
+	}
+	if ids, next := pageIDs("--limit", "2"); strings.Join(ids, ",") != "n1,n2" || next != "n2" {
+		t.Fatalf("query nodes --limit 2: %v next %q; want n1,n2 next n2", ids, next)
+	}
+	if ids, next := pageIDs("--limit", "2", "--after", "n2"); strings.Join(ids, ",") != "n3,n4" || next != "" {
+		t.Fatalf("query nodes --limit 2 --after n2: %v next %q; want n3,n4 and no next", ids, next)
+	}
+	if ids, _ := pageIDs("--all"); strings.Join(ids, ",") != "n1,n2,n3,n4" {
+		t.Fatalf("query nodes --all: %v", ids)
+	}
+	if ids, _ := pageIDs("--zone", "b", "--all"); strings.Join(ids, ",") != "n2,n3" {
+		t.Fatalf("query nodes --zone b --all: %v", ids)
+	}
+	out = mustRun(t, "query", "nodes", "--limit", "1", "--node", v.rpcAddr)
+	if !strings.Contains(out, "n1") || strings.Contains(out, "n2 ") || !strings.Contains(out, "--after n1") {
+		t.Fatalf("query nodes --limit 1 (text) shows one node and how to go on:\n%s", out)
+	}
+	if out, err := run(t, "query", "nodes", "--state", "Sleeping", "--node", v.rpcAddr); err == nil || !strings.Contains(out, "invalid --state") {
+		t.Fatalf("query nodes --state Sleeping: err=%v\n%s", err, out)
+	}
+	if out, err := run(t, "query", "tasks", "--limit", "5000", "--node", v.rpcAddr); err == nil || !strings.Contains(out, "1..1000") {
+		t.Fatalf("query tasks --limit 5000: err=%v\n%s", err, out)
+	}
+	bad, err := v.rpc().ABCIQuery(context.Background(), "/tasks?colour=red", nil)
+	if err != nil || bad.Response.Code != 27 || !strings.Contains(bad.Response.Log, `unknown parameter "colour"`) {
+		t.Fatalf("abci_query /tasks?colour=red: err=%v code %d %q; want code 27 naming the parameter", err, bad.Response.Code, bad.Response.Log)
+	}
+
 	// A rejected transaction exits non-zero with the app's numbered message.
-	out, err := run(t, append([]string{"tx", "node", "cordon", "nope", "--from", "admin"}, common...)...)
+	out, err = run(t, append([]string{"tx", "node", "cordon", "nope", "--from", "admin"}, common...)...)
 	if err == nil || !strings.Contains(out, "code 14") {
 		t.Fatalf("cordon of an unknown node: err=%v\n%s", err, out)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -54,8 +55,8 @@ type healNet struct {
 func (h *healNet) tasks(ctx context.Context) (map[string]api.TaskView, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	var ans api.TasksAnswer
-	if _, err := h.c.Query(ctx, client.TasksPath(sampleWorkloadName, ""), &ans); err != nil {
+	ans, err := h.c.Tasks(ctx, url.Values{"workload": {sampleWorkloadName}})
+	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]api.TaskView, len(ans.Tasks))

@@ -293,7 +293,8 @@ func (o *Observer) round(ctx context.Context) error {
 	}
 	var nodes api.NodesAnswer
 	err = o.pool.Do(ctx, o.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
-		_, err := c.Query(ctx, "/nodes", &nodes)
+		var err error
+		nodes, err = c.Nodes(ctx, nil)
 		return err
 	})
 	if err != nil {

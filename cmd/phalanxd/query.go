@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -43,7 +44,7 @@ set; a failed check is an error.`,
 		queryNodesCmd(), queryNodeCmd(),
 		queryWorkloadsCmd(), queryWorkloadCmd(),
 		queryTasksCmd(),
-		queryAccountCmd(), queryObserversCmd(),
+		queryAccountCmd(), queryAccountsCmd(), queryObserversCmd(),
 		queryParamsCmd(), querySummaryCmd(), queryValidatorsCmd(),
 		queryTxCmd(),
 	)
@@ -146,20 +147,35 @@ const proveHelp = "verify the answer with a Merkle proof against the app hash of
 
 func queryNodesCmd() *cobra.Command {
 	var f nodeFlags
+	var pf pageFlags
+	var state, zone string
 	cmd := &cobra.Command{
-		Use:   "nodes",
-		Short: "List the worker nodes",
-		Long: `List the worker nodes. A PHI column (the failure detector's current phi)
-appears when the node's answer carries health; "phalanxd query node ID"
-always shows it with the node's deadlines and observer votes.`,
+		Use:   "nodes [--state STATE] [--zone ZONE] [--limit N] [--after ID | --all]",
+		Short: "List the worker nodes, optionally in one state or zone",
+		Long: `List the worker nodes by id, one page at a time (--limit, default 100;
+--after the last id shown; --all reads every page). A PHI column (the
+failure detector's current phi) appears when the node's answer carries
+health; "phalanxd query node ID" always shows it with the node's deadlines
+and observer votes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return queryListC(cmd, &f, "/nodes", func(_ context.Context, _ *client.Client, w io.Writer, ans *api.NodesAnswer) error {
-				return renderNodes(w, ans)
+			if state != "" {
+				st, ok := api.ParseNodeState(state)
+				if !ok {
+					return fmt.Errorf("invalid --state %q: expected Ready, Suspect, Down, Partitioned or Quarantined", state)
+				}
+				state = api.NodeStateName(st)
+			}
+			filters := url.Values{"state": {state}, "zone": {zone}}
+			return queryPaged(cmd, &f, &pf, "/nodes", filters, func(_ context.Context, _ *client.Client, w io.Writer, ans *nodesPages) error {
+				return renderNodes(w, (*api.NodesAnswer)(ans))
 			})
 		},
 	}
 	f.register(cmd)
+	pf.register(cmd)
+	cmd.Flags().StringVar(&state, "state", "", "only nodes in this state: Ready, Suspect, Down, Partitioned or Quarantined")
+	cmd.Flags().StringVar(&zone, "zone", "", "only nodes in this zone")
 	return cmd
 }
 
@@ -371,12 +387,13 @@ func resText(r api.ResourcesView) string {
 
 func queryWorkloadsCmd() *cobra.Command {
 	var f nodeFlags
+	var pf pageFlags
 	cmd := &cobra.Command{
-		Use:   "workloads",
-		Short: "List the workloads",
+		Use:   "workloads [--limit N] [--after NAME | --all]",
+		Short: "List the workloads by name, one page at a time",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return queryList(cmd, &f, "/workloads", func(w io.Writer, ans *api.WorkloadsAnswer) error {
+			return queryPaged(cmd, &f, &pf, "/workloads", nil, func(_ context.Context, _ *client.Client, w io.Writer, ans *workloadsPages) error {
 				if len(ans.Workloads) == 0 {
 					fmt.Fprintf(w, "No workloads (height %d).\n", ans.Height)
 					return nil
@@ -394,6 +411,7 @@ func queryWorkloadsCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	pf.register(cmd)
 	return cmd
 }
 
@@ -456,8 +474,8 @@ func queryWorkloadCmd() *cobra.Command {
 						return err
 					}
 					// The tasks, as a table below the spec.
-					var tasks api.TasksAnswer
-					if _, err := c.Query(ctx, client.TasksPath(wl.Name, ""), &tasks); err != nil {
+					tasks, err := c.Tasks(ctx, url.Values{"workload": {wl.Name}})
+					if err != nil {
 						return fmt.Errorf("list tasks of %s: %w", wl.Name, err)
 					}
 					fmt.Fprintln(w)
@@ -491,10 +509,11 @@ func limitText(n uint32) string {
 
 func queryTasksCmd() *cobra.Command {
 	var f nodeFlags
+	var pf pageFlags
 	var workload, nodeID, state string
 	cmd := &cobra.Command{
-		Use:   "tasks [--workload NAME] [--node-id ID] [--state STATE]",
-		Short: "List tasks, optionally of one workload, on one node, or in one state",
+		Use:   "tasks [--workload NAME] [--node-id ID] [--state STATE] [--limit N] [--after TASK | --all]",
+		Short: "List tasks (by workload, then index), optionally of one workload, on one node, or in one state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if state != "" {
@@ -504,15 +523,8 @@ func queryTasksCmd() *cobra.Command {
 				}
 				state = api.TaskStateName(st)
 			}
-			path := client.TasksPath(workload, nodeID)
-			if state != "" {
-				sep := "?"
-				if strings.Contains(path, "?") {
-					sep = "&"
-				}
-				path += sep + "state=" + state
-			}
-			return queryList(cmd, &f, path, func(w io.Writer, ans *api.TasksAnswer) error {
+			filters := url.Values{"workload": {workload}, "node": {nodeID}, "state": {state}}
+			return queryPaged(cmd, &f, &pf, "/tasks", filters, func(_ context.Context, _ *client.Client, w io.Writer, ans *tasksPages) error {
 				if len(ans.Tasks) == 0 {
 					fmt.Fprintf(w, "No tasks (height %d).\n", ans.Height)
 					return nil
@@ -522,6 +534,7 @@ func queryTasksCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	pf.register(cmd)
 	cmd.Flags().StringVar(&workload, "workload", "", "only the tasks of this workload")
 	cmd.Flags().StringVar(&nodeID, "node-id", "", "only the tasks placed on this node")
 	cmd.Flags().StringVar(&state, "state", "", "only tasks in this state: Pending, Assigned, Running, Failed or Completed")
@@ -606,15 +619,59 @@ local keyring (--home, --keyring-backend) works too.`,
 
 func queryObserversCmd() *cobra.Command {
 	var f nodeFlags
+	var pf pageFlags
 	cmd := &cobra.Command{
-		Use:   "observers",
+		Use:   "observers [--limit N] [--after ADDR | --all]",
 		Short: "List the observer accounts, their reputation, whether their votes count, and the quorum",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return queryList(cmd, &f, "/observers", renderObservers)
+			return queryPaged(cmd, &f, &pf, "/observers", nil, func(_ context.Context, _ *client.Client, w io.Writer, ans *observersPages) error {
+				return renderObservers(w, (*api.ObserversAnswer)(ans))
+			})
 		},
 	}
 	f.register(cmd)
+	pf.register(cmd)
+	return cmd
+}
+
+func queryAccountsCmd() *cobra.Command {
+	var f nodeFlags
+	var pf pageFlags
+	var role string
+	cmd := &cobra.Command{
+		Use:   "accounts [--role ROLE] [--limit N] [--after ADDR | --all]",
+		Short: "List the accounts by address, optionally those holding one role",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if role != "" {
+				r, ok := api.ParseRole(role)
+				if !ok {
+					return fmt.Errorf("invalid --role %q: expected admin, operator, observer or node", role)
+				}
+				role = api.RoleName(r)
+			}
+			return queryPaged(cmd, &f, &pf, "/accounts", url.Values{"role": {role}}, func(_ context.Context, _ *client.Client, w io.Writer, ans *accountsPages) error {
+				if len(ans.Accounts) == 0 {
+					fmt.Fprintf(w, "No accounts (height %d).\n", ans.Height)
+					return nil
+				}
+				tw := newTable(w)
+				fmt.Fprintln(tw, "ADDRESS\tROLES\tSEQUENCE\tJAILED\tREPUTATION")
+				for _, a := range ans.Accounts {
+					jailed := "no"
+					if a.Jailed {
+						jailed = "yes: " + truncate(a.JailReason, 40)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\n", a.Address, listText(a.Roles), a.Sequence, jailed, a.Reputation)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	f.register(cmd)
+	pf.register(cmd)
+	cmd.Flags().StringVar(&role, "role", "", "only accounts holding this role: admin, operator, observer or node")
 	return cmd
 }
 
