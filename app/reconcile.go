@@ -37,19 +37,19 @@ import (
 // PassStats counts what one reconcile pass did (tests and benchmarks read
 // it; it is not state).
 type PassStats struct {
-	Evicted int // tasks evicted from Down, Quarantined, Partitioned or draining nodes
+	Evicted   int  // tasks evicted from Down, Quarantined, Partitioned or draining nodes
+	Restarted int  // Failed tasks restarted in place
+	Moved     int  // Failed tasks sent to another node after max_restarts
+	Replaced  int  // tasks replaced by a rolling update
+	PlaceRan  bool // scheduler.Place was called
+	Requests  int  // tasks handed to scheduler.Place
+	QueueCut  bool // more workloads were pending than one call can examine
+	Examined  int  // of which it examined
+	Placed    int
+	Unplaced  int // examined tasks that fit nowhere
 	// EvictBacklog: nodes whose tasks still wait for eviction after the
 	// pass (their zone's rate, or max_evictions_per_block; evict.go).
 	EvictBacklog int
-	Restarted    int  // Failed tasks restarted in place
-	Moved        int  // Failed tasks sent to another node after max_restarts
-	Replaced     int  // tasks replaced by a rolling update
-	PlaceRan     bool // scheduler.Place was called
-	Requests     int  // tasks handed to scheduler.Place
-	QueueCut     bool // more workloads were pending than one call can examine
-	Examined     int  // of which it examined
-	Placed       int
-	Unplaced     int // examined tasks that fit nowhere
 }
 
 // LastPass returns what the last EndBlock's reconcile pass did.
