@@ -324,13 +324,15 @@ func (s *State) evictBacklog() []Event {
 
 	var events []Event
 	budget := int(s.params.MaxEvictionsPerBlock)
-	capped := fmt.Sprintf("max_evictions_per_block %d reached", s.params.MaxEvictionsPerBlock)
-	held := map[string]string{} // zone -> why its failed nodes wait, in this pass
+	var held map[string]string // zone -> why its failed nodes wait, in this pass
 	for _, n := range nodes {
 		if !n.EvictAdmitted && !n.Draining {
 			why, ok := held[n.Zone]
 			if !ok {
 				why = s.zoneHolds(n.Zone)
+				if held == nil {
+					held = map[string]string{}
+				}
 				held[n.Zone] = why
 			}
 			if why != "" {
@@ -339,7 +341,7 @@ func (s *State) evictBacklog() []Event {
 			}
 		}
 		if budget == 0 {
-			events = append(events, s.deferEviction(n, capped)...)
+			events = append(events, s.deferEviction(n, s.cappedReason())...)
 			continue
 		}
 		reason, _ := s.evictionReason(n)
@@ -351,7 +353,7 @@ func (s *State) evictBacklog() []Event {
 			}
 			if !n.Draining {
 				s.takeToken(n.Zone)
-				held[n.Zone] = s.zoneHolds(n.Zone)
+				delete(held, n.Zone) // the zone's next node asks again
 			}
 			n.EvictAdmitted, n.EvictDeferred = true, ""
 			s.touchNode(n)
@@ -373,10 +375,14 @@ func (s *State) evictBacklog() []Event {
 			s.leaveBacklog(n)
 			continue
 		}
-		events = append(events, s.deferEviction(n, capped)...)
+		events = append(events, s.deferEviction(n, s.cappedReason())...)
 	}
 	s.lastPass.EvictBacklog = len(p.backlog)
 	return events
+}
+
+func (s *State) cappedReason() string {
+	return fmt.Sprintf("max_evictions_per_block %d reached", s.params.MaxEvictionsPerBlock)
 }
 
 func hasActive(tasks []*types.Task) bool {
