@@ -23,9 +23,10 @@ import (
 //     at node_eviction_rate_milli thousandths of a node per second of
 //     block time when Normal or FullDisruption; when PartialDisruption, at
 //     secondary_node_eviction_rate_milli if the zone has more than
-//     large_zone_size_threshold nodes, else not at all; and not at all,
-//     in any zone, while every zone is FullDisruption (the control plane
-//     is then more likely cut off from the nodes than all of them lost);
+//     large_zone_size_threshold nodes, else not at all; and no failed
+//     node's tasks go, in any zone, admitted or not, while every zone is
+//     FullDisruption (the control plane is then more likely cut off from
+//     the nodes than all of them lost);
 //   - when every zone stops being FullDisruption, failed nodes wait
 //     down_after_ms more (BlockInfo.evictions_resume_at_ms), so that nodes
 //     cut off together with the control plane can report before their
@@ -325,7 +326,14 @@ func (s *State) evictBacklog() []Event {
 	var events []Event
 	budget := int(s.params.MaxEvictionsPerBlock)
 	var held map[string]string // zone -> why its failed nodes wait, in this pass
+	cluster := s.clusterHolds()
 	for _, n := range nodes {
+		if cluster != "" && !n.Draining {
+			// Even an admitted node's eviction stops (Kubernetes lifts its
+			// taints when it enters this mode).
+			events = append(events, s.deferEviction(n, cluster)...)
+			continue
+		}
 		if !n.EvictAdmitted && !n.Draining {
 			why, ok := held[n.Zone]
 			if !ok {
@@ -394,9 +402,9 @@ func hasActive(tasks []*types.Task) bool {
 	return false
 }
 
-// zoneHolds says why the zone admits no failed node now, or "" if it
-// admits one.
-func (s *State) zoneHolds(zone string) string {
+// clusterHolds says why no failed node's tasks are evicted now, in any
+// zone: every zone is dark, or was until less than down_after_ms ago.
+func (s *State) clusterHolds() string {
 	p := &s.pacing
 	if p.allDark {
 		return fmt.Sprintf("every zone (%d) is %s, no node Ready anywhere: evictions stopped (the control plane is more likely cut off than every node lost)",
@@ -405,6 +413,16 @@ func (s *State) zoneHolds(zone string) string {
 	if s.blockTimeMs < p.resumeAtMs {
 		return fmt.Sprintf("every zone was %s until the control plane heard from a node again: evictions resume at t=%d (down_after_ms %d later), so that the nodes cut off with it can report first",
 			ZoneFullDisruption, p.resumeAtMs, s.params.DownAfterMs)
+	}
+	return ""
+}
+
+// zoneHolds says why the zone admits no failed node now, or "" if it
+// admits one.
+func (s *State) zoneHolds(zone string) string {
+	p := &s.pacing
+	if why := s.clusterHolds(); why != "" {
+		return why
 	}
 	z := p.zones[zone]
 	rate := s.zoneRateMilli(z)

@@ -624,8 +624,8 @@ func (m *rsSim) naiveZones() (map[string]string, map[string]int, bool) {
 }
 
 // checkEvictions: the cap on a block's evictions from failed and draining
-// nodes, one failed node admitted per zone and block at most, none while
-// every zone is dark.
+// nodes, one failed node admitted per zone and block at most, no failed
+// node's task evicted while every zone is dark.
 func (m *rsSim) checkEvictions(h int64, events []Event, admittedBefore map[string]bool) {
 	t, s := m.t, m.a
 	evicted := 0
@@ -655,7 +655,7 @@ func (m *rsSim) checkEvictions(h int64, events []Event, admittedBefore map[strin
 	newly := map[string]bool{}
 	for _, e := range events {
 		id := attr(e, "node")
-		if e.Type != EventTaskEvicted || admittedBefore[id] || newly[id] {
+		if e.Type != EventTaskEvicted || newly[id] {
 			continue
 		}
 		switch attr(e, "reason") {
@@ -663,13 +663,20 @@ func (m *rsSim) checkEvictions(h int64, events []Event, admittedBefore map[strin
 		default:
 			continue
 		}
-		if n := s.nodes[id]; !n.Draining {
+		n := s.nodes[id]
+		if dark && !n.Draining {
+			t.Fatalf("height %d: task %s evicted from failed node %s while every zone is dark", h, attr(e, "task"), id)
+		}
+		if !n.Draining {
 			newly[id] = true
 		}
 	}
 	perZone := map[string]int{}
 	for _, id := range sortedKeys(newly) {
 		n := s.nodes[id]
+		if admittedBefore[id] {
+			continue // admitted in an earlier block
+		}
 		perZone[n.Zone]++
 		if perZone[n.Zone] > 1 {
 			t.Fatalf("height %d: zone %s admitted %d failed nodes in one block", h, n.Zone, perZone[n.Zone])
