@@ -100,6 +100,20 @@ const (
 	// placements (and up to 4,000 scans) keep one block's placement work
 	// near a second at the largest cluster (docs/scheduling.md).
 	MaxPlacementsPerBlockLimit = 1000
+	// MaxEvictionsPerBlockLimit bounds max_evictions_per_block: an
+	// eviction costs no node scan (its placement does, under
+	// max_placements_per_block), so the bound is on the events and records
+	// one block writes.
+	MaxEvictionsPerBlockLimit = 10_000
+	// MaxNodeEvictionRateMilli bounds node_eviction_rate_milli and
+	// secondary_node_eviction_rate_milli (thousandths of a node per second):
+	// 1,000 nodes per second refills a zone's bucket (one node) in 1 ms,
+	// within any block; a zone admits at most one failed node per block at
+	// any rate (ADR 0012).
+	MaxNodeEvictionRateMilli = 1_000_000
+	// MaxUnhealthyZoneThresholdMilli is unhealthy_zone_threshold_milli's
+	// upper bound: 1000 (all of the zone's nodes).
+	MaxUnhealthyZoneThresholdMilli = 1000
 	// MinClockStepMs bounds max_clock_step_ms from below: a smaller step
 	// would slow the failure detector's clock below block time on a healthy
 	// chain (blocks come about every second).

@@ -16,6 +16,15 @@ import (
 //     at the latest;
 //   - Down after 15 s of silence: 7 heartbeats in a row lost;
 //   - observers vote per 5 s window; > 2/3 of active observers decide.
+//
+// Eviction pacing (ADR 0012) takes Kubernetes' node lifecycle controller
+// defaults: each zone lets one failed node's tasks go at once and then
+// one node per 10 s (--node-eviction-rate 0.1), one per 100 s
+// (--secondary-node-eviction-rate 0.01) in a zone of more than 50 nodes
+// (--large-cluster-size-threshold) of which at least 55 % (and more than
+// 2) are not Ready (--unhealthy-zone-threshold 0.55), none in such a zone
+// of at most 50 nodes, and none while no zone has a Ready node; at most
+// 100 task evictions per block, as many as placements.
 func DefaultParams() types.Params {
 	return types.Params{
 		HeartbeatIntervalMs:   2_000,
@@ -38,6 +47,12 @@ func DefaultParams() types.Params {
 		MaxClockStepMs:        5_000,
 		ReputationMax:         10,
 		ReputationPenalty:     2,
+
+		MaxEvictionsPerBlock:           100,
+		NodeEvictionRateMilli:          100,
+		SecondaryNodeEvictionRateMilli: 10,
+		UnhealthyZoneThresholdMilli:    550,
+		LargeZoneSizeThreshold:         50,
 	}
 }
 
@@ -115,6 +130,24 @@ func ValidateParams(p types.Params) error {
 	if p.ReputationPenalty < 1 || p.ReputationPenalty > MaxReputation {
 		return bad("reputation_penalty is %d; want 1..%d", p.ReputationPenalty, MaxReputation)
 	}
+	if p.MaxEvictionsPerBlock == 0 || p.MaxEvictionsPerBlock > MaxEvictionsPerBlockLimit {
+		return bad("max_evictions_per_block is %d; want 1..%d", p.MaxEvictionsPerBlock, MaxEvictionsPerBlockLimit)
+	}
+	if p.NodeEvictionRateMilli == 0 || p.NodeEvictionRateMilli > MaxNodeEvictionRateMilli {
+		return bad("node_eviction_rate_milli is %d; want 1..%d (thousandths of a node per second: 100 = one node every 10 s)",
+			p.NodeEvictionRateMilli, MaxNodeEvictionRateMilli)
+	}
+	if p.SecondaryNodeEvictionRateMilli > p.NodeEvictionRateMilli {
+		return bad("secondary_node_eviction_rate_milli %d is above node_eviction_rate_milli %d; want 0..%d (a zone in partial disruption evicts no faster than a healthy one)",
+			p.SecondaryNodeEvictionRateMilli, p.NodeEvictionRateMilli, p.NodeEvictionRateMilli)
+	}
+	if p.UnhealthyZoneThresholdMilli == 0 || p.UnhealthyZoneThresholdMilli > MaxUnhealthyZoneThresholdMilli {
+		return bad("unhealthy_zone_threshold_milli is %d; want 1..%d (thousandths of a zone's nodes: 550 = 55 %%)",
+			p.UnhealthyZoneThresholdMilli, MaxUnhealthyZoneThresholdMilli)
+	}
+	if p.LargeZoneSizeThreshold > MaxNodes {
+		return bad("large_zone_size_threshold is %d; want 0..%d nodes", p.LargeZoneSizeThreshold, MaxNodes)
+	}
 	return nil
 }
 
@@ -141,6 +174,12 @@ type ParamsView struct {
 	MaxClockStepMs        int64  `json:"max_clock_step_ms"`
 	ReputationMax         int64  `json:"reputation_max"`
 	ReputationPenalty     int64  `json:"reputation_penalty"`
+
+	MaxEvictionsPerBlock           uint32 `json:"max_evictions_per_block"`
+	NodeEvictionRateMilli          uint32 `json:"node_eviction_rate_milli"`
+	SecondaryNodeEvictionRateMilli uint32 `json:"secondary_node_eviction_rate_milli"`
+	UnhealthyZoneThresholdMilli    uint32 `json:"unhealthy_zone_threshold_milli"`
+	LargeZoneSizeThreshold         uint32 `json:"large_zone_size_threshold"`
 }
 
 // NewParamsView converts parameters to their JSON form.
@@ -166,6 +205,12 @@ func NewParamsView(p types.Params) ParamsView {
 		MaxClockStepMs:        p.MaxClockStepMs,
 		ReputationMax:         p.ReputationMax,
 		ReputationPenalty:     p.ReputationPenalty,
+
+		MaxEvictionsPerBlock:           p.MaxEvictionsPerBlock,
+		NodeEvictionRateMilli:          p.NodeEvictionRateMilli,
+		SecondaryNodeEvictionRateMilli: p.SecondaryNodeEvictionRateMilli,
+		UnhealthyZoneThresholdMilli:    p.UnhealthyZoneThresholdMilli,
+		LargeZoneSizeThreshold:         p.LargeZoneSizeThreshold,
 	}
 }
 
@@ -192,5 +237,11 @@ func (v ParamsView) Params() types.Params {
 		MaxClockStepMs:        v.MaxClockStepMs,
 		ReputationMax:         v.ReputationMax,
 		ReputationPenalty:     v.ReputationPenalty,
+
+		MaxEvictionsPerBlock:           v.MaxEvictionsPerBlock,
+		NodeEvictionRateMilli:          v.NodeEvictionRateMilli,
+		SecondaryNodeEvictionRateMilli: v.SecondaryNodeEvictionRateMilli,
+		UnhealthyZoneThresholdMilli:    v.UnhealthyZoneThresholdMilli,
+		LargeZoneSizeThreshold:         v.LargeZoneSizeThreshold,
 	}
 }

@@ -31,9 +31,55 @@ type NodeView struct {
 	LastHeartbeatSeq   uint64            `json:"last_heartbeat_seq"`
 	Strikes            uint32            `json:"strikes"`
 	Tasks              []string          `json:"tasks"`
+	// Eviction is set while the node's tasks are in the eviction backlog
+	// (ADR 0012): since when, whether its zone let it go, and if not, why.
+	Eviction *NodeEvictionView `json:"eviction,omitempty"`
 	// Health is the failure detector's view, in /nodes/{id} only (derived:
 	// not part of the node's proven record).
 	Health *NodeHealthView `json:"health,omitempty"`
+}
+
+// NodeEvictionView is a node's place in the eviction backlog.
+type NodeEvictionView struct {
+	// Since: the block time (unix ms) at which it began to call for the
+	// eviction of its tasks.
+	Since int64 `json:"since"`
+	// Admitted: its zone's rate let its evictions begin (or it drains);
+	// its tasks go as max_evictions_per_block allows.
+	Admitted bool `json:"admitted"`
+	// Deferred: why its tasks wait ("" while they are being evicted).
+	Deferred string `json:"deferred,omitempty"`
+}
+
+// ZoneView is a zone in /zones: its nodes, its state as eviction pacing
+// reads it (Normal, PartialDisruption, FullDisruption), the rate at which
+// it admits failed nodes, and its backlog.
+type ZoneView struct {
+	Zone     string `json:"zone"`
+	State    string `json:"state"`
+	Nodes    int    `json:"nodes"`
+	NotReady int    `json:"not_ready"`
+	// RateMilli: node evictions per 1000 s the zone's state allows now (0:
+	// stopped).
+	RateMilli int64 `json:"rate_milli"`
+	// TokensMicro: millionths of a node in the zone's bucket (1,000,000:
+	// full, the next failed node goes at once).
+	TokensMicro int64 `json:"tokens_micro"`
+	// Evicting and Waiting: backlog nodes of the zone whose evictions have
+	// begun, and those held back.
+	Evicting []string `json:"evicting"`
+	Waiting  []string `json:"waiting"`
+}
+
+// ZonesAnswer is /zones.
+type ZonesAnswer struct {
+	Height int64 `json:"height"`
+	// EvictionsStopped: every zone is FullDisruption, so no zone evicts.
+	EvictionsStopped bool `json:"evictions_stopped"`
+	// EvictionsResumeAt: after every zone was dark, failed nodes' tasks
+	// wait until this block time (unix ms); 0: no such wait.
+	EvictionsResumeAt int64      `json:"evictions_resume_at"`
+	Zones             []ZoneView `json:"zones"`
 }
 
 // NodeHealthView is the failure detector's view of a node
@@ -199,6 +245,10 @@ type SummaryView struct {
 	Pending      int            `json:"pending"`
 	Accounts     int            `json:"accounts"`
 	Validators   int            `json:"validators"`
+	// EvictionBacklog: nodes whose tasks wait for eviction (ADR 0012);
+	// ZonesDisrupted: zones not Normal (/zones has the detail).
+	EvictionBacklog int `json:"eviction_backlog"`
+	ZonesDisrupted  int `json:"zones_disrupted"`
 }
 
 // The list answers. A list is one page (docs/architecture.md "Queries"):
@@ -346,6 +396,9 @@ func NodeRecordView(n *types.Node) NodeView {
 		LastHeartbeatSeq: n.LastHeartbeatSeq,
 		Strikes:          n.Strikes,
 		Tasks:            []string{},
+	}
+	if n.EvictSinceMs != 0 {
+		v.Eviction = &NodeEvictionView{Since: n.EvictSinceMs, Admitted: n.EvictAdmitted, Deferred: n.EvictDeferred}
 	}
 	for _, l := range n.Labels {
 		v.Labels[l.Key] = l.Value

@@ -105,10 +105,14 @@ func (s *State) DeliverTx(tx *api.Tx) Result {
 //
 //  1. failure detection: the nodes whose deadline the detector clock
 //     reached are re-evaluated (Suspect, Down; detector.go);
-//  2. evictions: the active tasks of the nodes that moved this block to
-//     Down, Quarantined, Partitioned (under partition_policy evict) or
-//     draining go back to Pending with generation + 1, which fences off
-//     their old placement (a heartbeat reporting it gets task_stop);
+//  2. evictions: the active tasks of the nodes that are Down,
+//     Quarantined, Partitioned (under partition_policy evict) or draining
+//     go back to Pending with generation + 1, which fences off their old
+//     placement (a heartbeat reporting it gets task_stop); paced
+//     (evict.go, ADR 0012): at most max_evictions_per_block, and a failed
+//     node's only when its zone's rate lets it go (one node at once per
+//     zone, then node_eviction_rate_milli; slower or none in a zone in
+//     partial disruption; none while every zone is dark);
 //  3. restarts: Failed tasks whose backoff ran out restart in place with
 //     generation + 1, or, with max_restarts used up, go back to Pending
 //     to be placed on another node;

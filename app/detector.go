@@ -259,6 +259,7 @@ func (s *State) recordHeartbeat(n *types.Node) []Event {
 // It costs O(nodes), once per governance transaction.
 func (s *State) paramsChanged(old types.Params) []Event {
 	s.activeObsSet = false
+	s.pacingParamsChanged()
 	p := s.params
 	var events []Event
 	if old.ReportWindowMs != p.ReportWindowMs {

@@ -50,7 +50,12 @@
 // Down, Quarantined, draining (and, under partition_policy evict,
 // Partitioned) nodes, restarts with exponential backoff in block time,
 // rolling updates, then placement by scheduler.Place, at most
-// max_placements_per_block, highest priority and oldest first. Every
+// max_placements_per_block, highest priority and oldest first. Evictions
+// are paced (evict.go, ADR 0012): at most max_evictions_per_block, and a
+// failed node's tasks go when its zone's token bucket, refilled in block
+// time at a rate set by the zone's health (Kubernetes' node lifecycle
+// rules: normal, partial or full disruption; nothing while every zone is
+// dark), lets the node go; one node lost in a zone goes at once. Every
 // (re)placement and eviction gives the task a new generation, its fencing
 // token: a heartbeat reporting another generation is answered with
 // task_stop. A task that fits nowhere stays Pending with the scheduler's

@@ -100,6 +100,7 @@ func (s *State) registerNode(m *types.RegisterNode) ([]Event, string, error) {
 	copy(s.nodeList[i+1:], s.nodeList[i:])
 	s.nodeList[i] = n
 	s.nodeByKey[string(n.PubKey)] = n.Id
+	s.zoneNodeAdded(n)
 	s.bumpEpoch() // a new Ready node
 	s.setDeadlines(n)
 	s.touchNode(n)
@@ -189,6 +190,7 @@ func (s *State) setNodeState(n *types.Node, to types.NodeState, reason string) E
 	n.Reason = reason
 	n.StateSinceMs = s.blockTimeMs
 	s.touchNode(n)
+	s.zoneNodeMoved(n, from, to)
 	// Any node state change may let a pending task fit: a Ready node
 	// takes tasks; a domain without Ready nodes no longer holds max_skew.
 	s.bumpEpoch()
@@ -326,6 +328,7 @@ func (s *State) uncordon(m *types.UncordonNode) ([]Event, string, error) {
 	n.Cordoned, n.Draining = false, false
 	n.Reason = api.ReasonUncordoned
 	s.bumpEpoch()
+	s.markEvict(n) // a draining node's remaining tasks stay
 	log := fmt.Sprintf("node %s uncordoned", n.Id)
 	if n.State == types.NODE_QUARANTINED {
 		// Leaving quarantine clears the strikes; the node takes the state

@@ -125,7 +125,7 @@ func (s *State) workloadView(w *types.Workload) api.WorkloadView {
 //	/nodes?state=S&zone=Z  /nodes/{id}  /workloads  /workloads/{name}
 //	/tasks?workload=W&node=N&state=S  /tasks/{workload}/{index}
 //	/accounts?role=R  /accounts/{ADDR}  /observers  /validators  /params
-//	/summary
+//	/summary  /zones
 //
 // Lists take limit= and after= and answer one page (query_list.go). An
 // unknown path or a missing object is an ErrNotFound error; a malformed
@@ -191,8 +191,10 @@ func (s *State) Query(path string) ([]byte, error) {
 		return mustJSON(api.NewParamsView(s.params)), nil
 	case p == "/summary":
 		return mustJSON(s.summary()), nil
+	case p == "/zones":
+		return mustJSON(s.zonesAnswer()), nil
 	}
-	return nil, api.Errorf(api.ErrNotFound, "unknown query path %q; try /nodes, /workloads, /tasks, /accounts, /observers, /validators, /params or /summary", path)
+	return nil, api.Errorf(api.ErrNotFound, "unknown query path %q; try /nodes, /workloads, /tasks, /accounts, /observers, /validators, /params, /zones or /summary", path)
 }
 
 func (s *State) summary() api.SummaryView {
@@ -207,6 +209,13 @@ func (s *State) summary() api.SummaryView {
 		Pending:      s.pendingCount,
 		Accounts:     len(s.accounts),
 		Validators:   len(s.validators),
+
+		EvictionBacklog: len(s.pacing.backlog),
+	}
+	for _, zone := range sortedKeys(s.pacing.zones) {
+		if s.pacing.zones[zone].state != ZoneNormal {
+			v.ZonesDisrupted++
+		}
 	}
 	for _, id := range s.nodeIDs {
 		v.NodesByState[api.NodeStateName(s.nodes[id].State)]++

@@ -16,7 +16,8 @@ import (
 // keep each step's cost proportional to what changed:
 //
 //   - evictNodes: the nodes whose state changed this block in a way that
-//     may call for evicting their tasks (step 2 looks at these only);
+//     may call for evicting their tasks, or for no longer evicting them;
+//     step 2 (evict.go) looks at these and at the eviction backlog only;
 //   - backoff: a min-heap of (next_attempt_at_ms, task id) of Failed
 //     tasks, popped when due (step 3), lazily invalidated like the
 //     detector's deadline index;
@@ -47,6 +48,9 @@ type PassStats struct {
 	Examined  int  // of which it examined
 	Placed    int
 	Unplaced  int // examined tasks that fit nowhere
+	// EvictBacklog: nodes whose tasks still wait for eviction after the
+	// pass (their zone's rate, or max_evictions_per_block; evict.go).
+	EvictBacklog int
 }
 
 // LastPass returns what the last EndBlock's reconcile pass did.
@@ -93,37 +97,13 @@ func (s *State) evictionReason(n *types.Node) (string, bool) {
 	return "", false
 }
 
-// markEvict asks the end of the block to evict n's tasks, if its state
-// calls for it then.
+// markEvict asks the end of the block to look at n's tasks: to evict
+// them, if its state calls for it then (as its zone's pacing allows,
+// evict.go), or to stop evicting them, if it no longer does.
 func (s *State) markEvict(n *types.Node) {
-	if _, ok := s.evictionReason(n); ok {
+	if _, ok := s.evictionReason(n); ok || n.EvictSinceMs != 0 {
 		s.evictNodes[n.Id] = struct{}{}
 	}
-}
-
-// evictFromNodes is step 2: the marked nodes whose state still calls for
-// it (a node drained and uncordoned in one block keeps its tasks) lose
-// their active tasks, in (node id, task id) order.
-func (s *State) evictFromNodes() []Event {
-	if len(s.evictNodes) == 0 {
-		return nil
-	}
-	var events []Event
-	for _, id := range sortedKeys(s.evictNodes) {
-		n := s.nodes[id]
-		reason, ok := s.evictionReason(n)
-		if !ok {
-			continue
-		}
-		for _, t := range s.tasksOn(id) {
-			if taskActive(t) {
-				events = append(events, s.evictTask(t, reason)...)
-				s.lastPass.Evicted++
-			}
-		}
-	}
-	clear(s.evictNodes)
-	return events
 }
 
 // ---- step 3: restarts ----------------------------------------------------
@@ -582,6 +562,7 @@ func (s *State) rebuildReconcileIndexes() {
 		}
 	}
 	s.rebuildBackoff()
+	s.rebuildEvictionIndexes()
 }
 
 // verifyReconcile checks the reconcile indexes against the records, and,
@@ -619,8 +600,9 @@ func (s *State) verifyReconcile() error {
 			}
 		}
 		if !s.inBlock && taskActive(t) {
-			if reason, ok := s.evictionReason(s.nodes[t.Node]); ok {
-				return fmt.Errorf("task %s is %s on node %s, whose tasks must be evicted (%s)", id, api.TaskStateName(t.State), t.Node, reason)
+			if reason, ok := s.evictionReason(s.nodes[t.Node]); ok && s.nodes[t.Node].EvictSinceMs == 0 {
+				return fmt.Errorf("task %s is %s on node %s, whose tasks must be evicted (%s), and the node is not in the eviction backlog",
+					id, api.TaskStateName(t.State), t.Node, reason)
 			}
 		}
 	}
@@ -635,9 +617,12 @@ func (s *State) verifyReconcile() error {
 				name, w.UnplaceableEpoch, s.schedEpoch, w.TemplateVersion, w.Version)
 		}
 	}
+	if err := s.verifyEviction(); err != nil {
+		return err
+	}
 	if !s.inBlock {
-		if len(s.evictNodes) != 0 || len(s.rollDirty) != 0 {
-			return fmt.Errorf("reconcile marks left between blocks: %d nodes, %d workloads", len(s.evictNodes), len(s.rollDirty))
+		if len(s.evictNodes) != 0 || len(s.rollDirty) != 0 || len(s.pacing.dirty) != 0 {
+			return fmt.Errorf("reconcile marks left between blocks: %d nodes, %d workloads, %d zones", len(s.evictNodes), len(s.rollDirty), len(s.pacing.dirty))
 		}
 		for _, name := range sortedKeys(s.rollouts) {
 			w := s.workloads[name]

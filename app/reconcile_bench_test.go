@@ -23,7 +23,8 @@ import (
 //	idle-parked: the same with 1,000 tasks of an unplaceable workload
 //	            pending (parked: the scheduler is not called).
 //	node-down:  one node with 10 tasks reaches its down deadline in the
-//	            block: step 1 marks it Down, step 2 evicts its 10 tasks,
+//	            block: step 1 marks it Down, step 2 admits it (its zone's
+//	            eviction bucket refills in 1 ms) and evicts its 10 tasks,
 //	            step 5 places them on other nodes (scheduler.Place over
 //	            10,000 nodes). The node comes back between iterations
 //	            (untimed), empty.
@@ -69,6 +70,9 @@ func (e *reconcileBench) deliver(b *testing.B, msg *types.TxBody) {
 func newReconcileBench(b *testing.B) *reconcileBench {
 	p := api.DefaultParams()
 	p.SuspectAfterMs, p.DownAfterMs = api.MaxParamDurationMs-1, api.MaxParamDurationMs
+	// Blocks are 1 ms apart: a zone's eviction bucket must refill within
+	// one (one node per ms), or node-down would measure pacing, not cost.
+	p.NodeEvictionRateMilli = api.MaxNodeEvictionRateMilli
 	e := &reconcileBench{timeMs: 10_000_000, opsPub: benchKey("ops")}
 	g := &api.Genesis{Params: p, Accounts: []types.GenesisAccount{{Address: crypto.Address(e.opsPub), Roles: []types.Role{types.ROLE_OPERATOR}}}}
 	s, err := NewState(testChainID, g)

@@ -38,6 +38,13 @@ import (
 //     Running tasks in a block;
 //   - generations only grow, for every task id, across deletes and
 //     re-creations;
+//   - eviction pacing (ADR 0012): a block evicts at most
+//     max_evictions_per_block tasks from failed and draining nodes; a zone
+//     admits at most one failed node per block, and none while no zone has
+//     a Ready node; and no eviction is lost: after a last stretch of
+//     blocks without crashes or commands, every failed node still holding
+//     tasks is in a zone whose state stops its evictions (by a naive
+//     reading of the zone rules);
 //   - two instances fed the same blocks return the same results and events
 //     and hand back byte-identical TakeChanges; the second is rebuilt from
 //     its records (LoadState) every few heights and goes on identically.
@@ -65,7 +72,8 @@ func TestReconcileProperties(t *testing.T) {
 	// Over the seeds, the simulation must reach every path, or it proves
 	// less than it seems.
 	for _, what := range []string{"placed", "evicted/node_down", "evicted/drain", "evicted/rolling_update", "evicted/max_restarts",
-		"restart-in-place", "rolling-running-replaced", "task_stop", "unschedulable", "complete-pass-checked"} {
+		"restart-in-place", "rolling-running-replaced", "task_stop", "unschedulable", "complete-pass-checked",
+		"eviction_deferred", "eviction-cap-reached", "zone_status", "admitted-while-others-wait"} {
 		if total[what] == 0 {
 			t.Errorf("the simulation never produced %q", what)
 		}
@@ -104,6 +112,7 @@ func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int
 	params := api.DefaultParams()
 	params.MaxPlacementsPerBlock = uint32(1 + rng.Intn(8))
 	params.BackoffBaseMs, params.BackoffMaxMs = 500, 4000
+	randomPacing(rng, &params)
 	g := &api.Genesis{Params: params, Accounts: []types.GenesisAccount{
 		{Address: testAddr("ops"), Roles: []types.Role{types.ROLE_OPERATOR}},
 		{Address: testAddr("admin"), Roles: []types.Role{types.ROLE_ADMIN}},
@@ -124,10 +133,15 @@ func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int
 	for i := 0; i < nodeCount; i++ {
 		m.nodes = append(m.nodes, &rsNode{id: fmt.Sprintf("n%02d", i), alive: true, nextHbMs: startMs + int64(rng.Intn(2000)), ran: map[string]uint64{}})
 	}
-	t.Logf("%d nodes in %d zones, max_placements_per_block %d, %d heights", nodeCount, zones, params.MaxPlacementsPerBlock, heights)
+	t.Logf("%d nodes in %d zones, max_placements_per_block %d, %d heights; pacing: max_evictions_per_block %d, rates %d/%d, threshold %d, large zone %d",
+		nodeCount, zones, params.MaxPlacementsPerBlock, heights, params.MaxEvictionsPerBlock, params.NodeEvictionRateMilli,
+		params.SecondaryNodeEvictionRateMilli, params.UnhealthyZoneThresholdMilli, params.LargeZoneSizeThreshold)
 
+	// After the heights, a stretch of blocks with heartbeats only: every
+	// eviction the zones allow must have happened by its end.
+	const settle = 250
 	timeMs := int64(startMs)
-	for h := int64(1); h <= int64(heights); h++ {
+	for h := int64(1); h <= int64(heights+settle); h++ {
 		timeMs += 800 + rng.Int63n(401)
 		m.txs, m.seqUsed = nil, map[string]uint64{}
 		if h == 1 {
@@ -143,6 +157,8 @@ func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int
 		}
 		if h > 1 {
 			m.heartbeats(timeMs)
+		}
+		if h > 1 && h <= int64(heights) {
 			m.operate(h)
 		}
 
@@ -168,6 +184,10 @@ func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int
 			}
 		}
 		before := m.runningBefore()
+		admitted := map[string]bool{}
+		for _, id := range a.nodeIDs {
+			admitted[id] = a.nodes[id].EvictAdmitted
+		}
 		resA, resB := a.EndBlock(), b.EndBlock()
 		if !reflect.DeepEqual(resA, resB) {
 			t.Fatalf("height %d: EndBlock differs:\n%+v\n%+v", h, resA.Events, resB.Events)
@@ -189,7 +209,9 @@ func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int
 			t.Fatalf("height %d: %v", h, err)
 		}
 		m.check(h, resA.Events, before)
+		m.checkEvictions(h, resA.Events, admitted)
 	}
+	m.checkNoEvictionLost()
 	var hist []string
 	for _, k := range sortedKeys(m.stats) {
 		hist = append(hist, fmt.Sprintf("%s:%d", k, m.stats[k]))
@@ -291,6 +313,21 @@ func (m *rsSim) operate(h int64) {
 			n.alive = true
 		}
 	}
+	// Now and then a whole zone goes dark (its nodes come back one by one),
+	// more rarely every node: eviction pacing's zone rules.
+	switch k := r.Intn(1000); {
+	case k < 8:
+		zone := m.a.nodes[m.nodes[r.Intn(len(m.nodes))].id].Zone
+		for _, n := range m.nodes {
+			if m.a.nodes[n.id].Zone == zone {
+				n.alive = false
+			}
+		}
+	case k < 9:
+		for _, n := range m.nodes {
+			n.alive = false
+		}
+	}
 	if r.Intn(3) > 0 {
 		return
 	}
@@ -326,6 +363,9 @@ func (m *rsSim) operate(h int64) {
 	case k < 100:
 		p := m.a.params
 		p.MaxPlacementsPerBlock = uint32(1 + r.Intn(8))
+		if r.Intn(2) == 0 {
+			randomPacing(r, &p)
+		}
 		m.add("admin", &types.TxBody{Msg: &types.TxBody_UpdateParams{UpdateParams: &types.UpdateParams{Params: p}}})
 	}
 }
@@ -544,4 +584,136 @@ func (m *rsSim) fits(name string, n *types.Node) string {
 		return "resources"
 	}
 	return ""
+}
+
+// randomPacing draws eviction pacing parameters: small caps, rates from
+// one node per 10 s to unpaced, small zone thresholds (the simulated
+// zones have 2 to 8 nodes).
+func randomPacing(r *rand.Rand, p *types.Params) {
+	p.MaxEvictionsPerBlock = uint32(1 + r.Intn(6))
+	p.NodeEvictionRateMilli = []uint32{100, 500, 1000, api.MaxNodeEvictionRateMilli}[r.Intn(4)]
+	p.SecondaryNodeEvictionRateMilli = []uint32{0, 100, p.NodeEvictionRateMilli}[r.Intn(3)]
+	p.UnhealthyZoneThresholdMilli = uint32(300 + r.Intn(701))
+	p.LargeZoneSizeThreshold = uint32(r.Intn(8))
+}
+
+// naiveZones reads the zones' states from the nodes: Full (no node
+// Ready), Partial (more than 2 not Ready, at least the threshold), Normal;
+// and whether every zone is Full.
+func (m *rsSim) naiveZones() (map[string]string, map[string]int, bool) {
+	s := m.a
+	nodes, down := map[string]int{}, map[string]int{}
+	for _, id := range s.nodeIDs {
+		n := s.nodes[id]
+		nodes[n.Zone]++
+		if n.State != types.NODE_READY {
+			down[n.Zone]++
+		}
+	}
+	state, dark := map[string]string{}, len(nodes) > 0
+	for _, z := range sortedKeys(nodes) {
+		switch {
+		case down[z] == nodes[z]:
+			state[z] = ZoneFullDisruption
+		case down[z] > 2 && down[z]*1000 >= int(s.params.UnhealthyZoneThresholdMilli)*nodes[z]:
+			state[z] = ZonePartialDisruption
+		default:
+			state[z] = ZoneNormal
+		}
+		dark = dark && state[z] == ZoneFullDisruption
+	}
+	return state, nodes, dark
+}
+
+// checkEvictions: the cap on a block's evictions from failed and draining
+// nodes, one failed node admitted per zone and block at most, no failed
+// node's task evicted while every zone is dark.
+func (m *rsSim) checkEvictions(h int64, events []Event, admittedBefore map[string]bool) {
+	t, s := m.t, m.a
+	evicted := 0
+	for _, e := range events {
+		switch e.Type {
+		case api.EventTaskEvicted:
+			switch attr(e, "reason") {
+			case ReasonNodeDown, ReasonNodeQuarantined, ReasonNodePartitioned, api.ReasonDrain:
+				evicted++
+			}
+		case EventEvictionDeferred:
+			m.stats["eviction_deferred"]++
+		case EventZoneStatus:
+			m.stats["zone_status"]++
+		}
+	}
+	if evicted > int(s.params.MaxEvictionsPerBlock) {
+		t.Fatalf("height %d: %d tasks evicted from failed or draining nodes; max_evictions_per_block %d", h, evicted, s.params.MaxEvictionsPerBlock)
+	}
+	if evicted == int(s.params.MaxEvictionsPerBlock) && s.LastPass().EvictBacklog > 0 {
+		m.stats["eviction-cap-reached"]++
+	}
+	// A failed node whose tasks were evicted in this block and that was
+	// not admitted before was admitted in it (it may have left the backlog
+	// since, its tasks all gone).
+	_, _, dark := m.naiveZones()
+	newly := map[string]bool{}
+	for _, e := range events {
+		id := attr(e, "node")
+		if e.Type != api.EventTaskEvicted || newly[id] {
+			continue
+		}
+		switch attr(e, "reason") {
+		case ReasonNodeDown, ReasonNodeQuarantined, ReasonNodePartitioned:
+		default:
+			continue
+		}
+		n := s.nodes[id]
+		if dark && !n.Draining {
+			t.Fatalf("height %d: task %s evicted from failed node %s while every zone is dark", h, attr(e, "task"), id)
+		}
+		if !n.Draining {
+			newly[id] = true
+		}
+	}
+	perZone := map[string]int{}
+	for _, id := range sortedKeys(newly) {
+		n := s.nodes[id]
+		if admittedBefore[id] {
+			continue // admitted in an earlier block
+		}
+		perZone[n.Zone]++
+		if perZone[n.Zone] > 1 {
+			t.Fatalf("height %d: zone %s admitted %d failed nodes in one block", h, n.Zone, perZone[n.Zone])
+		}
+		if dark {
+			t.Fatalf("height %d: node %s admitted while every zone is dark", h, id)
+		}
+		for _, other := range s.nodeIDs {
+			if o := s.nodes[other]; o.Zone == n.Zone && o.EvictSinceMs != 0 && !o.EvictAdmitted {
+				m.stats["admitted-while-others-wait"]++
+				break
+			}
+		}
+	}
+}
+
+// checkNoEvictionLost: after the settling blocks, a node that calls for
+// eviction and still holds active tasks is a failed node (not draining)
+// in a zone whose state stops evictions: every zone dark, or partial
+// disruption at a rate of 0.
+func (m *rsSim) checkNoEvictionLost() {
+	t, s := m.t, m.a
+	state, nodes, dark := m.naiveZones()
+	for _, id := range s.nodeIDs {
+		n := s.nodes[id]
+		reason, calls := s.evictionReason(n)
+		if !calls || !hasActive(s.tasksOn(id)) {
+			continue
+		}
+		stopped := dark || state[n.Zone] == ZonePartialDisruption &&
+			(nodes[n.Zone] <= int(s.params.LargeZoneSizeThreshold) || s.params.SecondaryNodeEvictionRateMilli == 0)
+		if n.Draining || !stopped {
+			t.Fatalf("after settling: node %s (%s, zone %s %s, %d nodes, draining %v) still holds active tasks; eviction %+v",
+				id, reason, n.Zone, state[n.Zone], nodes[n.Zone], n.Draining, api.NodeRecordView(n).Eviction)
+		}
+		m.stats["eviction-stopped-by-zone"]++
+	}
 }

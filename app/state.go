@@ -71,6 +71,7 @@ type State struct {
 	parkedCount  int                      // workloads in pending that are parked (unplaceable at schedEpoch)
 	backoff      health.DeadlineQueue     // (next_attempt_at_ms, task id) of Failed tasks
 	rollouts     map[string]struct{}      // workloads with tasks of an older template
+	pacing       evictionPacing           // zones, eviction backlog, zone buckets (evict.go)
 
 	// Marks for this block's reconcile pass, empty between blocks.
 	evictNodes map[string]struct{} // nodes whose state may call for evicting their tasks
@@ -107,6 +108,7 @@ func newEmptyState(chainID string) *State {
 		workloadTasks: map[string][]*types.Task{},
 		pending:       map[string][]*types.Task{},
 		rollouts:      map[string]struct{}{},
+		pacing:        newEvictionPacing(),
 		evictNodes:    map[string]struct{}{},
 		rollDirty:     map[string]struct{}{},
 		valUpdates:    map[string]ValidatorUpdate{},
@@ -204,6 +206,7 @@ func LoadState(chainID string, height int64, records []KV) (*State, error) {
 			var bi types.BlockInfo
 			if err = bi.Unmarshal(kv.Value); err == nil {
 				s.blockTimeMs, s.clockMs, s.schedEpoch, s.genFloor = bi.TimeMs, bi.ClockMs, bi.SchedEpoch, bi.GenerationFloor
+				s.pacing.buckets, s.pacing.resumeAtMs = bi.ZoneBuckets, bi.EvictionsResumeAtMs
 				if bi.Height != height {
 					err = fmt.Errorf("block info is for height %d, not %d", bi.Height, height)
 				}
@@ -461,7 +464,8 @@ func (s *State) record(key string) (marshaler, bool) {
 	case key == keyParams:
 		return &s.params, true
 	case key == keyBlockInfo:
-		return &types.BlockInfo{Height: s.height, TimeMs: s.blockTimeMs, ClockMs: s.clockMs, SchedEpoch: s.schedEpoch, GenerationFloor: s.genFloor}, true
+		return &types.BlockInfo{Height: s.height, TimeMs: s.blockTimeMs, ClockMs: s.clockMs, SchedEpoch: s.schedEpoch, GenerationFloor: s.genFloor,
+			ZoneBuckets: s.pacing.buckets, EvictionsResumeAtMs: s.pacing.resumeAtMs}, true
 	case strings.HasPrefix(key, prefixAccounts):
 		a, ok := s.accounts[strings.TrimPrefix(key, prefixAccounts)]
 		return a, ok

@@ -39,6 +39,21 @@ func TestAgentRunsTasks(t *testing.T) {
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	mustRun(t, append([]string{"tx", "node", "register", "n1", "--cpu", "2000", "--memory", "2048", "--zone", "z1",
 		"--endpoint", listen, "--node-pubkey", key.PubKey, "--from", "admin", "--home", v.home, "--yes"}, common...)...)
+	// A second node, in another zone, alive throughout and cordoned (the
+	// task stays on n1): with n1 the only node, losing it would leave
+	// every zone without a Ready node, and eviction pacing evicts nothing
+	// then (ADR 0012).
+	spareHome := filepath.Join(t.TempDir(), "spare")
+	mustRun(t, "keys", "add", "n2", "--home", spareHome, "--keyring-backend", "test")
+	if err := json.Unmarshal([]byte(mustRun(t, "keys", "show", "n2", "--home", spareHome, "--keyring-backend", "test", "-o", "json")), &key); err != nil {
+		t.Fatal(err)
+	}
+	spareListen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	mustRun(t, append([]string{"tx", "node", "register", "n2", "--cpu", "2000", "--memory", "2048", "--zone", "z2",
+		"--endpoint", spareListen, "--node-pubkey", key.PubKey, "--from", "admin", "--home", v.home, "--yes"}, common...)...)
+	mustRun(t, append([]string{"tx", "node", "cordon", "n2", "--from", "admin", "--home", v.home, "--yes"}, common...)...)
+	startBackground(t, filepath.Join(spareHome, "agent.log"), append([]string{"agent", "--home", spareHome, "--node-id", "n2", "--key", "n2",
+		"--zone", "z2", "--listen", spareListen, "--cpu", "2000", "--memory", "2048", "--stop-grace", "2s"}, common...)...)
 
 	// A task that counts, resuming from the checkpoint it is handed.
 	spec := filepath.Join(t.TempDir(), "count.json")

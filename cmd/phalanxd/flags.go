@@ -367,6 +367,42 @@ func detectorParamFlags() []paramFlag {
 	}
 }
 
+// evictionParamFlags are the `tx params update` flags of eviction pacing
+// (ADR 0012, docs/scheduling.md). Rates and the threshold are decimals, as
+// kube-controller-manager's flags, stored in thousandths.
+func evictionParamFlags() []paramFlag {
+	return []paramFlag{
+		uintParam("max-evictions-per-block", fmt.Sprintf("tasks evicted at most per block from failed and draining nodes, 1 to %d; the rest wait for the next blocks", api.MaxEvictionsPerBlockLimit),
+			func(p *types.Params) *uint32 { return &p.MaxEvictionsPerBlock }),
+		milliParam("node-eviction-rate", "failed nodes per second a zone lets go, after the first at once (e.g. 0.1: one per 10 s; at most 3 decimals)",
+			func(p *types.Params) *uint32 { return &p.NodeEvictionRateMilli }),
+		milliParam("secondary-node-eviction-rate", "failed nodes per second a zone in partial disruption lets go if it has more than --large-zone-size-threshold nodes (e.g. 0.01; 0: none)",
+			func(p *types.Params) *uint32 { return &p.SecondaryNodeEvictionRateMilli }),
+		milliParam("unhealthy-zone-threshold", "share of a zone's nodes not Ready (more than 2 of them) from which the zone is in partial disruption (e.g. 0.55)",
+			func(p *types.Params) *uint32 { return &p.UnhealthyZoneThresholdMilli }),
+		uintParam("large-zone-size-threshold", "nodes a zone must have more than to keep evicting (at the secondary rate) in partial disruption",
+			func(p *types.Params) *uint32 { return &p.LargeZoneSizeThreshold }),
+	}
+}
+
+// milliParam is a `tx params update` flag of a decimal with at most 3
+// decimals, stored in thousandths (0 allowed; the chain's validation
+// checks the range).
+func milliParam(name, help string, field func(*types.Params) *uint32) paramFlag {
+	return paramFlag{name: name, typ: "decimal", help: help, apply: func(p *types.Params, v string) error {
+		if t := strings.TrimSpace(v); strings.Contains(t, "0") && strings.Trim(t, "0.") == "" && strings.Count(t, ".") <= 1 {
+			*field(p) = 0 // 0, 0.0, .0: parseMilli wants a positive value
+			return nil
+		}
+		m, err := parseMilli(name, v)
+		if err != nil {
+			return err
+		}
+		*field(p) = m
+		return nil
+	}}
+}
+
 // parseFraction reads N/D, e.g. 2/3.
 func parseFraction(flag, s string) (num, den uint32, err error) {
 	n, d, ok := strings.Cut(strings.TrimSpace(s), "/")

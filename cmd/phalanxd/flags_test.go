@@ -223,6 +223,26 @@ func TestApplyParamChanges(t *testing.T) {
 	if _, err := applyParamChanges(cur, nil, file, set("heartbeat-interval", "2s")); err == nil || !strings.Contains(err.Error(), `unknown field "bogus"`) {
 		t.Errorf("unknown field in file: %v", err)
 	}
+	// Eviction pacing: decimals in thousandths, 0 where the chain allows it.
+	p, err = applyParamChanges(cur, nil, "", func(p *types.Params) error {
+		for _, fv := range [][2]string{{"node-eviction-rate", "0.25"}, {"secondary-node-eviction-rate", "0"},
+			{"unhealthy-zone-threshold", "0.7"}, {"max-evictions-per-block", "7"}, {"large-zone-size-threshold", "0"}} {
+			if err := set(fv[0], fv[1])(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || p.NodeEvictionRateMilli != 250 || p.SecondaryNodeEvictionRateMilli != 0 || p.UnhealthyZoneThresholdMilli != 700 ||
+		p.MaxEvictionsPerBlock != 7 || p.LargeZoneSizeThreshold != 0 {
+		t.Errorf("eviction pacing flags: %+v, %v", p, err)
+	}
+	if _, err := applyParamChanges(cur, nil, "", set("max-evictions-per-block", "0")); !errors.Is(err, api.ErrInvalidParams) || !strings.Contains(err.Error(), "max_evictions_per_block") {
+		t.Errorf("max-evictions-per-block 0: %v", err)
+	}
+	if _, err := applyParamChanges(cur, nil, "", set("node-eviction-rate", "-1")); err == nil || !strings.Contains(err.Error(), "--node-eviction-rate") {
+		t.Errorf("node-eviction-rate -1: %v", err)
+	}
 	// Every flag is documented and round-trips through paramsText names.
 	for _, pf := range pfs {
 		if pf.help == "" {

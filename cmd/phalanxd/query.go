@@ -45,7 +45,7 @@ set; a failed check is an error.`,
 		queryWorkloadsCmd(), queryWorkloadCmd(),
 		queryTasksCmd(),
 		queryAccountCmd(), queryAccountsCmd(), queryObserversCmd(),
-		queryParamsCmd(), querySummaryCmd(), queryValidatorsCmd(),
+		queryParamsCmd(), querySummaryCmd(), queryZonesCmd(), queryValidatorsCmd(),
 		queryTxCmd(),
 	)
 	return cmd
@@ -750,12 +750,50 @@ func querySummaryCmd() *cobra.Command {
 				kv.add("pending", fmt.Sprint(s.Pending))
 				kv.add("accounts", fmt.Sprint(s.Accounts))
 				kv.add("validators", fmt.Sprint(s.Validators))
+				kv.add("eviction backlog", fmt.Sprintf("%d nodes", s.EvictionBacklog))
+				kv.add("zones disrupted", fmt.Sprint(s.ZonesDisrupted))
 				return kv.flush()
 			})
 		},
 	}
 	f.register(cmd)
 	return cmd
+}
+
+func queryZonesCmd() *cobra.Command {
+	var f nodeFlags
+	cmd := &cobra.Command{
+		Use:   "zones",
+		Short: "Show each zone's state, eviction rate and eviction backlog (eviction pacing, ADR 0012)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return queryList(cmd, &f, "/zones", func(w io.Writer, ans *api.ZonesAnswer) error {
+				switch {
+				case ans.EvictionsStopped:
+					fmt.Fprintln(w, "Every zone is FullDisruption: no failed node's tasks are evicted.")
+				case ans.EvictionsResumeAt > 0:
+					fmt.Fprintf(w, "Every zone was dark: failed nodes' evictions resume at %s.\n", msTime(ans.EvictionsResumeAt))
+				}
+				tw := newTable(w)
+				fmt.Fprintln(tw, "ZONE\tSTATE\tNODES\tNOT READY\tRATE\tBUCKET\tEVICTING\tWAITING")
+				for _, z := range ans.Zones {
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s/s\t%s\t%s\t%s\n", z.Zone, z.State, z.Nodes, z.NotReady,
+						formatMilli(uint32(z.RateMilli)), fmt.Sprintf("%d.%02d", z.TokensMicro/1_000_000, z.TokensMicro%1_000_000/10_000),
+						orDash(strings.Join(z.Evicting, ",")), orDash(strings.Join(z.Waiting, ",")))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func countsText(m map[string]int) string {

@@ -591,7 +591,7 @@ func paramFlags() []paramFlag {
 			p.ReputationFloor = n
 			return nil
 		}},
-	}, detectorParamFlags()...)
+	}, append(detectorParamFlags(), evictionParamFlags()...)...)
 }
 
 func txParamsCmd() *cobra.Command {
@@ -737,6 +737,11 @@ func paramsText(p types.Params) [][2]string {
 		{"max_clock_step", formatMs(p.MaxClockStepMs)},
 		{"reputation_max", strconv.FormatInt(p.ReputationMax, 10)},
 		{"reputation_penalty", strconv.FormatInt(p.ReputationPenalty, 10)},
+		{"max_evictions_per_block", strconv.FormatUint(uint64(p.MaxEvictionsPerBlock), 10)},
+		{"node_eviction_rate", formatMilli(p.NodeEvictionRateMilli) + "/s"},
+		{"secondary_node_eviction_rate", formatMilli(p.SecondaryNodeEvictionRateMilli) + "/s"},
+		{"unhealthy_zone_threshold", formatMilli(p.UnhealthyZoneThresholdMilli)},
+		{"large_zone_size_threshold", strconv.FormatUint(uint64(p.LargeZoneSizeThreshold), 10)},
 	}
 }
 
