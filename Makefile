@@ -39,12 +39,14 @@ proto:
 # (ports 26600-26632), an observer per validator and 3 worker agents in zones
 # zone-a, zone-b, zone-c (endpoints 26640-26642), running the sample workload
 # examples/localnet.json (3 replicas, one per zone). Initialised once in
-# $(LOCALNET) (a localnet made before agents existed is re-initialised);
+# $(LOCALNET) (a localnet made by an older phalanxd, whose stored state the
+# current one cannot load, is re-initialised);
 # runs in the foreground and prints how to watch it and kill an agent;
 # Ctrl-C stops it all.
 localnet: build
-	@if test -f $(LOCALNET)/testnet.json && ! grep -q '"agents"' $(LOCALNET)/testnet.json; then \
-	  echo "$(LOCALNET) has no agents (made by an older phalanxd): re-initialising it"; \
+	@if test -f $(LOCALNET)/testnet.json && { ! grep -q '"agents"' $(LOCALNET)/testnet.json || \
+	    ! grep -q '"max_evictions_per_block"' $(LOCALNET)/val0/config/genesis.json; }; then \
+	  echo "$(LOCALNET) was made by an older phalanxd (no agents, or params before eviction pacing): re-initialising it"; \
 	  $(BINARY) testnet init --force --validators 4 --agents 3 --output $(LOCALNET) --chain-id phalanx-local >/dev/null || exit 1; fi
 	@test -f $(LOCALNET)/testnet.json || { $(BINARY) testnet init --validators 4 --agents 3 --output $(LOCALNET) --chain-id phalanx-local >/dev/null && \
 	  echo "initialised $(LOCALNET): 4 validators, 3 agents (testnet.json lists them)"; }
