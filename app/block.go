@@ -172,6 +172,7 @@ func (s *State) EndBlock() EndBlockResult {
 	s.valUpdates = map[string]ValidatorUpdate{}
 	s.touch(keyBlockInfo)
 	s.inBlock = false
+	s.checkBlock() // the invariants of what the block touched; panics if one is broken
 	return res
 }
 

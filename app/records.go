@@ -8,8 +8,9 @@ import (
 )
 
 // The table of record types. Every stored record is of one of these
-// types; LoadState, TakeChanges (State.record) and StoreKeyForPath read
-// this table, so adding a record type is one entry here.
+// types; LoadState, TakeChanges (State.record), StoreKeyForPath and the
+// end-of-block invariant check (invariants.go) read this table, so adding
+// a record type is one entry here (and its invariants).
 
 // recordType is one kind of stored record.
 type recordType struct {
@@ -31,6 +32,9 @@ type recordType struct {
 	path     string
 	segments int
 	pathID   func(segments []string) (id string, ok bool)
+	// check verifies, at the end of a block that touched the record, its
+	// invariants and those of the indexes that refer to it (invariants.go).
+	check func(c *blockCheck, id string) error
 }
 
 // recordTypes lists every record type. Keys of different types never
@@ -41,6 +45,12 @@ var recordTypes = []recordType{
 		load: func(s *State, v []byte) (string, error) { return "", s.params.Unmarshal(v) },
 		get:  func(s *State, _ string) (marshaler, bool) { return &s.params, true },
 		path: "params",
+		check: func(c *blockCheck, _ string) error {
+			if err := ValidateParams(c.s.params); err != nil {
+				return fmt.Errorf("params: %v", err)
+			}
+			return nil
+		},
 	},
 	{
 		key: keyBlockInfo, // types.BlockInfo: the height and the clocks
@@ -58,6 +68,7 @@ var recordTypes = []recordType{
 		get: func(s *State, _ string) (marshaler, bool) {
 			return &types.BlockInfo{Height: s.height, TimeMs: s.blockTimeMs, ClockMs: s.clockMs, SchedEpoch: s.schedEpoch, GenerationFloor: s.genFloor}, true
 		},
+		check: (*blockCheck).checkBlockInfo,
 	},
 	{
 		key: prefixAccounts, // accounts/{ADDRHEX}: types.Account
@@ -71,6 +82,7 @@ var recordTypes = []recordType{
 		},
 		get:  func(s *State, id string) (marshaler, bool) { a, ok := s.accounts[id]; return a, ok },
 		path: "accounts", segments: 1, pathID: addrPathID,
+		check: (*blockCheck).checkAccount,
 	},
 	{
 		key: prefixNodes, // nodes/{id}: types.Node
@@ -85,6 +97,7 @@ var recordTypes = []recordType{
 		get:  func(s *State, id string) (marshaler, bool) { n, ok := s.nodes[id]; return n, ok },
 		path: "nodes", segments: 1,
 		pathID: func(seg []string) (string, bool) { return seg[0], validName("", seg[0], MaxNodeIDLen) == nil },
+		check:  (*blockCheck).checkNode,
 	},
 	{
 		key: prefixWorkloads, // workloads/{name}: types.Workload
@@ -99,6 +112,7 @@ var recordTypes = []recordType{
 		get:  func(s *State, id string) (marshaler, bool) { w, ok := s.workloads[id]; return w, ok },
 		path: "workloads", segments: 1,
 		pathID: func(seg []string) (string, bool) { return seg[0], validName("", seg[0], MaxWorkloadNameLen) == nil },
+		check:  (*blockCheck).checkWorkload,
 	},
 	{
 		key: prefixTasks, // tasks/{workload}/{index}: types.Task
@@ -117,6 +131,7 @@ var recordTypes = []recordType{
 			_, _, err := parseTaskID(id)
 			return id, err == nil
 		},
+		check: (*blockCheck).checkTask,
 	},
 	{
 		key: prefixValidators, // validators/{ADDRHEX}: types.Validator
@@ -131,6 +146,7 @@ var recordTypes = []recordType{
 		},
 		get:  func(s *State, id string) (marshaler, bool) { v, ok := s.validators[id]; return v, ok },
 		path: "validators", segments: 1, pathID: addrPathID,
+		check: (*blockCheck).checkValidator,
 	},
 	{
 		key: prefixReports, // reports/{node id}: types.NodeReports
@@ -142,7 +158,8 @@ var recordTypes = []recordType{
 			s.reports[r.NodeId] = r
 			return r.NodeId, nil
 		},
-		get: func(s *State, id string) (marshaler, bool) { r, ok := s.reports[id]; return r, ok },
+		get:   func(s *State, id string) (marshaler, bool) { r, ok := s.reports[id]; return r, ok },
+		check: (*blockCheck).checkReports,
 	},
 }
 

@@ -88,6 +88,12 @@ type State struct {
 	valUpdates map[string]ValidatorUpdate
 	// dirty holds the keys changed since the last TakeChanges.
 	dirty map[string]struct{}
+	// dirtyKeys is dirty's keys in order, as the end-of-block check sorted
+	// them; TakeChanges reuses them if no key was added since.
+	dirtyKeys []string
+	// start is the state at the end of the last block, which the end of
+	// the next one is checked against (invariants.go).
+	start blockStart
 }
 
 func newEmptyState(chainID string) *State {
@@ -111,6 +117,7 @@ func newEmptyState(chainID string) *State {
 		dirty:         map[string]struct{}{},
 		schedEpoch:    1,
 	}
+	s.resetBlockStart()
 	return s
 }
 
@@ -218,6 +225,7 @@ func LoadState(chainID string, height int64, records []KV) (*State, error) {
 	if err := s.verify(); err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
+	s.resetBlockStart()
 	return s, nil
 }
 
@@ -396,7 +404,11 @@ func (s *State) NextSequence(addr []byte) uint64 {
 // key, each key once. A nil Value means the record was deleted. The caller
 // persists them atomically with the height (and app hash).
 func (s *State) TakeChanges() []KV {
-	keys := sortedKeys(s.dirty)
+	keys := s.dirtyKeys
+	if len(keys) != len(s.dirty) { // keys are only ever added to dirty: same size, same set
+		keys = sortedKeys(s.dirty)
+	}
+	s.dirtyKeys = nil
 	out := make([]KV, 0, len(keys))
 	for _, k := range keys {
 		var v []byte
