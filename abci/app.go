@@ -64,6 +64,13 @@ type Application struct {
 	// sigs remembers verified signatures across CheckTx, ProcessProposal
 	// and FinalizeBlock.
 	sigs *sigCache
+
+	// halted is what the state machine panicked with in FinalizeBlock (a
+	// broken invariant, app/invariants.go), "" if it did not. The state in
+	// memory then holds a half-applied block: nothing is served from it
+	// and no block is applied to it; a restart reloads the last commit
+	// (and replays the block, halting again until the software is fixed).
+	halted string
 }
 
 var _ abcitypes.Application = (*Application)(nil)
@@ -163,6 +170,9 @@ func (a *Application) CheckTx(_ context.Context, req *abcitypes.CheckTxRequest) 
 	if a.state == nil {
 		return &abcitypes.CheckTxResponse{Code: app.CodeOf(app.ErrInternal), Log: "chain not initialised yet"}, nil
 	}
+	if a.halted != "" {
+		return &abcitypes.CheckTxResponse{Code: app.CodeOf(app.ErrInternal), Log: "app halted: " + a.halted}, nil
+	}
 	tx, err := a.decode(req.Tx)
 	if err != nil {
 		return &abcitypes.CheckTxResponse{Code: app.CodeOf(err), Log: err.Error()}, nil
@@ -194,12 +204,30 @@ func (a *Application) ProcessProposal(_ context.Context, req *abcitypes.ProcessP
 // FinalizeBlock applies the decided block: evidence, transactions in
 // order, the end-of-block pass; then stages the changes and returns the
 // resulting app hash.
+//
+// If the state machine panics (a broken invariant: "app: invariant
+// violated at height H: ..."), FinalizeBlock logs it, marks the
+// application halted and panics again: CometBFT's consensus routine
+// recovers it, logs CONSENSUS FAILURE and stops (block sync and the
+// start-up replay do not recover: the process exits). Nothing of the block
+// was staged, so no app hash is returned or signed for it, and Commit
+// never comes; the store stays at the last committed height.
 func (a *Application) FinalizeBlock(_ context.Context, req *abcitypes.FinalizeBlockRequest) (*abcitypes.FinalizeBlockResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.state == nil {
 		return nil, errors.New("finalize block: chain not initialised")
 	}
+	if a.halted != "" {
+		return nil, fmt.Errorf("finalize block %d: app halted: %s", req.Height, a.halted)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			a.halted = fmt.Sprint(r)
+			a.logger.Error("state machine halted: nothing of this block is committed; fix the software and restart", "height", req.Height, "panic", a.halted)
+			panic(r)
+		}
+	}()
 	if want := a.state.Height() + 1; req.Height != want && a.state.Height() != 0 {
 		return nil, fmt.Errorf("finalize block: height %d; expected %d", req.Height, want)
 	}
@@ -248,6 +276,9 @@ func (a *Application) FinalizeBlock(_ context.Context, req *abcitypes.FinalizeBl
 func (a *Application) Commit(context.Context, *abcitypes.CommitRequest) (*abcitypes.CommitResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.halted != "" {
+		return nil, fmt.Errorf("commit: app halted: %s", a.halted)
+	}
 	_, version, err := a.store.Commit()
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
@@ -267,6 +298,9 @@ func (a *Application) Query(_ context.Context, req *abcitypes.QueryRequest) (*ab
 	defer a.mu.Unlock()
 	if a.state == nil {
 		return queryError(app.ErrNotFound, "chain not initialised yet"), nil
+	}
+	if a.halted != "" {
+		return queryError(app.ErrInternal, "app halted: "+a.halted), nil
 	}
 	if req.Prove || req.Path == "/store" {
 		return a.queryProof(req), nil
