@@ -138,6 +138,9 @@ func addTo(m *map[string]struct{}, key string) {
 // each calls f for every key of m in key order, and stops at the first
 // error.
 func each(m map[string]struct{}, f func(string) error) error {
+	if len(m) == 0 {
+		return nil // sortedKeys would allocate
+	}
 	for _, k := range sortedKeys(m) {
 		if err := f(k); err != nil {
 			return err
@@ -155,8 +158,9 @@ func (s *State) checkBlock() {
 	}
 	// The keys in order, so that the violation reported is the first in
 	// key order, the same on every validator. TakeChanges reuses them.
-	s.dirtyKeys = sortedKeys(s.dirty)
-	c := blockCheck{s: s}
+	s.dirtyKeys = appendSortedKeys(s.dirtyKeys[:0], s.dirty)
+	c := &s.check // reused: a blockCheck of its own would escape (rt.check)
+	*c = blockCheck{s: s, tasks: c.tasks[:0]}
 	if err := c.run(); err != nil {
 		panic(fmt.Sprintf("app: invariant violated at height %d: %v", s.height, err))
 	}
@@ -194,13 +198,14 @@ func (c *blockCheck) commit() {
 	if s.schedEpoch != st.schedEpoch {
 		clear(st.parked)
 	}
-	for _, name := range sortedKeys(c.workloads) {
+	each(c.workloads, func(name string) error {
 		if s.countedParked(name) {
 			st.parked[name] = struct{}{}
 		} else {
 			delete(st.parked, name)
 		}
-	}
+		return nil
+	})
 	st.height, st.clockMs, st.schedEpoch, st.genFloor = s.height, s.clockMs, s.schedEpoch, s.genFloor
 	st.pendingCount, st.parkedCount = s.pendingCount, s.parkedCount
 }

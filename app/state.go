@@ -89,11 +89,13 @@ type State struct {
 	// dirty holds the keys changed since the last TakeChanges.
 	dirty map[string]struct{}
 	// dirtyKeys is dirty's keys in order, as the end-of-block check sorted
-	// them; TakeChanges reuses them if no key was added since.
+	// them; TakeChanges reuses them if no key was added since (and the
+	// buffer after).
 	dirtyKeys []string
 	// start is the state at the end of the last block, which the end of
 	// the next one is checked against (invariants.go).
 	start blockStart
+	check blockCheck // the current block's check (invariants.go)
 }
 
 func newEmptyState(chainID string) *State {
@@ -408,7 +410,11 @@ func (s *State) TakeChanges() []KV {
 	if len(keys) != len(s.dirty) { // keys are only ever added to dirty: same size, same set
 		keys = sortedKeys(s.dirty)
 	}
-	s.dirtyKeys = nil
+	// Keep the buffer for the next block, unless a big block grew it.
+	s.dirtyKeys = s.dirtyKeys[:0]
+	if cap(s.dirtyKeys) > 4096 {
+		s.dirtyKeys = nil
+	}
 	out := make([]KV, 0, len(keys))
 	for _, k := range keys {
 		var v []byte
