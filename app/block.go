@@ -220,6 +220,7 @@ func (s *State) release(t *types.Task) {
 // count and the avoided node start over.
 func (s *State) placeTask(t *types.Task, n *types.Node) {
 	w := s.workloads[t.Workload]
+	s.noteTask(t)
 	s.removePending(t)
 	t.Node = n.Id
 	t.State = types.TASK_ASSIGNED
@@ -256,6 +257,7 @@ func (s *State) restartInPlace(t *types.Task) Event {
 // off its old placement. It returns the task_evicted event if the task was
 // placed. The task keeps its checkpoint.
 func (s *State) evictTask(t *types.Task, reason string) []Event {
+	s.noteTask(t)
 	var events []Event
 	if t.Node != "" {
 		events = append(events, event(EventTaskEvicted, "task", t.Id, "node", t.Node, "reason", reason))
@@ -284,6 +286,7 @@ func (s *State) addTask(w *types.Workload, index uint32) {
 		SpecVersion:   w.Version,
 		Generation:    s.genFloor,
 	}
+	s.noteNewTask(t.Id)
 	s.tasks[t.Id] = t
 	s.indexTask(t)
 	s.addPending(t)
@@ -293,6 +296,7 @@ func (s *State) addTask(w *types.Workload, index uint32) {
 // removeTask deletes a task, freeing what it holds. Tasks are removed from
 // the highest index down (scale down) or all of them (delete).
 func (s *State) removeTask(t *types.Task, reason string) Event {
+	s.noteTask(t)
 	ev := event(EventTaskEvicted, "task", t.Id, "node", t.Node, "reason", reason)
 	s.release(t)
 	if t.Node != "" {

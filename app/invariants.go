@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -14,9 +15,12 @@ import (
 // load; checkBlock runs at the end of every EndBlock, after the reconcile
 // pass, and checks the records the block touched (s.dirty) and the
 // indexes and counters that refer to them, against the state at the end
-// of the previous block (blockStart). Its cost is O(touched records): a
-// touched node costs O(its tasks), a touched observer account O(observers)
-// (at most MaxObservers); nothing scans the whole state. A violation
+// of the previous block (blockStart: counters, clocks and each task's
+// generation) and the placement each task had before the block first moved
+// it (noteTask, from placeTask, evictTask, addTask and removeTask). Its
+// cost is O(touched records): a touched node costs O(its tasks), a touched
+// observer account O(observers) (at most MaxObservers); nothing scans the
+// whole state, and an idle block costs about 25 ns. A violation
 // panics with "app: invariant violated at height H: ...", which halts the
 // validator before it persists or signs the block's app hash (doc.go).
 //
@@ -27,12 +31,15 @@ import (
 //     replicas above the index, and the workload's task list holds this
 //     task at that index (so no two tasks share a workload index); Pending
 //     exactly when it has no node; on its node's list (tasksByNode), and
-//     off the list of the node it left; in its workload's pending queue
+//     off the list of the node it left (as noteTask saw it); in its
+//     workload's pending queue
 //     exactly when Pending; spec_version at most its workload's version;
 //     in a rollout if it runs an older template; its generation is not
-//     below the one it had at the end of the last block (a new task's not
-//     below generation_floor then; a removed task's not above
-//     generation_floor now), and a removed task has left every index;
+//     below the one its id had at the end of the last block, however it
+//     changed (a new id's not below generation_floor then; a removed
+//     task's not above generation_floor now: a task created again under
+//     its id cannot reuse a fencing token), and a removed task has left
+//     every index;
 //   - node: 0 ≤ allocated ≤ capacity (capacity is fixed at registration:
 //     RegisterNode with another spec is rejected, and placement checks
 //     the fit), suspect deadline not after down deadline, indexed by its
@@ -61,24 +68,54 @@ import (
 // matches the cache when an observer account was touched, nodes, nodeIDs,
 // nodeList and nodeByKey have one size, the reconcile marks and validator
 // updates are empty, and the limits on nodes, workloads and tasks hold.
-// What is not checked per block: the deadline and backoff heaps (they
-// are lazily invalidated; verify rebuilds nothing but checks on load).
+// What is not checked per block: the deadline and backoff heaps (lazily
+// invalidated, they may hold stale entries; they cannot be searched in
+// O(1)), rollouts that should have ended, and account sequences.
 
 // blockChecks enables checkBlock. Only tests turn it off: the benchmarks'
 // baseline (-no-block-checks, invariants_test.go).
 var blockChecks = true
 
-// taskMark is what checkBlock remembers of a task from the end of the
-// last block.
+// taskMark is a task's placement at the start of the block: noteTask
+// takes it before the first change of its node or pending state (placement,
+// eviction, removal; creation notes that it did not exist).
 type taskMark struct {
-	t    *types.Task
-	gen  uint64
-	node string // "" for Pending
+	t       *types.Task
+	node    string // "" for Pending
+	existed bool
+}
+
+// noteTask remembers t's placement before its first change in the block.
+func (s *State) noteTask(t *types.Task) {
+	if !blockChecks {
+		return
+	}
+	if _, ok := s.moved[t.Id]; !ok {
+		if s.moved == nil {
+			s.moved = map[string]taskMark{}
+		}
+		s.moved[t.Id] = taskMark{t: t, node: t.Node, existed: true}
+	}
+}
+
+// noteNewTask remembers that task id did not exist before the block
+// (unless it did: removed and created again in one block).
+func (s *State) noteNewTask(id string) {
+	if !blockChecks {
+		return
+	}
+	if _, ok := s.moved[id]; !ok {
+		if s.moved == nil {
+			s.moved = map[string]taskMark{}
+		}
+		s.moved[id] = taskMark{}
+	}
 }
 
 // blockStart summarises the state at the end of the last block (or at
 // load): what the next block's changes are checked against. LoadState
-// rebuilds it; it is never persisted and decides nothing.
+// rebuilds it; it is never persisted and decides nothing. It holds no
+// pointer per task (the garbage collector would scan them all).
 type blockStart struct {
 	height       int64
 	clockMs      int64
@@ -86,8 +123,12 @@ type blockStart struct {
 	genFloor     uint64
 	pendingCount int
 	parkedCount  int
-	tasks        map[string]taskMark // every task, by id
-	parked       map[string]struct{} // the workloads counted in parkedCount
+	// gens is the generation of each task id at the end of the last
+	// block: workload -> by index. A removed task's stays (while its
+	// workload exists): the task created again under its id must not go
+	// below it.
+	gens   map[string][]uint64
+	parked map[string]struct{} // the workloads counted in parkedCount
 }
 
 // resetBlockStart takes the whole state as the start of the next block
@@ -96,18 +137,35 @@ func (s *State) resetBlockStart() {
 	s.start = blockStart{
 		height: s.height, clockMs: s.clockMs, schedEpoch: s.schedEpoch, genFloor: s.genFloor,
 		pendingCount: s.pendingCount, parkedCount: s.parkedCount,
-		tasks:  make(map[string]taskMark, len(s.tasks)),
+		gens:   make(map[string][]uint64, len(s.workloadTasks)),
 		parked: map[string]struct{}{},
 	}
-	for _, id := range sortedKeys(s.tasks) {
-		t := s.tasks[id]
-		s.start.tasks[id] = taskMark{t: t, gen: t.Generation, node: t.Node}
+	for _, name := range sortedKeys(s.workloadTasks) {
+		list := s.workloadTasks[name]
+		gens := make([]uint64, len(list))
+		for i, t := range list {
+			if t != nil {
+				gens[i] = t.Generation
+			}
+		}
+		s.start.gens[name] = gens
 	}
 	for _, name := range sortedKeys(s.pending) {
 		if s.parked(s.workloads[name]) {
 			s.start.parked[name] = struct{}{}
 		}
 	}
+	s.moved = nil
+}
+
+// startGen is task workload/index's generation at the end of the last
+// block, if it had one.
+func (s *State) startGen(workload string, index uint32) (uint64, bool) {
+	gens := s.start.gens[workload]
+	if int(index) < len(gens) {
+		return gens[index], true
+	}
+	return 0, false
 }
 
 // blockCheck is one run of the check over the block's touched records.
@@ -157,9 +215,9 @@ func (s *State) checkBlock() {
 		return
 	}
 	// The keys in order, so that the violation reported is the first in
-	// key order, the same on every validator. TakeChanges reuses them.
-	s.dirtyKeys = appendSortedKeys(s.dirtyKeys[:0], s.dirty)
-	c := &s.check // reused: a blockCheck of its own would escape (rt.check)
+	// key order, the same on every validator.
+	slices.Sort(s.dirtyKeys) // TakeChanges finds them sorted
+	c := &s.check            // reused: a blockCheck of its own would escape (rt.check)
 	*c = blockCheck{s: s, tasks: c.tasks[:0]}
 	if err := c.run(); err != nil {
 		panic(fmt.Sprintf("app: invariant violated at height %d: %v", s.height, err))
@@ -190,11 +248,17 @@ func (c *blockCheck) commit() {
 	st := &s.start
 	for _, id := range c.tasks {
 		if t := s.tasks[id]; t != nil {
-			st.tasks[t.Id] = taskMark{t: t, gen: t.Generation, node: t.Node}
-		} else {
-			delete(st.tasks, id)
+			gens := st.gens[t.Workload]
+			for len(gens) <= int(t.Index) {
+				gens = append(gens, 0)
+			}
+			gens[t.Index] = t.Generation
+			st.gens[t.Workload] = gens
+		} else if name, _, err := parseTaskID(id); err == nil && s.workloads[name] == nil {
+			delete(st.gens, name) // generation_floor covers its tasks' generations
 		}
 	}
+	s.moved = nil
 	if s.schedEpoch != st.schedEpoch {
 		clear(st.parked)
 	}
@@ -239,14 +303,20 @@ func (c *blockCheck) checkTask(id string) error {
 	s := c.s
 	c.tasks = append(c.tasks, id)
 	t := s.tasks[id]
-	m, had := s.start.tasks[id]
-	if had && m.node != "" && (t == nil || t.Node != m.node) {
+	m, moved := s.moved[id]
+	if !moved { // its node and pending state did not change in this block
+		m = taskMark{t: t, existed: t != nil}
+		if t != nil {
+			m.node = t.Node
+		}
+	}
+	if m.existed && m.node != "" && (t == nil || t.Node != m.node) {
 		if _, ok := s.tasksByNode[m.node][id]; ok {
 			return fmt.Errorf("task %s left node %s, whose task list still holds it", id, m.node)
 		}
 		addTo(&c.nodes, m.node)
 	}
-	if had && m.node == "" {
+	if m.existed && m.node == "" {
 		c.pendingDelta--
 		if m.t != t && s.inPending(m.t) {
 			return fmt.Errorf("task %s was removed, but its workload's pending queue still holds it", id)
@@ -264,8 +334,8 @@ func (c *blockCheck) checkTask(id string) error {
 		if w := s.workloads[name]; w != nil && index < w.Spec.Replicas {
 			return fmt.Errorf("task %s was removed, but workload %s still has replicas %d", id, name, w.Spec.Replicas)
 		}
-		if had && m.gen > s.genFloor {
-			return fmt.Errorf("task %s was removed at generation %d, above generation_floor %d: a new task %s could reuse its generation", id, m.gen, s.genFloor, id)
+		if gen, ok := s.startGen(name, index); ok && gen > s.genFloor {
+			return fmt.Errorf("task %s was removed at generation %d, above generation_floor %d: a new task %s could reuse its generation", id, gen, s.genFloor, id)
 		}
 		return nil
 	}
@@ -310,9 +380,10 @@ func (c *blockCheck) checkTask(id string) error {
 			return fmt.Errorf("task %s: runs template %d of %d, but workload %s is not rolling", id, t.SpecVersion, w.TemplateVersion, t.Workload)
 		}
 	}
+	gen, had := s.startGen(t.Workload, t.Index)
 	switch {
-	case had && t.Generation < m.gen:
-		return fmt.Errorf("task %s: generation %d, below the %d it had at height %d (generations never decrease)", id, t.Generation, m.gen, s.start.height)
+	case had && t.Generation < gen:
+		return fmt.Errorf("task %s: generation %d, below the %d it had at height %d (generations never decrease)", id, t.Generation, gen, s.start.height)
 	case !had && t.Generation < s.start.genFloor:
 		return fmt.Errorf("task %s: created at generation %d, below generation_floor %d", id, t.Generation, s.start.genFloor)
 	}

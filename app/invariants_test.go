@@ -121,6 +121,7 @@ func TestBlockCheckCatches(t *testing.T) {
 		name: "task moved, old node still lists it",
 		corrupt: func(s *State) {
 			t := s.tasks["web/2"]
+			s.noteTask(t) // as a move would
 			s.allocate(s.nodes["n2"], t.Resources, -1)
 			t.Node = "n1"
 			addToSet(s.tasksByNode, "n1", t.Id)
@@ -129,6 +130,17 @@ func TestBlockCheckCatches(t *testing.T) {
 			s.touchTask(t)
 		},
 		want: "task web/2 left node n2, whose task list still holds it",
+	}, {
+		name: "task moved unnoticed, old node still lists it",
+		corrupt: func(s *State) {
+			t := s.tasks["web/2"]
+			s.allocate(s.nodes["n2"], t.Resources, -1)
+			t.Node = "n1"
+			addToSet(s.tasksByNode, "n1", t.Id)
+			s.allocate(s.nodes["n1"], t.Resources, +1)
+			s.touchTask(t)
+		},
+		want: `node n2: its task list holds task web/2, which is on node "n1"`,
 	}, {
 		name: "generation lowered",
 		corrupt: func(s *State) {

@@ -220,16 +220,10 @@ func nodeSpecDiff(n *types.Node, m *types.RegisterNode) []string {
 // sortedKeys returns the keys of m in ascending order: the only way this
 // package iterates over a map.
 func sortedKeys[K ~string, V any](m map[K]V) []K {
-	return appendSortedKeys(make([]K, 0, len(m)), m)
-}
-
-// appendSortedKeys appends m's keys to dst in sorted order (to reuse a
-// buffer).
-func appendSortedKeys[K ~string, V any](dst []K, m map[K]V) []K {
-	n := len(dst)
+	keys := make([]K, 0, len(m))
 	for k := range m {
-		dst = append(dst, k)
+		keys = append(keys, k)
 	}
-	slices.Sort(dst[n:]) // not sort.Slice: no allocation
-	return dst
+	slices.Sort(keys) // not sort.Slice, which allocates
+	return keys
 }

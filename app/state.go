@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/phalanx-bft/phalanx/app/health"
@@ -88,14 +89,14 @@ type State struct {
 	valUpdates map[string]ValidatorUpdate
 	// dirty holds the keys changed since the last TakeChanges.
 	dirty map[string]struct{}
-	// dirtyKeys is dirty's keys in order, as the end-of-block check sorted
-	// them; TakeChanges reuses them if no key was added since (and the
-	// buffer after).
+	// dirtyKeys lists dirty's keys, each once, in the order touched (the
+	// end-of-block check and TakeChanges sort it; no map is ranged).
 	dirtyKeys []string
 	// start is the state at the end of the last block, which the end of
 	// the next one is checked against (invariants.go).
 	start blockStart
-	check blockCheck // the current block's check (invariants.go)
+	moved map[string]taskMark // tasks placed, evicted, created or removed in this block (noteTask)
+	check blockCheck          // the current block's check (invariants.go)
 }
 
 func newEmptyState(chainID string) *State {
@@ -407,14 +408,7 @@ func (s *State) NextSequence(addr []byte) uint64 {
 // persists them atomically with the height (and app hash).
 func (s *State) TakeChanges() []KV {
 	keys := s.dirtyKeys
-	if len(keys) != len(s.dirty) { // keys are only ever added to dirty: same size, same set
-		keys = sortedKeys(s.dirty)
-	}
-	// Keep the buffer for the next block, unless a big block grew it.
-	s.dirtyKeys = s.dirtyKeys[:0]
-	if cap(s.dirtyKeys) > 4096 {
-		s.dirtyKeys = nil
-	}
+	slices.Sort(keys) // O(len) if the end-of-block check sorted it already
 	out := make([]KV, 0, len(keys))
 	for _, k := range keys {
 		var v []byte
@@ -428,10 +422,20 @@ func (s *State) TakeChanges() []KV {
 		out = append(out, KV{Key: []byte(k), Value: v})
 	}
 	s.dirty = map[string]struct{}{}
+	s.dirtyKeys = keys[:0] // the buffer, for the next block
+	if cap(s.dirtyKeys) > 4096 {
+		s.dirtyKeys = nil // unless a big block grew it
+	}
 	return out
 }
 
-func (s *State) touch(key string) { s.dirty[key] = struct{}{} }
+func (s *State) touch(key string) {
+	n := len(s.dirty)
+	s.dirty[key] = struct{}{}
+	if len(s.dirty) != n {
+		s.dirtyKeys = append(s.dirtyKeys, key)
+	}
+}
 
 func (s *State) touchAccount(a *types.Account)   { s.touch(prefixAccounts + addrHex(a.Address)) }
 func (s *State) touchNode(n *types.Node)         { s.touch(prefixNodes + n.Id) }
