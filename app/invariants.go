@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"sort"
@@ -42,9 +41,10 @@ import (
 //     every index;
 //   - node: 0 ≤ allocated ≤ capacity (capacity is fixed at registration:
 //     RegisterNode with another spec is rejected, and placement checks
-//     the fit), suspect deadline not after down deadline, indexed by its
-//     key and at its place in nodeIDs/nodeList (and nodePos when current);
-//     nodes are never removed;
+//     the fit), suspect deadline not after down deadline; in a block that
+//     registered nodes (the only time they move), indexed by its key and
+//     at its place in nodeIDs, nodeList and nodePos; nodes are never
+//     removed;
 //   - node, and node of a touched task (or the one it left): allocated
 //     equals the sum of the resources of its active tasks, every task on
 //     its list names it as its node, and no active task is left on a node
@@ -55,8 +55,9 @@ import (
 //   - account: the observer index lists it exactly when it has role
 //     observer, and the observer cache (when current) agrees on it; its
 //     validator_address maps back to it; accounts are never removed;
-//   - reports: its node exists, at most 2 windows, in order,
-//     votes sorted by observer;
+//   - reports: its node exists, at most 2 windows, in order, no more
+//     votes per window than observers (the votes' order is checked on
+//     load: checking it per block cost a tenth of a busy block);
 //   - validator: stored under its key's address, power > 0;
 //   - params: ValidateParams;
 //   - block info (every block): the height advanced; the detector clock,
@@ -118,6 +119,7 @@ func (s *State) noteNewTask(id string) {
 // pointer per task (the garbage collector would scan them all).
 type blockStart struct {
 	height       int64
+	nodes        int // how many nodes there were
 	clockMs      int64
 	schedEpoch   uint64
 	genFloor     uint64
@@ -135,7 +137,7 @@ type blockStart struct {
 // (O(tasks); NewState and LoadState).
 func (s *State) resetBlockStart() {
 	s.start = blockStart{
-		height: s.height, clockMs: s.clockMs, schedEpoch: s.schedEpoch, genFloor: s.genFloor,
+		height: s.height, nodes: len(s.nodes), clockMs: s.clockMs, schedEpoch: s.schedEpoch, genFloor: s.genFloor,
 		pendingCount: s.pendingCount, parkedCount: s.parkedCount,
 		gens:   make(map[string][]uint64, len(s.workloadTasks)),
 		parked: map[string]struct{}{},
@@ -171,8 +173,8 @@ func (s *State) startGen(workload string, index uint32) (uint64, bool) {
 // blockCheck is one run of the check over the block's touched records.
 type blockCheck struct {
 	s *State
-	// nodes whose allocation is re-summed: touched nodes and the nodes
-	// touched tasks are on or left.
+	// nodes whose allocation is re-summed besides the touched ones (which
+	// checkNode sums): the nodes touched tasks are on or left.
 	nodes map[string]struct{}
 	// workloads whose parking may have changed: touched workloads and
 	// those of touched tasks.
@@ -274,7 +276,7 @@ func (c *blockCheck) commit() {
 		}
 		return nil
 	})
-	st.height, st.clockMs, st.schedEpoch, st.genFloor = s.height, s.clockMs, s.schedEpoch, s.genFloor
+	st.height, st.nodes, st.clockMs, st.schedEpoch, st.genFloor = s.height, len(s.nodes), s.clockMs, s.schedEpoch, s.genFloor
 	st.pendingCount, st.parkedCount = s.pendingCount, s.parkedCount
 }
 
@@ -294,6 +296,20 @@ func isTaskID(id, workload string, index uint32) bool {
 	var buf [10]byte
 	n := len(workload)
 	return len(id) > n && id[:n] == workload && id[n] == '/' && id[n+1:] == string(strconv.AppendUint(buf[:0], uint64(index), 10))
+}
+
+// isAddrHex reports whether key is addrHex(addr), without allocating.
+func isAddrHex(key string, addr []byte) bool {
+	const digits = "0123456789ABCDEF"
+	if len(key) != 2*len(addr) {
+		return false
+	}
+	for i, b := range addr {
+		if key[2*i] != digits[b>>4] || key[2*i+1] != digits[b&15] {
+			return false
+		}
+	}
+	return true
 }
 
 // inPending reports whether t is in its workload's pending queue.
@@ -400,7 +416,6 @@ func (c *blockCheck) checkNode(id string) error {
 	if n == nil {
 		return fmt.Errorf("node %s: its record was deleted; nodes are never removed", id)
 	}
-	addTo(&c.nodes, id)
 	if n.Id != id {
 		return fmt.Errorf("node %s: stored under %s but its id is %s", id, id, n.Id)
 	}
@@ -411,19 +426,20 @@ func (c *blockCheck) checkNode(id string) error {
 	if n.SuspectAtMs > n.DownAtMs {
 		return fmt.Errorf("node %s: suspect deadline %d after down deadline %d", id, n.SuspectAtMs, n.DownAtMs)
 	}
-	if s.nodeByKey[string(n.PubKey)] != id {
-		return fmt.Errorf("node %s: its pub_key is indexed for node %q", id, s.nodeByKey[string(n.PubKey)])
-	}
-	i := sort.SearchStrings(s.nodeIDs, id)
-	if i == len(s.nodeIDs) || s.nodeIDs[i] != id || i >= len(s.nodeList) || s.nodeList[i] != n {
-		return fmt.Errorf("node %s: not at its place %d in the sorted node list", id, i)
-	}
-	if len(s.nodePos) == len(s.nodeList) {
-		if p, ok := s.nodePos[id]; !ok || int(p) != i {
-			return fmt.Errorf("node %s: node position index says %d; it is at %d", id, p, i)
+	if len(s.nodes) != s.start.nodes {
+		// Nodes registered in this block: the only time the key index and
+		// the node list change. The node position index (rebuilt from the
+		// node list if stale, as the scheduler would) must place it where
+		// the sorted ids have it.
+		if s.nodeByKey[string(n.PubKey)] != id {
+			return fmt.Errorf("node %s: its pub_key is indexed for node %q", id, s.nodeByKey[string(n.PubKey)])
+		}
+		i, ok := clusterView{s}.NodeIndex(id)
+		if !ok || i >= len(s.nodeIDs) || s.nodeIDs[i] != id || s.nodeList[i] != n {
+			return fmt.Errorf("node %s: not at its place %d in the sorted node list", id, sort.SearchStrings(s.nodeIDs, id))
 		}
 	}
-	return nil
+	return c.checkNodeTasks(id)
 }
 
 // checkNodeTasks checks a node's task list against its allocation.
@@ -435,7 +451,8 @@ func (c *blockCheck) checkNodeTasks(id string) error {
 	}
 	var sum types.Resources
 	active := 0
-	if err := each(s.tasksByNode[id], func(tid string) error {
+	var buf [16]string // a node's tasks, sorted without allocating (usually)
+	for _, tid := range appendSortedKeys(buf[:0], s.tasksByNode[id]) {
 		t := s.tasks[tid]
 		switch {
 		case t == nil:
@@ -448,9 +465,6 @@ func (c *blockCheck) checkNodeTasks(id string) error {
 			sum.MemoryMb += t.Resources.MemoryMb
 			active++
 		}
-		return nil
-	}); err != nil {
-		return err
 	}
 	if sum != n.Allocated {
 		return fmt.Errorf("node %s: allocated %s, but its %d active tasks hold %s", id, resText(n.Allocated), active, resText(sum))
@@ -494,7 +508,7 @@ func (c *blockCheck) checkAccount(key string) error {
 	if a == nil {
 		return fmt.Errorf("account %s: its record was deleted; accounts are never removed", key)
 	}
-	if addrHex(a.Address) != key {
+	if !isAddrHex(key, a.Address) {
 		return fmt.Errorf("account %s: stored under %s but its address is %s", key, key, addrHex(a.Address))
 	}
 	observer := hasRole(a.Roles, types.ROLE_OBSERVER)
@@ -532,14 +546,12 @@ func (c *blockCheck) checkReports(id string) error {
 	if len(r.Windows) > 2 {
 		return fmt.Errorf("reports of node %s hold %d windows; at most 2 are open", id, len(r.Windows))
 	}
-	for i, w := range r.Windows {
-		if i > 0 && r.Windows[i-1].Window >= w.Window {
-			return fmt.Errorf("reports of node %s: windows out of order", id)
-		}
-		for j := 1; j < len(w.Votes); j++ {
-			if bytes.Compare(w.Votes[j-1].Observer, w.Votes[j].Observer) >= 0 {
-				return fmt.Errorf("reports of node %s, window %d: votes not sorted by observer", id, w.Window)
-			}
+	if len(r.Windows) == 2 && r.Windows[0].Window >= r.Windows[1].Window {
+		return fmt.Errorf("reports of node %s: windows out of order", id)
+	}
+	for _, w := range r.Windows {
+		if len(w.Votes) > len(s.observerIDs) {
+			return fmt.Errorf("reports of node %s, window %d: %d votes from %d observers", id, w.Window, len(w.Votes), len(s.observerIDs))
 		}
 	}
 	return nil

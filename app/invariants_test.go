@@ -80,59 +80,59 @@ func TestBlockCheckCatches(t *testing.T) {
 	res := func(cpu, mem int64) types.Resources { return types.Resources{CpuMillis: cpu, MemoryMb: mem} }
 	cases := []struct {
 		name    string
-		corrupt func(s *State)
+		corrupt func(tt *testing.T, s *State)
 		want    string
 	}{{
 		name: "allocated above the tasks' sum",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.nodes["n1"].Allocated.CpuMillis += 1000
 			s.touchNode(s.nodes["n1"])
 		},
 		want: "node n1: allocated cpu_millis 1200, memory_mb 128, but its 2 active tasks hold cpu_millis 200, memory_mb 128",
 	}, {
 		name: "allocated above capacity",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.nodes["n2"].Allocated = res(4001, 64)
 			s.touchNode(s.nodes["n2"])
 		},
 		want: "node n2: allocated cpu_millis 4001, memory_mb 64, outside 0..capacity cpu_millis 4000, memory_mb 8192",
 	}, {
 		name: "allocation not released",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.tasks["web/2"].State = types.TASK_COMPLETED // without s.release
 			s.touchTask(s.tasks["web/2"])
 		},
 		want: "node n2: allocated cpu_millis 100, memory_mb 64, but its 0 active tasks hold cpu_millis 0, memory_mb 0",
 	}, {
 		name: "task missing from its node's list",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			removeFromSet(s.tasksByNode, "n1", "web/0")
 			s.touchTask(s.tasks["web/0"])
 		},
 		want: "task web/0: on node n1, but missing from the node's task list",
 	}, {
 		name: "node's list holds a task of another node",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			addToSet(s.tasksByNode, "n2", "web/0")
 			s.touchNode(s.nodes["n2"])
 		},
 		want: `node n2: its task list holds task web/0, which is on node "n1"`,
 	}, {
 		name: "task moved, old node still lists it",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
+			// A Completed task holds nothing: moving it touches no node.
 			t := s.tasks["web/2"]
+			s.nodes["n2"].Allocated = types.Resources{}
+			t.State = types.TASK_COMPLETED
 			s.noteTask(t) // as a move would
-			s.allocate(s.nodes["n2"], t.Resources, -1)
 			t.Node = "n1"
 			addToSet(s.tasksByNode, "n1", t.Id)
-			s.allocate(s.nodes["n1"], t.Resources, +1)
-			t.Generation++
 			s.touchTask(t)
 		},
 		want: "task web/2 left node n2, whose task list still holds it",
 	}, {
 		name: "task moved unnoticed, old node still lists it",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			t := s.tasks["web/2"]
 			s.allocate(s.nodes["n2"], t.Resources, -1)
 			t.Node = "n1"
@@ -143,34 +143,34 @@ func TestBlockCheckCatches(t *testing.T) {
 		want: `node n2: its task list holds task web/2, which is on node "n1"`,
 	}, {
 		name: "generation lowered",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.tasks["web/2"].Generation--
 			s.touchTask(s.tasks["web/2"])
 		},
 		want: "task web/2: generation 0, below the 1 it had at height 1 (generations never decrease)",
 	}, {
 		name: "task claims another index",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.tasks["web/1"].Index = 0
 			s.touchTask(s.tasks["web/1"])
 		},
 		want: "task web/1: stored under web/1 but its workload web and index 0 say otherwise",
 	}, {
 		name: "two tasks of one index",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.workloadTasks["web"][1] = s.tasks["web/0"]
 			s.touchTask(s.tasks["web/1"])
 		},
 		want: "task web/1: index 1 of workload web's task list holds another task (two tasks of one index)",
 	}, {
 		name: "pending count",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.pendingCount++
 		},
 		want: "pending count 1; the touched tasks make it 0 (0 at height 1, +0)",
 	}, {
 		name: "pending task missing from the queue",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			t := s.tasks["web/2"]
 			s.allocate(s.nodes["n2"], t.Resources, -1)
 			removeFromSet(s.tasksByNode, "n2", t.Id)
@@ -182,41 +182,45 @@ func TestBlockCheckCatches(t *testing.T) {
 		want: "task web/2: state Pending, but its workload's pending queue lacks it",
 	}, {
 		name: "parked count",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.parkedCount++
 		},
 		want: "parked count 1; the touched workloads make it 0 (0 workloads and 0 tasks pending)",
 	}, {
-		name: "node list out of order",
-		corrupt: func(s *State) {
-			s.nodeList[0], s.nodeList[1] = s.nodeList[1], s.nodeList[0]
-			s.touchNode(s.nodes["n2"])
+		name: "node inserted out of order",
+		corrupt: func(tt *testing.T, s *State) {
+			res := deliver(tt, s, "ops", &types.TxBody{Msg: &types.TxBody_RegisterNode{RegisterNode: &types.RegisterNode{
+				NodeId: "n0", PubKey: testPub("n0"), Zone: "a", Capacity: types.Resources{CpuMillis: 4000, MemoryMb: 8192}}}})
+			if res.Code != 0 {
+				tt.Fatal(res.Log)
+			}
+			s.nodeList[0], s.nodeList[1] = s.nodeList[1], s.nodeList[0] // n1 n0 n2
 		},
-		want: "node n2: not at its place 1 in the sorted node list",
+		want: "node n0: not at its place 0 in the sorted node list",
 	}, {
 		name: "node list size",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.nodeIDs = s.nodeIDs[:1]
 			s.nodeList = s.nodeList[:1]
 		},
 		want: "2 nodes, but 1 node ids, 1 in the node list and 2 keys",
 	}, {
 		name: "active tasks on a Down node",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.nodes["n1"].State = types.NODE_DOWN // without markEvict
 			s.touchNode(s.nodes["n1"])
 		},
 		want: "node n1: Down, whose tasks must be evicted (node_down), still holds 2 active tasks",
 	}, {
 		name: "observer index",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.observerIDs = nil
 			s.touchAccount(s.accounts[addrHex(testAddr("obs"))])
 		},
 		want: fmt.Sprintf("account %s: role observer true, but the observer index omits it", addrHex(testAddr("obs"))),
 	}, {
 		name: "observer cache",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.refreshObservers()
 			s.activeObs++
 			s.touchAccount(s.accounts[addrHex(testAddr("obs"))])
@@ -224,13 +228,13 @@ func TestBlockCheckCatches(t *testing.T) {
 		want: "active observer count 2, but the cache holds 1 observers, 1 active; the index 1",
 	}, {
 		name: "generation floor lowered",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.start.genFloor = 5 // as if block 1 had left it at 5
 		},
 		want: "block info: generation_floor went back from 5 to 0",
 	}, {
 		name: "workload's task list",
-		corrupt: func(s *State) {
+		corrupt: func(tt *testing.T, s *State) {
 			s.workloadTasks["web"] = s.workloadTasks["web"][:2]
 			s.touchWorkload(s.workloads["web"])
 		},
@@ -242,7 +246,7 @@ func TestBlockCheckCatches(t *testing.T) {
 			if got := fmt.Sprint(s.tasks["web/0"].Node, s.tasks["web/1"].Node, s.tasks["web/2"].Node); got != "n1n1n2" {
 				t.Fatalf("placement %s; the messages expect n1 n1 n2", got)
 			}
-			tc.corrupt(s)
+			tc.corrupt(t, s)
 			want := "app: invariant violated at height 2: " + tc.want
 			if got := endBlockPanic(s); got != want {
 				t.Errorf("EndBlock panicked with\n  %q\nwant\n  %q", got, want)

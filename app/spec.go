@@ -220,10 +220,16 @@ func nodeSpecDiff(n *types.Node, m *types.RegisterNode) []string {
 // sortedKeys returns the keys of m in ascending order: the only way this
 // package iterates over a map.
 func sortedKeys[K ~string, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
+	return appendSortedKeys(make([]K, 0, len(m)), m)
+}
+
+// appendSortedKeys appends m's keys to dst in sorted order (dst may be a
+// buffer on the caller's stack).
+func appendSortedKeys[K ~string, V any](dst []K, m map[K]V) []K {
+	n := len(dst)
 	for k := range m {
-		keys = append(keys, k)
+		dst = append(dst, k)
 	}
-	slices.Sort(keys) // not sort.Slice, which allocates
-	return keys
+	slices.Sort(dst[n:]) // not sort.Slice, which allocates
+	return dst
 }
