@@ -217,8 +217,8 @@ func nodeSpecDiff(n *types.Node, m *types.RegisterNode) []string {
 	return d
 }
 
-// sortedKeys returns the keys of m in ascending order: the only way this
-// package iterates over a map.
+// sortedKeys returns the keys of m in ascending order: with
+// appendSortedKeys, the only way this package iterates over a map.
 func sortedKeys[K ~string, V any](m map[K]V) []K {
 	return appendSortedKeys(make([]K, 0, len(m)), m)
 }
