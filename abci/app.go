@@ -73,6 +73,15 @@ type Application struct {
 	// durable.
 	view      *queryView
 	finalized *committedBlock
+
+	// halted is what the state machine panicked with in FinalizeBlock (a
+	// broken invariant, app/invariants.go), "" if it did not. The
+	// consensus state then holds a half-applied block: no block is applied
+	// to it and CheckTx refuses. JSON queries still come from the query
+	// view, at the last committed height, which the halted block never
+	// reached. A restart reloads the last commit (and replays the block,
+	// halting again until the software is fixed).
+	halted string
 }
 
 var _ abcitypes.Application = (*Application)(nil)
@@ -193,6 +202,9 @@ func (a *Application) CheckTx(_ context.Context, req *abcitypes.CheckTxRequest) 
 	if a.state == nil {
 		return &abcitypes.CheckTxResponse{Code: api.CodeOf(api.ErrInternal), Log: "chain not initialised yet"}, nil
 	}
+	if a.halted != "" {
+		return &abcitypes.CheckTxResponse{Code: api.CodeOf(api.ErrInternal), Log: "app halted: " + a.halted}, nil
+	}
 	tx, err := a.decode(req.Tx)
 	if err != nil {
 		return &abcitypes.CheckTxResponse{Code: api.CodeOf(err), Log: err.Error()}, nil
@@ -226,12 +238,30 @@ func (a *Application) ProcessProposal(_ context.Context, req *abcitypes.ProcessP
 // FinalizeBlock applies the decided block: evidence, transactions in
 // order, the end-of-block pass; then stages the changes and returns the
 // resulting app hash.
+//
+// If the state machine panics (a broken invariant: "app: invariant
+// violated at height H: ..."), FinalizeBlock logs it, marks the
+// application halted and panics again: CometBFT's consensus routine
+// recovers it, logs CONSENSUS FAILURE and stops (block sync and the
+// start-up replay do not recover: the process exits). Nothing of the block
+// was staged, so no app hash is returned or signed for it, and Commit
+// never comes; the store stays at the last committed height.
 func (a *Application) FinalizeBlock(_ context.Context, req *abcitypes.FinalizeBlockRequest) (*abcitypes.FinalizeBlockResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.state == nil {
 		return nil, errors.New("finalize block: chain not initialised")
 	}
+	if a.halted != "" {
+		return nil, fmt.Errorf("finalize block %d: app halted: %s", req.Height, a.halted)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			a.halted = fmt.Sprint(r)
+			a.logger.Error("state machine halted: nothing of this block is committed; fix the software and restart", "height", req.Height, "panic", a.halted)
+			panic(r)
+		}
+	}()
 	if want := a.state.Height() + 1; req.Height != want && a.state.Height() != 0 {
 		return nil, fmt.Errorf("finalize block: height %d; expected %d", req.Height, want)
 	}
@@ -285,6 +315,9 @@ func (a *Application) FinalizeBlock(_ context.Context, req *abcitypes.FinalizeBl
 func (a *Application) Commit(context.Context, *abcitypes.CommitRequest) (*abcitypes.CommitResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.halted != "" {
+		return nil, fmt.Errorf("commit: app halted: %s", a.halted)
+	}
 	_, version, err := a.store.Commit()
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)

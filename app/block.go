@@ -146,6 +146,7 @@ func (s *State) EndBlock() EndBlockResult {
 	s.valUpdates = map[string]ValidatorUpdate{}
 	s.touch(keyBlockInfo)
 	s.inBlock = false
+	s.checkBlock() // the invariants of what the block touched; panics if one is broken
 	return res
 }
 
@@ -193,6 +194,7 @@ func (s *State) release(t *types.Task) {
 // count and the avoided node start over.
 func (s *State) placeTask(t *types.Task, n *types.Node) {
 	w := s.workloads[t.Workload]
+	s.noteTask(t)
 	s.removePending(t)
 	t.Node = n.Id
 	t.State = types.TASK_ASSIGNED
@@ -229,6 +231,7 @@ func (s *State) restartInPlace(t *types.Task) Event {
 // off its old placement. It returns the task_evicted event if the task was
 // placed. The task keeps its checkpoint.
 func (s *State) evictTask(t *types.Task, reason string) []Event {
+	s.noteTask(t)
 	var events []Event
 	if t.Node != "" {
 		events = append(events, event(api.EventTaskEvicted, "task", t.Id, "node", t.Node, "reason", reason))
@@ -257,6 +260,7 @@ func (s *State) addTask(w *types.Workload, index uint32) {
 		SpecVersion:   w.Version,
 		Generation:    s.genFloor,
 	}
+	s.noteNewTask(t.Id)
 	s.tasks[t.Id] = t
 	s.indexTask(t)
 	s.addPending(t)
@@ -266,6 +270,7 @@ func (s *State) addTask(w *types.Workload, index uint32) {
 // removeTask deletes a task, freeing what it holds. Tasks are removed from
 // the highest index down (scale down) or all of them (delete).
 func (s *State) removeTask(t *types.Task, reason string) Event {
+	s.noteTask(t)
 	ev := event(api.EventTaskEvicted, "task", t.Id, "node", t.Node, "reason", reason)
 	s.release(t)
 	if t.Node != "" {

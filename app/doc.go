@@ -29,6 +29,27 @@
 // Calls are not safe for concurrent use; the caller serialises them.
 // Query may be called between blocks.
 //
+// # The end-of-block check and the halt
+//
+// EndBlock ends by checking the invariants of every record the block
+// touched (the records TakeChanges will return) and of the indexes and
+// counters that refer to them, against the state at the end of the
+// previous block (invariants.go): allocations within capacity and equal
+// to the node's active tasks, tasks on their node's list, generations
+// never decreasing, one task per workload index, the pending and parked
+// counts, the node list, the observer caches. It costs O(touched
+// records). A violation is a bug in this package, never a user's error:
+// EndBlock panics with "app: invariant violated at height H: ..." before
+// the block's changes are handed out. The caller must not recover and go
+// on: it must not persist the block, answer from the state, or apply
+// another block to it, but stop, as abci/ does (FinalizeBlock marks the
+// application halted and panics again; CometBFT stops consensus). A
+// restart loads the last committed height and replays the block, which
+// halts again until the software is fixed: the validator stops rather
+// than sign an app hash computed from a broken state. The same holds for
+// the other panics of this package (BeginBlock out of order, a negative
+// allocation).
+//
 // # Failure detection
 //
 // Nodes are judged from their heartbeats (phi accrual in integers, on a
@@ -83,7 +104,9 @@
 // only indexes that LoadState rebuilds from the records and that cannot
 // change a decision (what can, like the scheduling epoch that lets the
 // pass skip the scheduler, is a record). A broken invariant panics rather
-// than let the validators diverge silently.
+// than let the validators diverge silently. The store keys, how each
+// record loads, and the query path that proves it are one table,
+// recordTypes (records.go).
 //
 // Subpackages: scheduler (placement: feasibility checks, ranking, the
 // explanation of a task that fits nowhere; pure) and health (the heartbeat

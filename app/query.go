@@ -234,26 +234,20 @@ func (s *State) summary() api.SummaryView {
 // /params -> params.
 func StoreKeyForPath(path string) ([]byte, bool) {
 	p, _, _ := strings.Cut(path, "?")
-	p = strings.Trim(p, "/")
-	parts := strings.Split(p, "/")
-	switch {
-	case p == "params":
-		return []byte(keyParams), true
-	case len(parts) == 2 && parts[0] == "nodes" && api.ValidName("", parts[1], api.MaxNodeIDLen) == nil:
-		return []byte(prefixNodes + parts[1]), true
-	case len(parts) == 2 && parts[0] == "workloads" && api.ValidName("", parts[1], api.MaxWorkloadNameLen) == nil:
-		return []byte(prefixWorkloads + parts[1]), true
-	case len(parts) == 2 && (parts[0] == "accounts" || parts[0] == "validators"):
-		addr, ok := api.ParseAddrHex(parts[1])
+	parts := strings.Split(strings.Trim(p, "/"), "/")
+	for i := range recordTypes {
+		rt := &recordTypes[i]
+		if rt.path == "" || parts[0] != rt.path || len(parts) != 1+rt.segments {
+			continue
+		}
+		if rt.segments == 0 {
+			return []byte(rt.key), true
+		}
+		id, ok := rt.pathID(parts[1:])
 		if !ok {
 			return nil, false
 		}
-		return []byte(parts[0] + "/" + addrHex(addr)), true
-	case len(parts) == 3 && parts[0] == "tasks":
-		if _, _, err := api.ParseTaskID(parts[1] + "/" + parts[2]); err != nil {
-			return nil, false
-		}
-		return []byte(prefixTasks + parts[1] + "/" + parts[2]), true
+		return []byte(rt.key + id), true
 	}
 	return nil, false
 }

@@ -2,7 +2,7 @@ package app
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/phalanx-bft/phalanx/types"
@@ -92,13 +92,19 @@ func nodeSpecDiff(n *types.Node, m *types.RegisterNode) []string {
 	return d
 }
 
-// sortedKeys returns the keys of m in ascending order: the only way this
-// package iterates over a map.
+// sortedKeys returns the keys of m in ascending order: with
+// appendSortedKeys, the only way this package iterates over a map.
 func sortedKeys[K ~string, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
+	return appendSortedKeys(make([]K, 0, len(m)), m)
+}
+
+// appendSortedKeys appends m's keys to dst in sorted order (dst may be a
+// buffer on the caller's stack).
+func appendSortedKeys[K ~string, V any](dst []K, m map[K]V) []K {
+	n := len(dst)
 	for k := range m {
-		keys = append(keys, k)
+		dst = append(dst, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	return keys
+	slices.Sort(dst[n:]) // not sort.Slice, which allocates
+	return dst
 }

@@ -3,8 +3,8 @@ package app
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
-	"strings"
 
 	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/app/health"
@@ -91,10 +91,18 @@ type State struct {
 	valUpdates map[string]ValidatorUpdate
 	// dirty holds the keys changed since the last TakeChanges.
 	dirty map[string]struct{}
+	// dirtyKeys lists dirty's keys, each once, in the order touched (the
+	// end-of-block check and TakeChanges sort it; no map is ranged).
+	dirtyKeys []string
+	// start is the state at the end of the last block, which the end of
+	// the next one is checked against (invariants.go).
+	start blockStart
+	moved map[string]taskMark // tasks placed, evicted, created or removed in this block (noteTask)
+	check blockCheck          // the current block's check (invariants.go)
 }
 
 func newEmptyState(chainID string) *State {
-	return &State{
+	s := &State{
 		chainID:       chainID,
 		accounts:      map[string]*types.Account{},
 		nodes:         map[string]*types.Node{},
@@ -115,6 +123,8 @@ func newEmptyState(chainID string) *State {
 		dirty:         map[string]struct{}{},
 		schedEpoch:    1,
 	}
+	s.resetBlockStart()
+	return s
 }
 
 func validChainID(chainID string) error {
@@ -191,76 +201,37 @@ func LoadState(chainID string, height int64, records []KV) (*State, error) {
 	}
 	s := newEmptyState(chainID)
 	s.height = height
-	haveParams := false
+	seen := map[string]bool{} // required record types loaded
 	for _, kv := range records {
 		key := string(kv.Key)
 		if kv.Value == nil {
 			return nil, fmt.Errorf("load state: record %q has no value", key)
 		}
-		var err error
-		switch {
-		case key == keyParams:
-			err = s.params.Unmarshal(kv.Value)
-			haveParams = true
-		case key == keyBlockInfo:
-			var bi types.BlockInfo
-			if err = bi.Unmarshal(kv.Value); err == nil {
-				s.blockTimeMs, s.clockMs, s.schedEpoch, s.genFloor = bi.TimeMs, bi.ClockMs, bi.SchedEpoch, bi.GenerationFloor
-				s.pacing.buckets, s.pacing.resumeAtMs = bi.ZoneBuckets, bi.EvictionsResumeAtMs
-				if bi.Height != height {
-					err = fmt.Errorf("block info is for height %d, not %d", bi.Height, height)
-				}
-			}
-		case strings.HasPrefix(key, prefixAccounts):
-			a := &types.Account{}
-			if err = a.Unmarshal(kv.Value); err == nil {
-				err = expectKey(key, prefixAccounts+addrHex(a.Address))
-				s.accounts[addrHex(a.Address)] = a
-			}
-		case strings.HasPrefix(key, prefixNodes):
-			n := &types.Node{}
-			if err = n.Unmarshal(kv.Value); err == nil {
-				err = expectKey(key, prefixNodes+n.Id)
-				s.nodes[n.Id] = n
-			}
-		case strings.HasPrefix(key, prefixWorkloads):
-			w := &types.Workload{}
-			if err = w.Unmarshal(kv.Value); err == nil {
-				err = expectKey(key, prefixWorkloads+w.Spec.Name)
-				s.workloads[w.Spec.Name] = w
-			}
-		case strings.HasPrefix(key, prefixTasks):
-			t := &types.Task{}
-			if err = t.Unmarshal(kv.Value); err == nil {
-				err = expectKey(key, prefixTasks+t.Id)
-				s.tasks[t.Id] = t
-			}
-		case strings.HasPrefix(key, prefixReports):
-			r := &types.NodeReports{}
-			if err = r.Unmarshal(kv.Value); err == nil {
-				err = expectKey(key, prefixReports+r.NodeId)
-				s.reports[r.NodeId] = r
-			}
-		case strings.HasPrefix(key, prefixValidators):
-			v := &types.Validator{}
-			if err = v.Unmarshal(kv.Value); err == nil {
-				err = expectKey(key, prefixValidators+addrHex(addressOf(v.PubKey)))
-				s.validators[addrHex(addressOf(v.PubKey))] = v
-			}
-		default:
-			err = fmt.Errorf("unknown key")
+		rt, _, ok := recordTypeOf(key)
+		if !ok {
+			return nil, fmt.Errorf("load state: record %q: unknown key", key)
+		}
+		if rt.required {
+			seen[rt.key] = true
+		}
+		id, err := rt.load(s, kv.Value)
+		if err == nil {
+			err = expectKey(key, rt.key+id)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("load state: record %q: %w", key, err)
 		}
 	}
-	if !haveParams {
-		return nil, fmt.Errorf("load state: no %q record", keyParams)
+	for _, rt := range recordTypes {
+		if rt.required && !seen[rt.key] {
+			return nil, fmt.Errorf("load state: no %q record", rt.key)
+		}
 	}
 	s.rebuildIndexes()
 	if err := s.verify(); err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
+	s.resetBlockStart()
 	return s, nil
 }
 
@@ -439,7 +410,8 @@ func (s *State) NextSequence(addr []byte) uint64 {
 // key, each key once. A nil Value means the record was deleted. The caller
 // persists them atomically with the height (and app hash).
 func (s *State) TakeChanges() []KV {
-	keys := sortedKeys(s.dirty)
+	keys := s.dirtyKeys
+	slices.Sort(keys) // O(len) if the end-of-block check sorted it already
 	out := make([]KV, 0, len(keys))
 	for _, k := range keys {
 		var v []byte
@@ -453,42 +425,20 @@ func (s *State) TakeChanges() []KV {
 		out = append(out, KV{Key: []byte(k), Value: v})
 	}
 	s.dirty = map[string]struct{}{}
+	s.dirtyKeys = keys[:0] // the buffer, for the next block
+	if cap(s.dirtyKeys) > 4096 {
+		s.dirtyKeys = nil // unless a big block grew it
+	}
 	return out
 }
 
-type marshaler interface{ Marshal() ([]byte, error) }
-
-// record returns the current value of a store key, if the record exists.
-func (s *State) record(key string) (marshaler, bool) {
-	switch {
-	case key == keyParams:
-		return &s.params, true
-	case key == keyBlockInfo:
-		return &types.BlockInfo{Height: s.height, TimeMs: s.blockTimeMs, ClockMs: s.clockMs, SchedEpoch: s.schedEpoch, GenerationFloor: s.genFloor,
-			ZoneBuckets: s.pacing.buckets, EvictionsResumeAtMs: s.pacing.resumeAtMs}, true
-	case strings.HasPrefix(key, prefixAccounts):
-		a, ok := s.accounts[strings.TrimPrefix(key, prefixAccounts)]
-		return a, ok
-	case strings.HasPrefix(key, prefixNodes):
-		n, ok := s.nodes[strings.TrimPrefix(key, prefixNodes)]
-		return n, ok
-	case strings.HasPrefix(key, prefixWorkloads):
-		w, ok := s.workloads[strings.TrimPrefix(key, prefixWorkloads)]
-		return w, ok
-	case strings.HasPrefix(key, prefixTasks):
-		t, ok := s.tasks[strings.TrimPrefix(key, prefixTasks)]
-		return t, ok
-	case strings.HasPrefix(key, prefixValidators):
-		v, ok := s.validators[strings.TrimPrefix(key, prefixValidators)]
-		return v, ok
-	case strings.HasPrefix(key, prefixReports):
-		r, ok := s.reports[strings.TrimPrefix(key, prefixReports)]
-		return r, ok
+func (s *State) touch(key string) {
+	n := len(s.dirty)
+	s.dirty[key] = struct{}{}
+	if len(s.dirty) != n {
+		s.dirtyKeys = append(s.dirtyKeys, key)
 	}
-	panic(fmt.Sprintf("app: unknown store key %q", key))
 }
-
-func (s *State) touch(key string) { s.dirty[key] = struct{}{} }
 
 func (s *State) touchAccount(a *types.Account)   { s.touch(prefixAccounts + addrHex(a.Address)) }
 func (s *State) touchNode(n *types.Node)         { s.touch(prefixNodes + n.Id) }
