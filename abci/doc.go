@@ -11,7 +11,7 @@
 //     app.State.CheckTx, the stateful ante check, against a per-signer view
 //     of the next sequence that counts the transactions it admitted since
 //     the last Commit; it changes no state. A rejection is the app's
-//     numbered code (app/errors.go) with its message in Log.
+//     numbered code (api/errors.go) with its message in Log.
 //   - ProcessProposal accepts a block only if every transaction passes
 //     api.DecodeTx; it runs no stateful check (a transaction that then
 //     fails in DeliverTx is kept in the block with its code).
@@ -25,12 +25,19 @@
 //     Info then reports that height and hash, and CometBFT's handshake
 //     replays exactly the blocks after it. Commit panics if the store's
 //     version and the state's height disagree.
-//   - Query answers app's JSON paths at the latest height; with prove=true
-//     (or path /store) it returns the stored record at a committed height
-//     with an ics23 proof (ProofOpType) against that height's app hash,
-//     which CometBFT records in the header of height+1. VerifyProof checks
-//     one; clients must check every proven answer against a header they
-//     trust.
+//   - A panic of the state machine in FinalizeBlock (a broken invariant,
+//     app/invariants.go) marks the Application halted and is re-raised:
+//     CometBFT stops, nothing of the block is staged or committed.
+//   - Query answers app's JSON paths from the query view (view.go, ADR
+//     0013): a second app.State that replays each committed block after
+//     Commit and checks it changed the same records; a query holds only
+//     the view's lock, never the one FinalizeBlock, CheckTx and Commit
+//     take. A query without a height waits (at most 5 s) for the view to
+//     reach the height committed when it arrived. With prove=true (or
+//     path /store) it returns the stored record at a committed height with
+//     an ics23 proof (proof.OpType) against that height's app hash, which
+//     CometBFT records in the header of height+1. proof.Verify checks one;
+//     clients must check every proven answer against a header they trust.
 //   - A signature verified once (in CheckTx or ProcessProposal) is not
 //     verified again in FinalizeBlock: a bounded cache of verified
 //     (public key, body, signature) triples, which cannot change a result.
@@ -40,10 +47,11 @@
 //  1. Build the Application with New(Config): ChainID equal to the
 //     genesis chain id, DataDir for app.db, KeepBlocks for pruning (0
 //     keeps every version, which proofs at old heights need).
-//  2. Give it to CometBFT in-process (node/ uses
-//     proxy.NewLocalClientCreator, whose one mutex serialises every call).
-//     The methods that touch the state also take the Application's own
-//     mutex; ProcessProposal reads none.
+//  2. Give it to CometBFT in-process with proxy.NewUnsyncLocalClientCreator
+//     (node/ does): the Application serialises CheckTx, FinalizeBlock,
+//     Commit, Info and InitChain with its own mutex; ProcessProposal reads
+//     no state; Query takes the view's lock. A synchronised local client
+//     would make every query wait for (and delay) FinalizeBlock again.
 //  3. Close it after the CometBFT node has stopped, never before.
 //  4. To roll back (phalanxd rollback), with the node stopped: roll
 //     CometBFT's state back, then OpenStore and Store.RollbackTo the

@@ -9,9 +9,11 @@ import (
 // The bounds of the state and of every message are in api/limits.go (they
 // are part of the wire contract). The state machine's own bounds:
 const (
-	// DeadlineQueueSlack bounds the failure detector's deadline index: when
-	// it holds more than DeadlineQueueSlack entries per node (plus 1024),
-	// stale entries are dropped by rebuilding it from the nodes.
+	// DeadlineQueueSlack bounds the lazily invalidated heaps: the failure
+	// detector's deadline index (per node) and the restart backoff queue
+	// (per task). When one holds more than DeadlineQueueSlack entries per
+	// node or task (plus 1024), its stale entries are dropped by rebuilding
+	// it from the records.
 	DeadlineQueueSlack = 4
 )
 

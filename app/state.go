@@ -192,9 +192,10 @@ func NewState(chainID string, g *api.Genesis) (*State, error) {
 }
 
 // LoadState rebuilds a state from every stored record (as TakeChanges
-// produced them) at the given height, and checks the records against each
-// other: a task's workload and node exist, each node's allocation equals
-// the sum of its active tasks.
+// produced them) at the given height, rebuilds the indexes, and checks the
+// whole state against itself (verify: params and limits, every task's
+// workload, index and node, allocations equal to the active tasks' sum,
+// the node list and keys, the reconcile, eviction and health indexes).
 func LoadState(chainID string, height int64, records []KV) (*State, error) {
 	if err := validChainID(chainID); err != nil {
 		return nil, err
