@@ -80,24 +80,13 @@ const (
 	StateCompleted = "Completed"
 )
 
-// TaskStatus is what the runner knows of one placement.
+// TaskStatus is what the runner knows of one placement: what the agent's
+// endpoint shows of it (GET /tasks, api.AgentTaskView; the runner fills
+// every field but Workload and Index) and the checkpoint's content.
 type TaskStatus struct {
-	TaskID     string `json:"id"`
-	Generation uint64 `json:"generation"`
-	// State is Running, Failed or Completed.
-	State    string `json:"state"`
-	PID      int    `json:"pid"`
-	ExitCode int32  `json:"exit_code"`
-	Restarts uint32 `json:"restarts"`
-	// Healthy: the process is running.
-	Healthy   bool      `json:"healthy"`
-	StartedAt time.Time `json:"started_at,omitzero"`
-	ExitedAt  time.Time `json:"exited_at,omitzero"`
-	Log       string    `json:"log"`
+	api.AgentTaskView
 	// Checkpoint is the content of the checkpoint file, if any.
 	Checkpoint []byte `json:"-"`
-	// CheckpointErr says why the checkpoint file could not be read.
-	CheckpointErr string `json:"checkpoint_error,omitempty"`
 }
 
 // GroupTracker learns of the process groups the runner creates, so that it
@@ -510,10 +499,10 @@ func (r *Runner) PGIDs() []int {
 
 func (r *Runner) status(pr *proc) TaskStatus {
 	r.mu.Lock()
-	st := TaskStatus{
+	st := TaskStatus{AgentTaskView: api.AgentTaskView{
 		TaskID: pr.taskID, Generation: pr.gen, PID: pr.pid, Restarts: pr.restarts,
 		StartedAt: pr.startedAt, Log: pr.log,
-	}
+	}}
 	switch {
 	case !pr.exited:
 		st.State, st.Healthy = StateRunning, true

@@ -17,14 +17,11 @@ import (
 //	GET /tasks/{workload}/{index}   api.AgentTaskView, or 404
 
 func taskView(st TaskStatus) api.AgentTaskView {
+	v := st.AgentTaskView
 	w, idx, _ := strings.Cut(st.TaskID, "/")
 	n, _ := strconv.ParseUint(idx, 10, 32)
-	return api.AgentTaskView{
-		TaskID: st.TaskID, Workload: w, Index: uint32(n), Generation: st.Generation,
-		State: st.State, PID: st.PID, ExitCode: st.ExitCode, Restarts: st.Restarts,
-		Healthy: st.Healthy, StartedAt: st.StartedAt, ExitedAt: st.ExitedAt,
-		Log: st.Log, CheckpointErr: st.CheckpointErr,
-	}
+	v.Workload, v.Index = w, uint32(n)
+	return v
 }
 
 // Handler serves the agent's endpoint.
