@@ -155,6 +155,26 @@ func (p *page[T]) next() string {
 	return ""
 }
 
+// keyCache holds a map's sorted keys as of a touch count: the query view
+// answers many pages between two blocks, and sorting 100,000 account
+// addresses for each would cost more than the page. Any touch (a record
+// changed) makes it stale; so does a different size.
+type keyCache struct {
+	touches uint64
+	size    int
+	keys    []string
+}
+
+// cachedSortedKeys returns m's sorted keys, from c while nothing was
+// touched since it was filled. The keys are deterministic either way: the
+// cache only saves the sort.
+func cachedSortedKeys[V any](s *State, c *keyCache, m map[string]V) []string {
+	if c.keys == nil || c.touches != s.touches || c.size != len(m) {
+		c.keys, c.touches, c.size = sortedKeys(m), s.touches, len(m)
+	}
+	return c.keys
+}
+
 // startAfter is the index of the first element of sorted that is greater
 // than after ("" starts at 0).
 func startAfter(sorted []string, after string) int {
@@ -189,7 +209,7 @@ func (s *State) queryWorkloads(rawQuery string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := sortedKeys(s.workloads)
+	names := cachedSortedKeys(s, &s.sortedWorkloads, s.workloads)
 	p := page[api.WorkloadView]{limit: q.limit, items: []api.WorkloadView{}}
 	for _, name := range names[startAfter(names, q.after):] {
 		if !p.add(s.workloadView(s.workloads[name]), name) {
@@ -248,7 +268,7 @@ func (s *State) queryTasks(rawQuery string) ([]byte, error) {
 			}
 		}
 	default:
-		names := sortedKeys(s.workloads)
+		names := cachedSortedKeys(s, &s.sortedWorkloads, s.workloads)
 		start := sort.SearchStrings(names, afterW) // the cursor's workload, if it still exists
 	outer:
 		for _, name := range names[start:] {
@@ -268,7 +288,7 @@ func (s *State) queryAccounts(rawQuery string) ([]byte, error) {
 		return nil, err
 	}
 	role := q.filters["role"]
-	keys := sortedKeys(s.accounts)
+	keys := cachedSortedKeys(s, &s.sortedAccounts, s.accounts)
 	p := page[api.AccountView]{limit: q.limit, items: []api.AccountView{}}
 	for _, k := range keys[startAfter(keys, q.after):] {
 		v := api.AccountRecordView(s.accounts[k])

@@ -17,6 +17,14 @@ import (
 // workloads of 1, 12 and 30 replicas, placed.
 func newQueryState(t *testing.T) *State {
 	t.Helper()
+	s, _ := newQueryStateWith(t)
+	return s
+}
+
+// newQueryStateWith is newQueryState and a function that delivers a
+// message from the operator (in an open block).
+func newQueryStateWith(t *testing.T) (*State, func(msg *types.TxBody)) {
+	t.Helper()
 	ops := testPub("ops")
 	g := &api.Genesis{Params: api.DefaultParams(), Accounts: []types.GenesisAccount{
 		{Address: crypto.Address(ops), Roles: []types.Role{types.ROLE_OPERATOR}},
@@ -51,7 +59,7 @@ func newQueryState(t *testing.T) *State {
 	for _, id := range []string{"n04", "n07"} {
 		s.nodes[id].State = types.NODE_DOWN
 	}
-	return s
+	return s, deliver
 }
 
 func query[T any](t *testing.T, s *State, path string) T {
@@ -276,5 +284,35 @@ func BenchmarkListQuery(b *testing.B) {
 			}
 			b.ReportMetric(float64(size), "answer-bytes")
 		})
+	}
+}
+
+// The sorted keys that list queries cache between blocks follow every
+// change: a workload deleted and another created at the same height, an
+// account added.
+func TestListQueriesFollowChanges(t *testing.T) {
+	s, deliver := newQueryStateWith(t)
+	names := func() string {
+		var out []string
+		for _, w := range query[api.WorkloadsAnswer](t, s, "/workloads").Workloads {
+			out = append(out, w.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	if got := names(); got != "a,db,web" {
+		t.Fatalf("workloads %s", got)
+	}
+	accounts := len(query[api.AccountsAnswer](t, s, "/accounts?limit=1000").Accounts)
+	s.BeginBlock(Block{Height: 2, TimeMs: 2000, Hash: []byte("h2")}, nil)
+	deliver(&types.TxBody{Msg: &types.TxBody_DeleteWorkload{DeleteWorkload: &types.DeleteWorkload{Name: "db"}}})
+	deliver(&types.TxBody{Msg: &types.TxBody_CreateWorkload{CreateWorkload: &types.CreateWorkload{Spec: types.WorkloadSpec{
+		Name: "cache", Command: "run", Replicas: 1, Resources: types.Resources{CpuMillis: 100, MemoryMb: 64}}}}})
+	if got := names(); got != "a,cache,web" {
+		t.Fatalf("after delete db and create cache in one block: workloads %s; want a,cache,web", got)
+	}
+	deliver(&types.TxBody{Msg: &types.TxBody_RegisterNode{RegisterNode: &types.RegisterNode{
+		NodeId: "extra", PubKey: testPub("extra"), Zone: "z0", Capacity: types.Resources{CpuMillis: 1000, MemoryMb: 1000}}}})
+	if got := len(query[api.AccountsAnswer](t, s, "/accounts?limit=1000").Accounts); got != accounts+1 {
+		t.Fatalf("after a registration: %d accounts; want %d", got, accounts+1)
 	}
 }

@@ -89,6 +89,13 @@ type State struct {
 
 	// valUpdates are validator power changes for the next EndBlock.
 	valUpdates map[string]ValidatorUpdate
+	// touches counts touch calls: a record may have changed since a
+	// query cached the sorted keys of a map (query_list.go) if it moved.
+	touches uint64
+	// sortedAccounts and sortedWorkloads cache the lists' orders for
+	// queries, which read many pages between two blocks.
+	sortedAccounts, sortedWorkloads keyCache
+
 	// dirty holds the keys changed since the last TakeChanges.
 	dirty map[string]struct{}
 	// dirtyKeys lists dirty's keys, each once, in the order touched (the
@@ -434,6 +441,7 @@ func (s *State) TakeChanges() []KV {
 }
 
 func (s *State) touch(key string) {
+	s.touches++
 	n := len(s.dirty)
 	s.dirty[key] = struct{}{}
 	if len(s.dirty) != n {
