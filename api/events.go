@@ -30,3 +30,19 @@ const (
 	// (attributes reason: the explanation, pending: how many wait).
 	ActionUnschedulable = "unschedulable"
 )
+
+// Eviction pacing (ADR 0012): zone states, as Kubernetes names them, and
+// its events.
+const (
+	ZoneNormal            = "Normal"
+	ZonePartialDisruption = "PartialDisruption"
+	ZoneFullDisruption    = "FullDisruption"
+
+	// EventZoneStatus: a zone's state changed (zone, from, to, not_ready,
+	// nodes).
+	EventZoneStatus = "zone_status"
+	// EventEvictionDeferred: a node's tasks are held back, or held back by
+	// another rule than before (node, zone, tasks: active tasks left,
+	// reason).
+	EventEvictionDeferred = "eviction_deferred"
+)

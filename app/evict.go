@@ -50,24 +50,6 @@ import (
 // the end of the last block left, and a restarted validator computes it
 // from the same records.
 
-// Zone states (Kubernetes' names).
-const (
-	ZoneNormal            = "Normal"
-	ZonePartialDisruption = "PartialDisruption"
-	ZoneFullDisruption    = "FullDisruption"
-)
-
-// Events of eviction pacing.
-const (
-	// EventZoneStatus: a zone's state changed (zone, from, to, not_ready,
-	// nodes).
-	EventZoneStatus = "zone_status"
-	// EventEvictionDeferred: a node's tasks are held back, or held back by
-	// another rule than before (node, zone, tasks: active tasks left,
-	// reason).
-	EventEvictionDeferred = "eviction_deferred"
-)
-
 // zoneBucketMicro is one node's worth of a zone's eviction tokens
 // (millionths of a node), and a bucket's capacity: one node of burst, as
 // Kubernetes' eviction rate limiter.
@@ -111,7 +93,7 @@ func (s *State) zoneNodeAdded(n *types.Node) {
 	p := &s.pacing
 	z := p.zones[n.Zone]
 	if z == nil {
-		z = &zoneHealth{state: ZoneNormal}
+		z = &zoneHealth{state: api.ZoneNormal}
 		p.zones[n.Zone] = z
 	}
 	before := z.full()
@@ -155,11 +137,11 @@ func (p *evictionPacing) countFull(before, after bool) {
 func (s *State) zoneStateOf(z *zoneHealth) string {
 	switch {
 	case z.full():
-		return ZoneFullDisruption
+		return api.ZoneFullDisruption
 	case z.notReady > 2 && int64(z.notReady)*api.MaxUnhealthyZoneThresholdMilli >= int64(s.params.UnhealthyZoneThresholdMilli)*int64(z.nodes):
-		return ZonePartialDisruption
+		return api.ZonePartialDisruption
 	}
-	return ZoneNormal
+	return api.ZoneNormal
 }
 
 // zoneRateMilli is the rate (thousandths of a node per second) at which a
@@ -168,7 +150,7 @@ func (s *State) zoneRateMilli(z *zoneHealth) int64 {
 	if s.pacing.allDark {
 		return 0
 	}
-	if z.state == ZonePartialDisruption {
+	if z.state == api.ZonePartialDisruption {
 		if z.nodes > int(s.params.LargeZoneSizeThreshold) {
 			return int64(s.params.SecondaryNodeEvictionRateMilli)
 		}
@@ -294,7 +276,7 @@ func (s *State) updateZoneStates() []Event {
 		z := p.zones[zone]
 		to := s.zoneStateOf(z)
 		if to != z.state {
-			events = append(events, event(EventZoneStatus, "zone", zone, "from", z.state, "to", to,
+			events = append(events, event(api.EventZoneStatus, "zone", zone, "from", z.state, "to", to,
 				"not_ready", fmt.Sprint(z.notReady), "nodes", fmt.Sprint(z.nodes)))
 			z.state = to
 		}
@@ -409,11 +391,11 @@ func (s *State) clusterHolds() string {
 	p := &s.pacing
 	if p.allDark {
 		return fmt.Sprintf("every zone (%d) is %s, no node Ready anywhere: evictions stopped (the control plane is more likely cut off than every node lost)",
-			len(p.zones), ZoneFullDisruption)
+			len(p.zones), api.ZoneFullDisruption)
 	}
 	if s.blockTimeMs < p.resumeAtMs {
 		return fmt.Sprintf("every zone was %s until the control plane heard from a node again: evictions resume at t=%d (down_after_ms %d later), so that the nodes cut off with it can report first",
-			ZoneFullDisruption, p.resumeAtMs, s.params.DownAfterMs)
+			api.ZoneFullDisruption, p.resumeAtMs, s.params.DownAfterMs)
 	}
 	return ""
 }
@@ -435,7 +417,7 @@ func (s *State) zoneHolds(zone string) string {
 		return ""
 	}
 	name := "node_eviction_rate_milli"
-	if z.state == ZonePartialDisruption {
+	if z.state == api.ZonePartialDisruption {
 		name = "secondary_node_eviction_rate_milli"
 	}
 	return fmt.Sprintf("zone %s is %s: one node per %d ms (%s %d)", zone, z.state, (zoneBucketMicro+rate-1)/rate, name, rate)
@@ -454,7 +436,7 @@ func (s *State) deferEviction(n *types.Node, why string) []Event {
 			left++
 		}
 	}
-	return []Event{event(EventEvictionDeferred, "node", n.Id, "zone", n.Zone, "tasks", fmt.Sprint(left), "reason", why)}
+	return []Event{event(api.EventEvictionDeferred, "node", n.Id, "zone", n.Zone, "tasks", fmt.Sprint(left), "reason", why)}
 }
 
 // rebuildEvictionIndexes derives the zones' counts and states and the

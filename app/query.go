@@ -213,7 +213,7 @@ func (s *State) summary() api.SummaryView {
 		EvictionBacklog: len(s.pacing.backlog),
 	}
 	for _, zone := range sortedKeys(s.pacing.zones) {
-		if s.pacing.zones[zone].state != ZoneNormal {
+		if s.pacing.zones[zone].state != api.ZoneNormal {
 			v.ZonesDisrupted++
 		}
 	}

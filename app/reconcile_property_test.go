@@ -614,13 +614,13 @@ func (m *rsSim) naiveZones() (map[string]string, map[string]int, bool) {
 	for _, z := range sortedKeys(nodes) {
 		switch {
 		case down[z] == nodes[z]:
-			state[z] = ZoneFullDisruption
+			state[z] = api.ZoneFullDisruption
 		case down[z] > 2 && down[z]*1000 >= int(s.params.UnhealthyZoneThresholdMilli)*nodes[z]:
-			state[z] = ZonePartialDisruption
+			state[z] = api.ZonePartialDisruption
 		default:
-			state[z] = ZoneNormal
+			state[z] = api.ZoneNormal
 		}
-		dark = dark && state[z] == ZoneFullDisruption
+		dark = dark && state[z] == api.ZoneFullDisruption
 	}
 	return state, nodes, dark
 }
@@ -638,9 +638,9 @@ func (m *rsSim) checkEvictions(h int64, events []Event, admittedBefore map[strin
 			case ReasonNodeDown, ReasonNodeQuarantined, ReasonNodePartitioned, api.ReasonDrain:
 				evicted++
 			}
-		case EventEvictionDeferred:
+		case api.EventEvictionDeferred:
 			m.stats["eviction_deferred"]++
-		case EventZoneStatus:
+		case api.EventZoneStatus:
 			m.stats["zone_status"]++
 		}
 	}
@@ -708,7 +708,7 @@ func (m *rsSim) checkNoEvictionLost() {
 		if !calls || !hasActive(s.tasksOn(id)) {
 			continue
 		}
-		stopped := dark || state[n.Zone] == ZonePartialDisruption &&
+		stopped := dark || state[n.Zone] == api.ZonePartialDisruption &&
 			(nodes[n.Zone] <= int(s.params.LargeZoneSizeThreshold) || s.params.SecondaryNodeEvictionRateMilli == 0)
 		if n.Draining || !stopped {
 			t.Fatalf("after settling: node %s (%s, zone %s %s, %d nodes, draining %v) still holds active tasks; eviction %+v",

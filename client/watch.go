@@ -18,7 +18,8 @@ import (
 var AppEventTypes = []string{
 	api.EventNodeStatus, api.EventNodeStrike, api.EventTaskPlaced,
 	api.EventTaskEvicted, api.EventTaskFailed, api.EventTaskStop,
-	api.EventAccountJailed, api.EventWorkload,
+	api.EventAccountJailed, api.EventWorkload, api.EventZoneStatus,
+	api.EventEvictionDeferred,
 }
 
 // WatchEvent is one application event as Watch delivers it.

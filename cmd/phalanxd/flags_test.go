@@ -570,10 +570,12 @@ func TestRenderObservers(t *testing.T) {
 	}
 }
 
-// TestWatchTypeNodeStrike: node_strike is an app event type, in its place,
-// and `watch --type` lists it.
+// TestWatchTypeNodeStrike: node_strike (and eviction pacing's zone_status
+// and eviction_deferred) are app event types, in their place, and
+// `watch --type` lists them.
 func TestWatchTypeNodeStrike(t *testing.T) {
-	want := []string{"node_status", "node_strike", "task_placed", "task_evicted", "task_failed", "task_stop", "account_jailed", "workload"}
+	want := []string{"node_status", "node_strike", "task_placed", "task_evicted", "task_failed", "task_stop", "account_jailed", "workload",
+		"zone_status", "eviction_deferred"}
 	if !reflect.DeepEqual(client.AppEventTypes, want) {
 		t.Errorf("AppEventTypes = %q, want %q", client.AppEventTypes, want)
 	}
