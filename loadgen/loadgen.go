@@ -1,0 +1,246 @@
+// Package loadgen floods validators with signed transactions, as an
+// attacker or a very busy cluster would, and counts what the network did
+// with them: admitted to the mempool, or refused with which numbered code.
+// It is the engine of `phalanxd load flood` and of the flood tests.
+//
+// A Flood runs Workers goroutines until Duration passes (or ctx ends),
+// each taking the next transaction from Source and sending it with
+// broadcast_tx_sync to the next validator, round robin; with Rate > 0 the
+// workers together send at most Rate transactions a second. A Source
+// that must keep a signer's sequences in order (one signer) is driven by
+// one worker, and moves to the next sequence only when the last one was
+// admitted (a refused one is sent again, as a client would): CheckTx
+// refuses a sequence that skips ahead.
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+)
+
+// Limits of a flood's configuration.
+const (
+	MaxWorkers  = 256
+	MaxDuration = 24 * time.Hour
+	MaxRate     = 1_000_000
+)
+
+// Source yields the i-th transaction of a flood (i counts from 0), or an
+// error that stops the flood.
+type Source interface {
+	Next(i int) ([]byte, error)
+	// Ordered: the transactions are one signer's consecutive sequences, so
+	// they must be sent one at a time, in order.
+	Ordered() bool
+}
+
+// Config is a flood.
+type Config struct {
+	Nodes    []string // CometBFT RPC addresses, tcp://host:port
+	Source   Source
+	Workers  int           // parallel senders (1 for an Ordered source)
+	Duration time.Duration // how long to send
+	Rate     int           // transactions per second in all; 0: as fast as possible
+}
+
+// Validate reports a missing or impossible setting.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Nodes) == 0:
+		return errors.New("loadgen: no validator RPC address")
+	case c.Source == nil:
+		return errors.New("loadgen: no transaction source")
+	case c.Workers < 1 || c.Workers > MaxWorkers:
+		return fmt.Errorf("loadgen: %d workers; expected 1..%d", c.Workers, MaxWorkers)
+	case c.Source.Ordered() && c.Workers != 1:
+		return fmt.Errorf("loadgen: one signer's sequences need 1 worker, not %d", c.Workers)
+	case c.Duration <= 0 || c.Duration > MaxDuration:
+		return fmt.Errorf("loadgen: duration %s; expected more than 0 and at most %s", c.Duration, MaxDuration)
+	case c.Rate < 0 || c.Rate > MaxRate:
+		return fmt.Errorf("loadgen: rate %d/s; expected 0 (as fast as possible) .. %d", c.Rate, MaxRate)
+	}
+	return nil
+}
+
+// Result counts what a flood did.
+type Result struct {
+	Sent     int            // broadcasts that got an answer
+	Admitted int            // CheckTx code 0
+	Refused  map[uint32]int // CheckTx code -> count
+	// Rejected counts broadcasts CometBFT itself refused before or
+	// without CheckTx ("mempool is full", "tx already exists in cache",
+	// "tx too large"), by message.
+	Rejected map[string]int
+	Errors   int // RPC failures (connection refused, timeouts)
+	Elapsed  time.Duration
+}
+
+// Rate is the transactions answered per second.
+func (r Result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Sent) / r.Elapsed.Seconds()
+}
+
+// String is a one-line summary with the codes in order.
+func (r Result) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sent %d in %.1fs (%.0f/s): admitted %d", r.Sent, r.Elapsed.Seconds(), r.Rate(), r.Admitted)
+	codes := make([]uint32, 0, len(r.Refused))
+	for c := range r.Refused {
+		codes = append(codes, c)
+	}
+	sort.Slice(codes, func(i, j int) bool { return codes[i] < codes[j] })
+	for _, c := range codes {
+		fmt.Fprintf(&b, ", code %d: %d", c, r.Refused[c])
+	}
+	msgs := make([]string, 0, len(r.Rejected))
+	for m := range r.Rejected {
+		msgs = append(msgs, m)
+	}
+	sort.Strings(msgs)
+	for _, m := range msgs {
+		fmt.Fprintf(&b, ", %q: %d", m, r.Rejected[m])
+	}
+	if r.Errors > 0 {
+		fmt.Fprintf(&b, ", rpc errors: %d", r.Errors)
+	}
+	return b.String()
+}
+
+// Flood runs cfg and returns what happened. A Source error stops it and
+// is returned with the counts so far.
+func Flood(ctx context.Context, cfg Config) (Result, error) {
+	res := Result{Refused: map[uint32]int{}, Rejected: map[string]int{}}
+	if err := cfg.Validate(); err != nil {
+		return res, err
+	}
+	clients := make([]*rpchttp.HTTP, len(cfg.Nodes))
+	for i, n := range cfg.Nodes {
+		c, err := rpchttp.New(n)
+		if err != nil {
+			return res, fmt.Errorf("loadgen: node %s: %w", n, err)
+		}
+		clients[i] = c
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+
+	var (
+		mu      sync.Mutex
+		next    int
+		srcErr  error
+		tick    <-chan time.Time
+		started = time.Now()
+	)
+	if cfg.Rate > 0 {
+		t := time.NewTicker(time.Second / time.Duration(cfg.Rate))
+		defer t.Stop()
+		tick = t.C
+	}
+	ordered := cfg.Source.Ordered()
+	take := func() (int, bool) {
+		if tick != nil {
+			select {
+			case <-tick:
+			case <-ctx.Done():
+				return 0, false
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() != nil || srcErr != nil {
+			return 0, false
+		}
+		i := next
+		if !ordered {
+			next++ // an ordered source moves on only when a tx is admitted
+		}
+		return i, true
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < cfg.Workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for {
+				i, ok := take()
+				if !ok {
+					return
+				}
+				raw, err := cfg.Source.Next(i)
+				if err != nil {
+					mu.Lock()
+					if srcErr == nil {
+						srcErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				c := clients[(i+w)%len(clients)]
+				r, err := c.BroadcastTxSync(ctx, raw)
+				mu.Lock()
+				switch {
+				case err != nil && ctx.Err() != nil:
+					// the flood ended during the call: not counted
+				case err != nil:
+					if code, ok := invalidTxCode(err.Error()); ok {
+						res.Sent++
+						res.Refused[code]++
+					} else if m := mempoolRejection(err.Error()); m != "" {
+						res.Sent++
+						res.Rejected[m]++
+					} else {
+						res.Errors++
+					}
+				case r.Code == 0:
+					res.Sent++
+					res.Admitted++
+					if ordered {
+						next++
+					}
+				default:
+					res.Sent++
+					res.Refused[r.Code]++
+				}
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(started)
+	return res, srcErr
+}
+
+// invalidTxCode reads the CheckTx code CometBFT v1 puts in the RPC error
+// of a refused broadcast_tx_sync ("tx … is invalid: code=N, …").
+func invalidTxCode(msg string) (uint32, bool) {
+	const mark = "is invalid: code="
+	i := strings.Index(msg, mark)
+	if i < 0 {
+		return 0, false
+	}
+	var code uint32
+	if _, err := fmt.Sscanf(msg[i+len(mark):], "%d", &code); err != nil || code == 0 {
+		return 0, false
+	}
+	return code, true
+}
+
+// mempoolRejection names CometBFT's own refusals, which carry no code.
+func mempoolRejection(msg string) string {
+	for _, m := range []string{"mempool is full", "tx already exists in cache", "tx too large"} {
+		if strings.Contains(msg, m) {
+			return m
+		}
+	}
+	return ""
+}
