@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X github.com/phalanx-bft/phalanx/version.Version=$(VERSION)
 GOGOPROTO_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/cosmos/gogoproto)
 
-.PHONY: all build test test-short bench proto localnet localnet-stop lint clean
+.PHONY: all build test test-short test-flood bench proto localnet localnet-stop lint clean
 
 all: build
 
@@ -22,6 +22,13 @@ test:
 # Unit tests only (skips the process-level end-to-end tests).
 test-short:
 	$(GO) test -short -count=1 ./...
+
+# Issue 10's acceptance run: a 4-validator network with agents, flooded
+# for FLOOD_DURATION each from fresh keys, a node key, an observer key and
+# an operator key, while a probe times heartbeat commits (tests/flood_test.go).
+FLOOD_DURATION ?= 60s
+test-flood: build
+	$(GO) test ./tests -run TestFloodsDoNotStarveHealth -count=1 -v -timeout 30m -flood -flood-duration $(FLOOD_DURATION)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

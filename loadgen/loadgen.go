@@ -41,6 +41,14 @@ type Source interface {
 	Ordered() bool
 }
 
+// Resequencer is an Ordered source that can say which index carries a
+// sequence: when CheckTx answers "next is N" (codes 7 and 8: the signer's
+// sequence moved, e.g. transactions of the flood were dropped from the
+// mempool), the flood goes on from N, as a client would.
+type Resequencer interface {
+	IndexOf(seq uint64) (int, bool)
+}
+
 // Config is a flood.
 type Config struct {
 	Nodes    []string // CometBFT RPC addresses, tcp://host:port
@@ -195,6 +203,9 @@ func Flood(ctx context.Context, cfg Config) (Result, error) {
 					if code, ok := invalidTxCode(err.Error()); ok {
 						res.Sent++
 						res.Refused[code]++
+						if ordered {
+							resequence(cfg.Source, err.Error(), &next)
+						}
 					} else if m := mempoolRejection(err.Error()); m != "" {
 						res.Sent++
 						res.Rejected[m]++
@@ -210,6 +221,9 @@ func Flood(ctx context.Context, cfg Config) (Result, error) {
 				default:
 					res.Sent++
 					res.Refused[r.Code]++
+					if ordered {
+						resequence(cfg.Source, r.Log, &next)
+					}
 				}
 				mu.Unlock()
 			}
@@ -218,6 +232,27 @@ func Flood(ctx context.Context, cfg Config) (Result, error) {
 	wg.Wait()
 	res.Elapsed = time.Since(started)
 	return res, srcErr
+}
+
+// resequence moves an ordered flood to the index of the sequence CheckTx
+// asked for ("…; next is N"), if the source can say which that is.
+func resequence(src Source, log string, next *int) {
+	r, ok := src.(Resequencer)
+	if !ok {
+		return
+	}
+	const mark = "next is "
+	i := strings.LastIndex(log, mark)
+	if i < 0 {
+		return
+	}
+	var seq uint64
+	if _, err := fmt.Sscanf(log[i+len(mark):], "%d", &seq); err != nil {
+		return
+	}
+	if idx, ok := r.IndexOf(seq); ok {
+		*next = idx
+	}
 }
 
 // invalidTxCode reads the CheckTx code CometBFT v1 puts in the RPC error

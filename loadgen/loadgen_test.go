@@ -71,3 +71,20 @@ func TestInvalidTxCode(t *testing.T) {
 		t.Errorf("summary %q", s)
 	}
 }
+
+func TestResequence(t *testing.T) {
+	src := Sequenced{Start: 10}
+	next := 7
+	resequence(src, "sequence 17 skips ahead for account AB; next is 12", &next)
+	if next != 2 {
+		t.Fatalf("next index %d; want 2 (sequence 12)", next)
+	}
+	resequence(src, "sequence 3 already used; next is 5", &next) // before Start: unknown
+	if next != 2 {
+		t.Fatalf("next index %d after a sequence before the flood's start", next)
+	}
+	resequence(JunkEvidence{}, "next is 12", &next) // not a Resequencer
+	if next != 2 {
+		t.Fatal("a source without sequences was resequenced")
+	}
+}

@@ -60,6 +60,14 @@ type Sequenced struct {
 // Ordered: one signer.
 func (Sequenced) Ordered() bool { return true }
 
+// IndexOf is the index of the transaction with sequence seq.
+func (s Sequenced) IndexOf(seq uint64) (int, bool) {
+	if seq < s.Start || seq-s.Start > 1<<30 {
+		return 0, false
+	}
+	return int(seq - s.Start), true
+}
+
 // Next builds transaction i.
 func (s Sequenced) Next(i int) ([]byte, error) {
 	if s.Msg == nil {
