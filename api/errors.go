@@ -33,6 +33,8 @@ package api
 //	  25  ErrBadGenesis         genesis app_state is invalid
 //	  26  ErrWindowClosed       health report for a window that is not open
 //	  27  ErrBadRequest         query: malformed parameter (unknown filter, bad value, limit out of range)
+//	  38  ErrNodeHasTasks       RemoveNode without force while active tasks are placed on the node
+//	  39  ErrNotJailedObserver  UnjailObserver for an account that is not jailed or has no role observer
 
 import (
 	"errors"
@@ -76,6 +78,10 @@ var (
 	ErrBadGenesis       = &Error{25, "bad genesis"}
 	ErrWindowClosed     = &Error{26, "report window not open"}
 	ErrBadRequest       = &Error{27, "bad request"}
+	// Codes 28..37 are another change's; 38 and 39 are the node and
+	// observer lifecycle's (RemoveNode, UnjailObserver).
+	ErrNodeHasTasks      = &Error{38, "node has tasks"}
+	ErrNotJailedObserver = &Error{39, "not a jailed observer"}
 )
 
 // AllErrors lists every sentinel, in code order.
@@ -88,6 +94,7 @@ func AllErrors() []*Error {
 		ErrWorkloadNotFound, ErrInvalidParams, ErrInvalidEvidence,
 		ErrStaleHeartbeat, ErrLimitExceeded, ErrNotFound, ErrUnknownAccount,
 		ErrInternal, ErrLastAdmin, ErrBadGenesis, ErrWindowClosed, ErrBadRequest,
+		ErrNodeHasTasks, ErrNotJailedObserver,
 	}
 }
 

@@ -46,3 +46,19 @@ const (
 	// reason).
 	EventEvictionDeferred = "eviction_deferred"
 )
+
+// Node and observer lifecycle (RemoveNode, UnjailObserver).
+const (
+	// EventNodeRemoved: a node was removed by an operator (node, zone,
+	// state: the state it had, evicted: active tasks evicted with it,
+	// reason).
+	EventNodeRemoved = "node_removed"
+	// EventAccountUnjailed: an admin restored a jailed observer (addr,
+	// reason: the jail reason cleared, reputation: where it starts
+	// over).
+	EventAccountUnjailed = "account_unjailed"
+
+	// ReasonNodeRemoved: the reason of the task_evicted events of a
+	// forced RemoveNode, and of a Completed task that lost its node.
+	ReasonNodeRemoved = "node_removed"
+)

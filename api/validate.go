@@ -428,6 +428,10 @@ func validateMsg(body *types.TxBody) error {
 			return invalid("validator power is %d; want 0..%d", p, int64(MaxValidatorPower))
 		}
 		return nil
+	case *types.TxBody_RemoveNode:
+		return validateRemoveNode(m.RemoveNode)
+	case *types.TxBody_UnjailObserver:
+		return validAddress("address", m.UnjailObserver.Address)
 	case nil:
 		return Errorf(ErrBodyUndecodable, "tx body carries no message")
 	default:
@@ -466,6 +470,18 @@ func MsgName(body *types.TxBody) string {
 		return "UpdateParams"
 	case *types.TxBody_SetValidatorPower:
 		return "SetValidatorPower"
+	case *types.TxBody_RemoveNode:
+		return "RemoveNode"
+	case *types.TxBody_UnjailObserver:
+		return "UnjailObserver"
 	}
 	return "(none)"
+}
+
+// validateRemoveNode checks RemoveNode: a node id, an optional reason.
+func validateRemoveNode(m *types.RemoveNode) error {
+	if err := ValidName("node id", m.NodeId, MaxNodeIDLen); err != nil {
+		return err
+	}
+	return validText("reason", m.Reason, MaxReasonLen)
 }

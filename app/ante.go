@@ -71,6 +71,10 @@ func (s *State) authorize(tx *api.Tx, acc *types.Account) error {
 	case *types.TxBody_CreateWorkload, *types.TxBody_UpdateWorkload, *types.TxBody_DeleteWorkload,
 		*types.TxBody_CordonNode, *types.TxBody_UncordonNode, *types.TxBody_DrainNode:
 		return needRole(tx, acc, types.ROLE_OPERATOR)
+	case *types.TxBody_RemoveNode:
+		return needRole(tx, acc, types.ROLE_OPERATOR)
+	case *types.TxBody_UnjailObserver:
+		return needRole(tx, acc, types.ROLE_ADMIN)
 	case *types.TxBody_GrantRole, *types.TxBody_RevokeRole, *types.TxBody_UpdateParams, *types.TxBody_SetValidatorPower:
 		return needRole(tx, acc, types.ROLE_ADMIN)
 	}

@@ -266,11 +266,13 @@ func (m *sim) randomTx() []byte {
 		body.Msg = &types.TxBody_DeleteWorkload{DeleteWorkload: &types.DeleteWorkload{Name: m.pick(workloads)}}
 	case k < 75:
 		id := m.pick(m.nodes)
-		switch r.Intn(3) {
-		case 0:
+		switch r.Intn(8) {
+		case 0, 1:
 			body.Msg = &types.TxBody_CordonNode{CordonNode: &types.CordonNode{NodeId: id}}
-		case 1:
+		case 2, 3:
 			body.Msg = &types.TxBody_UncordonNode{UncordonNode: &types.UncordonNode{NodeId: id}}
+		case 4:
+			body.Msg = &types.TxBody_RemoveNode{RemoveNode: &types.RemoveNode{NodeId: id, Force: r.Intn(2) == 0}}
 		default:
 			body.Msg = &types.TxBody_DrainNode{DrainNode: &types.DrainNode{NodeId: id, Reason: "sim"}}
 		}
@@ -281,7 +283,9 @@ func (m *sim) randomTx() []byte {
 			who = testAddr(m.pick(m.ops))
 		}
 		role := types.Role(1 + r.Intn(4))
-		if r.Intn(2) == 0 {
+		if r.Intn(6) == 0 {
+			body.Msg = &types.TxBody_UnjailObserver{UnjailObserver: &types.UnjailObserver{Address: testAddr(m.pick(m.obs))}}
+		} else if r.Intn(2) == 0 {
 			body.Msg = &types.TxBody_GrantRole{GrantRole: &types.GrantRole{Address: who, Role: role}}
 		} else {
 			body.Msg = &types.TxBody_RevokeRole{RevokeRole: &types.RevokeRole{Address: who, Role: role}}

@@ -66,7 +66,8 @@
 //
 // Transactions change the desired state (workloads, cordons, drains) and
 // the observed state (heartbeats, reports); EndBlock's reconcile pass does
-// all the moving, in one order (DESIGN §6, EndBlock in block.go,
+// all the moving (but for RemoveNode with force, which evicts the removed
+// node's tasks itself, unpaced, before the node goes), in one order (DESIGN §6, EndBlock in block.go,
 // reconcile.go, docs/scheduling.md): failure detection, evictions from
 // Down, Quarantined, draining (and, under partition_policy evict,
 // Partitioned) nodes, restarts with exponential backoff in block time,

@@ -105,6 +105,30 @@ func (s *State) zoneNodeAdded(n *types.Node) {
 	p.dirty[n.Zone] = struct{}{}
 }
 
+// zoneNodeRemoved stops counting a removed node (RemoveNode) in its zone,
+// after its tasks were evicted and it left the backlog. A zone left
+// without nodes is forgotten, with its bucket: were a node registered in
+// it again, it would start as a new zone (Normal, full bucket). The zone
+// stays marked, so that the next pass recomputes whether every zone is
+// dark.
+func (s *State) zoneNodeRemoved(n *types.Node) {
+	p := &s.pacing
+	z := p.zones[n.Zone]
+	before := z.full()
+	z.nodes--
+	if notReady(n.State) {
+		z.notReady--
+	}
+	p.countFull(before, z.full())
+	p.dirty[n.Zone] = struct{}{}
+	if z.nodes == 0 {
+		delete(p.zones, n.Zone)
+		if i, ok := s.bucket(n.Zone); ok {
+			p.buckets = append(p.buckets[:i], p.buckets[i+1:]...)
+		}
+	}
+}
+
 // zoneNodeMoved counts a node's state change in its zone.
 func (s *State) zoneNodeMoved(n *types.Node, from, to types.NodeState) {
 	if notReady(from) == notReady(to) {
@@ -274,6 +298,9 @@ func (s *State) updateZoneStates() []Event {
 	var events []Event
 	for _, zone := range sortedKeys(p.dirty) {
 		z := p.zones[zone]
+		if z == nil {
+			continue // its last node was removed (zoneNodeRemoved)
+		}
 		to := s.zoneStateOf(z)
 		if to != z.state {
 			events = append(events, event(api.EventZoneStatus, "zone", zone, "from", z.state, "to", to,

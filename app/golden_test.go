@@ -47,6 +47,7 @@ import (
 //	update-workload ... (same arguments)
 //	delete-workload NAME
 //	cordon ID [reason=R] | uncordon ID | drain ID [reason=R]
+//	remove-node ID [force=true] [reason=R] | unjail-observer NAME
 //	grant-role NAME role=R | revoke-role NAME role=R
 //	update-params key=value...              (ParamsView JSON names)
 //	set-validator-power NAME power=N
@@ -105,6 +106,9 @@ var goldenCommands = map[string]goldenCommand{
 	"update-params":       {run: (*harness).handleUpdateParams},
 	"set-validator-power": {run: (*harness).handleSetValidatorPower},
 	"equivocate":          {run: (*harness).handleEquivocate},
+	// golden_handler_lifecycle_test.go
+	"remove-node":     {run: (*harness).handleRemoveNode},
+	"unjail-observer": {run: (*harness).handleUnjailObserver},
 	// golden_handler_view_test.go
 	"nodes":      {run: (*harness).handleNodes},
 	"tasks":      {run: (*harness).handleTasks},

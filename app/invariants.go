@@ -30,7 +30,8 @@ import (
 //   - task: its id is {workload}/{index}, its workload exists with
 //     replicas above the index, and the workload's task list holds this
 //     task at that index (so no two tasks share a workload index); Pending
-//     exactly when it has no node; on its node's list (tasksByNode), and
+//     exactly when it has no node, but for a Completed task whose node was
+//     removed; on its node's list (tasksByNode), and
 //     off the list of the node it left (as noteTask saw it); in its
 //     workload's pending queue
 //     exactly when Pending; spec_version at most its workload's version;
@@ -44,8 +45,10 @@ import (
 //     RegisterNode with another spec is rejected, and placement checks
 //     the fit), suspect deadline not after down deadline; in a block that
 //     registered nodes (the only time they move), indexed by its key and
-//     at its place in nodeIDs, nodeList and nodePos; nodes are never
-//     removed;
+//     at its place in nodeIDs, nodeList and nodePos; a deleted one was
+//     removed in this block by RemoveNode and has left every index (ids,
+//     list, key, task list, eviction backlog and marks) and its reports
+//     record is gone;
 //   - node, and node of a touched task (or the one it left): allocated
 //     equals the sum of the resources of its active tasks, every task on
 //     its list names it as its node, and no active task is left on a node
@@ -153,6 +156,7 @@ func (s *State) resetBlockStart() {
 		}
 		s.start.gens[name] = gens
 	}
+	s.removedNodes = nil
 	for _, name := range sortedKeys(s.pending) {
 		if s.parked(s.workloads[name]) {
 			s.start.parked[name] = struct{}{}
@@ -375,7 +379,7 @@ func (c *blockCheck) checkTask(id string) error {
 		return fmt.Errorf("task %s: index %d of workload %s's task list holds another task (two tasks of one index)", id, t.Index, t.Workload)
 	}
 	pending := t.State == types.TASK_PENDING
-	if pending != (t.Node == "") {
+	if !placementConsistent(t) {
 		return fmt.Errorf("task %s: state %s with node %q", id, api.TaskStateName(t.State), t.Node)
 	}
 	if pending {
@@ -415,7 +419,7 @@ func (c *blockCheck) checkNode(id string) error {
 	s := c.s
 	n := s.nodes[id]
 	if n == nil {
-		return fmt.Errorf("node %s: its record was deleted; nodes are never removed", id)
+		return c.checkRemovedNode(id)
 	}
 	if n.Id != id {
 		return fmt.Errorf("node %s: stored under %s but its id is %s", id, id, n.Id)
@@ -427,9 +431,9 @@ func (c *blockCheck) checkNode(id string) error {
 	if n.SuspectAtMs > n.DownAtMs {
 		return fmt.Errorf("node %s: suspect deadline %d after down deadline %d", id, n.SuspectAtMs, n.DownAtMs)
 	}
-	if len(s.nodes) != s.start.nodes {
-		// Nodes registered in this block: the only time the key index and
-		// the node list change. The node position index (rebuilt from the
+	if len(s.nodes) != s.start.nodes || len(s.removedNodes) != 0 {
+		// Nodes registered or removed in this block: the only times the
+		// key index and the node list change. The node position index (rebuilt from the
 		// node list if stale, as the scheduler would) must place it where
 		// the sorted ids have it.
 		if s.nodeByKey[string(n.PubKey)] != id {
@@ -448,6 +452,9 @@ func (c *blockCheck) checkNodeTasks(id string) error {
 	s := c.s
 	n := s.nodes[id]
 	if n == nil {
+		if _, removed := s.removedNodes[id]; removed {
+			return c.checkRemovedNode(id) // a task left it when it was removed
+		}
 		return fmt.Errorf("node %s: a task names it, but it does not exist", id)
 	}
 	var sum types.Resources
@@ -633,6 +640,42 @@ func (c *blockCheck) checkCounters() error {
 	}
 	if len(s.tasks) > api.MaxTasksTotal || len(s.nodes) > api.MaxNodes || len(s.workloads) > api.MaxWorkloads || len(s.observerIDs) > api.MaxObservers {
 		return fmt.Errorf("limits exceeded: %d tasks, %d nodes, %d workloads, %d observers", len(s.tasks), len(s.nodes), len(s.workloads), len(s.observerIDs))
+	}
+	return nil
+}
+
+// placementConsistent: a Pending task has no node; any other has one,
+// but for a Completed task whose node was removed (RemoveNode keeps the
+// outcome and drops the node).
+func placementConsistent(t *types.Task) bool {
+	if t.State == types.TASK_PENDING {
+		return t.Node == ""
+	}
+	return t.Node != "" || t.State == types.TASK_COMPLETED
+}
+
+// checkRemovedNode checks a node deleted in this block: RemoveNode
+// deleted it, and it has left every index and mark.
+func (c *blockCheck) checkRemovedNode(id string) error {
+	s := c.s
+	pub, removed := s.removedNodes[id]
+	if !removed {
+		return fmt.Errorf("node %s: its record was deleted, but not by RemoveNode", id)
+	}
+	i := sort.SearchStrings(s.nodeIDs, id)
+	_, inBacklog := s.pacing.backlog[id]
+	_, marked := s.evictNodes[id]
+	switch {
+	case i < len(s.nodeIDs) && s.nodeIDs[i] == id:
+		return fmt.Errorf("node %s was removed, but the node ids still list it", id)
+	case len(s.tasksByNode[id]) != 0:
+		return fmt.Errorf("node %s was removed, but its task list holds %d tasks", id, len(s.tasksByNode[id]))
+	case s.nodeByKey[string(pub)] == id:
+		return fmt.Errorf("node %s was removed, but its pub_key is still indexed for it", id)
+	case inBacklog || marked:
+		return fmt.Errorf("node %s was removed, but it is in the eviction backlog (%v) or marked (%v)", id, inBacklog, marked)
+	case s.reports[id] != nil:
+		return fmt.Errorf("node %s was removed, but its reports record is left", id)
 	}
 	return nil
 }

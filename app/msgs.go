@@ -48,6 +48,10 @@ func (s *State) apply(tx *api.Tx) ([]Event, string, error) {
 		return s.paramsChanged(old), "params updated", nil
 	case *types.TxBody_SetValidatorPower:
 		return s.setValidatorPower(m.SetValidatorPower)
+	case *types.TxBody_RemoveNode:
+		return s.removeNode(m.RemoveNode)
+	case *types.TxBody_UnjailObserver:
+		return s.unjailObserver(m.UnjailObserver)
 	}
 	return nil, "", api.Errorf(api.ErrBodyUndecodable, "tx body carries no known message")
 }
@@ -498,4 +502,118 @@ func sameMsg(a, b marshaler) bool {
 	x, errA := a.Marshal()
 	y, errB := b.Marshal()
 	return errA == nil && errB == nil && bytes.Equal(x, y)
+}
+
+// removeNode deletes a node (RemoveNode, operator). Refused while active
+// tasks (Assigned, Running, Failed: they hold resources there) are placed
+// on it, unless force: then they are evicted here, as from a drained node
+// (back to Pending with generation + 1, reason node_removed; step 5 of
+// this block's pass places them elsewhere). An operator's decision, like
+// a drain: not paced by zone, nor held to max_evictions_per_block. A
+// Completed task on the node keeps its outcome and loses its node. The
+// node leaves every record and index: its slot under MaxNodes, its key
+// (free to register again), its zone's counts, the eviction backlog, the
+// deadline index and its reports record. Its key's account stays (its
+// sequence must never be reused, and it may hold other roles) but loses
+// role node. The id can be registered again, as a new node.
+func (s *State) removeNode(m *types.RemoveNode) ([]Event, string, error) {
+	n, err := s.node(m.NodeId)
+	if err != nil {
+		return nil, "", err
+	}
+	tasks := s.tasksOn(n.Id)
+	var active []string
+	for _, t := range tasks {
+		if taskActive(t) {
+			active = append(active, t.Id)
+		}
+	}
+	if len(active) > 0 && !m.Force {
+		shown := active
+		if len(shown) > 5 {
+			shown = append(shown[:5:5], "...")
+		}
+		return nil, "", api.Errorf(api.ErrNodeHasTasks, "node %s holds %d active tasks (%s); drain it and wait for them to move, or remove it with force to evict them now",
+			n.Id, len(active), strings.Join(shown, ", "))
+	}
+	reason := cordonReason("removed", m.Reason)
+	var events []Event
+	for _, t := range tasks {
+		if taskActive(t) {
+			events = append(events, s.evictTask(t, api.ReasonNodeRemoved)...)
+			continue
+		}
+		// Completed: its outcome stays, its placement goes.
+		s.noteTask(t)
+		removeFromSet(s.tasksByNode, n.Id, t.Id)
+		t.Node = ""
+		t.Reason = truncateReason(fmt.Sprintf("completed on node %s, removed at height %d", n.Id, s.height))
+		s.touchTask(t)
+	}
+	if n.EvictSinceMs != 0 {
+		delete(s.pacing.backlog, n.Id)
+	}
+	delete(s.evictNodes, n.Id)
+	s.zoneNodeRemoved(n)
+	delete(s.nodes, n.Id)
+	i := sort.SearchStrings(s.nodeIDs, n.Id)
+	s.nodeIDs = append(s.nodeIDs[:i], s.nodeIDs[i+1:]...)
+	copy(s.nodeList[i:], s.nodeList[i+1:])
+	s.nodeList[len(s.nodeList)-1] = nil
+	s.nodeList = s.nodeList[:len(s.nodeList)-1]
+	s.nodePos = nil // positions shift
+	delete(s.nodeByKey, string(n.PubKey))
+	delete(s.tasksByNode, n.Id)
+	s.touchNode(n) // deleted: TakeChanges writes a nil value
+	if s.reports[n.Id] != nil {
+		delete(s.reports, n.Id)
+		s.touch(prefixReports + n.Id)
+	}
+	s.rebuildDeadlines() // drop its entries: O(nodes), once per removal
+	s.bumpEpoch()        // its domain may stop counting for max_skew
+	if blockChecks {
+		if s.removedNodes == nil {
+			s.removedNodes = map[string][]byte{}
+		}
+		s.removedNodes[n.Id] = n.PubKey
+	}
+	if acc := s.accounts[addrHex(addressOf(n.PubKey))]; acc != nil && api.HasRole(acc.Roles, types.ROLE_NODE) {
+		acc.Roles = api.RemoveRole(acc.Roles, types.ROLE_NODE)
+		s.touchAccount(acc)
+	}
+	events = append(events, event(api.EventNodeRemoved, "node", n.Id, "zone", n.Zone, "state", api.NodeStateName(n.State),
+		"evicted", fmt.Sprint(len(active)), "reason", reason))
+	log := fmt.Sprintf("node %s removed", n.Id)
+	if len(active) > 0 {
+		log += fmt.Sprintf("; its %d active tasks evicted, to be placed at the end of the block", len(active))
+	}
+	return events, log, nil
+}
+
+// unjailObserver restores a jailed observer after review (UnjailObserver,
+// admin): jailed and jail_reason are cleared and its reputation starts
+// over at 0, where a new observer starts (at or above reputation_floor,
+// which is never positive), so that its votes count again from its next
+// report; its agreement counts stay. Refused (ErrNotJailedObserver) for
+// an account that is not jailed or has no role observer: a jailed node
+// key or validator is not unjailed this way. A validator removed for
+// misbehaviour stays removed (SetValidatorPower adds it back).
+func (s *State) unjailObserver(m *types.UnjailObserver) ([]Event, string, error) {
+	key := addrHex(m.Address)
+	acc := s.accounts[key]
+	switch {
+	case acc == nil:
+		return nil, "", api.Errorf(api.ErrUnknownAccount, "account %s does not exist", key)
+	case !api.HasRole(acc.Roles, types.ROLE_OBSERVER):
+		return nil, "", api.Errorf(api.ErrNotJailedObserver, "account %s has %s, not role observer: UnjailObserver restores observers only", key, rolesString(acc.Roles))
+	case !acc.Jailed:
+		return nil, "", api.Errorf(api.ErrNotJailedObserver, "observer %s is not jailed", key)
+	}
+	was := acc.JailReason
+	acc.Jailed, acc.JailReason = false, ""
+	acc.Reputation = 0
+	s.touchAccount(acc)
+	s.activeObsSet = false
+	ev := event(api.EventAccountUnjailed, "addr", key, "reason", was, "reputation", "0")
+	return []Event{ev}, fmt.Sprintf("observer %s unjailed (was: %s); reputation 0", key, was), nil
 }

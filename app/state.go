@@ -106,6 +106,10 @@ type State struct {
 	start blockStart
 	moved map[string]taskMark // tasks placed, evicted, created or removed in this block (noteTask)
 	check blockCheck          // the current block's check (invariants.go)
+	// removedNodes: the nodes RemoveNode deleted since the last
+	// TakeChanges (id -> pub_key): their deleted records are among the
+	// touched ones the end-of-block check looks at (checkNode).
+	removedNodes map[string][]byte
 }
 
 func newEmptyState(chainID string) *State {
@@ -322,7 +326,7 @@ func (s *State) verify() error {
 		if t.Id != fmt.Sprintf("%s/%d", t.Workload, t.Index) || t.Index >= w.Spec.Replicas {
 			return fmt.Errorf("task %s: id, workload %s and index %d (replicas %d) disagree", id, t.Workload, t.Index, w.Spec.Replicas)
 		}
-		if (t.State == types.TASK_PENDING) != (t.Node == "") {
+		if !placementConsistent(t) {
 			return fmt.Errorf("task %s: state %s with node %q", id, api.TaskStateName(t.State), t.Node)
 		}
 		if t.Node != "" && s.nodes[t.Node] == nil {
@@ -433,6 +437,7 @@ func (s *State) TakeChanges() []KV {
 		out = append(out, KV{Key: []byte(k), Value: v})
 	}
 	s.dirty = map[string]struct{}{}
+	s.removedNodes = nil
 	s.dirtyKeys = keys[:0] // the buffer, for the next block
 	if cap(s.dirtyKeys) > 4096 {
 		s.dirtyKeys = nil // unless a big block grew it

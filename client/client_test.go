@@ -90,7 +90,7 @@ func TestBuildTxEveryMessage(t *testing.T) {
 		&types.RegisterNode{}, &types.Heartbeat{}, &types.HealthReport{}, &types.ReportEquivocation{},
 		&types.CreateWorkload{}, &types.UpdateWorkload{}, &types.DeleteWorkload{}, &types.CordonNode{},
 		&types.UncordonNode{}, &types.DrainNode{}, &types.GrantRole{}, &types.RevokeRole{},
-		&types.UpdateParams{}, &types.SetValidatorPower{},
+		&types.UpdateParams{}, &types.SetValidatorPower{}, &types.RemoveNode{}, &types.UnjailObserver{},
 	}
 	seen := map[string]bool{}
 	for _, m := range msgs {

@@ -54,6 +54,10 @@ func setMsg(body *types.TxBody, msg Msg) error {
 		body.Msg = &types.TxBody_UpdateParams{UpdateParams: m}
 	case *types.SetValidatorPower:
 		body.Msg = &types.TxBody_SetValidatorPower{SetValidatorPower: m}
+	case *types.RemoveNode:
+		body.Msg = &types.TxBody_RemoveNode{RemoveNode: m}
+	case *types.UnjailObserver:
+		body.Msg = &types.TxBody_UnjailObserver{UnjailObserver: m}
 	case *types.TxBody_RegisterNode:
 		body.Msg = m
 	case *types.TxBody_Heartbeat:
@@ -81,6 +85,10 @@ func setMsg(body *types.TxBody, msg Msg) error {
 	case *types.TxBody_UpdateParams:
 		body.Msg = m
 	case *types.TxBody_SetValidatorPower:
+		body.Msg = m
+	case *types.TxBody_RemoveNode:
+		body.Msg = m
+	case *types.TxBody_UnjailObserver:
 		body.Msg = m
 	default:
 		return fmt.Errorf("build tx: %T is not a transaction message; expected a message of package types such as *types.RegisterNode, or its *types.TxBody_ wrapper", msg)

@@ -19,7 +19,7 @@ var AppEventTypes = []string{
 	api.EventNodeStatus, api.EventNodeStrike, api.EventTaskPlaced,
 	api.EventTaskEvicted, api.EventTaskFailed, api.EventTaskStop,
 	api.EventAccountJailed, api.EventWorkload, api.EventZoneStatus,
-	api.EventEvictionDeferred,
+	api.EventEvictionDeferred, api.EventNodeRemoved, api.EventAccountUnjailed,
 }
 
 // WatchEvent is one application event as Watch delivers it.

@@ -153,6 +153,24 @@ func TestSingleValidatorCLI(t *testing.T) {
 	if err == nil || !strings.Contains(out, "code 10") {
 		t.Fatalf("drain by a node key: err=%v\n%s", err, out)
 	}
+	// A node with tasks is not removed without --force (code 38); one
+	// without tasks is, and its slot is free.
+	out, err = run(t, append([]string{"tx", "node", "remove", "n1", "--from", "admin"}, common...)...)
+	if err == nil || !strings.Contains(out, "code 38") {
+		t.Fatalf("remove of a node with tasks: err=%v\n%s", err, out)
+	}
+	out = mustRun(t, append([]string{"tx", "node", "remove", "n4", "--reason", "retired", "--from", "admin"}, common...)...)
+	if !strings.Contains(out, "node_removed") {
+		t.Fatalf("tx node remove n4 output lacks the node_removed event:\n%s", out)
+	}
+	if ids, _ := pageIDs("--all"); strings.Join(ids, ",") != "n1,n2,n3" {
+		t.Fatalf("query nodes --all after removing n4: %v", ids)
+	}
+	// admin is an observer, but not jailed: code 39.
+	out, err = run(t, append([]string{"tx", "observer", "unjail", "admin", "--from", "admin"}, common...)...)
+	if err == nil || !strings.Contains(out, "code 39") {
+		t.Fatalf("unjail of an observer that is not jailed: err=%v\n%s", err, out)
+	}
 
 	// watch replays the history: the registration and the placements.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

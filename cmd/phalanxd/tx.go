@@ -42,11 +42,11 @@ const txSeeAlso = "Signing, confirmation (--yes), waiting and exit statuses: see
 func txCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tx",
-		Short: "Sign and broadcast transactions (nodes, workloads, roles, params, validators)",
+		Short: "Sign and broadcast transactions (nodes, workloads, roles, params, validators, observers)",
 		Long:  txLong,
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(txNodeCmd(), txWorkloadCmd(), txRoleCmd(), txParamsCmd(), txValidatorCmd())
+	cmd.AddCommand(txNodeCmd(), txWorkloadCmd(), txRoleCmd(), txParamsCmd(), txValidatorCmd(), txObserverCmd())
 	return cmd
 }
 
@@ -134,11 +134,11 @@ const fromHelp = "name of the keyring key that signs (required)"
 func txNodeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "node",
-		Short: "Register worker nodes, send heartbeats, cordon, uncordon and drain nodes",
+		Short: "Register worker nodes, send heartbeats, cordon, uncordon, drain and remove nodes",
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(txNodeRegisterCmd(), txNodeHeartbeatCmd(), txNodeReportCmd(),
-		txNodeCordonCmd("cordon"), txNodeCordonCmd("uncordon"), txNodeCordonCmd("drain"))
+		txNodeCordonCmd("cordon"), txNodeCordonCmd("uncordon"), txNodeCordonCmd("drain"), txNodeRemoveCmd())
 	return cmd
 }
 

@@ -23,7 +23,7 @@ func watchCmd() *cobra.Command {
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "watch",
-		Short: "Stream the cluster's events (node status, placements, evictions, jailings, workloads)",
+		Short: "Stream the cluster's events (node status, placements, evictions, jailings, removals, workloads)",
 		Long: `Stream the application's events as blocks commit, one line per event:
 
   height 42     node_status     node=n1 from=Ready to=Suspect reason=...
