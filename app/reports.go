@@ -32,6 +32,15 @@ import (
 //   - reachable and unreachable each by more than (1-q)·n, neither a
 //     quorum: partitioned.
 //
+// A reachable vote may name failing tasks, but only tasks placed on the
+// node when the report is applied: the others are refused (dropped, the
+// vote itself still counts) and the observer loses reputation_penalty once
+// per report that names any, as for a contradicted vote; a stored vote
+// keeps at most api.MaxStoredFailingTasksPerVote of them, so a node's
+// record stays within api.MaxReportRecordBytes. Strikes are counted for
+// the tasks the new vote names only, so what other observers named does
+// not make a report dearer.
+//
 // A quorum outcome is final for its window; the verdict applies unless a
 // later window already decided. Missing votes are not votes: lost reports
 // never move a node. Once a window is decided, every vote in it is scored:
