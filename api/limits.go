@@ -123,4 +123,24 @@ const (
 	// within them (app/health).
 	MinPhiThresholdMilli = 1_000
 	MaxPhiThresholdMilli = 100_000
+
+	// Bounded reports (issue 10, item 5; docs/failure-detection.md). A
+	// vote about node N may name only tasks placed on N when the report
+	// is applied; the others are refused (dropped, and the observer loses
+	// reputation_penalty once per report). Of the rest, a stored vote keeps
+	// the first MaxStoredFailingTasksPerVote in id order: one task with a
+	// quorum is enough for a strike, and there is at most one per window.
+	MaxStoredFailingTasksPerVote = 4
+	// MaxTaskIDLen bounds a task id, "{workload}/{index}": a workload name
+	// and an index below MaxReplicasPerWorkload (3 digits).
+	MaxTaskIDLen = MaxWorkloadNameLen + 1 + 3
+	// MaxReportRecordBytes bounds a node's stored report record
+	// (reports/{node id}, types.NodeReports; checked at the end of every
+	// block). Worst case: 2 open windows × MaxObservers votes, each vote
+	// 22 (a 20-byte observer) + 2 (reachable) + 2 (scored) + 4 × 69 (ids of
+	// MaxTaskIDLen) = 302 bytes, 305 as an element of the tally; a tally
+	// 1000 × 305 + 15 (window, outcome, struck) = 305,015, 305,019 as an
+	// element of the record; the record 2 × 305,019 + 65 (node id) =
+	// 610,103 bytes (TestReportRecordWorstCase builds it), within 640 KiB.
+	MaxReportRecordBytes = 640 << 10
 )

@@ -319,6 +319,14 @@ func (s *State) verifyHealth() error {
 					return fmt.Errorf("reports of node %s, window %d: votes not sorted by observer", id, w.Window)
 				}
 			}
+			for _, v := range w.Votes {
+				// checkStrike finds a task in a vote by binary search.
+				for k := 1; k < len(v.FailingTaskIds); k++ {
+					if v.FailingTaskIds[k-1] >= v.FailingTaskIds[k] {
+						return fmt.Errorf("reports of node %s, window %d: a vote's failing tasks are not sorted and unique", id, w.Window)
+					}
+				}
+			}
 		}
 	}
 	observers := 0

@@ -46,13 +46,18 @@ func (h *harness) handleHealth(a *args, _ string) string { return h.printHealth(
 // handleObservers: observers (active, reputation, jail)
 func (h *harness) handleObservers(a *args, _ string) string { return h.printObservers() }
 
-// handleChanges: changes (the keys TakeChanges returns)
+// handleChanges: changes [bytes=true] (the keys TakeChanges returns; with
+// bytes=true, each written record's size)
 func (h *harness) handleChanges(a *args, _ string) string {
+	sizes := a.bool("bytes")
 	var lines []string
 	for _, kv := range h.s.TakeChanges() {
-		if kv.Value == nil {
+		switch {
+		case kv.Value == nil:
 			lines = append(lines, h.names2(string(kv.Key))+" deleted")
-		} else {
+		case sizes:
+			lines = append(lines, fmt.Sprintf("%s %d bytes", h.names2(string(kv.Key)), len(kv.Value)))
+		default:
 			lines = append(lines, h.names2(string(kv.Key)))
 		}
 	}

@@ -60,7 +60,7 @@ import (
 //	describe NAME                           a workload as /workloads/{name} shows it
 //	pass                                    what the last reconcile pass did
 //	query PATH                              the JSON answer, indented
-//	changes                                 keys returned by TakeChanges
+//	changes [bytes=true]                    keys returned by TakeChanges (bytes: with each record's size)
 //
 // After every command the state's invariants are checked.
 //

@@ -61,7 +61,9 @@ import (
 //     validator_address maps back to it; accounts are never removed;
 //   - reports: its node exists, at most 2 windows, in order, no more
 //     votes per window than observers (the votes' order is checked on
-//     load: checking it per block cost a tenth of a busy block);
+//     load: checking it per block cost a tenth of a busy block), at most
+//     api.MaxStoredFailingTasksPerVote failing tasks per vote, and the
+//     encoded record within api.MaxReportRecordBytes;
 //   - validator: stored under its key's address, power > 0;
 //   - params: ValidateParams;
 //   - block info (every block): the height advanced; the detector clock,
@@ -564,6 +566,14 @@ func (c *blockCheck) checkReports(id string) error {
 		if len(w.Votes) > len(s.observerIDs) {
 			return fmt.Errorf("reports of node %s, window %d: %d votes from %d observers", id, w.Window, len(w.Votes), len(s.observerIDs))
 		}
+		for i := range w.Votes {
+			if n := len(w.Votes[i].FailingTaskIds); n > api.MaxStoredFailingTasksPerVote {
+				return fmt.Errorf("reports of node %s, window %d: a vote names %d failing tasks; at most %d are stored", id, w.Window, n, api.MaxStoredFailingTasksPerVote)
+			}
+		}
+	}
+	if size := r.Size(); size > api.MaxReportRecordBytes {
+		return fmt.Errorf("reports of node %s: the record is %d bytes; the bound is %d", id, size, api.MaxReportRecordBytes)
 	}
 	return nil
 }

@@ -32,6 +32,15 @@ import (
 //   - reachable and unreachable each by more than (1-q)·n, neither a
 //     quorum: partitioned.
 //
+// A reachable vote may name failing tasks, but only tasks placed on the
+// node when the report is applied: the others are refused (dropped, the
+// vote itself still counts) and the observer loses reputation_penalty once
+// per report that names any, as for a contradicted vote; a stored vote
+// keeps at most api.MaxStoredFailingTasksPerVote of them, so a node's
+// record stays within api.MaxReportRecordBytes. Strikes are counted for
+// the tasks the new vote names only, so what other observers named does
+// not make a report dearer.
+//
 // A quorum outcome is final for its window; the verdict applies unless a
 // later window already decided. Missing votes are not votes: lost reports
 // never move a node. Once a window is decided, every vote in it is scored:
@@ -187,6 +196,7 @@ func (s *State) healthReport(tx *api.Tx, m *types.HealthReport) ([]Event, string
 	}
 	var events []Event
 	counted, repeated, unknown := 0, 0, 0
+	refusedIDs, refusedObs, firstRefused := 0, 0, ""
 	for _, o := range m.Observations {
 		n := s.nodes[o.NodeId]
 		if n == nil {
@@ -200,7 +210,15 @@ func (s *State) healthReport(tx *api.Tx, m *types.HealthReport) ([]Event, string
 		}
 		vote := types.Vote{Observer: clone(tx.Address), Reachable: o.Reachable}
 		if o.Reachable && len(o.FailingTaskIds) > 0 {
-			vote.FailingTaskIds = sortedUnique(o.FailingTaskIds)
+			var refused int
+			vote.FailingTaskIds, refused = s.placedFailing(n.Id, o.FailingTaskIds)
+			if refused > 0 {
+				if refusedObs == 0 {
+					firstRefused = n.Id
+				}
+				refusedIDs += refused
+				refusedObs++
+			}
 		}
 		i := sort.Search(len(t.Votes), func(i int) bool { return bytes.Compare(t.Votes[i].Observer, tx.Address) >= 0 })
 		t.Votes = append(t.Votes, types.Vote{})
@@ -208,7 +226,7 @@ func (s *State) healthReport(tx *api.Tx, m *types.HealthReport) ([]Event, string
 		t.Votes[i] = vote
 		counted++
 		s.touch(prefixReports + n.Id)
-		events = append(events, s.tallyChanged(n, r, t)...)
+		events = append(events, s.tallyChanged(n, r, t, vote.FailingTaskIds)...)
 	}
 	log := fmt.Sprintf("health report for window %d: %d votes recorded", m.Window, counted)
 	if repeated > 0 {
@@ -217,10 +235,50 @@ func (s *State) healthReport(tx *api.Tx, m *types.HealthReport) ([]Event, string
 	if unknown > 0 {
 		log += fmt.Sprintf(", %d about unknown nodes (ignored)", unknown)
 	}
+	if refusedObs > 0 {
+		before := acc.Reputation
+		s.penalise(acc)
+		log += fmt.Sprintf("; %d failing task ids in %d observations (first: node %s) name tasks not placed on the observed node: refused, reputation %d -> %d",
+			refusedIDs, refusedObs, firstRefused, before, acc.Reputation)
+	}
 	if !s.activeObserver(acc) {
 		log += fmt.Sprintf("; observer %s is below reputation_floor %d (reputation %d): its votes are scored but not counted", key, s.params.ReputationFloor, acc.Reputation)
 	}
 	return events, log, nil
+}
+
+// placedFailing returns the failing task ids a vote about node keeps: the
+// ids of tasks placed on node, sorted, without duplicates, at most
+// api.MaxStoredFailingTasksPerVote (the first in id order); and the number
+// of ids refused because they name no task placed on node. It costs
+// O(len(ids) log len(ids)), whatever the state holds.
+func (s *State) placedFailing(node string, ids []string) (kept []string, refused int) {
+	placed := s.tasksByNode[node]
+	for _, id := range sortedUnique(ids) {
+		if _, ok := placed[id]; !ok {
+			refused++
+			continue
+		}
+		if len(kept) < api.MaxStoredFailingTasksPerVote {
+			kept = append(kept, id)
+		}
+	}
+	return kept, refused
+}
+
+// penalise takes reputation_penalty from an observer whose report was
+// (partly) refused, as a vote contradicted by a decided outcome does.
+func (s *State) penalise(acc *types.Account) {
+	if acc == nil || acc.Jailed {
+		return
+	}
+	was := s.activeObserver(acc)
+	acc.Disagreements++
+	acc.Reputation = max(acc.Reputation-s.params.ReputationPenalty, s.params.ReputationFloor-s.params.ReputationMax)
+	if s.activeObserver(acc) != was {
+		s.activeObsSet = false
+	}
+	s.touchAccount(acc)
 }
 
 func sortedUnique(list []string) []string {
@@ -250,9 +308,10 @@ func (s *State) count(t *types.WindowTally) (up, down int) {
 	return up, down
 }
 
-// tallyChanged decides window t of node n after a new vote: the outcome
-// (and the node's verdict), the scoring, and strikes.
-func (s *State) tallyChanged(n *types.Node, r *types.NodeReports, t *types.WindowTally) []Event {
+// tallyChanged decides window t of node n after a new vote, which names
+// the failing tasks named: the outcome (and the node's verdict), the
+// scoring, and strikes.
+func (s *State) tallyChanged(n *types.Node, r *types.NodeReports, t *types.WindowTally, named []string) []Event {
 	var events []Event
 	final := t.Outcome == types.VERDICT_REACHABLE || t.Outcome == types.VERDICT_UNREACHABLE
 	if !final {
@@ -275,8 +334,8 @@ func (s *State) tallyChanged(n *types.Node, r *types.NodeReports, t *types.Windo
 	if t.Outcome == types.VERDICT_REACHABLE || t.Outcome == types.VERDICT_UNREACHABLE {
 		s.scoreVotes(t)
 	}
-	if !t.Struck {
-		events = append(events, s.checkStrike(n, t)...)
+	if !t.Struck && len(named) > 0 {
+		events = append(events, s.checkStrike(n, t, named)...)
 	}
 	return events
 }
@@ -329,27 +388,34 @@ func (s *State) scoreVotes(t *types.WindowTally) {
 // checkStrike gives n a strike when a quorum of active observers, reaching
 // it, report a task failing that n's latest heartbeat claims Running (at
 // most one strike per window); quarantine_strikes strikes quarantine it.
-func (s *State) checkStrike(n *types.Node, t *types.WindowTally) []Event {
-	failing := map[string]int{}
-	for i := range t.Votes {
-		v := &t.Votes[i]
-		if len(v.FailingTaskIds) == 0 {
-			continue
-		}
-		if info, ok := s.observer(v.Observer); !ok || !info.active {
-			continue
-		}
-		for _, id := range v.FailingTaskIds {
-			failing[id]++
-		}
-	}
-	if len(failing) == 0 {
-		return nil
-	}
+// It runs when a vote names failing tasks (named: that vote's, sorted, at
+// most api.MaxStoredFailingTasksPerVote, all placed on n), and counts the
+// votes naming each of those tasks only: O(len(named) × votes × log
+// api.MaxStoredFailingTasksPerVote), whatever the other votes name. A
+// strike can only appear when a vote naming its task arrives (a quorum
+// needs that vote), so checking the named tasks alone finds it.
+func (s *State) checkStrike(n *types.Node, t *types.WindowTally, named []string) []Event {
 	active := s.activeObservers()
-	for _, id := range sortedKeys(failing) {
+	for _, id := range named {
 		task := s.tasks[id]
-		if !s.quorum(failing[id], active) || task == nil || task.Node != n.Id || task.State != types.TASK_RUNNING {
+		if task == nil || task.Node != n.Id || task.State != types.TASK_RUNNING {
+			continue
+		}
+		count := 0
+		for i := range t.Votes {
+			v := &t.Votes[i]
+			if !v.Reachable || len(v.FailingTaskIds) == 0 {
+				continue
+			}
+			k := sort.SearchStrings(v.FailingTaskIds, id)
+			if k == len(v.FailingTaskIds) || v.FailingTaskIds[k] != id {
+				continue
+			}
+			if info, ok := s.observer(v.Observer); ok && info.active {
+				count++
+			}
+		}
+		if !s.quorum(count, active) {
 			continue
 		}
 		t.Struck = true

@@ -14,8 +14,9 @@
 //     fits in a transaction (api.MaxTxBytes); when the cluster is larger the
 //     observations included rotate with the window.
 //   - A probe is GET http://ENDPOINT/healthz (its round trip is the rtt;
-//     the answer must name the node) then GET /tasks (tasks not healthy are
-//     failing), within Config.ProbeTimeout. A node without an endpoint is
+//     the answer must name the node) then GET /tasks (tasks not healthy
+//     and placed on the node by the chain are failing: the chain refuses
+//     others and penalises the observer), within Config.ProbeTimeout. A node without an endpoint is
 //     not reported.
 //   - A circuit breaker per endpoint (Breaker) opens after
 //     BreakerConfig.Failures consecutive failed probes: the node is then

@@ -470,13 +470,31 @@ func (o *Observer) probe(ctx context.Context, n api.NodeView) (types.Observation
 		o.logf("probe %s: /tasks: %v (reported reachable, without failing tasks)", n.ID, err)
 		return ob, nil
 	}
+	ob.FailingTaskIds = failingPlaced(n, tv)
+	return ob, nil
+}
+
+// failingPlaced returns the tasks the node's agent says are failing that
+// the chain places on it (n.Tasks), sorted, at most
+// api.MaxFailingTasksPerObservation. The chain refuses failing tasks that
+// are not placed on the node and takes reputation from the observer that
+// names them (docs/failure-detection.md), so a node listing tasks that are
+// not its own (a stale agent, or a Byzantine one) must not cost the
+// observer anything.
+func failingPlaced(n api.NodeView, tv api.AgentTasksView) []string {
+	placed := make(map[string]bool, len(n.Tasks))
+	for _, id := range n.Tasks {
+		placed[id] = true
+	}
+	var out []string
 	for _, t := range tv.Tasks {
-		if !t.Healthy && validTaskID(t.TaskID) && len(ob.FailingTaskIds) < api.MaxFailingTasksPerObservation {
-			ob.FailingTaskIds = append(ob.FailingTaskIds, t.TaskID)
+		if !t.Healthy && placed[t.TaskID] && validTaskID(t.TaskID) && len(out) < api.MaxFailingTasksPerObservation {
+			out = append(out, t.TaskID)
+			placed[t.TaskID] = false // once
 		}
 	}
-	sort.Strings(ob.FailingTaskIds)
-	return ob, nil
+	sort.Strings(out)
+	return out
 }
 
 func (o *Observer) get(ctx context.Context, url string, out any) error {

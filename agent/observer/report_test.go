@@ -66,3 +66,20 @@ func TestBuildReportBounded(t *testing.T) {
 func testKey() ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
 }
+
+// An agent's failing tasks count only if the chain places them on its
+// node: the chain refuses others and penalises the observer naming them.
+func TestFailingPlacedKeepsOnlyTheNodesTasks(t *testing.T) {
+	n := api.NodeView{ID: "n1", Tasks: []string{"web/0", "web/2", "db/1"}}
+	tv := api.AgentTasksView{NodeID: "n1", Tasks: []api.AgentTaskView{
+		{TaskID: "web/2"}, {TaskID: "web/0", Healthy: true}, {TaskID: "other/0"},
+		{TaskID: "db/1"}, {TaskID: "db/1"}, {TaskID: "web/9"},
+	}}
+	got := failingPlaced(n, tv)
+	if want := []string{"db/1", "web/2"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("failingPlaced = %v, want %v", got, want)
+	}
+	if got := failingPlaced(api.NodeView{ID: "n1"}, tv); len(got) != 0 {
+		t.Fatalf("a node with no tasks on the chain: failingPlaced = %v, want none", got)
+	}
+}
