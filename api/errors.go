@@ -33,6 +33,10 @@ package api
 //	  25  ErrBadGenesis         genesis app_state is invalid
 //	  26  ErrWindowClosed       health report for a window that is not open
 //	  27  ErrBadRequest         query: malformed parameter (unknown filter, bad value, limit out of range)
+//	  28  ErrUnknownSigner      the signer has no account and the message creates none (ADR 0014)
+//	  29  ErrNotNodeKey         a node's message not signed by the node's own key
+//	  30  ErrRegistrationRateLimited  this block's self-registrations (max_self_registrations_per_block) are used up
+//	  31  ErrRegistrationClosed a node's own key registers it while open_registration is off
 
 import (
 	"errors"
@@ -76,6 +80,11 @@ var (
 	ErrBadGenesis       = &Error{25, "bad genesis"}
 	ErrWindowClosed     = &Error{26, "report window not open"}
 	ErrBadRequest       = &Error{27, "bad request"}
+
+	ErrUnknownSigner           = &Error{28, "unknown signer"}
+	ErrNotNodeKey              = &Error{29, "not the node's key"}
+	ErrRegistrationRateLimited = &Error{30, "self-registration rate exceeded"}
+	ErrRegistrationClosed      = &Error{31, "open registration is off"}
 )
 
 // AllErrors lists every sentinel, in code order.
@@ -88,6 +97,8 @@ func AllErrors() []*Error {
 		ErrWorkloadNotFound, ErrInvalidParams, ErrInvalidEvidence,
 		ErrStaleHeartbeat, ErrLimitExceeded, ErrNotFound, ErrUnknownAccount,
 		ErrInternal, ErrLastAdmin, ErrBadGenesis, ErrWindowClosed, ErrBadRequest,
+		ErrUnknownSigner, ErrNotNodeKey, ErrRegistrationRateLimited,
+		ErrRegistrationClosed,
 	}
 }
 

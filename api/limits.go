@@ -123,4 +123,14 @@ const (
 	// within them (app/health).
 	MinPhiThresholdMilli = 1_000
 	MaxPhiThresholdMilli = 100_000
+
+	// Admission (ADR 0014).
+
+	// MaxSelfRegistrationsPerBlockLimit bounds
+	// max_self_registrations_per_block: each self-registration creates a
+	// node and an account that stay, so the bound is on how fast keys that
+	// nobody vouched for can fill MaxNodes and MaxAccounts (at 1,000 per
+	// block, a 1 s chain would fill MaxNodes in 10 s; the default, 10, in
+	// about 17 minutes, while an operator can close registration).
+	MaxSelfRegistrationsPerBlockLimit = 1000
 )

@@ -274,7 +274,7 @@ func (h *harness) handleEquivocate(a *args, _ string) string {
 		}
 		msg = &types.ReportEquivocation{TxA: mk(1), TxB: other}
 	}
-	return h.deliver(a, &types.TxBody{Msg: &types.TxBody_ReportEquivocation{ReportEquivocation: msg}}, "anyone")
+	return h.deliver(a, &types.TxBody{Msg: &types.TxBody_ReportEquivocation{ReportEquivocation: msg}}, "ops")
 }
 
 // deliver signs and sends a tx the way a client would, through DecodeTx
