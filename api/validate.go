@@ -264,8 +264,8 @@ func validateHealthReport(m *types.HealthReport) error {
 // Everything refused wraps ErrInvalidEvidence. The cheap checks come first;
 // the two signature verifications last, so junk costs at most one
 // verification (the outer one) and valid evidence three.
-func validateEquivocation(m *types.ReportEquivocation, chainID string) error {
-	_, err := checkEquivocation(m, chainID, crypto.Verify)
+func validateEquivocation(m *types.ReportEquivocation, chainID string, verify Verifier) error {
+	_, err := checkEquivocation(m, chainID, verify)
 	return err
 }
 
@@ -514,7 +514,12 @@ func validEnvName(s string) error {
 }
 
 // validateMsg runs the message's own validation.
-func validateMsg(body *types.TxBody) error {
+func validateMsg(body *types.TxBody) error { return validateMsgWith(body, crypto.Verify) }
+
+// validateMsgWith is validateMsg with the signatures inside the message
+// (equivocation evidence) checked by verify: DecodeTxWith may pass its
+// Verifier, so that a signature cache covers them too.
+func validateMsgWith(body *types.TxBody, verify Verifier) error {
 	switch m := body.Msg.(type) {
 	case *types.TxBody_RegisterNode:
 		return validateRegisterNode(m.RegisterNode)
@@ -523,7 +528,7 @@ func validateMsg(body *types.TxBody) error {
 	case *types.TxBody_HealthReport:
 		return validateHealthReport(m.HealthReport)
 	case *types.TxBody_ReportEquivocation:
-		return validateEquivocation(m.ReportEquivocation, body.ChainId)
+		return validateEquivocation(m.ReportEquivocation, body.ChainId, verify)
 	case *types.TxBody_CreateWorkload:
 		return ValidateWorkloadSpec(&m.CreateWorkload.Spec)
 	case *types.TxBody_UpdateWorkload:
