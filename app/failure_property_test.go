@@ -294,7 +294,13 @@ func simulateFailures(t *testing.T, rng *rand.Rand, heights int, reputation bool
 			if errA != nil || errB != nil {
 				t.Fatalf("height %d: DecodeTx: %v", h, errA)
 			}
+			before := a.beforeTx(txA)
 			ra, rb := a.DeliverTx(txA), b.DeliverTx(txB)
+			if ra.Code != 0 {
+				if err := a.afterFailedTx(before); err != nil {
+					t.Fatalf("height %d: a failed %s (code %d: %s) changed the state: %v", h, api.MsgName(&txA.Body), ra.Code, ra.Log, err)
+				}
+			}
 			if !reflect.DeepEqual(ra, rb) {
 				t.Fatalf("height %d: results differ:\n%+v\n%+v", h, ra, rb)
 			}
