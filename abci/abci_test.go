@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,7 +167,15 @@ func TestCheckTxRejectsEachWithItsOwnCode(t *testing.T) {
 		{"wrong chain id", signTx(t, admin, cordon("other-chain", 1, "n1")), api.ErrWrongChainID},
 		{"reused sequence", signTx(t, admin, cordon(testChain, 0, "n1")), api.ErrSequenceUsed},
 		{"skipped sequence", signTx(t, admin, cordon(testChain, 5, "n1")), api.ErrSequenceSkipped},
-		{"signer without the role", signTx(t, stranger, cordon(testChain, 0, "n1")), api.ErrUnauthorized},
+		{"unknown signer", signTx(t, stranger, cordon(testChain, 0, "n1")), api.ErrUnknownSigner},
+		{"signer without the role", signTx(t, key("n1"), cordon(testChain, 0, "n1")), api.ErrUnauthorized},
+		{"heartbeat not by the node's key", signTx(t, admin, heartbeat(testChain, 1, "n1", 1, 0)), api.ErrNotNodeKey},
+		{"self-registration while registration is closed", signTx(t, stranger, register(testChain, 0, "n9", stranger, "a")), api.ErrRegistrationClosed},
+		{"evidence that does not conflict", evidence(t, admin, 1, signTx(t, key("n1"), heartbeat(testChain, 9, "n1", 5, 1)), signTx(t, key("n1"), heartbeat(testChain, 9, "n1", 6, 2))), api.ErrInvalidEvidence},
+		{"evidence of two signers", evidence(t, admin, 1, signTx(t, key("n1"), heartbeat(testChain, 9, "n1", 5, 1)), signTx(t, stranger, heartbeat(testChain, 9, "n1", 5, 2))), api.ErrInvalidEvidence},
+		{"evidence with a bad inner signature", evidence(t, admin, 1, signTx(t, key("n1"), heartbeat(testChain, 9, "n1", 5, 1)), flipSig(t, signTx(t, key("n1"), heartbeat(testChain, 9, "n1", 5, 2)))), api.ErrInvalidEvidence},
+		{"evidence with an undecodable inner tx", evidence(t, admin, 1, signTx(t, key("n1"), heartbeat(testChain, 9, "n1", 5, 1)), []byte("junk \xff")), api.ErrInvalidEvidence},
+		{"evidence from a node's key", evidence(t, key("n1"), 0, signTx(t, stranger, heartbeat(testChain, 9, "n1", 5, 1)), signTx(t, stranger, heartbeat(testChain, 9, "n1", 5, 2))), api.ErrUnauthorized},
 	}
 	seen := map[uint32]string{}
 	for _, c := range cases {
@@ -180,7 +189,7 @@ func TestCheckTxRejectsEachWithItsOwnCode(t *testing.T) {
 			}
 			t.Logf("code %d: %s", r.Code, r.Log)
 		})
-		if prev, dup := seen[c.want.Code]; dup && prev != "bad signature" {
+		if prev, dup := seen[c.want.Code]; dup && prev != "bad signature" && !strings.HasPrefix(c.name, "evidence") {
 			t.Fatalf("%s and %s share code %d", prev, c.name, c.want.Code)
 		}
 		seen[c.want.Code] = c.name
@@ -189,6 +198,27 @@ func TestCheckTxRejectsEachWithItsOwnCode(t *testing.T) {
 	if got := a.state.NextSequence(crypto.Address(pub(admin))); got != 1 {
 		t.Fatalf("rejected txs changed the sequence: %d, want 1", got)
 	}
+}
+
+func heartbeat(chain string, seq uint64, node string, hbSeq uint64, cpu int64) *types.TxBody {
+	return &types.TxBody{ChainId: chain, Sequence: seq, Msg: &types.TxBody_Heartbeat{Heartbeat: &types.Heartbeat{
+		NodeId: node, Seq: hbSeq, Usage: types.Resources{CpuMillis: cpu}}}}
+}
+
+// evidence is a ReportEquivocation of txA and txB signed by k.
+func evidence(t testing.TB, k ed25519.PrivateKey, seq uint64, txA, txB []byte) []byte {
+	return signTx(t, k, &types.TxBody{ChainId: testChain, Sequence: seq, Msg: &types.TxBody_ReportEquivocation{
+		ReportEquivocation: &types.ReportEquivocation{TxA: txA, TxB: txB}}})
+}
+
+func flipSig(t testing.TB, raw []byte) []byte {
+	var tx types.Tx
+	if err := tx.Unmarshal(raw); err != nil {
+		t.Fatal(err)
+	}
+	tx.Signature[0] ^= 0xFF
+	out, _ := tx.Marshal()
+	return out
 }
 
 func TestCheckTxTracksPendingSequences(t *testing.T) {

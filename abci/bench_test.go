@@ -44,6 +44,30 @@ func BenchmarkCheckTx(b *testing.B) {
 	}
 }
 
+// BenchmarkCheckTxEquivocation measures CheckTx of a ReportEquivocation
+// (ADR 0014): the evidence is verified in full before admission, three
+// ed25519 verifications (the report's and its two transactions').
+func BenchmarkCheckTxEquivocation(b *testing.B) {
+	a := newApp(b, b.TempDir())
+	admin, n1 := key("admin"), key("n1")
+	if res, _ := commitBlock(b, a, 1, [][]byte{signTx(b, admin, register(testChain, 0, "n1", n1, "a"))}); res.TxResults[0].Code != 0 {
+		b.Fatal(res.TxResults[0].Log)
+	}
+	txA, txB := signTx(b, n1, heartbeat(testChain, 9, "n1", 5, 1)), signTx(b, n1, heartbeat(testChain, 9, "n1", 5, 2))
+	txs := make([][]byte, b.N)
+	for i := range txs {
+		txs[i] = evidence(b, admin, uint64(i+1), txA, txB)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r, _ := a.CheckTx(ctx, &abcitypes.CheckTxRequest{Tx: txs[i], Type: abcitypes.CHECK_TX_TYPE_CHECK})
+		if r.Code != 0 {
+			b.Fatalf("tx %d: %s", i, r.Log)
+		}
+	}
+}
+
 // BenchmarkFinalizeCommit measures FinalizeBlock + Commit per transaction
 // for blocks of heartbeats from registered nodes (the dominant traffic).
 // One op is one transaction.

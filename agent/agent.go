@@ -247,6 +247,17 @@ func (a *Agent) register(ctx context.Context) error {
 	}
 	a.logf("registering node %s (zone %s, endpoint %s, capacity %d millicores, %d MB)", a.cfg.NodeID, a.cfg.Zone, a.cfg.Endpoint, a.cfg.Capacity.CpuMillis, a.cfg.Capacity.MemoryMb)
 	res, err := a.submit(ctx, a.cfg.registerMsg())
+	// A block applies at most params.max_self_registrations_per_block
+	// self-registrations; a refused one changed nothing: send it again.
+	for tries := 0; errors.Is(err, api.ErrRegistrationRateLimited) && tries < 30; tries++ {
+		a.logf("node %s: this block's self-registrations are used up; trying again", a.cfg.NodeID)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		res, err = a.submit(ctx, a.cfg.registerMsg())
+	}
 	if err != nil {
 		var te *client.TxError
 		if errors.As(err, &te) {

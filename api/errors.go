@@ -33,6 +33,10 @@ package api
 //	  25  ErrBadGenesis         genesis app_state is invalid
 //	  26  ErrWindowClosed       health report for a window that is not open
 //	  27  ErrBadRequest         query: malformed parameter (unknown filter, bad value, limit out of range)
+//	  28  ErrUnknownSigner      the signer has no account and the message creates none (ADR 0014)
+//	  29  ErrNotNodeKey         a node's message not signed by the node's own key
+//	  30  ErrRegistrationRateLimited  this block's self-registrations (max_self_registrations_per_block) are used up
+//	  31  ErrRegistrationClosed a node's own key registers it while open_registration is off
 //	  38  ErrNodeHasTasks       RemoveNode without force while active tasks are placed on the node
 //	  39  ErrNotJailedObserver  UnjailObserver for an account that is not jailed or has no role observer
 
@@ -51,37 +55,39 @@ func (e *Error) Error() string { return e.Desc }
 
 // The sentinels. See the table above.
 var (
-	ErrTxTooLarge       = &Error{1, "tx too large"}
-	ErrTxUndecodable    = &Error{2, "tx undecodable"}
-	ErrBadPubKey        = &Error{3, "bad public key"}
-	ErrBadSignature     = &Error{4, "bad signature"}
-	ErrWrongChainID     = &Error{5, "wrong chain id"}
-	ErrBodyUndecodable  = &Error{6, "tx body undecodable"}
-	ErrSequenceUsed     = &Error{7, "sequence already used"}
-	ErrSequenceSkipped  = &Error{8, "sequence skipped"}
-	ErrTxExpired        = &Error{9, "tx expired"}
-	ErrUnauthorized     = &Error{10, "unauthorized"}
-	ErrSignerJailed     = &Error{11, "signer jailed"}
-	ErrInvalidMessage   = &Error{12, "invalid message"}
-	ErrNodeExists       = &Error{13, "node exists"}
-	ErrNodeNotFound     = &Error{14, "node not found"}
-	ErrWorkloadExists   = &Error{15, "workload exists"}
-	ErrWorkloadNotFound = &Error{16, "workload not found"}
-	ErrInvalidParams    = &Error{17, "invalid params"}
-	ErrInvalidEvidence  = &Error{18, "invalid evidence"}
-	ErrStaleHeartbeat   = &Error{19, "stale heartbeat"}
-	ErrLimitExceeded    = &Error{20, "limit exceeded"}
-	ErrNotFound         = &Error{21, "not found"}
-	ErrUnknownAccount   = &Error{22, "unknown account"}
-	ErrInternal         = &Error{23, "internal error"}
-	ErrLastAdmin        = &Error{24, "last admin"}
-	ErrBadGenesis       = &Error{25, "bad genesis"}
-	ErrWindowClosed     = &Error{26, "report window not open"}
-	ErrBadRequest       = &Error{27, "bad request"}
-	// Codes 28..37 are another change's; 38 and 39 are the node and
-	// observer lifecycle's (RemoveNode, UnjailObserver).
-	ErrNodeHasTasks      = &Error{38, "node has tasks"}
-	ErrNotJailedObserver = &Error{39, "not a jailed observer"}
+	ErrTxTooLarge              = &Error{1, "tx too large"}
+	ErrTxUndecodable           = &Error{2, "tx undecodable"}
+	ErrBadPubKey               = &Error{3, "bad public key"}
+	ErrBadSignature            = &Error{4, "bad signature"}
+	ErrWrongChainID            = &Error{5, "wrong chain id"}
+	ErrBodyUndecodable         = &Error{6, "tx body undecodable"}
+	ErrSequenceUsed            = &Error{7, "sequence already used"}
+	ErrSequenceSkipped         = &Error{8, "sequence skipped"}
+	ErrTxExpired               = &Error{9, "tx expired"}
+	ErrUnauthorized            = &Error{10, "unauthorized"}
+	ErrSignerJailed            = &Error{11, "signer jailed"}
+	ErrInvalidMessage          = &Error{12, "invalid message"}
+	ErrNodeExists              = &Error{13, "node exists"}
+	ErrNodeNotFound            = &Error{14, "node not found"}
+	ErrWorkloadExists          = &Error{15, "workload exists"}
+	ErrWorkloadNotFound        = &Error{16, "workload not found"}
+	ErrInvalidParams           = &Error{17, "invalid params"}
+	ErrInvalidEvidence         = &Error{18, "invalid evidence"}
+	ErrStaleHeartbeat          = &Error{19, "stale heartbeat"}
+	ErrLimitExceeded           = &Error{20, "limit exceeded"}
+	ErrNotFound                = &Error{21, "not found"}
+	ErrUnknownAccount          = &Error{22, "unknown account"}
+	ErrInternal                = &Error{23, "internal error"}
+	ErrLastAdmin               = &Error{24, "last admin"}
+	ErrBadGenesis              = &Error{25, "bad genesis"}
+	ErrWindowClosed            = &Error{26, "report window not open"}
+	ErrBadRequest              = &Error{27, "bad request"}
+	ErrUnknownSigner           = &Error{28, "unknown signer"}
+	ErrNotNodeKey              = &Error{29, "not the node's key"}
+	ErrRegistrationRateLimited = &Error{30, "self-registration rate exceeded"}
+	ErrRegistrationClosed      = &Error{31, "open registration is off"}
+	ErrNodeHasTasks            = &Error{38, "node has tasks"}
+	ErrNotJailedObserver       = &Error{39, "not a jailed observer"}
 )
 
 // AllErrors lists every sentinel, in code order.
@@ -94,6 +100,8 @@ func AllErrors() []*Error {
 		ErrWorkloadNotFound, ErrInvalidParams, ErrInvalidEvidence,
 		ErrStaleHeartbeat, ErrLimitExceeded, ErrNotFound, ErrUnknownAccount,
 		ErrInternal, ErrLastAdmin, ErrBadGenesis, ErrWindowClosed, ErrBadRequest,
+		ErrUnknownSigner, ErrNotNodeKey, ErrRegistrationRateLimited,
+		ErrRegistrationClosed,
 		ErrNodeHasTasks, ErrNotJailedObserver,
 	}
 }

@@ -143,4 +143,14 @@ const (
 	// element of the record; the record 2 × 305,019 + 65 (node id) =
 	// 610,103 bytes (TestReportRecordWorstCase builds it), within 640 KiB.
 	MaxReportRecordBytes = 640 << 10
+
+	// Admission (ADR 0014).
+
+	// MaxSelfRegistrationsPerBlockLimit bounds
+	// max_self_registrations_per_block: each self-registration creates a
+	// node and an account that stay, so the bound is on how fast keys that
+	// nobody vouched for can fill MaxNodes and MaxAccounts (at 1,000 per
+	// block, a 1 s chain would fill MaxNodes in 10 s; the default, 10, in
+	// about 17 minutes, while an operator can close registration).
+	MaxSelfRegistrationsPerBlockLimit = 1000
 )

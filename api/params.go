@@ -25,6 +25,9 @@ import (
 // 2) are not Ready (--unhealthy-zone-threshold 0.55), none in such a zone
 // of at most 50 nodes, and none while no zone has a Ready node; at most
 // 100 task evictions per block, as many as placements.
+//
+// Admission (ADR 0014): under open_registration at most 10 nodes register
+// themselves per block; an operator's registrations are not counted.
 func DefaultParams() types.Params {
 	return types.Params{
 		HeartbeatIntervalMs:   2_000,
@@ -53,6 +56,8 @@ func DefaultParams() types.Params {
 		SecondaryNodeEvictionRateMilli: 10,
 		UnhealthyZoneThresholdMilli:    550,
 		LargeZoneSizeThreshold:         50,
+
+		MaxSelfRegistrationsPerBlock: 10,
 	}
 }
 
@@ -148,6 +153,10 @@ func ValidateParams(p types.Params) error {
 	if p.LargeZoneSizeThreshold > MaxNodes {
 		return bad("large_zone_size_threshold is %d; want 0..%d nodes", p.LargeZoneSizeThreshold, MaxNodes)
 	}
+	if p.MaxSelfRegistrationsPerBlock == 0 || p.MaxSelfRegistrationsPerBlock > MaxSelfRegistrationsPerBlockLimit {
+		return bad("max_self_registrations_per_block is %d; want 1..%d (nodes registering themselves under open_registration per block)",
+			p.MaxSelfRegistrationsPerBlock, MaxSelfRegistrationsPerBlockLimit)
+	}
 	return nil
 }
 
@@ -180,6 +189,8 @@ type ParamsView struct {
 	SecondaryNodeEvictionRateMilli uint32 `json:"secondary_node_eviction_rate_milli"`
 	UnhealthyZoneThresholdMilli    uint32 `json:"unhealthy_zone_threshold_milli"`
 	LargeZoneSizeThreshold         uint32 `json:"large_zone_size_threshold"`
+
+	MaxSelfRegistrationsPerBlock uint32 `json:"max_self_registrations_per_block"`
 }
 
 // NewParamsView converts parameters to their JSON form.
@@ -211,6 +222,8 @@ func NewParamsView(p types.Params) ParamsView {
 		SecondaryNodeEvictionRateMilli: p.SecondaryNodeEvictionRateMilli,
 		UnhealthyZoneThresholdMilli:    p.UnhealthyZoneThresholdMilli,
 		LargeZoneSizeThreshold:         p.LargeZoneSizeThreshold,
+
+		MaxSelfRegistrationsPerBlock: p.MaxSelfRegistrationsPerBlock,
 	}
 }
 
@@ -243,5 +256,7 @@ func (v ParamsView) Params() types.Params {
 		SecondaryNodeEvictionRateMilli: v.SecondaryNodeEvictionRateMilli,
 		UnhealthyZoneThresholdMilli:    v.UnhealthyZoneThresholdMilli,
 		LargeZoneSizeThreshold:         v.LargeZoneSizeThreshold,
+
+		MaxSelfRegistrationsPerBlock: v.MaxSelfRegistrationsPerBlock,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -14,7 +15,8 @@ import (
 // state is consulted. Errors wrap ErrInvalidMessage, except
 // ErrInvalidParams for UpdateParams, ErrBadPubKey for a pub_key that is not
 // an ed25519 key (RegisterNode, SetValidatorPower), ErrInvalidEvidence for
-// an equivocation report carrying one transaction twice, and
+// equivocation evidence that does not prove an equivocation
+// (validateEquivocation), and
 // ErrBodyUndecodable for a body without a known message.
 
 func invalid(format string, args ...any) error {
@@ -254,14 +256,152 @@ func validateHealthReport(m *types.HealthReport) error {
 	return nil
 }
 
-func validateEquivocation(m *types.ReportEquivocation) error {
+// validateEquivocation verifies equivocation evidence in full before any
+// state is read (ADR 0014): both inner transactions decode as
+// transactions of chainID (the outer body's, which DecodeTx has checked)
+// carrying a Heartbeat or a HealthReport that passes its own validation,
+// are signed by the same key, really conflict, and carry valid signatures.
+// Everything refused wraps ErrInvalidEvidence. The cheap checks come first;
+// the two signature verifications last, so junk costs at most one
+// verification (the outer one) and valid evidence three.
+func validateEquivocation(m *types.ReportEquivocation, chainID string, verify Verifier) error {
+	_, err := checkEquivocation(m, chainID, verify)
+	return err
+}
+
+// Equivocation is what a ReportEquivocation proves: the key that signed
+// two conflicting statements, and the statement.
+type Equivocation struct {
+	PubKey  []byte
+	Address []byte // crypto.Address(PubKey)
+	What    string // "two different heartbeats with seq 7 for node n1"
+}
+
+// EquivocationOf returns what m proves. m must be the message of a Tx that
+// DecodeTx accepted for chainID: DecodeTx verified the evidence in full
+// (validateEquivocation), and EquivocationOf repeats the checks but not
+// the two signature verifications.
+func EquivocationOf(m *types.ReportEquivocation, chainID string) (Equivocation, error) {
+	return checkEquivocation(m, chainID, nil)
+}
+
+// checkEquivocation checks m; verify nil skips the inner signatures.
+func checkEquivocation(m *types.ReportEquivocation, chainID string, verify Verifier) (Equivocation, error) {
 	if len(m.TxA) == 0 || len(m.TxB) == 0 {
-		return invalid("equivocation report needs two transactions")
+		return Equivocation{}, invalid("equivocation report needs two transactions")
 	}
 	if bytes.Equal(m.TxA, m.TxB) {
-		return Errorf(ErrInvalidEvidence, "equivocation report carries the same transaction twice")
+		return Equivocation{}, Errorf(ErrInvalidEvidence, "equivocation report carries the same transaction twice")
 	}
-	return nil
+	txA, a, err := evidenceTx("tx_a", m.TxA, chainID)
+	if err != nil {
+		return Equivocation{}, err
+	}
+	txB, b, err := evidenceTx("tx_b", m.TxB, chainID)
+	if err != nil {
+		return Equivocation{}, err
+	}
+	if !bytes.Equal(txA.PubKey, txB.PubKey) {
+		return Equivocation{}, Errorf(ErrInvalidEvidence, "tx_a is signed by %s and tx_b by %s; evidence needs one signer",
+			crypto.AddressHex(txA.PubKey), crypto.AddressHex(txB.PubKey))
+	}
+	var what string
+	switch {
+	case a.GetHeartbeat() != nil && b.GetHeartbeat() != nil:
+		ha, hb := a.GetHeartbeat(), b.GetHeartbeat()
+		if ha.NodeId != hb.NodeId || ha.Seq != hb.Seq {
+			return Equivocation{}, Errorf(ErrInvalidEvidence, "heartbeats %s#%d and %s#%d are different statements, not conflicting ones", ha.NodeId, ha.Seq, hb.NodeId, hb.Seq)
+		}
+		x, errA := ha.Marshal()
+		y, errB := hb.Marshal()
+		if errA != nil || errB != nil || bytes.Equal(x, y) {
+			return Equivocation{}, Errorf(ErrInvalidEvidence, "the two heartbeats %s#%d say the same thing", ha.NodeId, ha.Seq)
+		}
+		what = fmt.Sprintf("two different heartbeats with seq %d for node %s", ha.Seq, ha.NodeId)
+	case a.GetHealthReport() != nil && b.GetHealthReport() != nil:
+		ra, rb := a.GetHealthReport(), b.GetHealthReport()
+		if ra.Window != rb.Window {
+			return Equivocation{}, Errorf(ErrInvalidEvidence, "health reports for windows %d and %d do not conflict: conflicting reports are for the same window", ra.Window, rb.Window)
+		}
+		node, aUp, ok := ReportsConflict(ra, rb)
+		if !ok {
+			return Equivocation{}, Errorf(ErrInvalidEvidence, "the two health reports for window %d do not conflict: no node is reachable in one and unreachable in the other", ra.Window)
+		}
+		what = fmt.Sprintf("conflicting health reports for node %s in window %d (%s, then %s)", node, ra.Window, reachableText(aUp), reachableText(!aUp))
+	default:
+		return Equivocation{}, Errorf(ErrInvalidEvidence, "evidence must be two Heartbeats or two HealthReports; got %s and %s", MsgName(a), MsgName(b))
+	}
+	if verify != nil {
+		for _, t := range []struct {
+			name string
+			tx   *types.Tx
+		}{{"tx_a", txA}, {"tx_b", txB}} {
+			if !verify(t.tx.PubKey, t.tx.BodyBytes, t.tx.Signature) {
+				return Equivocation{}, Errorf(ErrInvalidEvidence, "%s: signature does not verify for signer %s", t.name, crypto.AddressHex(t.tx.PubKey))
+			}
+		}
+	}
+	pub := append([]byte(nil), txA.PubKey...)
+	return Equivocation{PubKey: pub, Address: crypto.Address(pub), What: what}, nil
+}
+
+// evidenceTx decodes one inner transaction of an equivocation report, as
+// DecodeTx would but without verifying its signature (checkEquivocation
+// does that last) and accepting only a Heartbeat or a HealthReport, so
+// evidence cannot nest.
+func evidenceTx(name string, raw []byte, chainID string) (*types.Tx, *types.TxBody, error) {
+	bad := func(format string, args ...any) (*types.Tx, *types.TxBody, error) {
+		return nil, nil, Errorf(ErrInvalidEvidence, name+": "+format, args...)
+	}
+	var tx types.Tx
+	if err := tx.Unmarshal(raw); err != nil {
+		return bad("not a transaction: %v", err)
+	}
+	if len(tx.PubKey) != PubKeyLen {
+		return bad("pub_key is %d bytes; want %d (ed25519)", len(tx.PubKey), PubKeyLen)
+	}
+	if len(tx.Signature) != SignatureLen {
+		return bad("signature is %d bytes; want %d (ed25519)", len(tx.Signature), SignatureLen)
+	}
+	var body types.TxBody
+	if err := body.Unmarshal(tx.BodyBytes); err != nil {
+		return bad("body does not decode: %v", err)
+	}
+	if body.ChainId != chainID {
+		return bad("tx is for chain %q; this chain is %q", body.ChainId, chainID)
+	}
+	switch body.Msg.(type) {
+	case *types.TxBody_Heartbeat, *types.TxBody_HealthReport:
+	default:
+		return bad("evidence must be two Heartbeats or two HealthReports; got %s", MsgName(&body))
+	}
+	if err := validateMsg(&body); err != nil {
+		return bad("%v", err)
+	}
+	return &tx, &body, nil
+}
+
+// ReportsConflict returns the first node (in b's order) on which two
+// health reports for the same window disagree (reachable in one,
+// unreachable in the other), and whether a said reachable.
+func ReportsConflict(a, b *types.HealthReport) (node string, aUp bool, ok bool) {
+	byNode := make(map[string]bool, len(a.Observations))
+	for _, o := range a.Observations {
+		byNode[o.NodeId] = o.Reachable
+	}
+	for _, o := range b.Observations {
+		if up, seen := byNode[o.NodeId]; seen && up != o.Reachable {
+			return o.NodeId, up, true
+		}
+	}
+	return "", false, false
+}
+
+func reachableText(up bool) string {
+	if up {
+		return "reachable"
+	}
+	return "unreachable"
 }
 
 // ValidateWorkloadSpec checks a spec on its own (names, counts, lengths,
@@ -374,7 +514,12 @@ func validEnvName(s string) error {
 }
 
 // validateMsg runs the message's own validation.
-func validateMsg(body *types.TxBody) error {
+func validateMsg(body *types.TxBody) error { return validateMsgWith(body, crypto.Verify) }
+
+// validateMsgWith is validateMsg with the signatures inside the message
+// (equivocation evidence) checked by verify: DecodeTxWith may pass its
+// Verifier, so that a signature cache covers them too.
+func validateMsgWith(body *types.TxBody, verify Verifier) error {
 	switch m := body.Msg.(type) {
 	case *types.TxBody_RegisterNode:
 		return validateRegisterNode(m.RegisterNode)
@@ -383,7 +528,7 @@ func validateMsg(body *types.TxBody) error {
 	case *types.TxBody_HealthReport:
 		return validateHealthReport(m.HealthReport)
 	case *types.TxBody_ReportEquivocation:
-		return validateEquivocation(m.ReportEquivocation)
+		return validateEquivocation(m.ReportEquivocation, body.ChainId, verify)
 	case *types.TxBody_CreateWorkload:
 		return ValidateWorkloadSpec(&m.CreateWorkload.Spec)
 	case *types.TxBody_UpdateWorkload:

@@ -14,14 +14,26 @@ import (
 // last Commit), and DeliverTx (FinalizeBlock), with the block's height and
 // NextSequence. ProcessProposal does not run it: it checks a proposal with
 // DecodeTx alone, and a transaction that fails here in a block is rejected
-// by DeliverTx with its code. In order: sequence (ErrSequenceUsed /
-// ErrSequenceSkipped), timeout_height (ErrTxExpired), jailed signer
-// (ErrSignerJailed), a signer whose account holds another public key
-// (ErrBadPubKey), authorization (ErrUnauthorized, ErrNodeNotFound for a
-// heartbeat of an unknown node, ErrLimitExceeded when a new account would
-// exceed MaxAccounts). It changes nothing.
+// by DeliverTx with its code. It is admission control (ADR 0014): the
+// signer must be known and allowed to send the message. In order: a signer
+// without an account (ErrUnknownSigner; a node's own key registering it
+// is the one exception, ErrRegistrationClosed without open_registration),
+// sequence (ErrSequenceUsed / ErrSequenceSkipped), timeout_height
+// (ErrTxExpired), jailed signer (ErrSignerJailed), a signer whose account
+// holds another public key (ErrBadPubKey), and the message's authorization
+// (authorize: ErrUnauthorized, ErrNotNodeKey, ErrNodeNotFound,
+// ErrInvalidEvidence, ErrRegistrationClosed, ErrLimitExceeded). It changes
+// nothing. The per-block rate of self-registrations is DeliverTx's
+// (admitInBlock): the mempool cannot know which block a transaction lands
+// in.
 func (s *State) CheckTx(tx *api.Tx, height int64, expectedSeq uint64) error {
 	addr := addrHex(tx.Address)
+	acc := s.accounts[addr]
+	if acc == nil {
+		if err := s.admitWithoutAccount(tx); err != nil {
+			return err
+		}
+	}
 	if seq := tx.Body.Sequence; seq < expectedSeq {
 		return api.Errorf(api.ErrSequenceUsed, "sequence %d already used by account %s; next is %d", seq, addr, expectedSeq)
 	} else if seq > expectedSeq {
@@ -30,7 +42,6 @@ func (s *State) CheckTx(tx *api.Tx, height int64, expectedSeq uint64) error {
 	if th := tx.Body.TimeoutHeight; th != 0 && th < height {
 		return api.Errorf(api.ErrTxExpired, "tx timed out at height %d; it would be included at height %d", th, height)
 	}
-	acc := s.accounts[addr]
 	if acc != nil && acc.Jailed {
 		return api.Errorf(api.ErrSignerJailed, "account %s is jailed (%s)", addr, acc.JailReason)
 	}
@@ -40,14 +51,33 @@ func (s *State) CheckTx(tx *api.Tx, height int64, expectedSeq uint64) error {
 	return s.authorize(tx, acc)
 }
 
-// authorize checks that the signer may send the message.
+// admitWithoutAccount admits a signer that has no account: only a node's
+// own key registering that node, under open_registration. Accounts come
+// from genesis, a role grant or a node registration, never from anything
+// else a stranger sends.
+func (s *State) admitWithoutAccount(tx *api.Tx) error {
+	if m := tx.Body.GetRegisterNode(); m != nil && bytes.Equal(m.PubKey, tx.PubKey) {
+		if !s.params.OpenRegistration {
+			return api.Errorf(api.ErrRegistrationClosed, "node %s registers itself (signer %s is its pub_key) but params.open_registration is off; an operator must register it",
+				m.NodeId, addrHex(tx.Address))
+		}
+		return nil
+	}
+	return api.Errorf(api.ErrUnknownSigner, "signer %s has no account; %s needs an account created at genesis, by a role grant or by a node registration",
+		addrHex(tx.Address), api.MsgName(&tx.Body))
+}
+
+// authorize checks that the signer may send the message (ADR 0014).
 func (s *State) authorize(tx *api.Tx, acc *types.Account) error {
 	switch m := tx.Body.Msg.(type) {
 	case *types.TxBody_RegisterNode:
 		if accHasRole(acc, types.ROLE_OPERATOR) {
 			return nil
 		}
-		if s.params.OpenRegistration && bytes.Equal(m.RegisterNode.PubKey, tx.PubKey) {
+		if bytes.Equal(m.RegisterNode.PubKey, tx.PubKey) {
+			if !s.params.OpenRegistration {
+				return api.Errorf(api.ErrRegistrationClosed, "node %s registers itself but params.open_registration is off; an operator must register it", m.RegisterNode.NodeId)
+			}
 			return s.allowNewAccount(acc)
 		}
 		if s.params.OpenRegistration {
@@ -60,14 +90,26 @@ func (s *State) authorize(tx *api.Tx, acc *types.Account) error {
 			return api.Errorf(api.ErrNodeNotFound, "node %s is not registered", m.Heartbeat.NodeId)
 		}
 		if !bytes.Equal(n.PubKey, tx.PubKey) {
-			return api.Errorf(api.ErrUnauthorized, "a heartbeat of node %s must be signed by the node's key (account %s); signer is %s",
+			return api.Errorf(api.ErrNotNodeKey, "a heartbeat of node %s must be signed by the node's key (account %s); signer is %s",
 				n.Id, addrHex(addressOf(n.PubKey)), addrHex(tx.Address))
 		}
-		return s.allowNewAccount(acc)
+		return nil
 	case *types.TxBody_HealthReport:
 		return needRole(tx, acc, types.ROLE_OBSERVER)
 	case *types.TxBody_ReportEquivocation:
-		return s.allowNewAccount(acc)
+		if !accHasRole(acc, types.ROLE_OBSERVER) && !accHasRole(acc, types.ROLE_OPERATOR) && !accHasRole(acc, types.ROLE_ADMIN) {
+			return api.Errorf(api.ErrUnauthorized, "ReportEquivocation needs role observer, operator or admin; account %s has %s", addrHex(tx.Address), rolesString(acc.Roles))
+		}
+		// DecodeTx verified the evidence (api.validateEquivocation); what
+		// needs the state is that the key it accuses has an account.
+		e, err := api.EquivocationOf(m.ReportEquivocation, s.chainID)
+		if err != nil {
+			return err
+		}
+		if s.accounts[addrHex(e.Address)] == nil {
+			return api.Errorf(api.ErrInvalidEvidence, "signer %s has no account", addrHex(e.Address))
+		}
+		return nil
 	case *types.TxBody_CreateWorkload, *types.TxBody_UpdateWorkload, *types.TxBody_DeleteWorkload,
 		*types.TxBody_CordonNode, *types.TxBody_UncordonNode, *types.TxBody_DrainNode:
 		return needRole(tx, acc, types.ROLE_OPERATOR)
@@ -81,8 +123,30 @@ func (s *State) authorize(tx *api.Tx, acc *types.Account) error {
 	return api.Errorf(api.ErrBodyUndecodable, "tx body carries no known message")
 }
 
-// allowNewAccount refuses a role-less signer without an account when the
-// account table is full.
+// selfRegistration reports whether tx registers a new node under open
+// registration with the node's own key rather than as an operator: what
+// max_self_registrations_per_block counts.
+func (s *State) selfRegistration(tx *api.Tx) bool {
+	m := tx.Body.GetRegisterNode()
+	return m != nil && s.nodes[m.NodeId] == nil && bytes.Equal(m.PubKey, tx.PubKey) &&
+		!accHasRole(s.accounts[addrHex(tx.Address)], types.ROLE_OPERATOR)
+}
+
+// admitInBlock is the admission check only DeliverTx can make: at most
+// max_self_registrations_per_block self-registrations per block
+// (ErrRegistrationRateLimited). Like CheckTx's refusals it changes nothing,
+// not even the sequence: the same transaction may be sent again and land
+// in a later block.
+func (s *State) admitInBlock(tx *api.Tx) error {
+	if s.selfRegistration(tx) && s.selfRegs >= s.params.MaxSelfRegistrationsPerBlock {
+		return api.Errorf(api.ErrRegistrationRateLimited, "this block already applied %d self-registrations (max_self_registrations_per_block); send RegisterNode of node %s again for a later block",
+			s.selfRegs, tx.Body.GetRegisterNode().NodeId)
+	}
+	return nil
+}
+
+// allowNewAccount refuses a self-registration that would create an
+// account when the account table is full.
 func (s *State) allowNewAccount(acc *types.Account) error {
 	if acc == nil && len(s.accounts) >= api.MaxAccounts {
 		return api.Errorf(api.ErrLimitExceeded, "the state holds %d accounts, the limit", api.MaxAccounts)

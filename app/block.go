@@ -34,6 +34,7 @@ func (s *State) BeginBlock(b Block, evidence []Misbehavior) []Event {
 	}
 	s.advanceClock(b.TimeMs)
 	s.height, s.blockTimeMs, s.blockHash, s.inBlock = b.Height, b.TimeMs, clone(b.Hash), true
+	s.selfRegs = 0
 	var events []Event
 	for _, m := range evidence {
 		events = append(events, s.punishValidator(m)...)
@@ -70,10 +71,14 @@ func (s *State) jail(acc *types.Account, reason string) Event {
 }
 
 // DeliverTx applies one transaction of the open block. It runs CheckTx at
-// the block's height with the signer's NextSequence; if that fails nothing
-// changes. Otherwise the signer's sequence is consumed (its account created
-// if the message is allowed without a role) and the message runs: if the
-// message fails, nothing else changes and the tx cannot be replayed.
+// the block's height with the signer's NextSequence, then admitInBlock
+// (the self-registration rate); if either fails nothing changes. Otherwise
+// the message runs, and then the signer's sequence is consumed: if the
+// message failed, that is all that changed (the handlers check everything
+// that can fail before they change anything, msgs.go) and the tx cannot be
+// replayed. A signer without an account is admitted only to register its
+// own node, which creates its account: if that fails, nothing at all
+// changes and no account is created (ADR 0014).
 func (s *State) DeliverTx(tx *api.Tx) Result {
 	if !s.inBlock {
 		panic("app: DeliverTx outside a block")
@@ -81,21 +86,24 @@ func (s *State) DeliverTx(tx *api.Tx) Result {
 	if err := s.CheckTx(tx, s.height, s.NextSequence(tx.Address)); err != nil {
 		return Result{Code: api.CodeOf(err), Log: err.Error()}
 	}
-	key := addrHex(tx.Address)
-	acc := s.accounts[key]
-	if acc == nil {
-		acc = &types.Account{Address: clone(tx.Address)}
-		s.accounts[key] = acc
+	if err := s.admitInBlock(tx); err != nil {
+		return Result{Code: api.CodeOf(err), Log: err.Error()}
 	}
-	if len(acc.PubKey) == 0 {
-		acc.PubKey = clone(tx.PubKey)
-	}
-	acc.Sequence++
-	s.touchAccount(acc)
+	self := s.selfRegistration(tx)
 
 	events, log, err := s.apply(tx)
+	if acc := s.accounts[addrHex(tx.Address)]; acc != nil {
+		acc.Sequence++
+		if err == nil && len(acc.PubKey) == 0 {
+			acc.PubKey = clone(tx.PubKey)
+		}
+		s.touchAccount(acc)
+	}
 	if err != nil {
 		return Result{Code: api.CodeOf(err), Log: err.Error()}
+	}
+	if self {
+		s.selfRegs++
 	}
 	return Result{Log: log, Events: events}
 }
@@ -144,6 +152,7 @@ func (s *State) EndBlock() EndBlockResult {
 		res.ValidatorUpdates = append(res.ValidatorUpdates, s.valUpdates[key])
 	}
 	s.valUpdates = map[string]ValidatorUpdate{}
+	s.selfRegs = 0
 	s.touch(keyBlockInfo)
 	s.inBlock = false
 	s.checkBlock() // the invariants of what the block touched; panics if one is broken

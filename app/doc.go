@@ -91,9 +91,13 @@
 //
 // Every rejection is a Result with a numbered code (see errors.go) and a
 // message saying what was wrong and what was expected. Ante failures
-// (sequence, timeout, jail, role) change nothing. A message that fails
-// after the ante check still consumes the signer's sequence, as in the
-// Cosmos SDK: a rejected transaction can never be replayed later.
+// (admission: unknown signer, sequence, timeout, jail, role; ADR 0014)
+// change nothing. A message that fails after the ante check changes
+// nothing but the signer's sequence, which it consumes, as in the Cosmos
+// SDK: a rejected transaction can never be replayed later. No failed or
+// unauthorised transaction creates an account: the only signer admitted
+// without one is a node registering itself, whose account the
+// registration creates.
 //
 // # Determinism
 //

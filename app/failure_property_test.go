@@ -262,10 +262,22 @@ func simulateFailures(t *testing.T, rng *rand.Rand, heights int, reputation bool
 						Window: w, Observations: []types.Observation{{NodeId: node, Reachable: up}}}}})
 				}
 				other := mk(nodes[1].id, false) // about another node: no conflict
-				if equivocate && rng.Intn(40) == 0 {
+				confess := equivocate && rng.Intn(40) == 0
+				if confess {
 					other = mk(nodes[0].id, false) // a true confession: it is jailed
 				}
-				add(o, &types.TxBody{Msg: &types.TxBody_ReportEquivocation{ReportEquivocation: &types.ReportEquivocation{TxA: mk(nodes[0].id, true), TxB: other}}})
+				ev := &types.TxBody{Msg: &types.TxBody_ReportEquivocation{ReportEquivocation: &types.ReportEquivocation{TxA: mk(nodes[0].id, true), TxB: other}}}
+				if !confess {
+					// Junk evidence never reaches a block: DecodeTx
+					// refuses it (ADR 0014).
+					ev.ChainId = testChainID
+					if _, err := api.DecodeTx(encodeTx(testKey(o), ev), testChainID); api.CodeOf(err) != api.ErrInvalidEvidence.Code {
+						t.Fatalf("height %d: junk evidence: %v; want code %d", h, err, api.ErrInvalidEvidence.Code)
+					}
+					codes["ReportEquivocation/18"]++
+					continue
+				}
+				add(o, ev)
 				continue
 			}
 			add(o, &types.TxBody{Msg: &types.TxBody_HealthReport{HealthReport: rep}})
@@ -282,7 +294,13 @@ func simulateFailures(t *testing.T, rng *rand.Rand, heights int, reputation bool
 			if errA != nil || errB != nil {
 				t.Fatalf("height %d: DecodeTx: %v", h, errA)
 			}
+			before := a.beforeTx(txA)
 			ra, rb := a.DeliverTx(txA), b.DeliverTx(txB)
+			if ra.Code != 0 {
+				if err := a.afterFailedTx(before); err != nil {
+					t.Fatalf("height %d: a failed %s (code %d: %s) changed the state: %v", h, api.MsgName(&txA.Body), ra.Code, ra.Log, err)
+				}
+			}
 			if !reflect.DeepEqual(ra, rb) {
 				t.Fatalf("height %d: results differ:\n%+v\n%+v", h, ra, rb)
 			}

@@ -274,7 +274,7 @@ func (h *harness) handleEquivocate(a *args, _ string) string {
 		}
 		msg = &types.ReportEquivocation{TxA: mk(1), TxB: other}
 	}
-	return h.deliver(a, &types.TxBody{Msg: &types.TxBody_ReportEquivocation{ReportEquivocation: msg}}, "anyone")
+	return h.deliver(a, &types.TxBody{Msg: &types.TxBody_ReportEquivocation{ReportEquivocation: msg}}, "ops")
 }
 
 // deliver signs and sends a tx the way a client would, through DecodeTx
@@ -322,7 +322,15 @@ func (h *harness) deliver(a *args, body *types.TxBody, defaultSigner string) str
 	if err != nil {
 		return h.names2(fmt.Sprintf("rejected by DecodeTx: code %d (%s): %v", api.CodeOf(err), sentinelOf(err).Desc, err))
 	}
+	before := h.s.beforeTx(tx)
 	res := h.s.DeliverTx(tx)
+	if res.Code != 0 {
+		// No state from failed transactions (ADR 0014): every rejection
+		// of every script is checked.
+		if err := h.s.afterFailedTx(before); err != nil {
+			h.fatalf("a failed transaction (code %d: %s) changed the state: %v", res.Code, res.Log, err)
+		}
+	}
 	var lines []string
 	if res.Code == 0 {
 		lines = append(lines, "ok: "+res.Log)

@@ -54,6 +54,10 @@ import (
 //	equivocate NAME node=ID seq=N           ReportEquivocation with two heartbeats by NAME
 //	equivocate NAME kind=report window=N node=ID [same=true]
 //	                                        ... with two health reports by NAME
+//	evidence a=INNER b=INNER                ReportEquivocation of two inner txs of any shape
+//	    (INNER: hb:KEY:NODE:SEQ:CPU | report:KEY:WINDOW:NODE:up|down |
+//	    cordon:KEY:NODE | junk, optionally !sig or !chain;
+//	    golden_handler_admission_test.go)
 //	every tx command also takes: signer=NAME seq-override: tx-seq=N,
 //	    timeout=H, chain=ID, memo=TEXT, corrupt=sig|pubkey|body|garbage|size|nomsg
 //	nodes | tasks [workload=W] [node=N] | workloads | accounts | validators

@@ -89,6 +89,10 @@ type State struct {
 
 	// valUpdates are validator power changes for the next EndBlock.
 	valUpdates map[string]ValidatorUpdate
+	// selfRegs counts the open block's self-registrations
+	// (max_self_registrations_per_block, ADR 0014); 0 between blocks, so
+	// it is no record: a state loaded at a block boundary has the same.
+	selfRegs uint32
 	// touches counts touch calls: a record may have changed since a
 	// query cached the sorted keys of a map (query_list.go) if it moved.
 	touches uint64

@@ -385,6 +385,15 @@ func evictionParamFlags() []paramFlag {
 	}
 }
 
+// admissionParamFlags are the `tx params update` flags of admission
+// control (ADR 0014).
+func admissionParamFlags() []paramFlag {
+	return []paramFlag{
+		uintParam("max-self-registrations-per-block", fmt.Sprintf("nodes registering themselves (open registration) applied at most per block, 1 to %d; the rest are refused and may be sent again", api.MaxSelfRegistrationsPerBlockLimit),
+			func(p *types.Params) *uint32 { return &p.MaxSelfRegistrationsPerBlock }),
+	}
+}
+
 // milliParam is a `tx params update` flag of a decimal with at most 3
 // decimals, stored in thousandths (0 allowed; the chain's validation
 // checks the range).

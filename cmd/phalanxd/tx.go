@@ -157,7 +157,9 @@ its public key (--node-pubkey, base64 or hex).
 
 The signer (--from) is an operator. Under open registration
 (params.open_registration) a node may register itself: --from defaults to
---node-key then.
+--node-key then. At most params.max_self_registrations_per_block nodes
+register themselves per block; one refused for that (code 30) may be sent
+again.
 
 ` + txSeeAlso,
 		Example: `  phalanxd tx node register n1 --cpu 4000 --memory 8192 --zone eu-1 \
@@ -591,7 +593,7 @@ func paramFlags() []paramFlag {
 			p.ReputationFloor = n
 			return nil
 		}},
-	}, append(detectorParamFlags(), evictionParamFlags()...)...)
+	}, append(append(detectorParamFlags(), evictionParamFlags()...), admissionParamFlags()...)...)
 }
 
 func txParamsCmd() *cobra.Command {
@@ -742,6 +744,7 @@ func paramsText(p types.Params) [][2]string {
 		{"secondary_node_eviction_rate", formatMilli(p.SecondaryNodeEvictionRateMilli) + "/s"},
 		{"unhealthy_zone_threshold", formatMilli(p.UnhealthyZoneThresholdMilli)},
 		{"large_zone_size_threshold", strconv.FormatUint(uint64(p.LargeZoneSizeThreshold), 10)},
+		{"max_self_registrations_per_block", strconv.FormatUint(uint64(p.MaxSelfRegistrationsPerBlock), 10)},
 	}
 }
 
