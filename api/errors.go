@@ -33,6 +33,8 @@ package api
 //	  25  ErrBadGenesis         genesis app_state is invalid
 //	  26  ErrWindowClosed       health report for a window that is not open
 //	  27  ErrBadRequest         query: malformed parameter (unknown filter, bad value, limit out of range)
+//	  32  ErrSignerBudget       the signer already has its budget of pending transactions or bytes in the mempool
+//	  33  ErrMsgTooLarge        encoded tx above its message type's size limit (MaxTxBytesFor)
 
 import (
 	"errors"
@@ -76,6 +78,8 @@ var (
 	ErrBadGenesis       = &Error{25, "bad genesis"}
 	ErrWindowClosed     = &Error{26, "report window not open"}
 	ErrBadRequest       = &Error{27, "bad request"}
+	ErrSignerBudget     = &Error{32, "signer budget exceeded"}
+	ErrMsgTooLarge      = &Error{33, "message too large for its type"}
 )
 
 // AllErrors lists every sentinel, in code order.
@@ -88,6 +92,7 @@ func AllErrors() []*Error {
 		ErrWorkloadNotFound, ErrInvalidParams, ErrInvalidEvidence,
 		ErrStaleHeartbeat, ErrLimitExceeded, ErrNotFound, ErrUnknownAccount,
 		ErrInternal, ErrLastAdmin, ErrBadGenesis, ErrWindowClosed, ErrBadRequest,
+		ErrSignerBudget, ErrMsgTooLarge,
 	}
 }
 

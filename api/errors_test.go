@@ -11,6 +11,7 @@ import (
 
 func TestErrorCodesUniqueAndNonZero(t *testing.T) {
 	seen := map[uint32]string{}
+	var prev uint32
 	for i, e := range AllErrors() {
 		if e.Code == 0 {
 			t.Errorf("%q has code 0, which means success", e.Desc)
@@ -19,9 +20,13 @@ func TestErrorCodesUniqueAndNonZero(t *testing.T) {
 			t.Errorf("code %d used by both %q and %q", e.Code, prev, e.Desc)
 		}
 		seen[e.Code] = e.Desc
-		if want := uint32(i + 1); e.Code != want {
-			t.Errorf("AllErrors()[%d] = %q with code %d; want the list in code order (%d)", i, e.Desc, e.Code, want)
+		// Codes are handed out in blocks (28-31 and 32-35 were assigned to
+		// parallel work), so a gap is allowed while the blocks are merged;
+		// the list stays in code order.
+		if e.Code <= prev {
+			t.Errorf("AllErrors()[%d] = %q with code %d after code %d; want the list in code order", i, e.Desc, e.Code, prev)
 		}
+		prev = e.Code
 	}
 }
 
