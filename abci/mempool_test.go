@@ -326,4 +326,3 @@ func TestCheckTxRecheckRebuildsOutOfOrder(t *testing.T) {
 		t.Fatalf("tx 5 after the gap closed: code %d", c)
 	}
 }
-
