@@ -32,7 +32,14 @@ type Config struct {
 	// KeepBlocks is how many recent state versions stay queryable with
 	// proofs; 0 keeps all.
 	KeepBlocks int64
-	Logger     log.Logger
+	// SignerPendingTxs and SignerPendingBytes are one signer's budget in
+	// this validator's mempool: transactions (and their bytes) CheckTx
+	// admitted and no block has committed yet (api.ErrSignerBudget
+	// beyond). 0 means api.DefaultSignerPendingTxs /
+	// api.DefaultSignerPendingBytes. Local policy: no block depends on it.
+	SignerPendingTxs   int
+	SignerPendingBytes int
+	Logger             log.Logger
 }
 
 // Validate reports a missing or impossible setting.
@@ -44,6 +51,8 @@ func (c Config) Validate() error {
 		return errors.New("abci config: data dir is empty")
 	case c.KeepBlocks < 0:
 		return fmt.Errorf("abci config: keep_blocks %d is negative; expected 0 (keep all) or more", c.KeepBlocks)
+	case c.SignerPendingTxs < 0 || c.SignerPendingBytes < 0:
+		return fmt.Errorf("abci config: signer budget %d txs, %d bytes; expected 0 (the default) or more", c.SignerPendingTxs, c.SignerPendingBytes)
 	}
 	return nil
 }
@@ -60,9 +69,11 @@ type Application struct {
 	store *Store
 	state *app.State // nil until InitChain on a fresh chain
 
-	// checkSeq holds, per signer address, the next sequence CheckTx expects
-	// given the transactions it already admitted since the last Commit.
-	checkSeq map[string]uint64
+	// pending holds, per signer address, the transactions CheckTx admitted
+	// that no block has committed yet (mempool.go): the sequences, their
+	// bytes and the next sequence CheckTx expects. Commit clears it; the
+	// recheck of the mempool's remaining transactions rebuilds it.
+	pending map[string]*signerPending
 
 	// sigs remembers verified signatures across CheckTx, ProcessProposal
 	// and FinalizeBlock.
@@ -98,7 +109,13 @@ func New(cfg Config) (*Application, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Application{cfg: cfg, logger: cfg.Logger, store: store, checkSeq: map[string]uint64{}, sigs: newSigCache()}
+	if cfg.SignerPendingTxs == 0 {
+		cfg.SignerPendingTxs = api.DefaultSignerPendingTxs
+	}
+	if cfg.SignerPendingBytes == 0 {
+		cfg.SignerPendingBytes = api.DefaultSignerPendingBytes
+	}
+	a := &Application{cfg: cfg, logger: cfg.Logger, store: store, pending: map[string]*signerPending{}, sigs: newSigCache()}
 	if v := store.Version(); v > 0 {
 		records, err := store.Records()
 		if err != nil {
@@ -193,48 +210,6 @@ func (a *Application) InitChain(_ context.Context, req *abcitypes.InitChainReque
 	return &abcitypes.InitChainResponse{AppHash: hash}, nil
 }
 
-// CheckTx admits a transaction to the mempool: the same stateless checks
-// as blocks (api.DecodeTx) and the same ante checks (app.State.CheckTx)
-// against a sequence view that counts transactions already admitted.
-func (a *Application) CheckTx(_ context.Context, req *abcitypes.CheckTxRequest) (*abcitypes.CheckTxResponse, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.state == nil {
-		return &abcitypes.CheckTxResponse{Code: api.CodeOf(api.ErrInternal), Log: "chain not initialised yet"}, nil
-	}
-	if a.halted != "" {
-		return &abcitypes.CheckTxResponse{Code: api.CodeOf(api.ErrInternal), Log: "app halted: " + a.halted}, nil
-	}
-	tx, err := a.decode(req.Tx)
-	if err != nil {
-		return &abcitypes.CheckTxResponse{Code: api.CodeOf(err), Log: err.Error()}, nil
-	}
-	addr := string(tx.Address)
-	expected, ok := a.checkSeq[addr]
-	if !ok {
-		expected = a.state.NextSequence(tx.Address)
-	}
-	if err := a.state.CheckTx(tx, a.state.Height()+1, expected); err != nil {
-		return &abcitypes.CheckTxResponse{Code: api.CodeOf(err), Log: err.Error()}, nil
-	}
-	a.checkSeq[addr] = tx.Body.Sequence + 1
-	return &abcitypes.CheckTxResponse{Code: abcitypes.CodeTypeOK}, nil
-}
-
-// ProcessProposal rejects a block that carries a transaction no honest
-// proposer would include: one that fails api.DecodeTx (too large,
-// undecodable, badly signed, for another chain, an invalid message). It
-// runs no stateful check, and reads no state, so it takes no lock.
-func (a *Application) ProcessProposal(_ context.Context, req *abcitypes.ProcessProposalRequest) (*abcitypes.ProcessProposalResponse, error) {
-	for i, raw := range req.Txs {
-		if _, err := a.decode(raw); err != nil {
-			a.logger.Info("rejecting proposal", "height", req.Height, "tx", i, "err", err)
-			return &abcitypes.ProcessProposalResponse{Status: abcitypes.PROCESS_PROPOSAL_STATUS_REJECT}, nil
-		}
-	}
-	return &abcitypes.ProcessProposalResponse{Status: abcitypes.PROCESS_PROPOSAL_STATUS_ACCEPT}, nil
-}
-
 // FinalizeBlock applies the decided block: evidence, transactions in
 // order, the end-of-block pass; then stages the changes and returns the
 // resulting app hash.
@@ -325,7 +300,7 @@ func (a *Application) Commit(context.Context, *abcitypes.CommitRequest) (*abcity
 	if version != a.state.Height() {
 		panic(fmt.Sprintf("commit: store version %d differs from state height %d", version, a.state.Height()))
 	}
-	clear(a.checkSeq)
+	clear(a.pending)
 	if a.finalized != nil {
 		a.view.push(*a.finalized)
 		a.finalized = nil

@@ -7,14 +7,32 @@
 //
 // # Contract
 //
-//   - CheckTx (the mempool) runs api.DecodeTx, the stateless checks, and
-//     app.State.CheckTx, the stateful ante check, against a per-signer view
-//     of the next sequence that counts the transactions it admitted since
-//     the last Commit; it changes no state. A rejection is the app's
-//     numbered code (api/errors.go) with its message in Log.
+//   - CheckTx (the mempool) runs api.DecodeTx, the stateless checks
+//     (with the size limit of the message's type, code 33), and
+//     app.State.CheckTx, the stateful ante check, against a per-signer
+//     view of the transactions it admitted since the last Commit
+//     (mempool.go): their sequences and bytes. A new transaction must carry
+//     the signer's next sequence counting those, and a signer has at most
+//     its budget (app.toml signer_pending_txs / signer_pending_bytes) of
+//     them (code 32). Commit clears the view; CometBFT's recheck of the
+//     remaining transactions (CHECK_TX_TYPE_RECHECK) rebuilds it, keeping
+//     a transaction whatever its list order if its sequence is neither
+//     committed nor pending twice. CheckTx changes no state. A rejection
+//     is the app's numbered code (api/errors.go) with its message in Log.
+//   - PrepareProposal drops what fails api.DecodeTx, puts each signer's
+//     transactions in sequence order (in that signer's slots of the
+//     mempool order; a committed or repeated sequence and everything
+//     after a gap are dropped), health transactions (api.IsHealthMsg)
+//     first, and caps the other transactions at
+//     api.NonHealthBlockSharePercent of MaxTxBytes and
+//     api.MaxNonHealthBlockBytes (ADR 0015).
 //   - ProcessProposal accepts a block only if every transaction passes
-//     api.DecodeTx; it runs no stateful check (a transaction that then
-//     fails in DeliverTx is kept in the block with its code).
+//     api.DecodeTx, each signer's sequences strictly increase, no health
+//     transaction follows a non-health one of another signer, and the
+//     non-health transactions total at most api.MaxNonHealthBlockBytes.
+//     It decides from the bytes alone and runs no stateful check (a
+//     transaction that then fails in DeliverTx is kept in the block with
+//     its code).
 //   - FinalizeBlock runs app's BeginBlock (block time, hash, misbehaviour
 //     evidence), api.DecodeTx and DeliverTx for each transaction in order,
 //     and EndBlock; it stages the changed records in the tree and returns
@@ -48,12 +66,14 @@
 //     genesis chain id, DataDir for app.db, KeepBlocks for pruning (0
 //     keeps every version, which proofs at old heights need).
 //  2. Give it to CometBFT in-process with proxy.NewUnsyncLocalClientCreator
-//     (node/ does): the Application serialises CheckTx, FinalizeBlock,
-//     Commit, Info and InitChain with its own mutex; ProcessProposal reads
-//     no state; Query takes the view's lock. A synchronised local client
+//     (node/ does): the Application serialises CheckTx, PrepareProposal
+//     (which reads the committed sequences), FinalizeBlock, Commit, Info
+//     and InitChain with its own mutex; ProcessProposal reads no state; Query takes the view's lock. A synchronised local client
 //     would make every query wait for (and delay) FinalizeBlock again.
-//  3. Close it after the CometBFT node has stopped, never before.
-//  4. To roll back (phalanxd rollback), with the node stopped: roll
+//  3. Keep the mempool's recheck on (node.DefaultCometConfig does): the
+//     per-signer view is rebuilt from it after every Commit.
+//  4. Close it after the CometBFT node has stopped, never before.
+//  5. To roll back (phalanxd rollback), with the node stopped: roll
 //     CometBFT's state back, then OpenStore and Store.RollbackTo the
 //     height it kept, so that app and CometBFT agree at the next start.
 //

@@ -11,7 +11,8 @@ import (
 // size (ErrTxTooLarge), Tx decoding (ErrTxUndecodable), public key length
 // (ErrBadPubKey), signature length and validity over crypto.SignBytes of the
 // body (ErrBadSignature), TxBody decoding (ErrBodyUndecodable), chain id
-// (ErrWrongChainID), memo length and a negative timeout_height
+// (ErrWrongChainID), the message type's size limit (ErrMsgTooLarge,
+// MaxTxBytesFor), memo length and a negative timeout_height
 // (ErrInvalidMessage), a known message (ErrBodyUndecodable) and the
 // message's own validation (validate.go: ErrInvalidMessage and others). It
 // reads no state, so abci's CheckTx, ProcessProposal and FinalizeBlock all
@@ -51,6 +52,9 @@ func DecodeTxWith(raw []byte, chainID string, verify Verifier) (*Tx, error) {
 	if body.ChainId != chainID {
 		return nil, Errorf(ErrWrongChainID, "tx is for chain %q; this chain is %q", body.ChainId, chainID)
 	}
+	if limit := MaxTxBytesFor(&body); len(raw) > limit {
+		return nil, Errorf(ErrMsgTooLarge, "%s tx is %d bytes; the limit for this message type is %d", MsgName(&body), len(raw), limit)
+	}
 	if len(body.Memo) > MaxMemoBytes {
 		return nil, Errorf(ErrInvalidMessage, "memo is %d bytes; the limit is %d", len(body.Memo), MaxMemoBytes)
 	}
@@ -75,4 +79,36 @@ type Tx struct {
 	PubKey  ed25519.PublicKey
 	Address []byte // crypto.Address(PubKey)
 	Body    types.TxBody
+}
+
+// MaxTxBytesFor is the size limit of an encoded Tx carrying body's message
+// (api/limits.go): large only for the types that need it.
+func MaxTxBytesFor(body *types.TxBody) int {
+	switch body.Msg.(type) {
+	case *types.TxBody_Heartbeat:
+		return MaxHeartbeatTxBytes
+	case *types.TxBody_HealthReport:
+		return MaxHealthReportTxBytes
+	case *types.TxBody_ReportEquivocation:
+		return MaxReportEquivocationTxBytes
+	case *types.TxBody_CreateWorkload, *types.TxBody_UpdateWorkload:
+		return MaxWorkloadTxBytes
+	case *types.TxBody_RegisterNode:
+		return MaxRegisterNodeTxBytes
+	case *types.TxBody_UpdateParams:
+		return MaxUpdateParamsTxBytes
+	default:
+		return MaxSmallMsgTxBytes
+	}
+}
+
+// IsHealthMsg reports whether body carries a health transaction: a
+// Heartbeat, a HealthReport or ReportEquivocation evidence. Blocks carry
+// these first (ADR 0015).
+func IsHealthMsg(body *types.TxBody) bool {
+	switch body.Msg.(type) {
+	case *types.TxBody_Heartbeat, *types.TxBody_HealthReport, *types.TxBody_ReportEquivocation:
+		return true
+	}
+	return false
 }

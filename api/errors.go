@@ -37,8 +37,10 @@ package api
 //	  29  ErrNotNodeKey         a node's message not signed by the node's own key
 //	  30  ErrRegistrationRateLimited  this block's self-registrations (max_self_registrations_per_block) are used up
 //	  31  ErrRegistrationClosed a node's own key registers it while open_registration is off
-//	  38  ErrNodeHasTasks       RemoveNode without force while active tasks are placed on the node
-//	  39  ErrNotJailedObserver  UnjailObserver for an account that is not jailed or has no role observer
+//	  32  ErrSignerBudget       the signer already has its budget of pending transactions or bytes in the mempool
+//	  33  ErrMsgTooLarge        encoded tx above its message type's size limit (MaxTxBytesFor)
+//	  34  ErrNodeHasTasks       RemoveNode without force while active tasks are placed on the node
+//	  35  ErrNotJailedObserver  UnjailObserver for an account that is not jailed or has no role observer
 
 import (
 	"errors"
@@ -86,8 +88,10 @@ var (
 	ErrNotNodeKey              = &Error{29, "not the node's key"}
 	ErrRegistrationRateLimited = &Error{30, "self-registration rate exceeded"}
 	ErrRegistrationClosed      = &Error{31, "open registration is off"}
-	ErrNodeHasTasks            = &Error{38, "node has tasks"}
-	ErrNotJailedObserver       = &Error{39, "not a jailed observer"}
+	ErrSignerBudget            = &Error{32, "signer budget exceeded"}
+	ErrMsgTooLarge             = &Error{33, "message too large for its type"}
+	ErrNodeHasTasks            = &Error{34, "node has tasks"}
+	ErrNotJailedObserver       = &Error{35, "not a jailed observer"}
 )
 
 // AllErrors lists every sentinel, in code order.
@@ -102,7 +106,7 @@ func AllErrors() []*Error {
 		ErrInternal, ErrLastAdmin, ErrBadGenesis, ErrWindowClosed, ErrBadRequest,
 		ErrUnknownSigner, ErrNotNodeKey, ErrRegistrationRateLimited,
 		ErrRegistrationClosed,
-		ErrNodeHasTasks, ErrNotJailedObserver,
+		ErrSignerBudget, ErrMsgTooLarge, ErrNodeHasTasks, ErrNotJailedObserver,
 	}
 }
 

@@ -153,4 +153,47 @@ const (
 	// block, a 1 s chain would fill MaxNodes in 10 s; the default, 10, in
 	// about 17 minutes, while an operator can close registration).
 	MaxSelfRegistrationsPerBlockLimit = 1000
+
+	// ---- Issue 10 (items 3, 4, 6): size limits per message type, mempool
+	// budgets per signer, block composition. See ADR 0015. ----
+
+	// Size limits per message type, on the encoded Tx (body, key and
+	// signature), checked by DecodeTx (ErrMsgTooLarge) after MaxTxBytes.
+	// Only what needs to be large may be: a workload spec (args, env,
+	// constraints), equivocation evidence (two whole transactions), a
+	// heartbeat (up to MaxTasksPerHeartbeat task reports and the agent's
+	// 64 KiB of checkpoints) take MaxTxBytes; a health report is bounded
+	// below it (2,048 observations of 24-byte node ids are about 70 KiB);
+	// a node registration at most MaxLabelsPerNode labels (about 7 KiB);
+	// every command that names one object is small.
+	MaxHeartbeatTxBytes          = MaxTxBytes
+	MaxHealthReportTxBytes       = 96 << 10
+	MaxReportEquivocationTxBytes = MaxTxBytes
+	MaxWorkloadTxBytes           = MaxTxBytes // CreateWorkload, UpdateWorkload
+	MaxRegisterNodeTxBytes       = 8 << 10
+	MaxUpdateParamsTxBytes       = 4 << 10
+	// MaxSmallMsgTxBytes bounds the one-object commands (DeleteWorkload,
+	// CordonNode, UncordonNode, DrainNode, GrantRole, RevokeRole,
+	// SetValidatorPower) and any message type MaxTxBytesFor does not list:
+	// a new type that needs more gets its own entry.
+	MaxSmallMsgTxBytes = 1 << 10
+
+	// DefaultSignerPendingTxs and DefaultSignerPendingBytes are a signer's
+	// default mempool budget on one validator: its transactions admitted
+	// by CheckTx and not yet committed (ErrSignerBudget beyond). A
+	// validator may change them in app.toml (signer_pending_txs,
+	// signer_pending_bytes); they decide no block.
+	DefaultSignerPendingTxs   = 256
+	DefaultSignerPendingBytes = 1 << 20
+
+	// Block composition (consensus rules: ProcessProposal rejects a block
+	// that breaks them). Health transactions (IsHealthMsg: Heartbeat,
+	// HealthReport, ReportEquivocation) come first; the other
+	// transactions take at most NonHealthBlockSharePercent of the
+	// proposal's MaxTxBytes (PrepareProposal) and never more than
+	// MaxNonHealthBlockBytes (PrepareProposal and ProcessProposal:
+	// ProcessProposal is not told MaxTxBytes), half of CometBFT's default
+	// block max_bytes (4 MiB, the genesis node.WriteGenesis writes).
+	NonHealthBlockSharePercent = 50
+	MaxNonHealthBlockBytes     = 2 << 20
 )

@@ -25,7 +25,7 @@ func TestRemoveNodeCommitsAndReloads(t *testing.T) {
 	if len(gens) == 0 {
 		t.Fatal("fixture: n1 holds no task")
 	}
-	if res := deliver(t, s, "ops", removeNodeTx("n1", false)); res.Code != 38 {
+	if res := deliver(t, s, "ops", removeNodeTx("n1", false)); res.Code != 34 {
 		t.Fatalf("remove without force: code %d (%s); want 38", res.Code, res.Log)
 	}
 	if res := deliver(t, s, "ops", removeNodeTx("n1", true)); res.Code != 0 {

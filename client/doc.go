@@ -31,14 +31,18 @@
 // increasing by one. The node's CheckTx keeps, per signer, the next
 // sequence given the transactions it already admitted to the mempool since
 // the last block, so one signer can put several transactions into one
-// block, but the account query (Account, NextSequence) reads committed
-// state and does not count those pending transactions. Hence:
+// block (at most a budget of them per validator, 256 transactions and
+// 1 MiB by default: beyond it CheckTx answers code 32 until a block
+// commits some; the block lists them in sequence order, ADR 0015), but
+// the account query (Account, NextSequence) reads committed state and
+// does not count those pending transactions. Hence:
 //
 //   - A one-off command (the CLI) calls SignAndBroadcast: it reads the
 //     account's sequence, signs and broadcasts; if CheckTx says the sequence
 //     is already used or skipped (codes 7 and 8: another transaction of the
 //     same signer is pending, or was dropped) it waits for the pending one
-//     to commit, re-reads the sequence and tries once more.
+//     to commit, re-reads the sequence and tries once more; on code 32 it
+//     waits for a block and sends the same sequence once more.
 //   - A long-lived sender (the worker agent) counts locally with a
 //     Sequencer: it starts from the account's sequence and hands out
 //     consecutive numbers; after a code 7 or 8 it is Reset from the node.

@@ -445,7 +445,9 @@ type TxOptions struct {
 // query), broadcasts it and waits for the outcome as Broadcast does. If
 // the node rejects the sequence (codes 7, 8: another transaction of the
 // signer is pending, or a counted one was dropped) it waits for the next
-// block, re-reads the sequence and tries once more.
+// block, re-reads the sequence and tries once more; if the signer's
+// mempool budget is full (code 32) it waits for the next block and sends
+// the same sequence once more.
 func (c *Client) SignAndBroadcast(ctx context.Context, priv ed25519.PrivateKey, msg Msg, opts TxOptions) (*Result, error) {
 	if len(priv) != crypto.PrivKeyLen {
 		return nil, fmt.Errorf("sign: private key is %d bytes; expected %d (ed25519)", len(priv), crypto.PrivKeyLen)
@@ -471,7 +473,8 @@ func (c *Client) SignAndBroadcast(ctx context.Context, priv ed25519.PrivateKey, 
 			return nil, err
 		}
 		res, err := c.Broadcast(ctx, raw)
-		if attempt > 0 || !(errors.Is(err, api.ErrSequenceUsed) || errors.Is(err, api.ErrSequenceSkipped)) {
+		budget := errors.Is(err, api.ErrSignerBudget)
+		if attempt > 0 || !(budget || errors.Is(err, api.ErrSequenceUsed) || errors.Is(err, api.ErrSequenceSkipped)) {
 			return res, err
 		}
 		// Wrong sequence: wait for the block that settles the pending
@@ -480,6 +483,11 @@ func (c *Client) SignAndBroadcast(ctx context.Context, priv ed25519.PrivateKey, 
 			if werr := c.WaitForHeight(ctx, h+1); werr != nil {
 				return res, fmt.Errorf("%w (and retrying failed: %v)", err, werr)
 			}
+		}
+		if budget {
+			// Not admitted, and the signer's pending transactions before
+			// it still count: the same sequence is still the next one.
+			continue
 		}
 		if opts.Sequencer != nil {
 			if rerr := opts.Sequencer.Reset(ctx); rerr != nil {

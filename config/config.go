@@ -11,6 +11,8 @@ import (
 
 	cmtcfg "github.com/cometbft/cometbft/config"
 	"github.com/spf13/viper"
+
+	"github.com/phalanx-bft/phalanx/api"
 )
 
 // DefaultHome is where commands look when --home is not given.
@@ -30,17 +32,26 @@ type App struct {
 	// KeepBlocks is how many recent state versions are kept for queries
 	// with proofs; 0 keeps every version.
 	KeepBlocks int64 `mapstructure:"keep_blocks"`
+	// SignerPendingTxs and SignerPendingBytes bound one signer's
+	// transactions (and their bytes) waiting in this validator's mempool;
+	// CheckTx refuses more with code 32 (ADR 0015). 0 means the default,
+	// api.DefaultSignerPendingTxs / api.DefaultSignerPendingBytes.
+	SignerPendingTxs   int `mapstructure:"signer_pending_txs"`
+	SignerPendingBytes int `mapstructure:"signer_pending_bytes"`
 }
 
 // DefaultApp returns the settings `phalanxd init` writes.
 func DefaultApp() App {
-	return App{KeepBlocks: 10_000}
+	return App{KeepBlocks: 10_000, SignerPendingTxs: api.DefaultSignerPendingTxs, SignerPendingBytes: api.DefaultSignerPendingBytes}
 }
 
 // Validate reports impossible settings.
 func (a App) Validate() error {
 	if a.KeepBlocks < 0 {
 		return fmt.Errorf("app.toml: keep_blocks is %d; expected 0 (keep all) or a positive number of blocks", a.KeepBlocks)
+	}
+	if a.SignerPendingTxs < 0 || a.SignerPendingBytes < 0 {
+		return fmt.Errorf("app.toml: signer_pending_txs is %d, signer_pending_bytes %d; expected 0 (the default) or more", a.SignerPendingTxs, a.SignerPendingBytes)
 	}
 	return nil
 }
@@ -104,6 +115,11 @@ func WriteApp(home string, a App) error {
 
 # Recent state versions kept for queries with proofs (0 = keep all).
 keep_blocks = %d
-`, a.KeepBlocks)
+
+# One signer's budget in this validator's mempool: transactions and bytes
+# admitted and not yet in a block (code 32 beyond; 0 = the default).
+signer_pending_txs = %d
+signer_pending_bytes = %d
+`, a.KeepBlocks, a.SignerPendingTxs, a.SignerPendingBytes)
 	return os.WriteFile(AppFile(home), []byte(body), 0o600)
 }

@@ -74,6 +74,10 @@ func TestInitLoopback(t *testing.T) {
 		if v.RPC != c.RPC.ListenAddress || v.P2P != fmt.Sprintf("%s@127.0.0.1:%d", v.NodeID, want.P2P) || v.Prometheus != c.Instrumentation.PrometheusListenAddr {
 			t.Errorf("%s: manifest rpc %s p2p %s prometheus %s disagree with its config", v.Name, v.RPC, v.P2P, v.Prometheus)
 		}
+		if c.Mempool.Size != 20_000 || c.Mempool.MaxTxBytes != api.MaxTxBytes || !c.Mempool.Recheck {
+			t.Errorf("%s: [mempool] size %d max_tx_bytes %d recheck %v; want node.DefaultCometConfig's 20000 %d true (ADR 0015)",
+				v.Name, c.Mempool.Size, c.Mempool.MaxTxBytes, c.Mempool.Recheck, api.MaxTxBytes)
+		}
 		if !c.P2P.AllowDuplicateIP || c.P2P.AddrBookStrict || !c.Instrumentation.Prometheus {
 			t.Errorf("%s: allow_duplicate_ip %v addr_book_strict %v prometheus %v; want true false true", v.Name,
 				c.P2P.AllowDuplicateIP, c.P2P.AddrBookStrict, c.Instrumentation.Prometheus)

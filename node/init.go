@@ -32,9 +32,43 @@ type Validator struct {
 	PubKey  []byte // ed25519 consensus key
 }
 
+// The mempool settings `phalanxd init` and `phalanxd testnet init` write
+// to config.toml's [mempool] (ADR 0015). CometBFT v1.0.1's mempool has no
+// lanes: when it is full (size or max_txs_bytes) it refuses every
+// transaction, heartbeats too. So it is sized to hold what the signers'
+// budgets let non-health traffic queue plus a heartbeat from every node
+// of the largest cluster, and what throttles the other traffic is the
+// app: the per-signer budget in CheckTx (code 32), the size limit per
+// message type (code 33), and the non-health share of every block
+// (PrepareProposal), which bounds how fast it drains.
+const (
+	// MempoolSize is [mempool] size: api.MaxNodes heartbeats in flight
+	// (CometBFT's default, 5,000, is below the largest cluster). Every
+	// block rechecks what is left; the signature cache (50,000 entries)
+	// covers it, so a recheck costs no ed25519 verification.
+	MempoolSize = 20_000
+	// MempoolMaxTxsBytes is [mempool] max_txs_bytes, CometBFT's default
+	// 64 MiB: 20,000 heartbeats of 1 KiB fill a third of it; a signer's
+	// budget is 1 MiB (api.DefaultSignerPendingBytes), so filling the rest
+	// needs 40 privileged keys at their budget.
+	MempoolMaxTxsBytes = 64 << 20
+	// MempoolMaxTxBytes is [mempool] max_tx_bytes: api.MaxTxBytes, so
+	// CometBFT refuses a larger transaction before CheckTx and never
+	// gossips it (its default is 1 MiB).
+	MempoolMaxTxBytes = api.MaxTxBytes
+	// MempoolCacheSize is [mempool] cache_size: twice the mempool, so that
+	// a transaction gossiped again by peers shortly after it left the
+	// mempool (committed) is recognised without CheckTx.
+	MempoolCacheSize = 2 * MempoolSize
+)
+
 // DefaultCometConfig is the CometBFT configuration `phalanxd init` writes:
-// CometBFT's defaults with goleveldb storage, RPC on loopback, and the
-// events a Phalanx user queries indexed.
+// CometBFT's defaults with goleveldb storage, RPC on loopback, the events
+// a Phalanx user queries indexed, and the mempool settings above. Recheck
+// stays on: CheckTx's per-signer view is rebuilt from the recheck after
+// every block (abci/mempool.go), and a transaction a block invalidated
+// leaves the mempool. Invalid transactions are not kept in the cache: one
+// refused for a budget or a sequence may be valid a block later.
 func DefaultCometConfig(home, moniker string) *cmtcfg.Config {
 	c := cmtcfg.DefaultConfig()
 	c.SetRoot(home)
@@ -43,6 +77,12 @@ func DefaultCometConfig(home, moniker string) *cmtcfg.Config {
 	c.RPC.ListenAddress = "tcp://127.0.0.1:26657"
 	c.TxIndex.Indexer = "kv"
 	c.Instrumentation.Namespace = "cometbft"
+	c.Mempool.Size = MempoolSize
+	c.Mempool.MaxTxsBytes = MempoolMaxTxsBytes
+	c.Mempool.MaxTxBytes = MempoolMaxTxBytes
+	c.Mempool.CacheSize = MempoolCacheSize
+	c.Mempool.Recheck = true
+	c.Mempool.KeepInvalidTxsInCache = false
 	return c
 }
 

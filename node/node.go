@@ -49,10 +49,12 @@ func New(home string, logger log.Logger) (*Service, error) {
 		return nil, fmt.Errorf("read genesis: %w", err)
 	}
 	application, err := abci.New(abci.Config{
-		ChainID:    genDoc.ChainID,
-		DataDir:    cfg.Comet.DBDir(),
-		KeepBlocks: cfg.App.KeepBlocks,
-		Logger:     logger.With("module", "phalanx"),
+		ChainID:            genDoc.ChainID,
+		DataDir:            cfg.Comet.DBDir(),
+		KeepBlocks:         cfg.App.KeepBlocks,
+		SignerPendingTxs:   cfg.App.SignerPendingTxs,
+		SignerPendingBytes: cfg.App.SignerPendingBytes,
+		Logger:             logger.With("module", "phalanx"),
 	})
 	if err != nil {
 		return nil, err

@@ -153,10 +153,10 @@ func TestSingleValidatorCLI(t *testing.T) {
 	if err == nil || !strings.Contains(out, "code 10") {
 		t.Fatalf("drain by a node key: err=%v\n%s", err, out)
 	}
-	// A node with tasks is not removed without --force (code 38); one
+	// A node with tasks is not removed without --force (code 34); one
 	// without tasks is, and its slot is free.
 	out, err = run(t, append([]string{"tx", "node", "remove", "n1", "--from", "admin"}, common...)...)
-	if err == nil || !strings.Contains(out, "code 38") {
+	if err == nil || !strings.Contains(out, "code 34") {
 		t.Fatalf("remove of a node with tasks: err=%v\n%s", err, out)
 	}
 	out = mustRun(t, append([]string{"tx", "node", "remove", "n4", "--reason", "retired", "--from", "admin"}, common...)...)
@@ -166,9 +166,9 @@ func TestSingleValidatorCLI(t *testing.T) {
 	if ids, _ := pageIDs("--all"); strings.Join(ids, ",") != "n1,n2,n3" {
 		t.Fatalf("query nodes --all after removing n4: %v", ids)
 	}
-	// admin is an observer, but not jailed: code 39.
+	// admin is an observer, but not jailed: code 35.
 	out, err = run(t, append([]string{"tx", "observer", "unjail", "admin", "--from", "admin"}, common...)...)
-	if err == nil || !strings.Contains(out, "code 39") {
+	if err == nil || !strings.Contains(out, "code 35") {
 		t.Fatalf("unjail of an observer that is not jailed: err=%v\n%s", err, out)
 	}
 

@@ -43,7 +43,7 @@ const (
 	MaxConcurrentProbes    = 1024
 	maxProbeBodyBytes      = 1 << 20
 	reportTxOverheadBytes  = 1024 // body, key and signature around the report
-	maxReportBytes         = api.MaxTxBytes - reportTxOverheadBytes
+	maxReportBytes         = api.MaxHealthReportTxBytes - reportTxOverheadBytes
 	observationFieldHeader = 4 // tag and length prefix of one observation
 )
 

@@ -25,7 +25,7 @@ func txNodeRemoveCmd() *cobra.Command {
 		Short: short,
 		Long: short + `. The signer must be an operator.
 
-Refused (code 38) while tasks that hold resources (Assigned, Running,
+Refused (code 34) while tasks that hold resources (Assigned, Running,
 Failed) are placed on the node: drain it first and wait until its tasks
 have moved, or pass --force to evict them in the same transaction. They
 are then rescheduled as from a drained node (Pending with a new
@@ -80,7 +80,7 @@ an admin.
 
 The account's jail is lifted (jailed and its reason cleared) and its
 reputation starts over at 0, where a new observer starts, so its votes
-count again from its next report. Refused (code 39) for an account that
+count again from its next report. Refused (code 35) for an account that
 is not jailed or has no role observer, and (code 22) for an unknown
 account. A validator removed for misbehaviour stays removed: add it back
 with "phalanxd tx validator set-power".
