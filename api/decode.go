@@ -61,7 +61,7 @@ func DecodeTxWith(raw []byte, chainID string, verify Verifier) (*Tx, error) {
 	if body.TimeoutHeight < 0 {
 		return nil, Errorf(ErrInvalidMessage, "timeout_height is %d; want 0 (none) or a height", body.TimeoutHeight)
 	}
-	if err := validateMsg(&body); err != nil {
+	if err := validateMsgWith(&body, verify); err != nil {
 		return nil, err
 	}
 	pub := ed25519.PublicKey(append([]byte(nil), tx.PubKey...))

@@ -469,12 +469,6 @@ func (s *State) reportEquivocation(m *types.ReportEquivocation) ([]Event, string
 	return []Event{ev}, fmt.Sprintf("account %s jailed: %s", key, e.What), nil
 }
 
-func sameMsg(a, b marshaler) bool {
-	x, errA := a.Marshal()
-	y, errB := b.Marshal()
-	return errA == nil && errB == nil && bytes.Equal(x, y)
-}
-
 // removeNode deletes a node (RemoveNode, operator). Refused while active
 // tasks (Assigned, Running, Failed: they hold resources there) are placed
 // on it, unless force: then they are evicted here, as from a drained node

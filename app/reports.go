@@ -430,18 +430,3 @@ func (s *State) checkStrike(n *types.Node, t *types.WindowTally, named []string)
 	}
 	return nil
 }
-
-// reportsConflict returns the first node on which two health reports for
-// the same window disagree (reachable in one, unreachable in the other).
-func reportsConflict(a, b *types.HealthReport) (node string, aUp bool, ok bool) {
-	byNode := make(map[string]bool, len(a.Observations))
-	for _, o := range a.Observations {
-		byNode[o.NodeId] = o.Reachable
-	}
-	for _, o := range b.Observations {
-		if up, seen := byNode[o.NodeId]; seen && up != o.Reachable {
-			return o.NodeId, up, true
-		}
-	}
-	return "", false, false
-}
