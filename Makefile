@@ -25,10 +25,12 @@ test-short:
 
 # Issue 10's acceptance run: a 4-validator network with agents, flooded
 # for FLOOD_DURATION each from fresh keys, a node key, an observer key and
-# an operator key, while a probe times heartbeat commits (tests/flood_test.go).
+# an operator key, while a probe times heartbeat commits and the p99 must
+# stay within 2 block intervals (tests/flood_test.go; make test runs the
+# same floods for 8 s each without the latency bound).
 FLOOD_DURATION ?= 60s
 test-flood: build
-	$(GO) test ./tests -run TestFloodsDoNotStarveHealth -count=1 -v -timeout 30m -flood -flood-duration $(FLOOD_DURATION)
+	$(GO) test ./tests -run TestFloodsDoNotStarveHealth -count=1 -v -timeout 30m -flood-duration $(FLOOD_DURATION) -flood-latency
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -5,7 +5,8 @@
 //
 // A Flood runs Workers goroutines until Duration passes (or ctx ends),
 // each taking the next transaction from Source and sending it with
-// broadcast_tx_sync to the next validator, round robin; with Rate > 0 the
+// broadcast_tx_sync to the next validator, round robin (an Ordered source
+// to the first validator only); with Rate > 0 the
 // workers together send at most Rate transactions a second. A Source
 // that must keep a signer's sequences in order (one signer) is driven by
 // one worker, and moves to the next sequence only when the last one was
@@ -194,6 +195,12 @@ func Flood(ctx context.Context, cfg Config) (Result, error) {
 					return
 				}
 				c := clients[(i+w)%len(clients)]
+				if ordered {
+					// One signer talks to one validator, as a client does: a
+					// sequence sent elsewhere may arrive before the one it
+					// follows has been gossiped there.
+					c = clients[0]
+				}
 				r, err := c.BroadcastTxSync(ctx, raw)
 				mu.Lock()
 				switch {
@@ -209,6 +216,9 @@ func Flood(ctx context.Context, cfg Config) (Result, error) {
 					} else if m := mempoolRejection(err.Error()); m != "" {
 						res.Sent++
 						res.Rejected[m]++
+						if ordered && m == "tx already exists in cache" {
+							next++ // it is in the mempool already: go on
+						}
 					} else {
 						res.Errors++
 					}

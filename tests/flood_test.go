@@ -19,9 +19,10 @@ import (
 )
 
 var (
-	floodRun      = flag.Bool("flood", false, "run TestFloodsDoNotStarveHealth (make test-flood)")
-	floodDuration = flag.Duration("flood-duration", 10*time.Second,
+	floodDuration = flag.Duration("flood-duration", 8*time.Second,
 		"how long each flood of TestFloodsDoNotStarveHealth runs (make test-flood: 60s)")
+	floodLatency = flag.Bool("flood-latency", false,
+		"TestFloodsDoNotStarveHealth: hold heartbeat commit latency's p99 to 2 block intervals (make test-flood)")
 )
 
 // floodBlockTime is the network's block interval in the flood test.
@@ -117,14 +118,11 @@ func percentile(d []time.Duration, q float64) time.Duration {
 // the same probe without a flood is the baseline), every refused
 // transaction carries a numbered code, and (a) creates no account.
 //
-// It runs behind its own target (make test-flood, -flood) while issue 10's
-// admission control and health-first blocks are being built: without
-// them the network fails it (junk accounts grow, agents go Down).
+// make test runs it with 8 s floods and logs the latencies; make
+// test-flood runs 60 s floods and also holds the p99 to its bound
+// (-flood-latency), a timing a loaded CI machine should not decide.
 func TestFloodsDoNotStarveHealth(t *testing.T) {
 	needE2E(t)
-	if !*floodRun {
-		t.Skip("the flood run is `make test-flood` (go test ./tests -run TestFloodsDoNotStarveHealth -flood)")
-	}
 	h := startHealNet(t, "flood-1", floodBlockTime)
 	mustRun(t, append([]string{"tx", "workload", "create", "-f", sampleWorkload}, h.run.txArgs("admin")...)...)
 	h.waitSteady(60 * time.Second)
@@ -297,12 +295,14 @@ func TestFloodsDoNotStarveHealth(t *testing.T) {
 		if len(notReady) > 0 {
 			t.Errorf("flood %s: agents' nodes left Ready: %v", fl.name, notReady)
 		}
-		if len(lat) == 0 || p99 > 2*floodBlockTime {
+		if len(lat) == 0 || *floodLatency && p99 > 2*floodBlockTime {
 			t.Errorf("flood %s: heartbeat commit latency p99 %s over %d heartbeats; want within 2 block intervals (%s); failures %v",
 				fl.name, p99, len(lat), 2*floodBlockTime, fails)
 		}
-		if len(res.Rejected) > 0 {
-			t.Errorf("flood %s: %v refused without a numbered code", fl.name, res.Rejected)
+		for m, n := range res.Rejected {
+			if m != "tx already exists in cache" { // a duplicate, not a refusal
+				t.Errorf("flood %s: %d refused without a numbered code (%q)", fl.name, n, m)
+			}
 		}
 		if fl.fresh && after != before {
 			t.Errorf("flood %s: accounts %d -> %d; fresh keys must create none", fl.name, before, after)
