@@ -39,7 +39,12 @@ type Config struct {
 	// api.DefaultSignerPendingBytes. Local policy: no block depends on it.
 	SignerPendingTxs   int
 	SignerPendingBytes int
-	Logger             log.Logger
+	// NonHealthPendingTxs and NonHealthPendingBytes bound the non-health
+	// transactions of all signers together in this validator's mempool
+	// (api.ErrNonHealthShare beyond). 0 means the api defaults.
+	NonHealthPendingTxs   int
+	NonHealthPendingBytes int
+	Logger                log.Logger
 }
 
 // Validate reports a missing or impossible setting.
@@ -53,6 +58,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("abci config: keep_blocks %d is negative; expected 0 (keep all) or more", c.KeepBlocks)
 	case c.SignerPendingTxs < 0 || c.SignerPendingBytes < 0:
 		return fmt.Errorf("abci config: signer budget %d txs, %d bytes; expected 0 (the default) or more", c.SignerPendingTxs, c.SignerPendingBytes)
+	case c.NonHealthPendingTxs < 0 || c.NonHealthPendingBytes < 0:
+		return fmt.Errorf("abci config: non-health share %d txs, %d bytes; expected 0 (the default) or more", c.NonHealthPendingTxs, c.NonHealthPendingBytes)
 	}
 	return nil
 }
@@ -74,6 +81,10 @@ type Application struct {
 	// bytes and the next sequence CheckTx expects. Commit clears it; the
 	// recheck of the mempool's remaining transactions rebuilds it.
 	pending map[string]*signerPending
+	// nonHealthTxs and nonHealthBytes count the pending transactions
+	// other than health ones, of all signers (the mempool's share for
+	// them); cleared with pending and rebuilt by the recheck.
+	nonHealthTxs, nonHealthBytes int
 
 	// sigs remembers verified signatures across CheckTx, ProcessProposal
 	// and FinalizeBlock.
@@ -114,6 +125,12 @@ func New(cfg Config) (*Application, error) {
 	}
 	if cfg.SignerPendingBytes == 0 {
 		cfg.SignerPendingBytes = api.DefaultSignerPendingBytes
+	}
+	if cfg.NonHealthPendingTxs == 0 {
+		cfg.NonHealthPendingTxs = api.DefaultNonHealthPendingTxs
+	}
+	if cfg.NonHealthPendingBytes == 0 {
+		cfg.NonHealthPendingBytes = api.DefaultNonHealthPendingBytes
 	}
 	a := &Application{cfg: cfg, logger: cfg.Logger, store: store, pending: map[string]*signerPending{}, sigs: newSigCache()}
 	if v := store.Version(); v > 0 {
@@ -301,6 +318,7 @@ func (a *Application) Commit(context.Context, *abcitypes.CommitRequest) (*abcity
 		panic(fmt.Sprintf("commit: store version %d differs from state height %d", version, a.state.Height()))
 	}
 	clear(a.pending)
+	a.nonHealthTxs, a.nonHealthBytes = 0, 0
 	if a.finalized != nil {
 		a.view.push(*a.finalized)
 		a.finalized = nil

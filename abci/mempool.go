@@ -38,9 +38,11 @@ func (p *signerPending) add(seq uint64, n int) {
 }
 
 // CheckTx admits a transaction to the mempool: the same stateless checks
-// as blocks (api.DecodeTx), the same ante checks (app.State.CheckTx), and
-// the signer's budget of pending transactions and bytes
-// (api.ErrSignerBudget).
+// as blocks (api.DecodeTx), the same ante checks (app.State.CheckTx), the
+// signer's budget of pending transactions and bytes (api.ErrSignerBudget),
+// and, for a transaction other than a health one, the share of the
+// mempool all signers' non-health transactions may hold
+// (api.ErrNonHealthShare).
 //
 // A new transaction (CHECK_TX_TYPE_CHECK) must carry the signer's next
 // sequence counting its pending transactions. After each Commit the view
@@ -97,6 +99,16 @@ func (a *Application) CheckTx(_ context.Context, req *abcitypes.CheckTxRequest) 
 	}
 	if len(req.Tx) > a.cfg.SignerPendingBytes {
 		return refuse(api.Errorf(api.ErrSignerBudget, "tx is %d bytes; this validator's budget per signer is %d bytes", len(req.Tx), a.cfg.SignerPendingBytes)), nil
+	}
+	health := api.IsHealthMsg(&tx.Body)
+	if !health && (a.nonHealthTxs+1 > a.cfg.NonHealthPendingTxs || a.nonHealthBytes+len(req.Tx) > a.cfg.NonHealthPendingBytes) {
+		return refuse(api.Errorf(api.ErrNonHealthShare,
+			"%d transactions (%d bytes) other than heartbeats, health reports and evidence are pending; this validator keeps at most %d (%d bytes) for them: wait for a block",
+			a.nonHealthTxs, a.nonHealthBytes, a.cfg.NonHealthPendingTxs, a.cfg.NonHealthPendingBytes)), nil
+	}
+	if !health {
+		a.nonHealthTxs++
+		a.nonHealthBytes += len(req.Tx)
 	}
 	if p == nil {
 		p = &signerPending{next: a.state.NextSequence(tx.Address), seqs: map[uint64]struct{}{}}

@@ -326,3 +326,28 @@ func TestCheckTxRecheckRebuildsOutOfOrder(t *testing.T) {
 		t.Fatalf("tx 5 after the gap closed: code %d", c)
 	}
 }
+
+// The non-health share: all signers' transactions other than health ones
+// together are bounded (code 36), health transactions are admitted past
+// it, and a block frees the share.
+func TestCheckTxNonHealthShare(t *testing.T) {
+	a := newApp(t, t.TempDir())
+	admin := key("admin")
+	commitBlock(t, a, 1, [][]byte{signTx(t, admin, register(testChain, 0, "n1", key("n1"), "a"))})
+	a.cfg.NonHealthPendingTxs = 2
+	for i := uint64(1); i <= 2; i++ {
+		if r := checkTx(t, a, signTx(t, admin, cordon(testChain, i, "n1"))); r.Code != 0 {
+			t.Fatalf("non-health tx %d: code %d %s", i, r.Code, r.Log)
+		}
+	}
+	if r := checkTx(t, a, signTx(t, admin, cordon(testChain, 3, "n1"))); r.Code != api.ErrNonHealthShare.Code || !strings.Contains(r.Log, "at most 2") {
+		t.Fatalf("a third non-health tx: code %d %q; want %d", r.Code, r.Log, api.ErrNonHealthShare.Code)
+	}
+	if r := checkTx(t, a, signTx(t, key("n1"), hb(testChain, 0, "n1"))); r.Code != 0 {
+		t.Fatalf("a heartbeat with the share full: code %d %s; want it admitted", r.Code, r.Log)
+	}
+	commitBlock(t, a, 2, nil)
+	if r := checkTx(t, a, signTx(t, admin, cordon(testChain, 1, "n1"))); r.Code != 0 {
+		t.Fatalf("after a block the share is free again: code %d %s", r.Code, r.Log)
+	}
+}

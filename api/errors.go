@@ -41,6 +41,7 @@ package api
 //	  33  ErrMsgTooLarge        encoded tx above its message type's size limit (MaxTxBytesFor)
 //	  34  ErrNodeHasTasks       RemoveNode without force while active tasks are placed on the node
 //	  35  ErrNotJailedObserver  UnjailObserver for an account that is not jailed or has no role observer
+//	  36  ErrNonHealthShare     this validator\'s mempool share for non-health transactions is full
 
 import (
 	"errors"
@@ -92,6 +93,7 @@ var (
 	ErrMsgTooLarge             = &Error{33, "message too large for its type"}
 	ErrNodeHasTasks            = &Error{34, "node has tasks"}
 	ErrNotJailedObserver       = &Error{35, "not a jailed observer"}
+	ErrNonHealthShare          = &Error{36, "mempool share for non-health transactions full"}
 )
 
 // AllErrors lists every sentinel, in code order.
@@ -106,7 +108,7 @@ func AllErrors() []*Error {
 		ErrInternal, ErrLastAdmin, ErrBadGenesis, ErrWindowClosed, ErrBadRequest,
 		ErrUnknownSigner, ErrNotNodeKey, ErrRegistrationRateLimited,
 		ErrRegistrationClosed,
-		ErrSignerBudget, ErrMsgTooLarge, ErrNodeHasTasks, ErrNotJailedObserver,
+		ErrSignerBudget, ErrMsgTooLarge, ErrNodeHasTasks, ErrNotJailedObserver, ErrNonHealthShare,
 	}
 }
 

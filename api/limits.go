@@ -185,6 +185,15 @@ const (
 	// signer_pending_bytes); they decide no block.
 	DefaultSignerPendingTxs   = 256
 	DefaultSignerPendingBytes = 1 << 20
+	// DefaultNonHealthPendingTxs and DefaultNonHealthPendingBytes bound the
+	// transactions other than health ones (IsHealthMsg) that one
+	// validator's mempool holds, from all signers together
+	// (ErrNonHealthShare beyond): half of the mempool's size and bytes
+	// (node.DefaultCometConfig), so that many keys of one role cannot fill
+	// it and heartbeats and reports always find room. app.toml
+	// nonhealth_pending_txs, nonhealth_pending_bytes; they decide no block.
+	DefaultNonHealthPendingTxs   = 10_000
+	DefaultNonHealthPendingBytes = 32 << 20
 
 	// Block composition (consensus rules: ProcessProposal rejects a block
 	// that breaks them). Health transactions (IsHealthMsg: Heartbeat,

@@ -38,11 +38,18 @@ type App struct {
 	// api.DefaultSignerPendingTxs / api.DefaultSignerPendingBytes.
 	SignerPendingTxs   int `mapstructure:"signer_pending_txs"`
 	SignerPendingBytes int `mapstructure:"signer_pending_bytes"`
+	// NonHealthPendingTxs and NonHealthPendingBytes bound the non-health
+	// transactions of all signers together in this validator's mempool;
+	// CheckTx refuses more with code 36. 0 means the default,
+	// api.DefaultNonHealthPendingTxs / api.DefaultNonHealthPendingBytes.
+	NonHealthPendingTxs   int `mapstructure:"nonhealth_pending_txs"`
+	NonHealthPendingBytes int `mapstructure:"nonhealth_pending_bytes"`
 }
 
 // DefaultApp returns the settings `phalanxd init` writes.
 func DefaultApp() App {
-	return App{KeepBlocks: 10_000, SignerPendingTxs: api.DefaultSignerPendingTxs, SignerPendingBytes: api.DefaultSignerPendingBytes}
+	return App{KeepBlocks: 10_000, SignerPendingTxs: api.DefaultSignerPendingTxs, SignerPendingBytes: api.DefaultSignerPendingBytes,
+		NonHealthPendingTxs: api.DefaultNonHealthPendingTxs, NonHealthPendingBytes: api.DefaultNonHealthPendingBytes}
 }
 
 // Validate reports impossible settings.
@@ -52,6 +59,9 @@ func (a App) Validate() error {
 	}
 	if a.SignerPendingTxs < 0 || a.SignerPendingBytes < 0 {
 		return fmt.Errorf("app.toml: signer_pending_txs is %d, signer_pending_bytes %d; expected 0 (the default) or more", a.SignerPendingTxs, a.SignerPendingBytes)
+	}
+	if a.NonHealthPendingTxs < 0 || a.NonHealthPendingBytes < 0 {
+		return fmt.Errorf("app.toml: nonhealth_pending_txs is %d, nonhealth_pending_bytes %d; expected 0 (the default) or more", a.NonHealthPendingTxs, a.NonHealthPendingBytes)
 	}
 	return nil
 }
@@ -120,6 +130,12 @@ keep_blocks = %d
 # admitted and not yet in a block (code 32 beyond; 0 = the default).
 signer_pending_txs = %d
 signer_pending_bytes = %d
-`, a.KeepBlocks, a.SignerPendingTxs, a.SignerPendingBytes)
+
+# All signers' transactions other than heartbeats, health reports and
+# evidence in this validator's mempool: at most this many and bytes
+# (code 36 beyond; 0 = the default), so health traffic always finds room.
+nonhealth_pending_txs = %d
+nonhealth_pending_bytes = %d
+`, a.KeepBlocks, a.SignerPendingTxs, a.SignerPendingBytes, a.NonHealthPendingTxs, a.NonHealthPendingBytes)
 	return os.WriteFile(AppFile(home), []byte(body), 0o600)
 }

@@ -54,7 +54,10 @@ func New(home string, logger log.Logger) (*Service, error) {
 		KeepBlocks:         cfg.App.KeepBlocks,
 		SignerPendingTxs:   cfg.App.SignerPendingTxs,
 		SignerPendingBytes: cfg.App.SignerPendingBytes,
-		Logger:             logger.With("module", "phalanx"),
+
+		NonHealthPendingTxs:   cfg.App.NonHealthPendingTxs,
+		NonHealthPendingBytes: cfg.App.NonHealthPendingBytes,
+		Logger:                logger.With("module", "phalanx"),
 	})
 	if err != nil {
 		return nil, err
