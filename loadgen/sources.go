@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -38,11 +39,11 @@ func (j JunkEvidence) Next(i int) ([]byte, error) {
 	}
 	priv := ed25519.NewKeyFromSeed(seed[:])
 	junk := func() []byte {
-		b := make([]byte, j.Size/2)
-		for k := range b {
-			b[k] = byte(rng.UintN(256))
+		b := make([]byte, j.Size/2+8)
+		for k := 0; k+8 <= len(b); k += 8 {
+			binary.LittleEndian.PutUint64(b[k:], rng.Uint64())
 		}
-		return b
+		return b[:j.Size/2]
 	}
 	return client.BuildTx(j.ChainID, 0, 0, "", &types.TxBody_ReportEquivocation{
 		ReportEquivocation: &types.ReportEquivocation{TxA: junk(), TxB: junk()}}, priv)
