@@ -56,9 +56,12 @@ func BenchmarkCheckTxEquivocation(b *testing.B) {
 	if res, _ := commitBlock(b, a, 1, [][]byte{signTx(b, admin, register(testChain, 0, "n1", n1, "a"))}); res.TxResults[0].Code != 0 {
 		b.Fatal(res.TxResults[0].Log)
 	}
-	txA, txB := signTx(b, n1, heartbeat(testChain, 9, "n1", 5, 1)), signTx(b, n1, heartbeat(testChain, 9, "n1", 5, 2))
+	a.cfg.SignerPendingTxs, a.cfg.SignerPendingBytes = b.N+1, 1<<40 // one signer sends them all
 	txs := make([][]byte, b.N)
 	for i := range txs {
+		// Distinct evidence each time: no inner signature is in the cache.
+		hb := uint64(5 + i)
+		txA, txB := signTx(b, n1, heartbeat(testChain, 9, "n1", hb, 1)), signTx(b, n1, heartbeat(testChain, 9, "n1", hb, 2))
 		txs[i] = evidence(b, admin, uint64(i+1), txA, txB)
 	}
 	ctx := context.Background()
