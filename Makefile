@@ -93,7 +93,7 @@ localnet-docker: build
 	mkdir -p $(BUILD_DIR)/docker && cp $(BINARY) $(BUILD_DIR)/docker/phalanxd
 	docker build -q -f networks/local/Dockerfile -t $(DOCKER_IMAGE) $(BUILD_DIR)/docker
 	@test -f $(DOCKER_NET)/testnet.json || $(BINARY) testnet init --validators 4 --output $(DOCKER_NET) \
-	  --chain-id phalanx-docker --starting-ip $(DOCKER_PREFIX).10 --public-rpc
+	  --chain-id phalanx-docker --starting-ip $(DOCKER_PREFIX).10 --public-rpc --public-metrics
 	$(COMPOSE_LOCAL) up
 
 # Stops and removes the containers and their network; the chain stays in

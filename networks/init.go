@@ -87,6 +87,9 @@ type InitOptions struct {
 	// PublicRPC makes multi-host validators serve RPC on all interfaces
 	// (0.0.0.0:26657) instead of their own loopback.
 	PublicRPC bool
+	// PublicMetrics makes multi-host validators serve Prometheus metrics on
+	// all interfaces (0.0.0.0:26660) instead of their own loopback.
+	PublicMetrics bool
 	// NoMetrics turns Prometheus metrics off.
 	NoMetrics bool
 	// Force replaces an existing network in Dir (its homes and manifest;
@@ -378,10 +381,16 @@ func configure(c *cmtcfg.Config, v *Validator, o *InitOptions, i int) {
 		c.RPC.ListenAddress = fmt.Sprintf("tcp://0.0.0.0:%d", MultiHostRPCPort)
 		v.RPC = "tcp://" + hostPort(MultiHostRPCPort)
 	}
-	c.Instrumentation.PrometheusListenAddr = fmt.Sprintf(":%d", MultiHostPrometheusPort)
+	// Metrics on the validator's own loopback unless asked otherwise: they
+	// tell anyone who reaches them the validator's peers, heights and load.
+	c.Instrumentation.PrometheusListenAddr = fmt.Sprintf("127.0.0.1:%d", MultiHostPrometheusPort)
 	v.P2P = hostPort(MultiHostP2PPort)
 	if !o.NoMetrics {
-		v.Prometheus = hostPort(MultiHostPrometheusPort)
+		v.Prometheus = c.Instrumentation.PrometheusListenAddr
+		if o.PublicMetrics {
+			c.Instrumentation.PrometheusListenAddr = fmt.Sprintf("0.0.0.0:%d", MultiHostPrometheusPort)
+			v.Prometheus = hostPort(MultiHostPrometheusPort)
+		}
 	}
 }
 

@@ -282,8 +282,12 @@ func TestInitMultiHost(t *testing.T) {
 		if c.P2P.AllowDuplicateIP || c.P2P.AddrBookStrict {
 			t.Errorf("%s: allow_duplicate_ip %v addr_book_strict %v; want false false (host names)", v.Name, c.P2P.AllowDuplicateIP, c.P2P.AddrBookStrict)
 		}
-		if v.P2P != v.NodeID+"@"+hosts[i]+":26656" || v.Prometheus != hosts[i]+":26660" || v.Host != hosts[i] {
-			t.Errorf("%s: p2p %s prometheus %s host %s", v.Name, v.P2P, v.Prometheus, v.Host)
+		if v.P2P != v.NodeID+"@"+hosts[i]+":26656" || v.Host != hosts[i] {
+			t.Errorf("%s: p2p %s host %s", v.Name, v.P2P, v.Host)
+		}
+		// Metrics stay on the validator's loopback unless --public-metrics.
+		if c.Instrumentation.PrometheusListenAddr != "127.0.0.1:26660" || v.Prometheus != "127.0.0.1:26660" {
+			t.Errorf("%s: prometheus laddr %s manifest %s; want loopback 26660", v.Name, c.Instrumentation.PrometheusListenAddr, v.Prometheus)
 		}
 		for j, h := range hosts {
 			if has := strings.Contains(c.P2P.PersistentPeers, m.Validators[j].NodeID+"@"+h+":26656"); has != (i != j) {
@@ -403,5 +407,18 @@ func TestScaleConsensusTimings(t *testing.T) {
 	}
 	if c.PeerGossipSleepDuration >= 100*time.Millisecond {
 		t.Errorf("gossip sleep not scaled")
+	}
+}
+
+// --public-metrics serves a multi-host validator's metrics on every
+// interface, and the manifest names them by host.
+func TestInitMultiHostPublicMetrics(t *testing.T) {
+	hosts := []string{"v0.example.net", "v1.example.net", "v2.example.net", "v3.example.net"}
+	m := initNet(t, InitOptions{Hostnames: hosts, PublicMetrics: true})
+	for i, v := range m.Validators {
+		c := loadConfig(t, v.Home).Comet
+		if c.Instrumentation.PrometheusListenAddr != "0.0.0.0:26660" || v.Prometheus != hosts[i]+":26660" {
+			t.Errorf("%s: prometheus laddr %s manifest %s; want 0.0.0.0:26660 and %s:26660", v.Name, c.Instrumentation.PrometheusListenAddr, v.Prometheus, hosts[i])
+		}
 	}
 }

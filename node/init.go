@@ -154,6 +154,11 @@ type InitOptions struct {
 	Moniker string
 	// Overwrite replaces an existing genesis file.
 	Overwrite bool
+	// KeyringBackend holds the admin key: keyring.BackendTest (the
+	// default: unencrypted, for local networks) or keyring.BackendFile
+	// (encrypted; Passphrase is asked for it).
+	KeyringBackend keyring.Backend
+	Passphrase     func(prompt string, confirm bool) (string, error)
 }
 
 // InitResult describes what Init created.
@@ -165,7 +170,7 @@ type InitResult struct {
 
 // Init prepares a single-validator home: keys, config, and a genesis whose
 // app state grants admin, operator and observer to the `admin` key of the
-// home's test keyring.
+// home's keyring (opts.KeyringBackend; test unless told otherwise).
 func Init(opts InitOptions) (*InitResult, error) {
 	if opts.ChainID == "" {
 		return nil, errors.New("chain id is empty; expected --chain-id NAME")
@@ -182,7 +187,11 @@ func Init(opts InitOptions) (*InitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	kr, err := keyring.New(opts.Home, keyring.BackendTest, nil)
+	backend := opts.KeyringBackend
+	if backend == "" {
+		backend = keyring.BackendTest
+	}
+	kr, err := keyring.New(opts.Home, backend, opts.Passphrase)
 	if err != nil {
 		return nil, err
 	}

@@ -16,22 +16,30 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phalanx-bft/phalanx/config"
+	"github.com/phalanx-bft/phalanx/crypto/keyring"
 	"github.com/phalanx-bft/phalanx/node"
 	"github.com/phalanx-bft/phalanx/version"
 )
 
 func initCmd() *cobra.Command {
-	var home, chainID, moniker string
+	var home, chainID, moniker, backend string
 	var overwrite bool
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a validator home: keys, CometBFT config and a one-validator genesis",
 		Long: `Create a validator home: validator and node keys, CometBFT config, app.toml,
 and a genesis whose app state grants admin, operator and observer roles to
-the key "admin" of the home's test keyring (created if missing).`,
+the key "admin" of the home's keyring (created if missing). The keyring is
+the unencrypted test one unless --keyring-backend file is given: then the
+admin key is encrypted with a passphrase ($` + keyring.EnvPassphrase + ` or the terminal),
+as a real operator's key should be.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := node.Init(node.InitOptions{Home: home, ChainID: chainID, Moniker: moniker, Overwrite: overwrite})
+			if backend != string(keyring.BackendTest) && backend != string(keyring.BackendFile) {
+				return fmt.Errorf("invalid --keyring-backend %q: expected file or test", backend)
+			}
+			res, err := node.Init(node.InitOptions{Home: home, ChainID: chainID, Moniker: moniker, Overwrite: overwrite,
+				KeyringBackend: keyring.Backend(backend), Passphrase: cliPassphrase(cmd.InOrStdin(), cmd.ErrOrStderr())})
 			if err != nil {
 				return err
 			}
@@ -40,7 +48,7 @@ the key "admin" of the home's test keyring (created if missing).`,
 			fmt.Fprintf(out, "  chain id:      %s\n", chainID)
 			fmt.Fprintf(out, "  node id:       %s\n", res.Validator.NodeID)
 			fmt.Fprintf(out, "  genesis:       %s\n", res.GenesisFile)
-			fmt.Fprintf(out, "  admin account: %s (key \"admin\", --keyring-backend test)\n", res.AdminAddress)
+			fmt.Fprintf(out, "  admin account: %s (key \"admin\", --keyring-backend %s)\n", res.AdminAddress, backend)
 			fmt.Fprintf(out, "Start it with: phalanxd start --home %s\n", home)
 			return nil
 		},
@@ -49,6 +57,8 @@ the key "admin" of the home's test keyring (created if missing).`,
 	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain id (required)")
 	cmd.Flags().StringVar(&moniker, "moniker", "", "validator name (default: host name)")
 	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace an existing genesis file")
+	cmd.Flags().StringVar(&backend, "keyring-backend", string(keyring.BackendTest),
+		"keyring for the admin key: test (unencrypted, local networks) or file (encrypted with a passphrase)")
 	_ = cmd.MarkFlagRequired("chain-id")
 	return cmd
 }

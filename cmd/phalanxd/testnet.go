@@ -91,6 +91,7 @@ through valI) and the agents; init prints their command lines.`,
 	fl.StringArrayVar(&o.Hostnames, "hostname", nil, "multi-host: host name or IPv4 address of validator I (repeat once per validator, in order)")
 	fl.StringVar(&o.StartingIP, "starting-ip", "", "multi-host: IPv4 address of val0; validator I gets this address + I")
 	fl.BoolVar(&o.PublicRPC, "public-rpc", false, "multi-host: serve RPC on all interfaces (0.0.0.0:26657) instead of 127.0.0.1; firewall it")
+	fl.BoolVar(&o.PublicMetrics, "public-metrics", false, "multi-host: serve Prometheus metrics on all interfaces (0.0.0.0:26660) instead of 127.0.0.1; firewall it")
 	fl.BoolVar(&o.NoMetrics, "no-metrics", false, "turn off Prometheus metrics")
 	fl.BoolVar(&o.Force, "force", false, "replace an existing network in --output (deletes its homes and chain data; keeps the keyring)")
 	fl.IntVar(&o.Agents, "agents", 0, "also write the homes of K worker agents agent0…agentK-1 (zones round-robin over zone-a, zone-b, zone-c; genesis then allows open registration); testnet start then runs them and one observer per validator")

@@ -416,7 +416,7 @@ func (k *Keyring) load(name string) (*keyFile, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w %s: not a regular file (mode %s); want a plain file with mode 0600", ErrCorruptKeyFile, path, fi.Mode())
 	}
-	if err := checkPerm(path, fi, filePerm); err != nil {
+	if err := checkKeyFilePerm(path, fi); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(path)
@@ -518,6 +518,20 @@ func checkPerm(path string, fi fs.FileInfo, want fs.FileMode) error {
 	if mode := fi.Mode().Perm(); mode&writableByOthers != 0 {
 		return fmt.Errorf("%w: %s has mode %04o, writable by group or others; want %04o (fix: chmod %o %s)",
 			ErrInsecurePermissions, path, mode, want, want, path)
+	}
+	return nil
+}
+
+// checkKeyFilePerm refuses a key file that anyone but its owner may read
+// or write: in the test backend it holds a plaintext seed, in the file
+// backend a ciphertext open to offline guessing.
+func checkKeyFilePerm(path string, fi fs.FileInfo) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		return fmt.Errorf("%w: key file %s has mode %04o, open to group or others; want %04o (fix: chmod %o %s)",
+			ErrInsecurePermissions, path, mode, filePerm, filePerm, path)
 	}
 	return nil
 }

@@ -382,12 +382,22 @@ func TestPermissions(t *testing.T) {
 					t.Fatalf("List with a key file of mode %04o: err = %v, want ErrInsecurePermissions", mode, err)
 				}
 			}
-			// Readable by others is tolerated.
-			if err := os.Chmod(path, 0o644); err != nil {
+			// Readable by group or others is refused too (issue 11): the test
+			// backend's file is a plaintext seed, the file backend's open to
+			// offline guessing.
+			for _, mode := range []os.FileMode{0o644, 0o640, 0o604} {
+				if err := os.Chmod(path, mode); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := kr.Signer("k"); !errors.Is(err, keyring.ErrInsecurePermissions) || !strings.Contains(err.Error(), "chmod 600") {
+					t.Fatalf("Signer of a key file with mode %04o: err = %v, want ErrInsecurePermissions with a fix", mode, err)
+				}
+			}
+			if err := os.Chmod(path, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := kr.Signer("k"); err != nil {
-				t.Fatalf("Signer of a key file with mode 0644: %v", err)
+				t.Fatalf("Signer of a key file with mode 0600: %v", err)
 			}
 
 			if err := os.Chmod(kr.Dir(), 0o770); err != nil {
