@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -292,7 +293,7 @@ func (s *State) queryAccounts(rawQuery string) ([]byte, error) {
 	p := page[api.AccountView]{limit: q.limit, items: []api.AccountView{}}
 	for _, k := range keys[startAfter(keys, q.after):] {
 		v := api.AccountRecordView(s.accounts[k])
-		if role != "" && !containsString(v.Roles, role) {
+		if role != "" && !slices.Contains(v.Roles, role) {
 			continue
 		}
 		if !p.add(v, k) {
@@ -316,13 +317,4 @@ func (s *State) queryObservers(rawQuery string) ([]byte, error) {
 		}
 	}
 	return mustJSON(api.ObserversAnswer{Height: s.height, Active: active, Quorum: s.quorumSize(active), Observers: p.items, Next: p.next()}), nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

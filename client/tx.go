@@ -222,6 +222,16 @@ func (c *Client) Broadcast(ctx context.Context, txBytes []byte) (*Result, error)
 	return c.WaitForTx(ctx, txBytes)
 }
 
+// CheckTxRejection reads the code and log of a CheckTx refusal out of the
+// error a raw broadcast_tx_sync returned (ok false for any other error:
+// connection failures, CometBFT's own "mempool is full", …).
+func CheckTxRejection(err error) (code uint32, log string, ok bool) {
+	if err == nil {
+		return 0, "", false
+	}
+	return parseInvalidTx(err.Error())
+}
+
 // parseInvalidTx extracts the CheckTx code and log from the RPC error
 // CometBFT v1 returns for a rejected broadcast_tx_sync (mempool.ErrInvalidTx:
 // "tx HASH is invalid: code=N, data=…, log='…', codespace='…'").

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	"github.com/phalanx-bft/phalanx/client"
 )
 
 // Limits of a flood's configuration.
@@ -207,11 +208,11 @@ func Flood(ctx context.Context, cfg Config) (Result, error) {
 				case err != nil && ctx.Err() != nil:
 					// the flood ended during the call: not counted
 				case err != nil:
-					if code, ok := invalidTxCode(err.Error()); ok {
+					if code, log, ok := client.CheckTxRejection(err); ok {
 						res.Sent++
 						res.Refused[code]++
 						if ordered {
-							resequence(cfg.Source, err.Error(), &next)
+							resequence(cfg.Source, log, &next)
 						}
 					} else if m := mempoolRejection(err.Error()); m != "" {
 						res.Sent++
@@ -263,21 +264,6 @@ func resequence(src Source, log string, next *int) {
 	if idx, ok := r.IndexOf(seq); ok {
 		*next = idx
 	}
-}
-
-// invalidTxCode reads the CheckTx code CometBFT v1 puts in the RPC error
-// of a refused broadcast_tx_sync ("tx … is invalid: code=N, …").
-func invalidTxCode(msg string) (uint32, bool) {
-	const mark = "is invalid: code="
-	i := strings.Index(msg, mark)
-	if i < 0 {
-		return 0, false
-	}
-	var code uint32
-	if _, err := fmt.Sscanf(msg[i+len(mark):], "%d", &code); err != nil || code == 0 {
-		return 0, false
-	}
-	return code, true
 }
 
 // mempoolRejection names CometBFT's own refusals, which carry no code.

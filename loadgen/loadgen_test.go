@@ -55,14 +55,7 @@ func TestJunkEvidence(t *testing.T) {
 	}
 }
 
-func TestInvalidTxCode(t *testing.T) {
-	code, ok := invalidTxCode(`error in json rpc client: tx 1A2B is invalid: code=8, data=, log='sequence 5 skipped', codespace=''`)
-	if !ok || code != 8 {
-		t.Fatalf("code %d, %v", code, ok)
-	}
-	if _, ok := invalidTxCode("connection refused"); ok {
-		t.Error("a connection error read as a code")
-	}
+func TestRejectionsAndSummary(t *testing.T) {
 	if m := mempoolRejection("error: mempool is full: number of txs 5000"); m != "mempool is full" {
 		t.Errorf("mempool rejection %q", m)
 	}

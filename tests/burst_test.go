@@ -6,8 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 
 	"github.com/phalanx-bft/phalanx/api"
+	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
 	"github.com/phalanx-bft/phalanx/types"
@@ -90,11 +89,9 @@ func TestOneSignerBurstThroughFourValidators(t *testing.T) {
 			if res != nil {
 				code = res.Code
 			}
-			// CometBFT v1 returns a CheckTx refusal as an RPC error
-			// ("… is invalid: code=N, …").
-			if m := invalidCodeRe.FindStringSubmatch(fmt.Sprint(err)); err != nil && m != nil {
-				c, _ := strconv.ParseUint(m[1], 10, 32)
-				code, err = uint32(c), nil
+			// CometBFT v1 returns a CheckTx refusal as an RPC error.
+			if c, _, ok := client.CheckTxRejection(err); ok {
+				code, err = c, nil
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("tx %d (sequence %d) not admitted within the deadline: %v %+v", i, acc.Sequence+uint64(i), err, res)
@@ -148,8 +145,6 @@ func TestOneSignerBurstThroughFourValidators(t *testing.T) {
 		burst, sent.Round(time.Millisecond), committed.Round(time.Millisecond), len(heights),
 		retries[api.ErrSequenceSkipped.Code], retries[api.ErrSignerBudget.Code], retries[0])
 }
-
-var invalidCodeRe = regexp.MustCompile(`is invalid: code=(\d+),`)
 
 // cmtHash is CometBFT's transaction hash (SHA-256 of the bytes).
 func cmtHash(raw []byte) []byte {

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"flag"
 	"fmt"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -96,16 +95,6 @@ func (p *heartbeatProbe) take() ([]time.Duration, []string) {
 	s, f := p.samples, p.failures
 	p.samples, p.failures = nil, nil
 	return s, f
-}
-
-func percentile(d []time.Duration, q float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := int(q * float64(len(s)-1))
-	return s[i]
 }
 
 // TestFloodsDoNotStarveHealth is issue 10's acceptance run: a 4-validator
@@ -222,7 +211,7 @@ func TestFloodsDoNotStarveHealth(t *testing.T) {
 	close(baseStop)
 	base, baseFail := probe.take()
 	t.Logf("baseline: %d heartbeats, commit latency p50 %s p99 %s; failures %v; non-Ready %v",
-		len(base), percentile(base, 0.5), percentile(base, 0.99), baseFail, <-baseReady)
+		len(base), pct(base, 50), pct(base, 99), baseFail, <-baseReady)
 
 	nodes := make([]string, len(h.m.Validators))
 	for i, v := range h.m.Validators {
@@ -285,10 +274,10 @@ func TestFloodsDoNotStarveHealth(t *testing.T) {
 		lat, fails := probe.take()
 		notReady := <-ready
 		after := accounts()
-		p50, p99 := percentile(lat, 0.5), percentile(lat, 0.99)
+		p50, p99 := pct(lat, 50), pct(lat, 99)
 		t.Logf("flood %s: %s", fl.name, res)
 		t.Logf("flood %s: %d heartbeats, commit latency p50 %s p99 %s (baseline p50 %s p99 %s); accounts %d -> %d",
-			fl.name, len(lat), p50, p99, percentile(base, 0.5), percentile(base, 0.99), before, after)
+			fl.name, len(lat), p50, p99, pct(base, 50), pct(base, 99), before, after)
 		if err != nil {
 			t.Errorf("flood %s: %v", fl.name, err)
 		}

@@ -73,13 +73,9 @@ func writeRawJSON(w io.Writer, raw []byte) error {
 	return err
 }
 
-// queryList runs a list query: JSON is printed as returned, text by render.
+// queryList runs a query of a whole answer (summary, zones, validators):
+// JSON is printed as returned, text by render.
 func queryList[T any](cmd *cobra.Command, f *nodeFlags, path string, render func(w io.Writer, ans *T) error) error {
-	return queryListC(cmd, f, path, func(_ context.Context, _ *client.Client, w io.Writer, ans *T) error { return render(w, ans) })
-}
-
-// queryListC is queryList with a renderer that may ask the node more.
-func queryListC[T any](cmd *cobra.Command, f *nodeFlags, path string, render func(ctx context.Context, c *client.Client, w io.Writer, ans *T) error) error {
 	return runQuery(cmd, f, func(ctx context.Context, c *client.Client) error {
 		raw, _, err := c.QueryRaw(ctx, path)
 		if err != nil {
@@ -92,7 +88,7 @@ func queryListC[T any](cmd *cobra.Command, f *nodeFlags, path string, render fun
 		if err := json.Unmarshal(raw, &ans); err != nil {
 			return fmt.Errorf("query %s: decode answer: %w", path, err)
 		}
-		return render(ctx, c, cmd.OutOrStdout(), &ans)
+		return render(cmd.OutOrStdout(), &ans)
 	})
 }
 
@@ -167,9 +163,7 @@ and observer votes.`,
 				state = api.NodeStateName(st)
 			}
 			filters := url.Values{"state": {state}, "zone": {zone}}
-			return queryPaged(cmd, &f, &pf, "/nodes", filters, func(_ context.Context, _ *client.Client, w io.Writer, ans *nodesPages) error {
-				return renderNodes(w, (*api.NodesAnswer)(ans))
-			})
+			return queryPaged(cmd, &f, &pf, "/nodes", filters, mergeNodes, renderNodes)
 		},
 	}
 	f.register(cmd)
@@ -393,7 +387,7 @@ func queryWorkloadsCmd() *cobra.Command {
 		Short: "List the workloads by name, one page at a time",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return queryPaged(cmd, &f, &pf, "/workloads", nil, func(_ context.Context, _ *client.Client, w io.Writer, ans *workloadsPages) error {
+			return queryPaged(cmd, &f, &pf, "/workloads", nil, mergeWorkloads, func(w io.Writer, ans *api.WorkloadsAnswer) error {
 				if len(ans.Workloads) == 0 {
 					fmt.Fprintf(w, "No workloads (height %d).\n", ans.Height)
 					return nil
@@ -524,7 +518,7 @@ func queryTasksCmd() *cobra.Command {
 				state = api.TaskStateName(st)
 			}
 			filters := url.Values{"workload": {workload}, "node": {nodeID}, "state": {state}}
-			return queryPaged(cmd, &f, &pf, "/tasks", filters, func(_ context.Context, _ *client.Client, w io.Writer, ans *tasksPages) error {
+			return queryPaged(cmd, &f, &pf, "/tasks", filters, mergeTasks, func(w io.Writer, ans *api.TasksAnswer) error {
 				if len(ans.Tasks) == 0 {
 					fmt.Fprintf(w, "No tasks (height %d).\n", ans.Height)
 					return nil
@@ -625,9 +619,7 @@ func queryObserversCmd() *cobra.Command {
 		Short: "List the observer accounts, their reputation, whether their votes count, and the quorum",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return queryPaged(cmd, &f, &pf, "/observers", nil, func(_ context.Context, _ *client.Client, w io.Writer, ans *observersPages) error {
-				return renderObservers(w, (*api.ObserversAnswer)(ans))
-			})
+			return queryPaged(cmd, &f, &pf, "/observers", nil, mergeObservers, renderObservers)
 		},
 	}
 	f.register(cmd)
@@ -651,7 +643,7 @@ func queryAccountsCmd() *cobra.Command {
 				}
 				role = api.RoleName(r)
 			}
-			return queryPaged(cmd, &f, &pf, "/accounts", url.Values{"role": {role}}, func(_ context.Context, _ *client.Client, w io.Writer, ans *accountsPages) error {
+			return queryPaged(cmd, &f, &pf, "/accounts", url.Values{"role": {role}}, mergeAccounts, func(w io.Writer, ans *api.AccountsAnswer) error {
 				if len(ans.Accounts) == 0 {
 					fmt.Fprintf(w, "No accounts (height %d).\n", ans.Height)
 					return nil

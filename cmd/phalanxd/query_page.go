@@ -36,20 +36,16 @@ func (p *pageFlags) check() error {
 	return nil
 }
 
-// pagedAnswer is a list answer that --all can merge pages into.
-type pagedAnswer[T any] interface {
+// queryPaged runs a list query: one page (--limit, --after), or with --all
+// every page, merge adding each to one answer. JSON is printed as the node
+// returned it (one page, with its "next" cursor) or as the merged answer;
+// text by render, with a line on standard error naming the next page's
+// cursor.
+func queryPaged[T any, P interface {
 	*T
 	client.Pager
-	// add appends a page's items (and takes its height and totals).
-	add(page *T)
-}
-
-// queryPaged runs a list query: one page (--limit, --after), or with --all
-// every page merged into one answer. JSON is printed as the node returned
-// it (one page, with its "next" cursor) or as the merged answer; text by
-// render, with a line on standard error naming the next page's cursor.
-func queryPaged[T any, P pagedAnswer[T]](cmd *cobra.Command, f *nodeFlags, pf *pageFlags, path string, filters url.Values,
-	render func(ctx context.Context, c *client.Client, w io.Writer, ans P) error) error {
+}](cmd *cobra.Command, f *nodeFlags, pf *pageFlags, path string, filters url.Values,
+	merge func(all, page P), render func(w io.Writer, ans P) error) error {
 	if err := pf.check(); err != nil {
 		return err
 	}
@@ -57,13 +53,13 @@ func queryPaged[T any, P pagedAnswer[T]](cmd *cobra.Command, f *nodeFlags, pf *p
 		out := cmd.OutOrStdout()
 		var ans T
 		if pf.all {
-			if _, err := client.QueryAll[T, P](ctx, c, path, filters, pf.after, func(page P) { P(&ans).add(page) }); err != nil {
+			if _, err := client.QueryAll[T, P](ctx, c, path, filters, pf.after, func(page P) { merge(&ans, page) }); err != nil {
 				return err
 			}
 			if f.output == outputJSON {
 				return writeJSON(out, &ans)
 			}
-			return render(ctx, c, out, &ans)
+			return render(out, &ans)
 		}
 		p := client.ListPath(path, filters, pf.limit, pf.after)
 		raw, _, err := c.QueryRaw(ctx, p)
@@ -76,7 +72,7 @@ func queryPaged[T any, P pagedAnswer[T]](cmd *cobra.Command, f *nodeFlags, pf *p
 		if err := json.Unmarshal(raw, &ans); err != nil {
 			return fmt.Errorf("query %s: decode answer: %w", p, err)
 		}
-		if err := render(ctx, c, out, &ans); err != nil {
+		if err := render(out, &ans); err != nil {
 			return err
 		}
 		if next := P(&ans).NextCursor(); next != "" {
@@ -86,34 +82,22 @@ func queryPaged[T any, P pagedAnswer[T]](cmd *cobra.Command, f *nodeFlags, pf *p
 	})
 }
 
-// The answers --all merges. Pages are read one query each: the merged
-// answer's height is the last page's.
-type (
-	nodesPages     api.NodesAnswer
-	tasksPages     api.TasksAnswer
-	workloadsPages api.WorkloadsAnswer
-	accountsPages  api.AccountsAnswer
-	observersPages api.ObserversAnswer
-)
+// The merges of --all. Pages are read one query each: the merged answer's
+// height is the last page's; its next cursor stays "".
 
-func (a *nodesPages) NextCursor() string { return a.Next }
-func (a *nodesPages) add(p *nodesPages) {
+func mergeNodes(a, p *api.NodesAnswer) {
 	a.Height, a.Nodes = p.Height, append(orEmpty(a.Nodes), p.Nodes...)
 }
-func (a *tasksPages) NextCursor() string { return a.Next }
-func (a *tasksPages) add(p *tasksPages) {
+func mergeTasks(a, p *api.TasksAnswer) {
 	a.Height, a.Tasks = p.Height, append(orEmpty(a.Tasks), p.Tasks...)
 }
-func (a *workloadsPages) NextCursor() string { return a.Next }
-func (a *workloadsPages) add(p *workloadsPages) {
+func mergeWorkloads(a, p *api.WorkloadsAnswer) {
 	a.Height, a.Workloads = p.Height, append(orEmpty(a.Workloads), p.Workloads...)
 }
-func (a *accountsPages) NextCursor() string { return a.Next }
-func (a *accountsPages) add(p *accountsPages) {
+func mergeAccounts(a, p *api.AccountsAnswer) {
 	a.Height, a.Accounts = p.Height, append(orEmpty(a.Accounts), p.Accounts...)
 }
-func (a *observersPages) NextCursor() string { return a.Next }
-func (a *observersPages) add(p *observersPages) {
+func mergeObservers(a, p *api.ObserversAnswer) {
 	a.Height, a.Active, a.Quorum = p.Height, p.Active, p.Quorum
 	a.Observers = append(orEmpty(a.Observers), p.Observers...)
 }
