@@ -80,6 +80,26 @@ type Client struct {
 
 	mu      sync.Mutex
 	chainID string // cached after the first ChainID call
+	trust   *Trust // nil: proofs cannot be checked
+}
+
+// SetTrust anchors the client in t: proofs are checked against headers t
+// verified, and the chain id is t's, whatever the node says. A nil t
+// removes the anchor.
+func (c *Client) SetTrust(t *Trust) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.trust = t
+	if t != nil {
+		c.chainID = t.ChainID()
+	}
+}
+
+// Trust is the client's trust anchor, or nil.
+func (c *Client) Trust() *Trust {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.trust
 }
 
 // New connects to nodeURL (see Config.Node) with the default settings.
@@ -116,15 +136,19 @@ func (c *Client) Node() string { return c.node }
 func (c *Client) RPC() *rpchttp.HTTP { return c.rpc }
 
 // SetChainID makes ChainID return id without asking the node (for a
-// --chain-id flag). An empty id clears the cache.
+// --chain-id flag). An empty id clears the cache. A client with a trust
+// anchor keeps the anchor's chain id.
 func (c *Client) SetChainID(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.chainID = id
+	if c.trust == nil {
+		c.chainID = id
+	}
 }
 
-// ChainID returns the chain id set by SetChainID, or else the one the node
-// reports in /status (cached after the first call).
+// ChainID returns the trust anchor's chain id, the one set by SetChainID,
+// or else the one the node reports in /status (cached after the first
+// call).
 func (c *Client) ChainID(ctx context.Context) (string, error) {
 	c.mu.Lock()
 	id := c.chainID

@@ -139,10 +139,12 @@ func (c *Client) QueryProven(ctx context.Context, path string) (key, value []byt
 // QueryProof asks for the stored record behind a single-object path
 // (/nodes/{id}, /workloads/{name}, /tasks/{workload}/{index},
 // /accounts/{addr}, /params) with prove=true, waits (at most
-// CommitTimeout) for the header of the next height, checks that header's
-// commit against the validator set the node reports for it, and verifies
-// the ics23 proof against the header's app hash. Any failure to verify is
-// an error wrapping ErrProofInvalid.
+// CommitTimeout) for the header of the next height, has the client's
+// trust anchor verify that header (light client verification from the
+// root of trust, cross-checked with witnesses), and verifies the ics23
+// proof against the header's app hash. Any failure to verify is an error
+// wrapping ErrProofInvalid; a client without a trust anchor gets
+// ErrNoTrust.
 func (c *Client) QueryProof(ctx context.Context, path string) (*Proof, error) {
 	return c.QueryProofAt(ctx, path, 0)
 }
@@ -188,11 +190,8 @@ func (c *Client) QueryProofAt(ctx context.Context, path string, height int64) (*
 	}
 
 	hh := r.Height + 1
-	sh, err := c.signedHeader(ctx, hh)
+	sh, err := c.verifiedHeader(ctx, hh)
 	if err != nil {
-		return nil, err
-	}
-	if err := c.verifyHeader(ctx, sh); err != nil {
 		return nil, bad("header %d: %v", hh, err)
 	}
 	value := r.Value
@@ -212,42 +211,18 @@ func (c *Client) QueryProofAt(ctx context.Context, path string, height int64) (*
 	}, nil
 }
 
-// signedHeader returns the header and commit of height h, waiting (at most
-// CommitTimeout) for the block to be committed.
-func (c *Client) signedHeader(ctx context.Context, h int64) (*cmttypes.SignedHeader, error) {
+// verifiedHeader returns the header of height h verified by the
+// client's trust anchor, once this client's node has committed it (at
+// most CommitTimeout).
+func (c *Client) verifiedHeader(ctx context.Context, h int64) (*cmttypes.SignedHeader, error) {
+	t := c.Trust()
+	if t == nil {
+		return nil, fmt.Errorf("%w: proofs are checked against headers verified from a trusted validator set; set one (SetTrust; --genesis or --trust-height/--trust-hash on the command line)", ErrNoTrust)
+	}
 	if err := c.WaitForHeight(ctx, h); err != nil {
 		return nil, err
 	}
-	res, err := c.rpc.Commit(ctx, &h)
-	if err != nil {
-		return nil, c.rpcError(fmt.Sprintf("commit %d", h), err)
-	}
-	return &res.SignedHeader, nil
-}
-
-// verifyHeader checks the header's chain id and consistency with its
-// commit, and that validators holding more than 2/3 of the power of the
-// set the node reports for that height signed it.
-func (c *Client) verifyHeader(ctx context.Context, sh *cmttypes.SignedHeader) error {
-	chainID, err := c.ChainID(ctx)
-	if err != nil {
-		return err
-	}
-	if err := sh.ValidateBasic(chainID); err != nil {
-		return err
-	}
-	vals, _, err := c.Validators(ctx, sh.Height)
-	if err != nil {
-		return err
-	}
-	set := cmttypes.NewValidatorSet(vals)
-	if !bytes.Equal(set.Hash(), sh.ValidatorsHash) {
-		return fmt.Errorf("validator set hash %X differs from the header's %X", set.Hash(), []byte(sh.ValidatorsHash))
-	}
-	if err := set.VerifyCommitLight(chainID, sh.Commit.BlockID, sh.Height, sh.Commit); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return t.Header(ctx, h)
 }
 
 // Validators returns CometBFT's validator set at height h (0: the latest)

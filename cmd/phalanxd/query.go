@@ -36,8 +36,13 @@ func queryCmd() *cobra.Command {
 node's JSON answer, pretty-printed. The single-object queries (node,
 workload, account, params) take --prove: the answer is then checked against
 the stored record with a Merkle proof against the app hash of the next
-block's header, whose commit signatures are checked against the validator
-set; a failed check is an error.`,
+block's header, and that header is verified by CometBFT's light client
+from a root of trust that does not come from the node: the genesis
+validator set in your home, or --trust-height/--trust-hash. A failed check
+(a forged answer, a node of another chain with the same id, a witness that
+disagrees) is an error and a non-zero exit.
+
+` + trustHelp,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(
@@ -93,7 +98,7 @@ func queryList[T any](cmd *cobra.Command, f *nodeFlags, path string, render func
 }
 
 // queryOne runs a single-object query, with --prove through proven.
-func queryOne[T any](cmd *cobra.Command, f *nodeFlags, prove bool, path string,
+func queryOne[T any](cmd *cobra.Command, f *nodeFlags, tf *trustFlags, prove bool, path string,
 	proven func(ctx context.Context, c *client.Client) (T, *client.Proof, error),
 	render func(ctx context.Context, c *client.Client, w io.Writer, v *T) error) error {
 	return runQuery(cmd, f, func(ctx context.Context, c *client.Client) error {
@@ -112,11 +117,16 @@ func queryOne[T any](cmd *cobra.Command, f *nodeFlags, prove bool, path string,
 			}
 			return render(ctx, c, out, &v)
 		}
+		t, err := tf.anchor(ctx, c, "", func(w string) { fmt.Fprintln(cmd.ErrOrStderr(), w) })
+		if err != nil {
+			return fmt.Errorf("--prove: %w", err)
+		}
+		defer t.Close()
 		v, p, err := proven(ctx, c)
 		if err != nil {
 			return err
 		}
-		proofLine := fmt.Sprintf("proof: verified against app hash %X at height %d", p.AppHash, p.HeaderHeight)
+		proofLine := fmt.Sprintf("proof: verified against app hash %X at height %d (header verified from %s)", p.AppHash, p.HeaderHeight, t.Root())
 		if f.output == outputJSON {
 			if err := writeJSON(out, v); err != nil {
 				return err
@@ -137,7 +147,7 @@ func plain[T any](render func(w io.Writer, v *T) error) func(context.Context, *c
 	return func(_ context.Context, _ *client.Client, w io.Writer, v *T) error { return render(w, v) }
 }
 
-const proveHelp = "verify the answer with a Merkle proof against the app hash of the next block's header"
+const proveHelp = "verify the answer with a Merkle proof against the app hash of the next block's header, verified by the light client from the root of trust (see --genesis)"
 
 // ---- nodes ----
 
@@ -176,13 +186,14 @@ and observer votes.`,
 func queryNodeCmd() *cobra.Command {
 	var f nodeFlags
 	var prove bool
+	var tf trustFlags
 	cmd := &cobra.Command{
 		Use:   "node ID",
 		Short: "Show one worker node",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			return queryOne(cmd, &f, prove, client.NodePath(id),
+			return queryOne(cmd, &f, &tf, prove, client.NodePath(id),
 				func(ctx context.Context, c *client.Client) (api.NodeView, *client.Proof, error) {
 					return c.ProvenNode(ctx, id)
 				},
@@ -191,6 +202,7 @@ func queryNodeCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&prove, "prove", false, proveHelp)
+	tf.register(cmd, nil, "cli")
 	return cmd
 }
 
@@ -412,13 +424,14 @@ func queryWorkloadsCmd() *cobra.Command {
 func queryWorkloadCmd() *cobra.Command {
 	var f nodeFlags
 	var prove bool
+	var tf trustFlags
 	cmd := &cobra.Command{
 		Use:   "workload NAME",
 		Short: "Show one workload, its spec and its tasks",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			return queryOne(cmd, &f, prove, client.WorkloadPath(name),
+			return queryOne(cmd, &f, &tf, prove, client.WorkloadPath(name),
 				func(cctx context.Context, cc *client.Client) (api.WorkloadView, *client.Proof, error) {
 					return cc.ProvenWorkload(cctx, name)
 				},
@@ -479,6 +492,7 @@ func queryWorkloadCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&prove, "prove", false, proveHelp+" (the spec and version; the task list is not proven)")
+	tf.register(cmd, nil, "cli")
 	return cmd
 }
 
@@ -563,6 +577,7 @@ func queryAccountCmd() *cobra.Command {
 	var f nodeFlags
 	var kf keyringFlags
 	var prove bool
+	var tf trustFlags
 	cmd := &cobra.Command{
 		Use:   "account ADDRESS|KEY",
 		Short: "Show an account: roles, sequence, jail status, reputation",
@@ -580,7 +595,7 @@ local keyring (--home, --keyring-backend) works too.`,
 					return err
 				}
 			}
-			return queryOne(cmd, &f, prove, client.AccountPath(addr),
+			return queryOne(cmd, &f, &tf, prove, client.AccountPath(addr),
 				func(ctx context.Context, c *client.Client) (api.AccountView, *client.Proof, error) {
 					return c.ProvenAccount(ctx, addr)
 				},
@@ -606,7 +621,8 @@ local keyring (--home, --keyring-backend) works too.`,
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&prove, "prove", false, proveHelp)
-	cmd.Flags().StringVar(&kf.home, "home", config.DefaultHome(), "home directory holding the keyring (for KEY names)")
+	cmd.Flags().StringVar(&kf.home, "home", config.DefaultHome(), "home directory holding the keyring (for KEY names), the genesis file and the light client's headers (for --prove)")
+	tf.register(cmd, &kf.home, "cli")
 	cmd.Flags().StringVar(&kf.backend, "keyring-backend", string(keyring.BackendFile), "keyring backend: file or test (for KEY names)")
 	return cmd
 }
@@ -700,12 +716,13 @@ func renderObservers(w io.Writer, ans *api.ObserversAnswer) error {
 func queryParamsCmd() *cobra.Command {
 	var f nodeFlags
 	var prove bool
+	var tf trustFlags
 	cmd := &cobra.Command{
 		Use:   "params",
 		Short: "Show the chain's parameters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return queryOne(cmd, &f, prove, "/params",
+			return queryOne(cmd, &f, &tf, prove, "/params",
 				func(ctx context.Context, c *client.Client) (api.ParamsView, *client.Proof, error) {
 					return c.ProvenParams(ctx)
 				},
@@ -720,6 +737,7 @@ func queryParamsCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&prove, "prove", false, proveHelp)
+	tf.register(cmd, nil, "cli")
 	return cmd
 }
 

@@ -70,6 +70,10 @@ func runTx(cmd *cobra.Command, f *txFlags, from string, build txBuild) error {
 	}
 	if f.chainID != "" {
 		c.SetChainID(f.chainID)
+	} else if id := (&trustFlags{home: &f.home}).chainID(); id != "" {
+		// Sign for the chain of the home's genesis, not for whatever id
+		// the node names.
+		c.SetChainID(id)
 	}
 	kr, err := openKeyring(cmd, f.home, f.backend)
 	if err != nil {
@@ -608,15 +612,19 @@ func txParamsCmd() *cobra.Command {
 
 func txParamsUpdateCmd() *cobra.Command {
 	var f txFlags
+	var tf trustFlags
 	var file string
 	pfs := paramFlags()
 	values := make([]string, len(pfs))
 	cmd := &cobra.Command{
 		Use:   "update [--FLAG VALUE]... [-f params.json]",
 		Short: "Change some parameters, keeping the others (UpdateParams)",
-		Long: `Read the current parameters from the node, change those given, check the
-result locally as the chain would, and submit UpdateParams. The signer must
-be an admin.
+		Long: `Read the current parameters from the node, proven (as query params
+--prove does: a Merkle proof against a header the light client verified
+from the root of trust, see below), change those given, check the result
+locally as the chain would, and submit UpdateParams. A node that forges
+the current parameters is refused, so an admin never signs values in
+fields they did not touch. The signer must be an admin.
 
 -f params.json sets the fields the file names (the JSON of "phalanxd query
 params --output json"; durations there are in milliseconds); flags are
@@ -636,9 +644,16 @@ applied after the file. Durations on the command line take a unit: 500ms,
 				if !changed {
 					return nil, nil, errors.New("nothing to change: give at least one parameter flag (see --help) or -f params.json")
 				}
-				var cur api.ParamsView
-				if _, err := c.Query(ctx, "/params", &cur); err != nil {
+				// The change is merged into the parameters proven to be
+				// the chain's: a lying node cannot slip values in.
+				t, err := tf.anchor(ctx, c, f.chainID, func(w string) { fmt.Fprintln(cmd.ErrOrStderr(), w) })
+				if err != nil {
 					return nil, nil, fmt.Errorf("read current params: %w", err)
+				}
+				defer t.Close()
+				cur, _, err := c.ProvenParams(ctx)
+				if err != nil {
+					return nil, nil, fmt.Errorf("read current params (proven): %w", err)
 				}
 				next, err := applyParamChanges(cur, cmd.InOrStdin(), file, func(p *types.Params) error {
 					for i, pf := range pfs {
@@ -663,6 +678,7 @@ applied after the file. Durations on the command line take a unit: 500ms,
 		},
 	}
 	f.register(cmd, "name of the keyring key that signs: an admin (required)")
+	tf.register(cmd, &f.home, "cli")
 	for i, pf := range pfs {
 		fl := cmd.Flags().VarPF(typedString{v: &values[i], typ: pf.typ}, pf.name, "", pf.help)
 		if pf.typ == "bool" {

@@ -1,0 +1,426 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	dbm "github.com/cometbft/cometbft-db"
+	"github.com/cometbft/cometbft/light"
+	"github.com/cometbft/cometbft/light/provider"
+	lighthttp "github.com/cometbft/cometbft/light/provider/http"
+	"github.com/cometbft/cometbft/light/store"
+	lightdb "github.com/cometbft/cometbft/light/store/db"
+	cmttypes "github.com/cometbft/cometbft/types"
+)
+
+// A Trust anchors a client's answers in a validator set it trusts rather
+// than in whichever node it talks to (docs/adr/0016-trust.md). It wraps
+// CometBFT's light client (github.com/cometbft/cometbft/light) with its
+// on-disk store: headers are verified from a root of trust — the genesis
+// validator set, or a header named by height and hash — by skipping
+// verification, and each verified header is cross-checked with witnesses.
+// Proofs (Client.QueryProof), the chain id a client signs with and the
+// block results watch checks are all taken from headers a Trust verified.
+
+// Defaults and limits of TrustOptions.
+const (
+	// DefaultTrustingPeriod is how long a verified header stays a root of
+	// trust: the period within which validators that signed it are still
+	// accountable (Cosmos chains use about 2/3 of the unbonding period).
+	DefaultTrustingPeriod = 168 * time.Hour
+	// DefaultTrustRequestTimeout bounds one verification (all its
+	// requests to the primary and witnesses).
+	DefaultTrustRequestTimeout = 10 * time.Second
+	// MaxWitnesses bounds TrustOptions.Witnesses.
+	MaxWitnesses = 16
+	// TrustStoreDirName is the directory, under a home, of the light
+	// client stores (one per chain and root of trust).
+	TrustStoreDirName = "light"
+)
+
+// Errors of a Trust; the returned errors wrap them with details.
+var (
+	// ErrNoTrust: a proof was asked of a client with no trust anchor.
+	ErrNoTrust = errors.New("no trust anchor")
+	// ErrTrustRoot: the root of trust (genesis or --trust-hash) does not
+	// match what the primary serves: it is another chain, or a fork.
+	ErrTrustRoot = errors.New("root of trust does not match")
+	// ErrDivergence: the primary and a witness serve different headers
+	// for one height. The light client stops using them.
+	ErrDivergence = errors.New("primary and witness diverge")
+)
+
+// TrustOptions configure NewTrust.
+type TrustOptions struct {
+	// Genesis is the path of the chain's genesis.json. Its chain id and
+	// validator set are the root of trust, unless Height and Hash are set.
+	Genesis string
+	// Height and Hash (32 bytes) name a header trusted by other means
+	// (--trust-height, --trust-hash); ChainID must then be set, or come
+	// from Genesis.
+	Height  int64
+	Hash    []byte
+	ChainID string
+	// Period is the trusting period (0: DefaultTrustingPeriod).
+	Period time.Duration
+	// Primary is the RPC address headers are fetched from; Witnesses are
+	// other nodes of the chain each header is compared with. With no
+	// witness the primary serves as its own, which checks nothing more:
+	// the client says so (WitnessNote).
+	Primary   string
+	Witnesses []string
+	// Dir is the directory of the on-disk store of verified headers
+	// (usually HOME/light). Empty keeps them in memory only.
+	Dir string
+	// RequestTimeout bounds one verification (0: the default).
+	RequestTimeout time.Duration
+	// Logf receives what the trust does (may be nil).
+	Logf func(format string, args ...any)
+}
+
+// Trust is a root of trust and the light client that extends it. It is
+// safe for concurrent use.
+type Trust struct {
+	opts    TrustOptions
+	chainID string
+	root    string // what the trust is rooted in, for messages
+	logf    func(format string, args ...any)
+
+	mu     sync.Mutex
+	db     dbm.DB
+	store  store.Store
+	lc     *light.Client
+	broken error // a divergence: the trust refuses to verify more
+}
+
+// NewTrust checks the options, opens the store and initialises the light
+// client: from the store when it already holds headers of this root,
+// else from the root (for a genesis root, by checking that the primary's
+// block 1 is signed by the genesis validators).
+func NewTrust(ctx context.Context, opts TrustOptions) (*Trust, error) {
+	if opts.Period == 0 {
+		opts.Period = DefaultTrustingPeriod
+	}
+	if opts.RequestTimeout == 0 {
+		opts.RequestTimeout = DefaultTrustRequestTimeout
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	if opts.Period < 0 || opts.RequestTimeout < 0 {
+		return nil, fmt.Errorf("trust: trusting period %s and request timeout %s must be positive", opts.Period, opts.RequestTimeout)
+	}
+	primary, err := NormalizeNode(opts.Primary)
+	if err != nil {
+		return nil, fmt.Errorf("trust: primary: %w", err)
+	}
+	opts.Primary = primary
+	if len(opts.Witnesses) > MaxWitnesses {
+		return nil, fmt.Errorf("trust: %d witnesses; the limit is %d", len(opts.Witnesses), MaxWitnesses)
+	}
+	var witnesses []string
+	seen := map[string]bool{primary: true}
+	for _, w := range opts.Witnesses {
+		n, err := NormalizeNode(w)
+		if err != nil {
+			return nil, fmt.Errorf("trust: witness: %w", err)
+		}
+		if !seen[n] {
+			seen[n] = true
+			witnesses = append(witnesses, n)
+		}
+	}
+	opts.Witnesses = witnesses
+
+	t := &Trust{opts: opts, logf: opts.Logf}
+	var genesisSet *cmttypes.ValidatorSet
+	var storeKey string
+	switch {
+	case opts.Height != 0 || len(opts.Hash) != 0:
+		if opts.Height <= 0 || len(opts.Hash) != sha256.Size {
+			return nil, fmt.Errorf("trust: --trust-height %d and --trust-hash %X: expected a height above 0 and a 32-byte header hash (64 hex characters), both or neither", opts.Height, opts.Hash)
+		}
+		t.chainID = opts.ChainID
+		if opts.Genesis != "" {
+			doc, err := cmttypes.GenesisDocFromFile(opts.Genesis)
+			if err != nil {
+				return nil, fmt.Errorf("trust: genesis %s: %w", opts.Genesis, err)
+			}
+			if t.chainID != "" && t.chainID != doc.ChainID {
+				return nil, fmt.Errorf("trust: chain id %q differs from genesis %s's %q", t.chainID, opts.Genesis, doc.ChainID)
+			}
+			t.chainID = doc.ChainID
+		}
+		if t.chainID == "" {
+			return nil, errors.New("trust: a trusted header needs the chain id (--chain-id or a genesis file)")
+		}
+		t.root = fmt.Sprintf("header %d (%X)", opts.Height, opts.Hash)
+		storeKey = fmt.Sprintf("h%d-%X", opts.Height, opts.Hash[:8])
+	case opts.Genesis != "":
+		doc, err := cmttypes.GenesisDocFromFile(opts.Genesis)
+		if err != nil {
+			return nil, fmt.Errorf("trust: genesis %s: %w", opts.Genesis, err)
+		}
+		if opts.ChainID != "" && opts.ChainID != doc.ChainID {
+			return nil, fmt.Errorf("trust: chain id %q differs from genesis %s's %q", opts.ChainID, opts.Genesis, doc.ChainID)
+		}
+		t.chainID = doc.ChainID
+		vals := make([]*cmttypes.Validator, 0, len(doc.Validators))
+		for _, v := range doc.Validators {
+			vals = append(vals, cmttypes.NewValidator(v.PubKey, v.Power))
+		}
+		if len(vals) == 0 {
+			return nil, fmt.Errorf("trust: genesis %s lists no validators; give the root of trust with --trust-height and --trust-hash", opts.Genesis)
+		}
+		genesisSet = cmttypes.NewValidatorSet(vals)
+		t.root = fmt.Sprintf("the genesis validator set of %s (%X)", opts.Genesis, genesisSet.Hash())
+		storeKey = fmt.Sprintf("g%X", genesisSet.Hash()[:8])
+	default:
+		return nil, fmt.Errorf("%w: expected a genesis file (the chain's genesis.json, e.g. --genesis HOME/config/genesis.json) or --trust-height with --trust-hash", ErrNoTrust)
+	}
+
+	if opts.Dir != "" {
+		dir := filepath.Join(opts.Dir, safeName(t.chainID)+"-"+storeKey)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("trust: store: %w", err)
+		}
+		t.db, err = openLocked(ctx, dir)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		t.db = dbm.NewMemDB()
+	}
+	t.store = lightdb.New(t.db, "")
+
+	if err := t.init(ctx, genesisSet); err != nil {
+		_ = t.db.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// openLocked opens the goleveldb store in dir, waiting a little while
+// another process (a one-shot command) holds it.
+func openLocked(ctx context.Context, dir string) (dbm.DB, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		db, err := dbm.NewGoLevelDB("trusted", dir)
+		if err == nil {
+			return db, nil
+		}
+		if !strings.Contains(err.Error(), "resource temporarily unavailable") || time.Now().After(deadline) {
+			return nil, fmt.Errorf("trust: open the light client store %s: %w (another phalanxd process using the same home holds it; wait for it or give another home)", dir, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// safeName keeps a chain id usable as a directory name.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func (t *Trust) providers() (provider.Provider, []provider.Provider, error) {
+	p, err := lighthttp.New(t.chainID, t.opts.Primary)
+	if err != nil {
+		return nil, nil, fmt.Errorf("trust: primary %s: %w", t.opts.Primary, err)
+	}
+	var ws []provider.Provider
+	for _, w := range t.opts.Witnesses {
+		wp, err := lighthttp.New(t.chainID, w)
+		if err != nil {
+			return nil, nil, fmt.Errorf("trust: witness %s: %w", w, err)
+		}
+		ws = append(ws, wp)
+	}
+	if len(ws) == 0 {
+		// CometBFT's light client needs a witness; the primary stands in.
+		ws = append(ws, p)
+	}
+	return p, ws, nil
+}
+
+// init builds the light client from the store, or from the root.
+func (t *Trust) init(ctx context.Context, genesisSet *cmttypes.ValidatorSet) error {
+	ctx, cancel := context.WithTimeout(ctx, t.opts.RequestTimeout)
+	defer cancel()
+	primary, witnesses, err := t.providers()
+	if err != nil {
+		return err
+	}
+	lopts := []light.Option{light.MaxRetryAttempts(2), light.PruningSize(1000)}
+	last, err := t.store.LastLightBlockHeight()
+	if err != nil {
+		return fmt.Errorf("trust: store: %w", err)
+	}
+	if last > 0 && t.opts.Height == 0 {
+		lc, err := light.NewClientFromTrustedStore(t.chainID, t.opts.Period, primary, witnesses, t.store, lopts...)
+		if err != nil {
+			return fmt.Errorf("trust: %w", err)
+		}
+		t.lc = lc
+		return nil
+	}
+	to := light.TrustOptions{Period: t.opts.Period, Height: t.opts.Height, Hash: t.opts.Hash}
+	if genesisSet != nil {
+		lb, err := primary.LightBlock(ctx, 1)
+		if err != nil {
+			return fmt.Errorf("trust: block 1 from %s: %w (the root of trust is the genesis validator set, so block 1 must be available; a node that pruned it needs --trust-height and --trust-hash)", t.opts.Primary, err)
+		}
+		if !bytes.Equal(lb.ValidatorsHash, genesisSet.Hash()) {
+			return fmt.Errorf("%w: block 1 of %s is signed by validator set %X; %s is %X: the node is on another chain with the same id %q",
+				ErrTrustRoot, t.opts.Primary, []byte(lb.ValidatorsHash), t.root, genesisSet.Hash(), t.chainID)
+		}
+		if err := genesisSet.VerifyCommitLight(t.chainID, lb.Commit.BlockID, lb.Height, lb.Commit); err != nil {
+			return fmt.Errorf("%w: block 1 of %s is not signed by the genesis validators: %v", ErrTrustRoot, t.opts.Primary, err)
+		}
+		if age := time.Since(lb.Time); age > t.opts.Period {
+			return fmt.Errorf("trust: block 1 is %s old, beyond the trusting period %s: the genesis validators may no longer be accountable; give a recent header with --trust-height and --trust-hash", age.Round(time.Second), t.opts.Period)
+		}
+		to.Height, to.Hash = 1, lb.Hash()
+	}
+	lc, err := light.NewClient(ctx, t.chainID, to, primary, witnesses, t.store, lopts...)
+	if err != nil {
+		return t.explain(ctx, to.Height, fmt.Errorf("trust: initialise from %s: %w", t.root, err))
+	}
+	t.lc = lc
+	t.logf("trust: rooted in %s; primary %s, witnesses %v", t.root, t.opts.Primary, t.opts.Witnesses)
+	return nil
+}
+
+// ChainID is the chain id of the root of trust.
+func (t *Trust) ChainID() string { return t.chainID }
+
+// Root describes the root of trust.
+func (t *Trust) Root() string { return t.root }
+
+// WitnessNote is a warning when the trust has no witness but its
+// primary, or "".
+func (t *Trust) WitnessNote() string {
+	if len(t.opts.Witnesses) == 0 {
+		return fmt.Sprintf("no witness: headers from %s are checked against %s but not cross-checked with another node (add --witness)", t.opts.Primary, t.root)
+	}
+	return ""
+}
+
+// Header returns the header of height h, verified by the light client
+// from the root of trust and cross-checked with the witnesses. It waits
+// (within ctx) while the primary does not have h yet.
+func (t *Trust) Header(ctx context.Context, h int64) (*cmttypes.SignedHeader, error) {
+	if h <= 0 {
+		return nil, fmt.Errorf("trust: header %d: expected a height above 0", h)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.broken != nil {
+		return nil, t.broken
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.opts.RequestTimeout)
+	defer cancel()
+	for {
+		lb, err := t.lc.VerifyLightBlockAtHeight(ctx, h, time.Now())
+		if err == nil {
+			return lb.SignedHeader, nil
+		}
+		notYet := errors.Is(err, provider.ErrHeightTooHigh) || errors.Is(err, provider.ErrLightBlockNotFound)
+		if !notYet {
+			err = t.explain(ctx, h, fmt.Errorf("trust: header %d: %w", h, err))
+			if errors.Is(err, ErrDivergence) {
+				t.broken = err
+			} else if errors.Is(err, light.ErrNoWitnesses) || strings.Contains(err.Error(), "no witnesses") {
+				// Every provider was dropped: start again from the store.
+				if rerr := t.init(context.WithoutCancel(ctx), nil); rerr != nil {
+					t.logf("trust: rebuilding the light client: %v", rerr)
+				}
+			}
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("trust: header %d: %w (last: %v)", h, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// explain turns a light client failure at height h into an error that
+// names the nodes that disagree, when some do.
+func (t *Trust) explain(ctx context.Context, h int64, err error) error {
+	var ch light.ErrConflictingHeaders
+	attack := errors.Is(err, light.ErrLightClientAttack)
+	conflict := errors.As(err, &ch) || attack || errors.Is(err, light.ErrFailedHeaderCrossReferencing)
+	if !conflict {
+		return err
+	}
+	// Ask each node for its header at h and name those that differ.
+	type answer struct {
+		node string
+		hash []byte
+		err  error
+	}
+	nodes := append([]string{t.opts.Primary}, t.opts.Witnesses...)
+	answers := make([]answer, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i].node = n
+			p, perr := lighthttp.New(t.chainID, n)
+			if perr != nil {
+				answers[i].err = perr
+				return
+			}
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+			defer cancel()
+			lb, lerr := p.LightBlock(cctx, h)
+			if lerr != nil {
+				answers[i].err = lerr
+				return
+			}
+			answers[i].hash = lb.Hash()
+		}()
+	}
+	wg.Wait()
+	var diverging []string
+	for _, a := range answers[1:] {
+		if a.err == nil && answers[0].err == nil && !bytes.Equal(a.hash, answers[0].hash) {
+			diverging = append(diverging, fmt.Sprintf("witness %s has %X", a.node, a.hash))
+		}
+	}
+	if len(diverging) == 0 || answers[0].err != nil {
+		return err
+	}
+	what := "the witness's header does not verify from the root of trust (a node of another chain with the same id, or a faulty witness)"
+	if attack {
+		what = "both verify from the root of trust: validators signed two blocks at one height (a light client attack); the evidence was sent to both"
+	}
+	return fmt.Errorf("%w at height %d: primary %s has header %X, %s; %s; the client stops trusting them: %v",
+		ErrDivergence, h, t.opts.Primary, answers[0].hash, strings.Join(diverging, ", "), what, err)
+}
+
+// Close closes the store.
+func (t *Trust) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.db.Close()
+}
