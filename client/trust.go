@@ -363,59 +363,77 @@ func (t *Trust) Header(ctx context.Context, h int64) (*cmttypes.SignedHeader, er
 }
 
 // explain turns a light client failure at height h into an error that
-// names the nodes that disagree, when some do.
+// names the nodes that disagree, when some do (ErrDivergence), or says
+// that the primary's headers do not verify from the root of trust.
 func (t *Trust) explain(ctx context.Context, h int64, err error) error {
-	var ch light.ErrConflictingHeaders
-	attack := errors.Is(err, light.ErrLightClientAttack)
-	conflict := errors.As(err, &ch) || attack || errors.Is(err, light.ErrFailedHeaderCrossReferencing)
-	if !conflict {
-		return err
+	var vf light.ErrVerificationFailed
+	primaryBad := errors.As(err, &vf)
+	// Ask every node for its header at h (a witness behind h: at its
+	// latest height) and name those that differ from the primary.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	header := func(node string, h int64) (*cmttypes.LightBlock, error) {
+		p, err := lighthttp.New(t.chainID, node)
+		if err != nil {
+			return nil, err
+		}
+		return p.LightBlock(ctx, h)
 	}
-	// Ask each node for its header at h and name those that differ.
 	type answer struct {
 		node string
-		hash []byte
-		err  error
+		at   int64
+		hash []byte // the witness's header at `at`
+		ours []byte // the primary's
 	}
-	nodes := append([]string{t.opts.Primary}, t.opts.Witnesses...)
-	answers := make([]answer, len(nodes))
+	answers := make([]*answer, len(t.opts.Witnesses))
 	var wg sync.WaitGroup
-	for i, n := range nodes {
+	for i, w := range t.opts.Witnesses {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answers[i].node = n
-			p, perr := lighthttp.New(t.chainID, n)
-			if perr != nil {
-				answers[i].err = perr
+			lb, err := header(w, h)
+			if errors.Is(err, provider.ErrHeightTooHigh) || errors.Is(err, provider.ErrLightBlockNotFound) {
+				lb, err = header(w, 0)
+			}
+			if err != nil || lb.Height > h {
 				return
 			}
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-			defer cancel()
-			lb, lerr := p.LightBlock(cctx, h)
-			if lerr != nil {
-				answers[i].err = lerr
+			pb, err := header(t.opts.Primary, lb.Height)
+			if err != nil {
 				return
 			}
-			answers[i].hash = lb.Hash()
+			answers[i] = &answer{node: w, at: lb.Height, hash: lb.Hash(), ours: pb.Hash()}
 		}()
 	}
 	wg.Wait()
-	var diverging []string
-	for _, a := range answers[1:] {
-		if a.err == nil && answers[0].err == nil && !bytes.Equal(a.hash, answers[0].hash) {
-			diverging = append(diverging, fmt.Sprintf("witness %s has %X", a.node, a.hash))
+	var agree, differ []string
+	for _, a := range answers {
+		switch {
+		case a == nil:
+		case bytes.Equal(a.hash, a.ours):
+			agree = append(agree, a.node)
+		default:
+			differ = append(differ, fmt.Sprintf("witness %s has header %X at height %d where the primary has %X", a.node, a.hash, a.at, a.ours))
 		}
 	}
-	if len(diverging) == 0 || answers[0].err != nil {
+	switch {
+	case primaryBad:
+		msg := fmt.Sprintf("%v: the headers of primary %s do not verify from %s: it is a node of another chain with the same id %q, or of a fork", ErrTrustRoot, t.opts.Primary, t.root, t.chainID)
+		if len(differ) > 0 {
+			msg += "; " + strings.Join(differ, "; ")
+		}
+		return fmt.Errorf("%s: %w", msg, err)
+	case len(differ) == 0:
 		return err
 	}
-	what := "the witness's header does not verify from the root of trust (a node of another chain with the same id, or a faulty witness)"
-	if attack {
-		what = "both verify from the root of trust: validators signed two blocks at one height (a light client attack); the evidence was sent to both"
+	what := "the witness's headers do not verify from the root of trust (a node of another chain with the same id, or a faulty witness)"
+	if errors.Is(err, light.ErrLightClientAttack) {
+		what = "both verify from the root of trust: validators signed two blocks at one height (a light client attack); the light client sent the evidence to both"
 	}
-	return fmt.Errorf("%w at height %d: primary %s has header %X, %s; %s; the client stops trusting them: %v",
-		ErrDivergence, h, t.opts.Primary, answers[0].hash, strings.Join(diverging, ", "), what, err)
+	if len(agree) > 0 {
+		what += fmt.Sprintf("; %s agree with the primary", strings.Join(agree, ", "))
+	}
+	return fmt.Errorf("%w: %s; %s; the client stops trusting them: %v", ErrDivergence, strings.Join(differ, "; "), what, err)
 }
 
 // Close closes the store.
