@@ -48,7 +48,11 @@ type Agent struct {
 	seqs             map[*client.Client]*client.Sequencer
 	chain            map[string]api.TaskView // tasks placed on this node, last sync
 	chainHeight      int64
-	specs            map[string]api.WorkloadView
+	specs            map[string]*types.Workload // verified records
+	trust            *client.Trust
+	// placementOf returns a task's record and its workload's, verified
+	// (verifiedPlacement; tests of the reconcile logic replace it).
+	placementOf func(ctx context.Context, id, workload string) (*types.Task, *types.Workload, error)
 	busy             map[string]bool // task ids with a start or stop in flight
 	hbInterval       time.Duration
 	status           api.AgentControlPlaneView
@@ -75,13 +79,14 @@ func New(cfg Config) (*Agent, error) {
 		hbNow:      make(chan struct{}, 1),
 		seqs:       map[*client.Client]*client.Sequencer{},
 		chain:      map[string]api.TaskView{},
-		specs:      map[string]api.WorkloadView{},
+		specs:      map[string]*types.Workload{},
 		busy:       map[string]bool{},
 		hbInterval: cfg.HeartbeatInterval,
 	}
 	if a.hbInterval == 0 {
 		a.hbInterval = DefaultHeartbeatInterval
 	}
+	a.placementOf = a.verifiedPlacement
 	var err error
 	a.pool, err = rpcpool.New(cfg.Nodes, client.Config{CommitTimeout: cfg.CommitTimeout}, a.logf)
 	if err != nil {
@@ -127,6 +132,7 @@ func (a *Agent) Runner() *Runner { return a.runner }
 // not registered and registration is closed, or the node has another key.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.closeReaper()
+	defer a.closeTrust()
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("agent endpoint: %w", err)
@@ -188,18 +194,23 @@ func (a *Agent) retry(ctx context.Context, what string, f func() error) error {
 }
 
 // join makes sure the node is registered with this agent's key,
-// registering it under open registration, and reads the parameters.
+// registering it under open registration, and reads the parameters. What
+// it reads is proven (verify.go): a lying validator can neither make the
+// agent give up (another key) nor change its heartbeat interval.
 func (a *Agent) join(ctx context.Context) error {
 	return a.retry(ctx, "join", func() error {
+		if err := a.anchor(ctx); err != nil {
+			return err
+		}
 		for attempt := 0; ; attempt++ {
 			var nv api.NodeView
 			found := false
 			err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
-				_, err := c.Query(ctx, client.NodePath(a.cfg.NodeID), &nv)
-				if client.IsNotFound(err) {
+				v, _, err := c.ProvenNode(ctx, a.cfg.NodeID)
+				if client.IsNotFound(err) && !errors.Is(err, client.ErrProofInvalid) {
 					return nil
 				}
-				found = err == nil
+				nv, found = v, err == nil
 				return err
 			})
 			if err != nil {
@@ -269,11 +280,12 @@ func (a *Agent) register(ctx context.Context) error {
 	return nil
 }
 
-// refreshParams reads the chain parameters the agent follows.
+// refreshParams reads the chain parameters the agent follows, proven.
 func (a *Agent) refreshParams(ctx context.Context) error {
 	var pv api.ParamsView
 	err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
-		_, err := c.Query(ctx, "/params", &pv)
+		var err error
+		pv, _, err = c.ProvenParams(ctx)
 		return err
 	})
 	if err != nil {
@@ -533,43 +545,71 @@ func (a *Agent) op(ctx context.Context, id string, f func(context.Context)) {
 	}()
 }
 
-// start runs placement ct: its workload's command, after the journal
-// records it.
+// start runs task ct.ID as the chain's proven record of it says (ct, an
+// unverified answer, only names the task): its workload's command, after
+// the journal records it. An unverified or different placement starts
+// nothing.
 func (a *Agent) start(ctx context.Context, ct api.TaskView) {
-	spec, err := a.workload(ctx, ct.Workload, ct.SpecVersion)
+	t, w, err := a.placementOf(ctx, ct.ID, ct.Workload)
 	if err != nil {
-		a.logf("task %s generation %d not started: workload %s: %v", ct.ID, ct.Generation, ct.Workload, err)
+		a.logf("task %s generation %d not started: %v", ct.ID, ct.Generation, err)
 		return
+	}
+	if t == nil || t.Node != a.cfg.NodeID || !wanted(api.TaskRecordView(t)) {
+		a.logf("task %s not started: the placement of generation %d on this node is not what the chain's proven state says (%s); the answer that named it was wrong or is stale", ct.ID, ct.Generation, placementText(t))
+		return
+	}
+	if st, ok := a.runner.Task(t.Id); ok && st.Generation == t.Generation {
+		return // already running the proven generation
+	}
+	if _, ok := a.store.lookup(t.Id, t.Generation); ok {
+		return // started before; reconcile reports or stops it
 	}
 	if ctx.Err() != nil {
 		return
 	}
-	if err := a.store.started(ct.ID, ct.Generation); err != nil {
-		a.logf("task %s generation %d not started: %v", ct.ID, ct.Generation, err)
+	if err := a.store.started(t.Id, t.Generation); err != nil {
+		a.logf("task %s generation %d not started: %v", t.Id, t.Generation, err)
 		return
 	}
+	spec := api.NewSpecView(w.Spec)
 	p := Placement{
-		TaskID: ct.ID, Generation: ct.Generation, Restarts: ct.Restarts,
-		Command: spec.Command, Args: spec.Args, Env: spec.Env, CheckpointIn: ct.LastCheckpoint,
+		TaskID: t.Id, Generation: t.Generation, Restarts: t.Restarts,
+		Command: spec.Command, Args: spec.Args, Env: spec.Env, CheckpointIn: t.LastCheckpoint,
 	}
 	started, err := a.runner.Start(ctx, p)
 	if started {
 		return
 	}
-	st, ok := a.runner.Task(ct.ID)
-	if ok && st.Generation == ct.Generation && st.State != StateRunning {
+	st, ok := a.runner.Task(t.Id)
+	if ok && st.Generation == t.Generation && st.State != StateRunning {
 		// Recorded as failed to start: the report says so.
-		_ = a.store.exited(ct.ID, ct.Generation, st.ExitCode)
+		_ = a.store.exited(t.Id, t.Generation, st.ExitCode)
 		a.logf("%v", err)
 		return
 	}
 	if err != nil {
-		_ = a.store.unstart(ct.ID, ct.Generation)
+		_ = a.store.unstart(t.Id, t.Generation)
 		a.logf("%v", err)
 	}
 }
 
+// stop stops task id's process, unless the chain's proven state still
+// places the generation it runs on this node.
 func (a *Agent) stop(ctx context.Context, id string) {
+	st, ok := a.runner.Task(id)
+	if !ok || st.State != StateRunning {
+		return
+	}
+	t, _, err := a.placementOf(ctx, id, "")
+	if err != nil {
+		a.logf("task %s generation %d not stopped: %v", id, st.Generation, err)
+		return
+	}
+	if t != nil && t.Node == a.cfg.NodeID && t.Generation == st.Generation && wanted(api.TaskRecordView(t)) {
+		a.logf("task %s generation %d not stopped: the chain's proven state still places it here; the answer that said otherwise was wrong or is stale", id, st.Generation)
+		return
+	}
 	if err := a.runner.Stop(ctx, id); err != nil {
 		a.logf("task %s: %v", id, err)
 	}
@@ -583,24 +623,50 @@ func (a *Agent) onExit(st TaskStatus) {
 	kick(a.hbNow)
 }
 
-// workload returns the workload's spec, from the cache when it is at
-// least version minVersion.
-func (a *Agent) workload(ctx context.Context, name string, minVersion uint64) (api.SpecView, error) {
-	a.mu.Lock()
-	w, ok := a.specs[name]
-	a.mu.Unlock()
-	if ok && w.Version >= minVersion {
-		return w.Spec, nil
-	}
+// verifiedPlacement returns task id's record and, when workload is not
+// empty, its workload's record, both proven at one height against a
+// header the trust anchor verified. A proof that fails moves to another
+// validator (rpcpool treats it as no answer). The workload comes from the
+// cache when the cached version is at least the task's.
+func (a *Agent) verifiedPlacement(ctx context.Context, id, workload string) (*types.Task, *types.Workload, error) {
+	var t *types.Task
+	var w *types.Workload
 	err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
-		_, err := c.Query(ctx, client.WorkloadPath(name), &w)
+		var p *client.Proof
+		var err error
+		t, p, err = c.ProvenTask(ctx, id, 0)
+		if err != nil || t == nil || workload == "" {
+			return err
+		}
+		a.mu.Lock()
+		cached := a.specs[t.Workload]
+		a.mu.Unlock()
+		if cached != nil && cached.Version >= t.SpecVersion {
+			w = cached
+			return nil
+		}
+		w, _, err = c.ProvenWorkloadRecord(ctx, t.Workload, p.Height)
+		if err == nil && w == nil {
+			err = fmt.Errorf("workload %s of task %s is proven absent at height %d", t.Workload, id, p.Height)
+		}
 		return err
 	})
 	if err != nil {
-		return api.SpecView{}, err
+		return nil, nil, fmt.Errorf("not verified: %w", err)
 	}
-	a.mu.Lock()
-	a.specs[name] = w
-	a.mu.Unlock()
-	return w.Spec, nil
+	if w != nil {
+		a.mu.Lock()
+		if old := a.specs[w.Spec.Name]; old == nil || old.Version < w.Version {
+			a.specs[w.Spec.Name] = w
+		}
+		a.mu.Unlock()
+	}
+	return t, w, nil
+}
+
+func placementText(t *types.Task) string {
+	if t == nil {
+		return "no such task"
+	}
+	return fmt.Sprintf("generation %d %s on %q", t.Generation, api.TaskStateName(t.State), t.Node)
 }

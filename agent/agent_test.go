@@ -6,30 +6,58 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/phalanx-bft/phalanx/api"
+	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
-// testAgent is an agent whose chain is a map handed to reconcile; the
-// workload spec is cached, so nothing is asked of a validator.
+// testAgent is an agent whose chain is a map handed to reconcile, and
+// whose verified state is that same map (the proofs against a real chain
+// are tested end to end in tests/trust_test.go); nothing is asked of a
+// validator.
 func testAgent(t *testing.T, home string) *Agent {
 	t.Helper()
+	genesis := filepath.Join(t.TempDir(), "genesis.json")
+	if err := os.WriteFile(genesis, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	a, err := New(Config{
 		Home: home, NodeID: "n1", Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32)),
 		Nodes: []string{"tcp://127.0.0.1:1"}, Listen: "127.0.0.1:0", Endpoint: "127.0.0.1:9100",
 		Capacity: types.Resources{CpuMillis: 1000, MemoryMb: 1000}, StopGrace: time.Second, Logf: t.Logf,
+		Trust: client.TrustOptions{Genesis: genesis},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.specs["job"] = api.WorkloadView{Name: "job", Version: 1, Spec: api.SpecView{
-		Command: "sh", Args: []string{"-c", `printf "$PHALANX_TASK_GENERATION" > "$PHALANX_CHECKPOINT_FILE"; exec sleep 300`},
-	}}
+	setSpec(a, "sh", "-c", `printf "$PHALANX_TASK_GENERATION" > "$PHALANX_CHECKPOINT_FILE"; exec sleep 300`)
+	a.placementOf = func(_ context.Context, id, workload string) (*types.Task, *types.Workload, error) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		ct, ok := a.chain[id]
+		if !ok {
+			return nil, a.specs["job"], nil
+		}
+		st, _ := api.ParseTaskState(ct.State)
+		return &types.Task{
+			Id: ct.ID, Workload: ct.Workload, Node: ct.Node, Generation: ct.Generation, State: st,
+			Restarts: ct.Restarts, LastCheckpoint: ct.LastCheckpoint, SpecVersion: ct.SpecVersion,
+		}, a.specs["job"], nil
+	}
 	t.Cleanup(func() { _ = a.runner.Close(context.Background()) })
 	return a
+}
+
+// setSpec makes the test workload "job" run command args.
+func setSpec(a *Agent, command string, args ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.specs["job"] = &types.Workload{Version: 1, Spec: types.WorkloadSpec{Name: "job", Command: command, Args: args}}
 }
 
 func placed(id string, gen uint64, state string) api.TaskView {
@@ -104,7 +132,7 @@ func TestReconcileFollowsTheChain(t *testing.T) {
 
 func TestReconcileReportsExitOnce(t *testing.T) {
 	a := testAgent(t, t.TempDir())
-	a.specs["job"] = api.WorkloadView{Name: "job", Version: 1, Spec: api.SpecView{Command: "sh", Args: []string{"-c", "exit 4"}}}
+	setSpec(a, "sh", "-c", "exit 4")
 	step(a, placed("job/0", 2, "Assigned"))
 	eventually(t, 5*time.Second, "exit reported", func() bool {
 		r, ok := reportOf(a, "job/0")

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -77,6 +79,12 @@ type Config struct {
 	// TaskEnv is the environment every task starts with (nil: PATH only;
 	// the agent's own environment, which may hold secrets, is not passed).
 	TaskEnv []string
+	// Trust is the root of trust the agent verifies placements, workload
+	// specs and parameters from (docs/adr/0016-trust.md): Genesis, or
+	// Height and Hash (with ChainID), and Period. The agent sets Primary
+	// (the first of Nodes), Witnesses (the others and any given here) and
+	// Dir (Home/light).
+	Trust client.TrustOptions
 	// Logf receives the agent's messages (nil: discarded).
 	Logf func(format string, args ...any)
 }
@@ -100,6 +108,16 @@ func (c *Config) fillDefaults() {
 	def(&c.MaxBackoff, DefaultMaxBackoff)
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
+	}
+	if len(c.Nodes) > 0 {
+		c.Trust.Primary = c.Nodes[0]
+		c.Trust.Witnesses = append(append([]string(nil), c.Nodes[1:]...), c.Trust.Witnesses...)
+	}
+	if c.Trust.Dir == "" && c.Home != "" {
+		c.Trust.Dir = filepath.Join(c.Home, client.TrustStoreDirName)
+	}
+	if c.Trust.Logf == nil {
+		c.Trust.Logf = c.Logf
 	}
 }
 
@@ -131,6 +149,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("agent config: endpoint %q is not a HOST:PORT observers can reach; set --endpoint when --listen is a wildcard or port 0", c.Endpoint)
 	} else if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		return fmt.Errorf("agent config: endpoint %q is a wildcard address; set --endpoint to an address observers can reach", c.Endpoint)
+	}
+	if c.Trust.Genesis == "" && c.Trust.Height == 0 {
+		return errors.New("agent config: no root of trust: the agent runs only what it can verify against the chain's validators; expected --genesis FILE (the chain's genesis.json, default HOME/config/genesis.json) or --trust-height with --trust-hash")
+	}
+	if c.Trust.Genesis != "" {
+		if _, err := os.Stat(c.Trust.Genesis); err != nil {
+			return fmt.Errorf("agent config: genesis file: %w; expected the chain's genesis.json (--genesis)", err)
+		}
 	}
 	if err := client.CheckMsg("config-check", 0, "", c.registerMsg()); err != nil {
 		return fmt.Errorf("agent config: the node's registration would be refused: %w", err)

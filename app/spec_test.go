@@ -126,5 +126,10 @@ func TestStoreKeyForPath(t *testing.T) {
 		if ok != (want != "") || string(got) != want {
 			t.Errorf("StoreKeyForPath(%q) = %q, %v; want %q", path, got, ok, want)
 		}
+		// The client checks that a proof is for the key it asked about by
+		// taking the canonical path without its slashes (client.recordKey).
+		if ok && path != "/accounts/"+strings.ToLower(addr) && strings.Trim(path, "/") != want {
+			t.Errorf("canonical path %q is stored under %q, not under the path without slashes: client.recordKey must change", path, want)
+		}
 	}
 }

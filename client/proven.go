@@ -88,6 +88,43 @@ func (c *Client) ProvenParams(ctx context.Context) (api.ParamsView, *Proof, erro
 	return v, p, err
 }
 
+// ProvenTask returns task id's record ("{workload}/{index}") as proven
+// at height (0: the latest committed one): the placement a worker may
+// act on. A task the chain does not have is proven absent (nil record,
+// no error).
+func (c *Client) ProvenTask(ctx context.Context, id string, height int64) (*types.Task, *Proof, error) {
+	p, err := c.QueryProofAt(ctx, TaskPath(id), height)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Value == nil {
+		return nil, p, nil
+	}
+	var t types.Task
+	if err := t.Unmarshal(p.Value); err != nil || t.Id != id {
+		return nil, nil, fmt.Errorf("%w: query %s: the proven record is not task %s (%v)", ErrProofInvalid, p.Path, id, err)
+	}
+	return &t, p, nil
+}
+
+// ProvenWorkloadRecord returns workload name's record (its spec and
+// version) as proven at height (0: the latest committed one); nil when
+// it is proven absent.
+func (c *Client) ProvenWorkloadRecord(ctx context.Context, name string, height int64) (*types.Workload, *Proof, error) {
+	p, err := c.QueryProofAt(ctx, WorkloadPath(name), height)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Value == nil {
+		return nil, p, nil
+	}
+	var w types.Workload
+	if err := w.Unmarshal(p.Value); err != nil || w.Spec.Name != name {
+		return nil, nil, fmt.Errorf("%w: query %s: the proven record is not workload %s (%v)", ErrProofInvalid, p.Path, name, err)
+	}
+	return &w, p, nil
+}
+
 // provenAttempts bounds how often provenView retries when a block is
 // committed between the JSON query and the proof query.
 const provenAttempts = 3

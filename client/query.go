@@ -82,6 +82,18 @@ func NodePath(id string) string { return "/nodes/" + url.PathEscape(id) }
 // WorkloadPath is the query path of a workload.
 func WorkloadPath(name string) string { return "/workloads/" + url.PathEscape(name) }
 
+// TaskPath is the query path of a task, id "{workload}/{index}".
+func TaskPath(id string) string { return "/tasks/" + id }
+
+// recordKey is the store key of a single-record path.
+func recordKey(path string) []byte {
+	p, _, _ := strings.Cut(path, "?")
+	if u, err := url.PathUnescape(p); err == nil {
+		p = u
+	}
+	return []byte(strings.Trim(p, "/"))
+}
+
 // Account returns the account addr (20 bytes). An account the chain does
 // not know yields an error for which IsNotFound is true.
 func (c *Client) Account(ctx context.Context, addr []byte) (api.AccountView, error) {
@@ -183,6 +195,11 @@ func (c *Client) QueryProofAt(ctx context.Context, path string, height int64) (*
 	}
 	if len(r.Key) == 0 || !bytes.Equal(op.Key, r.Key) {
 		return nil, bad("proof is for key %q, answer for key %q", op.Key, r.Key)
+	}
+	// A record's store key is its path without the slashes (app/records.go;
+	// app.TestStoreKeyForPath): a proof of another record is no answer.
+	if want := recordKey(path); !bytes.Equal(r.Key, want) {
+		return nil, bad("the answer proves key %q; %s is stored under %q", r.Key, path, want)
 	}
 	var cp ics23.CommitmentProof
 	if err := cp.Unmarshal(op.Data); err != nil {

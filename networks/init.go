@@ -334,11 +334,29 @@ func InitTestnet(opts InitOptions) (*Manifest, error) {
 			return nil, fmt.Errorf("copy genesis: %w", err)
 		}
 	}
+	// The agents, and the CLI and observers with --home DIR, verify what
+	// they act on from the genesis validator set (docs/adr/0016-trust.md).
+	for _, home := range append([]string{dir}, agentHomes(m)...) {
+		if err := os.MkdirAll(filepath.Join(home, "config"), 0o700); err != nil {
+			return nil, fmt.Errorf("copy genesis: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(home, "config", "genesis.json"), doc, 0o600); err != nil {
+			return nil, fmt.Errorf("copy genesis: %w", err)
+		}
+	}
 	if err := m.Save(); err != nil {
 		return nil, err
 	}
 	created = true
 	return m, nil
+}
+
+func agentHomes(m *Manifest) []string {
+	var out []string
+	for _, a := range m.Agents {
+		out = append(out, a.Home)
+	}
+	return out
 }
 
 // configure sets validator i's listen addresses, peers' view of it,
@@ -503,7 +521,8 @@ func prepareDir(dir string, force bool) error {
 }
 
 // removeHomes deletes dir's validator homes, its agents' state (not their
-// keys) and the manifest, nothing else.
+// keys), its genesis copy and light client store, and the manifest,
+// nothing else.
 func removeHomes(dir string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
@@ -514,5 +533,8 @@ func removeHomes(dir string) {
 			removeAgentState(filepath.Join(dir, e.Name()))
 		}
 	}
+	// The old chain's genesis and the headers verified from it.
+	_ = os.RemoveAll(filepath.Join(dir, "config"))
+	_ = os.RemoveAll(filepath.Join(dir, "light"))
 	_ = os.Remove(Path(dir))
 }

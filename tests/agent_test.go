@@ -53,7 +53,8 @@ func TestAgentRunsTasks(t *testing.T) {
 		"--endpoint", spareListen, "--node-pubkey", key.PubKey, "--from", "admin", "--home", v.home, "--yes"}, common...)...)
 	mustRun(t, append([]string{"tx", "node", "cordon", "n2", "--from", "admin", "--home", v.home, "--yes"}, common...)...)
 	startBackground(t, filepath.Join(spareHome, "agent.log"), append([]string{"agent", "--home", spareHome, "--node-id", "n2", "--key", "n2",
-		"--zone", "z2", "--listen", spareListen, "--cpu", "2000", "--memory", "2048", "--stop-grace", "2s"}, common...)...)
+		"--zone", "z2", "--listen", spareListen, "--cpu", "2000", "--memory", "2048", "--stop-grace", "2s",
+		"--genesis", filepath.Join(v.home, "config", "genesis.json")}, common...)...)
 
 	// A task that counts, resuming from the checkpoint it is handed.
 	spec := filepath.Join(t.TempDir(), "count.json")
@@ -68,7 +69,8 @@ func TestAgentRunsTasks(t *testing.T) {
 	// The observer signs with the admin key: every admin transaction goes
 	// first, so that the two never race for the admin's sequence.
 	agentArgs := append([]string{"agent", "--home", agentHome, "--node-id", "n1", "--key", "n1", "--zone", "z1",
-		"--listen", listen, "--cpu", "2000", "--memory", "2048", "--stop-grace", "2s"}, common...)
+		"--listen", listen, "--cpu", "2000", "--memory", "2048", "--stop-grace", "2s",
+		"--genesis", filepath.Join(v.home, "config", "genesis.json")}, common...)
 	ag := startBackground(t, filepath.Join(agentHome, "agent.log"), agentArgs...)
 	startBackground(t, filepath.Join(v.home, "observer.log"), "observer", "--home", v.home, "--key", "admin",
 		"--breaker-cooldown", "1s", "--keyring-backend", "test", "--node", v.rpcAddr)

@@ -30,6 +30,7 @@ func agentCmd() *cobra.Command {
 		syncInterval, hbInterval, stopGrace, commitTimeout       time.Duration
 		maxBackoff                                               time.Duration
 		noReaper                                                 bool
+		tf                                                       trustFlags
 	)
 	capacity := agent.DetectCapacity()
 	cmd := &cobra.Command{
@@ -49,13 +50,22 @@ stopped (SIGTERM to its process group, SIGKILL after --stop-grace) before
 the new generation starts. An exit is reported (Failed with its exit code,
 or Completed); the agent never restarts a task by itself.
 
+Trust: the agent starts or stops a process only on the chain's proven
+state: the task's record and its workload's spec are checked with Merkle
+proofs against a header CometBFT's light client verified from the genesis
+validator set (--genesis, default HOME/config/genesis.json) or from
+--trust-height/--trust-hash, cross-checked with the other validators
+(--rpc-fallback, --witness). Lists and events only say where to look; an
+answer that does not verify changes nothing (the agent logs it and asks
+another validator). Verified headers are kept in HOME/light.
+
 The agent serves GET /healthz, /tasks and /tasks/{workload}/{index} on
 --listen for observers. When its validator does not answer it moves to the
 next --rpc-fallback, with backoff (at most --max-backoff between rounds);
 its tasks keep running meanwhile. On SIGTERM or Ctrl-C it stops its tasks
 and exits; if it is killed, its tasks die with it. See docs/agent.md.`,
 		Example: `  phalanxd agent --home ~/.phalanx-agent --node-id n1 --key n1 --node tcp://10.0.0.1:26657 \
-    --rpc-fallback tcp://10.0.0.2:26657 --zone eu-1a --label disk=ssd --listen 10.0.1.5:9100`,
+    --rpc-fallback tcp://10.0.0.2:26657 --genesis genesis.json --zone eu-1a --label disk=ssd --listen 10.0.1.5:9100`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if nodeID == "" || key == "" {
@@ -74,7 +84,12 @@ and exits; if it is killed, its tasks die with it. See docs/agent.md.`,
 				return fmt.Errorf("--key %q: %w", key, err)
 			}
 			logger := log.New(cmd.ErrOrStderr(), "agent ", log.LstdFlags|log.Lmicroseconds)
+			trust, err := tf.options(node, "")
+			if err != nil {
+				return fmt.Errorf("the agent acts only on placements it can verify: %w", err)
+			}
 			cfg := agent.Config{
+				Trust:             trust,
 				Home:              home,
 				NodeID:            nodeID,
 				Key:               priv,
@@ -129,6 +144,7 @@ and exits; if it is killed, its tasks die with it. See docs/agent.md.`,
 	fl.DurationVar(&commitTimeout, "commit-timeout", agent.DefaultCommitTimeout, "how long to wait for a heartbeat to be committed before trying another validator")
 	fl.DurationVar(&maxBackoff, "max-backoff", agent.DefaultMaxBackoff, "longest pause between attempts while no validator answers")
 	fl.BoolVar(&noReaper, "no-reaper", false, "do not start the reaper process; then only a task's first process dies with a killed agent (Linux), not its children")
+	tf.register(cmd, &home, "agent")
 	cmd.AddCommand(agentReaperCmd())
 	return cmd
 }

@@ -79,6 +79,9 @@ func (p *Pool) URLs() []string {
 	return out
 }
 
+// Clients returns the pool's clients in order.
+func (p *Pool) Clients() []*client.Client { return append([]*client.Client(nil), p.clients...) }
+
 // Current returns the client requests go to first.
 func (p *Pool) Current() *client.Client {
 	p.mu.Lock()
