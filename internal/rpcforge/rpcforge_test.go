@@ -52,12 +52,10 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// realNode starts (once) the validator and waits for height 3.
+// realNode starts (once) the validator and waits for height 3. It is in
+// process and takes about 2s, so the tests run with -short too.
 func realNode(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a real CometBFT node: skipped with -short")
-	}
 	upstream.once.Do(func() {
 		upstream.err = func() error {
 			home := upstream.home
