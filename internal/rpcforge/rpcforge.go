@@ -10,7 +10,12 @@
 //
 // Rules may be set, replaced and cleared at any time, from any goroutine;
 // a request sees the rules in force when its answer comes back from the
-// validator (Drop: when it arrives).
+// validator (Drop: when it arrives). Forging functions run outside the
+// proxy's lock, possibly concurrently.
+//
+// What goes over a websocket once it is open (subscribe calls and the
+// events pushed back) is relayed byte for byte: not counted, not forged;
+// WebsocketMethod counts and drops the connections themselves.
 package rpcforge
 
 import (
@@ -86,6 +91,9 @@ type Proxy struct {
 	closed   chan struct{}
 	once     sync.Once
 
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{} // every client connection, hijacked ones included
+
 	mu     sync.Mutex
 	query  QueryForger
 	forge  map[string]CallForger
@@ -125,6 +133,7 @@ func New(upstream string, opts Options) (*Proxy, error) {
 		upstream: u,
 		ln:       ln,
 		closed:   make(chan struct{}),
+		conns:    map[net.Conn]struct{}{},
 		forge:    map[string]CallForger{},
 		drops:    map[string]DropMode{},
 		counts:   map[string]int{},
@@ -145,7 +154,7 @@ func New(upstream string, opts Options) (*Proxy, error) {
 		},
 		ErrorLog: nil,
 	}
-	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 10 * time.Second}
+	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 10 * time.Second, ConnState: p.track}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p, nil
 }
@@ -186,9 +195,34 @@ func (p *Proxy) Close() error {
 	p.once.Do(func() {
 		close(p.closed)
 		err = p.srv.Close()
+		// http.Server.Close leaves hijacked connections (websockets) open.
+		p.connMu.Lock()
+		for c := range p.conns {
+			_ = c.Close()
+		}
+		p.conns = map[net.Conn]struct{}{}
+		p.connMu.Unlock()
 		p.hc.CloseIdleConnections()
 	})
 	return err
+}
+
+// track keeps the set of client connections for Close; a hijacked
+// connection stays in it (the server no longer reports its state).
+func (p *Proxy) track(c net.Conn, st http.ConnState) {
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+	switch st {
+	case http.StateNew:
+		select {
+		case <-p.closed:
+			_ = c.Close()
+		default:
+			p.conns[c] = struct{}{}
+		}
+	case http.StateClosed:
+		delete(p.conns, c)
+	}
 }
 
 // ForgeMethod rewrites the results of method (e.g. "commit", "validators",

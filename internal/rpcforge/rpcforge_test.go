@@ -574,3 +574,36 @@ dropped:
 		t.Error("no NewBlock through the proxy's websocket")
 	}
 }
+
+// Close ends the websocket connections relayed through the proxy.
+func TestCloseEndsWebsockets(t *testing.T) {
+	up := realNode(t)
+	p := newProxy(t, up)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.URL(), "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", strings.TrimPrefix(p.URL(), "tcp://"))
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := conn.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 101") {
+		t.Fatalf("upgrade through the proxy: %q %v", buf[:n], err)
+	}
+	if p.Count(rpcforge.WebsocketMethod) != 1 {
+		t.Errorf("websocket connections counted: %v", p.Counts())
+	}
+	_ = p.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("the websocket is still open 5s after Close")
+			}
+			return
+		}
+	}
+}
