@@ -4,7 +4,8 @@
 // URI-style GET (/abci_query?path="..."), and the /websocket endpoint that
 // subscriptions use — except where a rule set by the test says otherwise:
 // rewrite an abci_query answer (ForgeQuery), rewrite any method's result
-// (ForgeMethod, ForgeCall, Forge), or refuse, hang or fail a method (Drop).
+// (ForgeMethod, ForgeCall, Forge), refuse, hang or fail a method (Drop),
+// or slow it down (Delay).
 // It counts the calls of each method, so that a test can assert a client
 // did or did not ask.
 //
@@ -98,6 +99,7 @@ type Proxy struct {
 	query  QueryForger
 	forge  map[string]CallForger
 	drops  map[string]DropMode
+	delays map[string]time.Duration
 	counts map[string]int
 }
 
@@ -136,6 +138,7 @@ func New(upstream string, opts Options) (*Proxy, error) {
 		conns:    map[net.Conn]struct{}{},
 		forge:    map[string]CallForger{},
 		drops:    map[string]DropMode{},
+		delays:   map[string]time.Duration{},
 		counts:   map[string]int{},
 		hc: &http.Client{
 			Timeout: opts.Timeout,
@@ -258,11 +261,26 @@ func (p *Proxy) Drop(method string, mode DropMode) {
 	p.drops[method] = mode
 }
 
-// Restore undoes Drop(method).
+// Delay holds every request of method (or WebsocketMethod) for d before
+// passing it on, as a slow or distant node would; a client that gives up
+// first gets no answer. A batch waits for the longest delay of its
+// methods. Drop takes precedence. Restore or Delay(method, 0) ends it.
+func (p *Proxy) Delay(method string, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d <= 0 {
+		delete(p.delays, method)
+		return
+	}
+	p.delays[method] = d
+}
+
+// Restore undoes Drop(method) and Delay(method).
 func (p *Proxy) Restore(method string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.drops, method)
+	delete(p.delays, method)
 }
 
 // ClearRules removes every ForgeQuery, ForgeMethod/ForgeCall/Forge and
@@ -273,6 +291,7 @@ func (p *Proxy) ClearRules() {
 	p.query = nil
 	p.forge = map[string]CallForger{}
 	p.drops = map[string]DropMode{}
+	p.delays = map[string]time.Duration{}
 }
 
 // Count is how many calls of method the proxy received (forwarded,
@@ -332,19 +351,33 @@ func (p *Proxy) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	p.ws.ServeHTTP(w, r)
 }
 
-// dropped counts methods and applies a Drop rule if one of them has one;
-// it reports whether the request was handled.
+// dropped counts methods and applies a Drop rule if one of them has one,
+// or waits out their Delay; it reports whether the request was handled
+// (dropped, or given up during the delay).
 func (p *Proxy) dropped(w http.ResponseWriter, r *http.Request, methods []string, ids []json.RawMessage, batch bool) bool {
 	p.mu.Lock()
 	mode, drop := DropMode(0), false
+	var delay time.Duration
 	for _, m := range methods {
 		p.counts[m]++
 		if d, ok := p.drops[m]; ok && !drop {
 			mode, drop = d, true
 		}
+		delay = max(delay, p.delays[m])
 	}
 	p.mu.Unlock()
 	if !drop {
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				return true
+			case <-p.closed:
+				return true
+			}
+		}
 		return false
 	}
 	switch mode {

@@ -446,8 +446,23 @@ func TestDrop(t *testing.T) {
 	if _, err := c.Status(ctx); err != nil {
 		t.Errorf("after Restore: %v", err)
 	}
-	if got := p.Count("status"); got != 4 {
-		t.Errorf("Count(status) = %d; want 4 (dropped calls count)", got)
+	p.Delay("status", 400*time.Millisecond)
+	start := time.Now()
+	if _, err := c.Status(ctx); err != nil || time.Since(start) < 400*time.Millisecond {
+		t.Errorf("Delay 400ms: status after %s: %v", time.Since(start), err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	if _, err := c.Status(cctx); err == nil {
+		t.Error("a delayed status answered a client that gave up after 100ms")
+	}
+	cancel()
+	p.Restore("status")
+	start = time.Now()
+	if _, err := c.Status(ctx); err != nil || time.Since(start) > 300*time.Millisecond {
+		t.Errorf("after Restore of Delay: status after %s: %v", time.Since(start), err)
+	}
+	if got := p.Count("status"); got != 7 {
+		t.Errorf("Count(status) = %d; want 7 (dropped and delayed calls count)", got)
 	}
 	// A batch holding a failed method fails as a whole, in batch form.
 	p.Drop("header", rpcforge.Fail)
