@@ -107,6 +107,23 @@ func (c *Client) ProvenTask(ctx context.Context, id string, height int64) (*type
 	return &t, p, nil
 }
 
+// ProvenNodeRecord returns node id's record as proven at height (0: the
+// latest committed one); nil when it is proven absent.
+func (c *Client) ProvenNodeRecord(ctx context.Context, id string, height int64) (*types.Node, *Proof, error) {
+	p, err := c.QueryProofAt(ctx, NodePath(id), height)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Value == nil {
+		return nil, p, nil
+	}
+	var n types.Node
+	if err := n.Unmarshal(p.Value); err != nil || n.Id != id {
+		return nil, nil, fmt.Errorf("%w: query %s: the proven record is not node %s (%v)", ErrProofInvalid, p.Path, id, err)
+	}
+	return &n, p, nil
+}
+
 // ProvenWorkloadRecord returns workload name's record (its spec and
 // version) as proven at height (0: the latest committed one); nil when
 // it is proven absent.

@@ -83,7 +83,7 @@ func TestSingleValidatorCLI(t *testing.T) {
 	if !strings.Contains(out, "n1") || !strings.Contains(out, "Ready") {
 		t.Fatalf("query nodes text lacks n1 Ready:\n%s", out)
 	}
-	out = mustRun(t, "query", "node", "n1", "--prove", "--node", v.rpcAddr)
+	out = mustRun(t, "query", "node", "n1", "--prove", "--home", v.home, "--node", v.rpcAddr)
 	if !strings.Contains(out, "verified") {
 		t.Fatalf("proven query did not report verification:\n%s", out)
 	}

@@ -69,6 +69,12 @@ type Config struct {
 	RequestTimeout time.Duration
 	CommitTimeout  time.Duration
 	MaxBackoff     time.Duration
+	// Trust is the root of trust the node list is verified from
+	// (verify.go): Genesis, or Height and Hash (with ChainID), and Period.
+	// The observer sets Primary (the first of Nodes), Witnesses (the
+	// others and any given) and, when empty, Dir
+	// (Home/light/observer-ADDRESS).
+	Trust client.TrustOptions
 	// Logf receives the observer's messages (may be nil).
 	Logf func(format string, args ...any)
 }
@@ -94,6 +100,17 @@ func (c *Config) fillDefaults() {
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
+	if len(c.Nodes) > 0 {
+		c.Trust.Primary = c.Nodes[0]
+		c.Trust.Witnesses = append(append([]string(nil), c.Nodes[1:]...), c.Trust.Witnesses...)
+	}
+	if c.Trust.Dir == "" && c.Home != "" && len(c.Key) == crypto.PrivKeyLen {
+		// One store per observer key: several observers may share a home.
+		c.Trust.Dir = filepath.Join(c.Home, client.TrustStoreDirName, "observer-"+crypto.AddressHex(c.Key.Public().(ed25519.PublicKey)))
+	}
+	if c.Trust.Logf == nil {
+		c.Trust.Logf = c.Logf
+	}
 }
 
 // Validate reports the first impossible setting.
@@ -107,6 +124,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Nodes) == 0 {
 		return errors.New("observer config: no validator RPC URL; expected --node URL")
+	}
+	if c.Trust.Genesis == "" && c.Trust.Height == 0 {
+		return errors.New("observer config: no root of trust: the observer probes only nodes whose records it can verify; expected --genesis FILE (the chain's genesis.json) or --trust-height with --trust-hash")
 	}
 	for _, n := range c.Nodes {
 		if _, err := client.NormalizeNode(n); err != nil {
@@ -145,6 +165,8 @@ type Observer struct {
 	breakers   map[string]*Breaker
 	seqs       map[*client.Client]*client.Sequencer
 	mu         sync.Mutex // guards breakers during a probe round
+	trust      *client.Trust
+	verified   map[string]string // node id -> endpoint proven for it
 }
 
 // observerState is the JSON document of the state file.
@@ -166,6 +188,7 @@ func New(cfg Config) (*Observer, error) {
 		addr:     crypto.AddressHex(pub),
 		logf:     cfg.Logf,
 		breakers: map[string]*Breaker{},
+		verified: map[string]string{},
 		seqs:     map[*client.Client]*client.Sequencer{},
 		http: &http.Client{
 			Transport: &http.Transport{
@@ -208,6 +231,13 @@ func New(cfg Config) (*Observer, error) {
 // endpoint and submits one HealthReport for that window.
 func (o *Observer) Run(ctx context.Context) error {
 	o.logf("observer %s reporting through %v", o.addr, o.pool.URLs())
+	defer o.closeTrust()
+	if err := o.retry(ctx, o.anchor); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	if err := o.retry(ctx, o.checkAccount); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -300,7 +330,7 @@ func (o *Observer) round(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	obs := o.probeAll(ctx, nodes.Nodes)
+	obs := o.probeAll(ctx, o.verifiedNodes(ctx, nodes))
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

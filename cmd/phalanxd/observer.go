@@ -23,6 +23,7 @@ func observerCmd() *cobra.Command {
 		interval, probeTimeout      time.Duration
 		cooldown, commitTimeout     time.Duration
 		breakerFailures, concurrent int
+		tf                          trustFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "observer --key NAME --node URL",
@@ -37,6 +38,12 @@ validator's RPC; --rpc-fallback adds others).
 A circuit breaker per endpoint stops probing a node after
 --breaker-failures consecutive failures: it is then reported unreachable
 without a probe, until one probe after --breaker-cooldown succeeds.
+
+The node list is an unverified answer: each node's endpoint is checked
+against the node's record, proven against a header CometBFT's light
+client verified from the genesis validator set (--genesis, default
+HOME/config/genesis.json or the testnet's) or --trust-height/--trust-hash,
+before it is probed. A node whose record does not verify is not reported.
 
 The key's account needs the observer role. The observer never signs two
 reports for one window (two conflicting reports jail it): the last window
@@ -57,7 +64,13 @@ See docs/agent.md.`,
 				return fmt.Errorf("--key %q: %w", key, err)
 			}
 			logger := log.New(cmd.ErrOrStderr(), "observer ", log.LstdFlags|log.Lmicroseconds)
+			trust, err := tf.options(node, "")
+			if err != nil {
+				return fmt.Errorf("the observer probes only nodes it can verify: %w", err)
+			}
+			trust.Dir = "" // the observer keeps one store per key
 			o, err := observer.New(observer.Config{
+				Trust:               trust,
 				Home:                home,
 				Key:                 priv,
 				Nodes:               append([]string{node}, fallbacks...),
@@ -89,5 +102,6 @@ See docs/agent.md.`,
 	fl.DurationVar(&cooldown, "breaker-cooldown", observer.DefaultBreakerCooldown, "how long an open breaker reports its node unreachable before probing it again")
 	fl.IntVar(&concurrent, "max-concurrent-probes", observer.DefaultMaxConcurrentProbes, "probes in flight at most")
 	fl.DurationVar(&commitTimeout, "commit-timeout", observer.DefaultCommitTimeout, "how long to wait for a report to be committed")
+	tf.register(cmd, &home, "observer")
 	return cmd
 }

@@ -1,0 +1,99 @@
+package observer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/phalanx-bft/phalanx/agent/internal/rpcpool"
+	"github.com/phalanx-bft/phalanx/api"
+	"github.com/phalanx-bft/phalanx/client"
+)
+
+// The observer probes only what the chain's proven state says
+// (docs/adr/0016-trust.md): the node list is an unverified answer, so each
+// node's endpoint is checked against the node's record proven at the
+// list's height, against a header CometBFT's light client verified from
+// the root of trust (Config.Trust). A node whose endpoint was proven
+// before and has not changed in the list costs nothing more.
+
+// anchor creates the trust anchor, once, and sets it on every client.
+func (o *Observer) anchor(ctx context.Context) error {
+	if o.trust != nil {
+		return nil
+	}
+	t, err := client.NewTrust(ctx, o.cfg.Trust)
+	if err != nil {
+		return fmt.Errorf("%w: %v", rpcpool.ErrAllUnreachable, err)
+	}
+	if note := t.WitnessNote(); note != "" {
+		o.logf("warning: %s", note)
+	}
+	o.logf("verifying the node list from %s", t.Root())
+	o.trust = t
+	for _, c := range o.pool.Clients() {
+		c.SetTrust(t)
+	}
+	return nil
+}
+
+func (o *Observer) closeTrust() {
+	if o.trust != nil {
+		_ = o.trust.Close()
+	}
+}
+
+// verifiedNodes returns the nodes of the list whose endpoint is proven:
+// from the cache when the list shows the endpoint proven before, else by a
+// proof at the list's height. A node that does not verify is left out of
+// this round, and logged.
+func (o *Observer) verifiedNodes(ctx context.Context, list api.NodesAnswer) []api.NodeView {
+	out := make([]api.NodeView, 0, len(list.Nodes))
+	seen := make(map[string]bool, len(list.Nodes))
+	for _, n := range list.Nodes {
+		seen[n.ID] = true
+		if n.Endpoint == "" {
+			continue
+		}
+		if ep, ok := o.verified[n.ID]; ok && ep == n.Endpoint {
+			out = append(out, n)
+			continue
+		}
+		var endpoint string
+		var absent bool
+		err := o.pool.Do(ctx, o.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+			rec, _, err := c.ProvenNodeRecord(ctx, n.ID, list.Height)
+			var qe *client.QueryError
+			if errors.As(err, &qe) {
+				// The list can be a block ahead of the committed store:
+				// prove the latest record instead.
+				rec, _, err = c.ProvenNodeRecord(ctx, n.ID, 0)
+			}
+			if err != nil {
+				return err
+			}
+			absent = rec == nil
+			if rec != nil {
+				endpoint = rec.Endpoint
+			}
+			return nil
+		})
+		switch {
+		case err != nil:
+			o.logf("node %s not probed this round: its record is not verified: %v", n.ID, err)
+		case absent:
+			o.logf("node %s not probed: the answer listed it, but the chain's proven state at height %d has no such node", n.ID, list.Height)
+		case endpoint != n.Endpoint:
+			o.logf("node %s not probed at %q: the chain's proven record at height %d gives endpoint %q", n.ID, n.Endpoint, list.Height, endpoint)
+		default:
+			o.verified[n.ID] = endpoint
+			out = append(out, n)
+		}
+	}
+	for id := range o.verified {
+		if !seen[id] {
+			delete(o.verified, id)
+		}
+	}
+	return out
+}
