@@ -80,6 +80,8 @@ type Client struct {
 
 	mu      sync.Mutex
 	chainID string // cached after the first ChainID call
+
+	fallbacks []*Client // WithFallbacks (broadcast.go)
 }
 
 // New connects to nodeURL (see Config.Node) with the default settings.
