@@ -49,10 +49,15 @@ func (a *Agent) awaitHeartbeat(ctx context.Context, seq uint64, p *rpcpool.Pendi
 		a.logf("heartbeat %d sent as tx %s; %d heartbeats already awaited, not following this one", seq, p.Hash, maxPendingHeartbeats)
 		return
 	}
+	a.setStatus(func(s *api.AgentControlPlaneView) {
+		s.SentHeartbeatSeq = max(s.SentHeartbeatSeq, seq)
+		s.PendingHeartbeats++
+	})
 	a.waits.Add(1)
 	go func() {
 		defer a.waits.Done()
 		defer func() { <-a.waitSlots }()
+		defer a.setStatus(func(s *api.AgentControlPlaneView) { s.PendingHeartbeats-- })
 		res, err := a.sub.Wait(ctx, p, a.callTimeout(), a.cfg.CommitTimeout)
 		a.heartbeatOutcome(ctx, seq, p, res, err)
 	}()
