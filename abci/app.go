@@ -44,7 +44,13 @@ type Config struct {
 	// (api.ErrNonHealthShare beyond). 0 means the api defaults.
 	NonHealthPendingTxs   int
 	NonHealthPendingBytes int
-	Logger                log.Logger
+	// TestCensorTxs makes this validator propose only empty blocks
+	// (PrepareProposal returns no transaction), for tests of a censoring
+	// validator (phalanxd start --test-censor-txs). Local policy: an
+	// empty proposal is valid, and blocks of other proposers are checked
+	// as usual.
+	TestCensorTxs bool
+	Logger        log.Logger
 }
 
 // Validate reports a missing or impossible setting.

@@ -136,7 +136,7 @@ func BenchmarkFinalizeCommit(b *testing.B) {
 // proposalTxs is a mempool of n transactions: 90 % heartbeats from
 // distinct node keys, 10 % cordons from the admin, listed with the
 // admin's sequences in reverse (the worst case for the per-signer sort).
-func proposalTxs(b *testing.B, n int) [][]byte {
+func proposalTxs(b testing.TB, n int) [][]byte {
 	b.Helper()
 	admin := key("admin")
 	var txs [][]byte

@@ -139,7 +139,12 @@ func refuse(err error) *abcitypes.CheckTxResponse {
 //     that does not fit is left out with every later one of its signer.
 //
 // ProcessProposal accepts every block built so (validBlockOrder).
+//
+// A validator started with Config.TestCensorTxs proposes no transaction.
 func (a *Application) PrepareProposal(_ context.Context, req *abcitypes.PrepareProposalRequest) (*abcitypes.PrepareProposalResponse, error) {
+	if a.cfg.TestCensorTxs {
+		return &abcitypes.PrepareProposalResponse{}, nil
+	}
 	txs := make([]*api.Tx, 0, len(req.Txs))
 	for _, raw := range req.Txs {
 		if tx, err := a.decode(raw); err == nil {

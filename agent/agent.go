@@ -44,8 +44,13 @@ type Agent struct {
 	hbNow   chan struct{}
 	ops     sync.WaitGroup
 
+	// Submission (submit.go): one sequence counter for the node's account,
+	// and the heartbeats whose commit is awaited in the background.
+	sub       *rpcpool.Submitter
+	waits     sync.WaitGroup
+	waitSlots chan struct{}
+
 	mu               sync.Mutex
-	seqs             map[*client.Client]*client.Sequencer
 	chain            map[string]api.TaskView // tasks placed on this node, last sync
 	chainHeight      int64
 	specs            map[string]*types.Workload // verified records
@@ -77,7 +82,6 @@ func New(cfg Config) (*Agent, error) {
 		logf:       cfg.Logf,
 		syncNow:    make(chan struct{}, 1),
 		hbNow:      make(chan struct{}, 1),
-		seqs:       map[*client.Client]*client.Sequencer{},
 		chain:      map[string]api.TaskView{},
 		specs:      map[string]*types.Workload{},
 		busy:       map[string]bool{},
@@ -92,6 +96,8 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.sub = a.pool.NewSubmitter(cfg.Key)
+	a.waitSlots = make(chan struct{}, maxPendingHeartbeats)
 	a.store, err = openStore(cfg.Home, cfg.NodeID, a.addr)
 	if err != nil {
 		return nil, err
@@ -160,6 +166,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-ctx.Done()
 	loops.Wait()
 	a.ops.Wait()
+	a.waits.Wait()
 	a.logf("agent stopping: stopping its tasks (grace %s)", a.cfg.StopGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopGrace+killWait)
 	defer cancel()
@@ -303,40 +310,6 @@ func (a *Agent) refreshParams(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// submit signs msg with the node key and broadcasts it through the pool,
-// with a sequencer per validator.
-func (a *Agent) submit(ctx context.Context, msg client.Msg) (*client.Result, error) {
-	var res *client.Result
-	err := a.pool.Do(ctx, 0, func(ctx context.Context, c *client.Client) error {
-		seq := a.sequencer(c)
-		r, err := c.SignAndBroadcast(ctx, a.cfg.Key, msg, client.TxOptions{Sequencer: seq})
-		if err != nil && !rpcpool.Answered(err) {
-			// Unknown outcome: count from the chain again next time.
-			a.resetSequencer(c)
-		}
-		res = r
-		return err
-	})
-	return res, err
-}
-
-func (a *Agent) sequencer(c *client.Client) *client.Sequencer {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	s := a.seqs[c]
-	if s == nil {
-		s, _ = c.NewSequencer(crypto.Address(a.pub))
-		a.seqs[c] = s
-	}
-	return s
-}
-
-func (a *Agent) resetSequencer(c *client.Client) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.seqs, c)
 }
 
 func (a *Agent) setStatus(f func(*api.AgentControlPlaneView)) {

@@ -76,41 +76,30 @@ func (a *Agent) interval() time.Duration {
 	return a.hbInterval
 }
 
-// heartbeat builds, signs and sends one heartbeat.
+// heartbeat builds, signs and sends one heartbeat to every validator; it
+// returns once one admitted it (its commit is awaited in the background,
+// submit.go) or every call's deadline passed.
 func (a *Agent) heartbeat(ctx context.Context) error {
 	seq, err := a.store.nextHeartbeatSeq()
 	if err != nil {
 		return err
 	}
 	hb := &types.Heartbeat{NodeId: a.cfg.NodeID, Seq: seq, Usage: a.measureUsage(), Tasks: a.reports()}
-	res, err := a.submit(ctx, hb)
-	var te *client.TxError
-	switch {
-	case err == nil:
-		a.setStatus(func(s *api.AgentControlPlaneView) {
-			s.Connected, s.LastHeartbeat, s.HeartbeatSeq, s.LastError = true, time.Now(), seq, ""
-		})
-		for _, e := range res.Events {
-			if e.Type == api.EventTaskStop {
-				kick(a.syncNow)
-			}
+	p, err := a.sub.Send(ctx, hb, a.callTimeout())
+	if err != nil {
+		if errors.Is(err, api.ErrStaleHeartbeat) {
+			a.resyncSeq(ctx)
 		}
-		return nil
-	case errors.Is(err, api.ErrStaleHeartbeat):
-		// Another process heartbeats for this node, or this home's state is
-		// older than the chain: continue above the chain's last seq.
-		a.resyncSeq(ctx)
-		return err
-	case errors.As(err, &te):
 		return err
 	}
-	return err
+	a.awaitHeartbeat(ctx, seq, p)
+	return nil
 }
 
 // resyncSeq moves the heartbeat seq above the chain's last accepted one.
 func (a *Agent) resyncSeq(ctx context.Context) {
 	var nv api.NodeView
-	err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+	err := a.pool.Do(ctx, a.callTimeout(), func(ctx context.Context, c *client.Client) error {
 		_, err := c.Query(ctx, client.NodePath(a.cfg.NodeID), &nv)
 		return err
 	})

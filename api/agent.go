@@ -25,7 +25,12 @@ type AgentControlPlaneView struct {
 	Height        int64     `json:"height"`
 	LastHeartbeat time.Time `json:"last_heartbeat,omitzero"`
 	HeartbeatSeq  uint64    `json:"heartbeat_seq"`
-	LastError     string    `json:"last_error,omitempty"`
+	// SentHeartbeatSeq is the last heartbeat a validator admitted;
+	// PendingHeartbeats the heartbeats admitted whose block is still
+	// awaited.
+	SentHeartbeatSeq  uint64 `json:"sent_heartbeat_seq"`
+	PendingHeartbeats int    `json:"pending_heartbeats"`
+	LastError         string `json:"last_error,omitempty"`
 }
 
 // AgentTaskView is a task process as its agent sees it.

@@ -81,6 +81,8 @@ type Client struct {
 	mu      sync.Mutex
 	chainID string // cached after the first ChainID call
 	trust   *Trust // nil: proofs cannot be checked
+
+	fallbacks []*Client // WithFallbacks (broadcast.go)
 }
 
 // SetTrust anchors the client in t: proofs are checked against headers t

@@ -462,7 +462,18 @@ func (c *Client) SignAndBroadcast(ctx context.Context, priv ed25519.PrivateKey, 
 	if len(priv) != crypto.PrivKeyLen {
 		return nil, fmt.Errorf("sign: private key is %d bytes; expected %d (ed25519)", len(priv), crypto.PrivKeyLen)
 	}
-	chainID, err := c.ChainID(ctx)
+	// With fallbacks: the first node that answers and is in sync reads
+	// the chain id and sequence; the signed bytes go to the next node when
+	// it stops answering (broadcast.go).
+	at, n := 0, c
+	if len(c.fallbacks) > 0 {
+		i, err := c.live(ctx, 0)
+		if err != nil {
+			return nil, err
+		}
+		at, n = i, c.nodes()[i]
+	}
+	chainID, err := n.ChainID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -471,7 +482,7 @@ func (c *Client) SignAndBroadcast(ctx context.Context, priv ed25519.PrivateKey, 
 		if opts.Sequencer != nil {
 			return opts.Sequencer.Next(ctx)
 		}
-		return c.NextSequence(ctx, addr)
+		return n.NextSequence(ctx, addr)
 	}
 	seq, err := next()
 	if err != nil {
@@ -482,15 +493,15 @@ func (c *Client) SignAndBroadcast(ctx context.Context, priv ed25519.PrivateKey, 
 		if err != nil {
 			return nil, err
 		}
-		res, err := c.Broadcast(ctx, raw)
+		res, err := c.broadcastFailover(ctx, at, raw)
 		budget := errors.Is(err, api.ErrSignerBudget)
 		if attempt > 0 || !(budget || errors.Is(err, api.ErrSequenceUsed) || errors.Is(err, api.ErrSequenceSkipped)) {
 			return res, err
 		}
 		// Wrong sequence: wait for the block that settles the pending
 		// transactions, then read the sequence again.
-		if h, herr := c.LatestHeight(ctx); herr == nil {
-			if werr := c.WaitForHeight(ctx, h+1); werr != nil {
+		if h, herr := n.LatestHeight(ctx); herr == nil {
+			if werr := n.WaitForHeight(ctx, h+1); werr != nil {
 				return res, fmt.Errorf("%w (and retrying failed: %v)", err, werr)
 			}
 		}

@@ -65,12 +65,26 @@ func (a Agent) Args() []string {
 
 // ObserverArgs is the command line, without the program name, of
 // validator v's observer: its observer key from the network's keyring,
-// reporting through v's RPC, its state under DIR/observer, and the
-// breaker cool-down of a test network (TestnetBreakerCooldown).
+// reporting through v's RPC and every other validator's (--rpc-fallback,
+// in the manifest's order after v: a dead validator does not silence its
+// observer), its state under DIR/observer, and the breaker cool-down of a
+// test network (TestnetBreakerCooldown).
 func (m *Manifest) ObserverArgs(v Validator) []string {
-	return []string{"observer", "--home", m.Dir, "--key", v.Observer,
+	args := []string{"observer", "--home", m.Dir, "--key", v.Observer,
 		"--keyring-backend", string(keyring.BackendTest), "--node", v.RPC,
 		"--breaker-cooldown", TestnetBreakerCooldown}
+	at := 0
+	for i, o := range m.Validators {
+		if o.Name == v.Name {
+			at = i
+		}
+	}
+	for j := 1; j < len(m.Validators); j++ {
+		if o := m.Validators[(at+j)%len(m.Validators)]; o.RPC != v.RPC {
+			args = append(args, "--rpc-fallback", o.RPC)
+		}
+	}
+	return args
 }
 
 // initAgents creates the homes and keys of opts.Agents agents.

@@ -48,6 +48,12 @@ func TestInitAgents(t *testing.T) {
 	if got := strings.Join(m.ObserverArgs(m.Validators[2]), " "); !strings.Contains(got, "--key observer2") || !strings.Contains(got, "--node "+m.Validators[2].RPC) {
 		t.Errorf("observer command line: %s", got)
 	}
+	// Every other validator is a fallback, the next one first.
+	want := "--node " + m.Validators[2].RPC + " --breaker-cooldown " + TestnetBreakerCooldown +
+		" --rpc-fallback " + m.Validators[3].RPC + " --rpc-fallback " + m.Validators[0].RPC + " --rpc-fallback " + m.Validators[1].RPC
+	if got := strings.Join(m.ObserverArgs(m.Validators[2]), " "); !strings.HasSuffix(got, want) {
+		t.Errorf("observer command line %q; want it to end with %q", got, want)
+	}
 	// Agents register themselves: open registration in genesis.
 	b, err := os.ReadFile(filepath.Join(m.Validators[0].Home, "config", "genesis.json"))
 	if err != nil {

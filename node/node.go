@@ -28,11 +28,29 @@ type Service struct {
 	node   *nm.Node
 }
 
+// Options are the settings of a validator beyond its home.
+type Options struct {
+	// TestCensorTxs, for tests only, makes a censoring validator: it
+	// admits transactions to its mempool (CheckTx as usual) but never
+	// gossips them (CometBFT mempool.broadcast = false) and proposes only
+	// empty blocks (abci.Config.TestCensorTxs). It still votes for, and
+	// commits, the blocks of the other validators.
+	TestCensorTxs bool
+}
+
 // New loads home and builds the node without starting it.
 func New(home string, logger log.Logger) (*Service, error) {
+	return NewWithOptions(home, logger, Options{})
+}
+
+// NewWithOptions is New with opts.
+func NewWithOptions(home string, logger log.Logger, opts Options) (*Service, error) {
 	cfg, err := config.Load(home)
 	if err != nil {
 		return nil, err
+	}
+	if opts.TestCensorTxs {
+		cfg.Comet.Mempool.Broadcast = false
 	}
 	if logger == nil {
 		logger = log.NewTMLogger(log.NewSyncWriter(os.Stdout))
@@ -57,6 +75,7 @@ func New(home string, logger log.Logger) (*Service, error) {
 
 		NonHealthPendingTxs:   cfg.App.NonHealthPendingTxs,
 		NonHealthPendingBytes: cfg.App.NonHealthPendingBytes,
+		TestCensorTxs:         opts.TestCensorTxs,
 		Logger:                logger.With("module", "phalanx"),
 	})
 	if err != nil {
@@ -114,9 +133,17 @@ func (s *Service) Stop() error {
 
 // Run starts the validator and stops it cleanly when ctx is done.
 func Run(ctx context.Context, home string, logger log.Logger) error {
-	s, err := New(home, logger)
+	return RunWithOptions(ctx, home, logger, Options{})
+}
+
+// RunWithOptions is Run with opts.
+func RunWithOptions(ctx context.Context, home string, logger log.Logger, opts Options) error {
+	s, err := NewWithOptions(home, logger, opts)
 	if err != nil {
 		return err
+	}
+	if opts.TestCensorTxs {
+		s.logger.Error("TEST MODE --test-censor-txs: this validator admits transactions but never gossips them nor proposes any (empty blocks only); never run it on a real network")
 	}
 	if err := s.Start(); err != nil {
 		return err

@@ -163,8 +163,9 @@ type Observer struct {
 
 	lastWindow uint64 // the last window a report was signed for
 	breakers   map[string]*Breaker
-	seqs       map[*client.Client]*client.Sequencer
-	mu         sync.Mutex // guards breakers during a probe round
+	sub        *rpcpool.Submitter
+	waits      sync.WaitGroup // reports whose commit is awaited
+	mu         sync.Mutex     // guards breakers during a probe round
 	trust      *client.Trust
 	verified   map[string]string // node id -> endpoint proven for it
 }
@@ -189,7 +190,6 @@ func New(cfg Config) (*Observer, error) {
 		logf:     cfg.Logf,
 		breakers: map[string]*Breaker{},
 		verified: map[string]string{},
-		seqs:     map[*client.Client]*client.Sequencer{},
 		http: &http.Client{
 			Transport: &http.Transport{
 				DialContext:         (&net.Dialer{Timeout: cfg.ProbeTimeout}).DialContext,
@@ -204,6 +204,7 @@ func New(cfg Config) (*Observer, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.sub = o.pool.NewSubmitter(cfg.Key)
 	dir := filepath.Join(cfg.Home, "observer")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("observer home: %w", err)
@@ -244,6 +245,7 @@ func (o *Observer) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	defer o.waits.Wait()
 	bo := rpcpool.Backoff{Max: o.cfg.MaxBackoff}
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -291,7 +293,7 @@ var ErrNotObserver = errors.New("not an active observer")
 
 func (o *Observer) checkAccount(ctx context.Context) error {
 	var acc api.AccountView
-	err := o.pool.Do(ctx, o.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+	err := o.pool.Do(ctx, o.callTimeout(), func(ctx context.Context, c *client.Client) error {
 		_, err := c.Query(ctx, client.AccountPath(crypto.Address(o.pub)), &acc)
 		return err
 	})
@@ -322,7 +324,7 @@ func (o *Observer) round(ctx context.Context) error {
 		return nil
 	}
 	var nodes api.NodesAnswer
-	err = o.pool.Do(ctx, o.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+	err = o.pool.Do(ctx, o.callTimeout(), func(ctx context.Context, c *client.Client) error {
 		var err error
 		nodes, err = c.Nodes(ctx, nil)
 		return err
@@ -343,7 +345,7 @@ func (o *Observer) round(ctx context.Context) error {
 	if err := o.saveWindow(window); err != nil {
 		return err
 	}
-	res, err := o.submit(ctx, report)
+	p, err := o.sub.Send(ctx, report, o.callTimeout())
 	if err != nil {
 		return fmt.Errorf("report for window %d: %w", window, err)
 	}
@@ -353,7 +355,19 @@ func (o *Observer) round(ctx context.Context) error {
 			unreachable++
 		}
 	}
-	o.logf("window %d: %d nodes observed, %d unreachable; height %d: %s", window, len(report.Observations), unreachable, res.Height, res.Log)
+	// The next round does not wait for this report's block.
+	o.waits.Add(1)
+	go func() {
+		defer o.waits.Done()
+		res, err := o.sub.Wait(ctx, p, o.callTimeout(), o.cfg.CommitTimeout)
+		if err != nil {
+			if ctx.Err() == nil {
+				o.logf("report for window %d (tx %s, sequence %d): %v", window, p.Hash, p.Seq, err)
+			}
+			return
+		}
+		o.logf("window %d: %d nodes observed, %d unreachable; height %d: %s", window, len(report.Observations), unreachable, res.Height, res.Log)
+	}()
 	return nil
 }
 
@@ -361,7 +375,7 @@ func (o *Observer) round(ctx context.Context) error {
 // block time / params.report_window_ms.
 func (o *Observer) currentWindow(ctx context.Context) (uint64, error) {
 	var window uint64
-	err := o.pool.Do(ctx, o.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+	err := o.pool.Do(ctx, o.callTimeout(), func(ctx context.Context, c *client.Client) error {
 		st, err := c.Status(ctx)
 		if err != nil {
 			return err
@@ -392,24 +406,10 @@ func (o *Observer) saveWindow(w uint64) error {
 	return nil
 }
 
-// submit signs and broadcasts the report; a retry after an unknown outcome
-// sends the same report (same content: not an equivocation).
-func (o *Observer) submit(ctx context.Context, r *types.HealthReport) (*client.Result, error) {
-	var res *client.Result
-	err := o.pool.Do(ctx, 0, func(ctx context.Context, c *client.Client) error {
-		seq := o.seqs[c]
-		if seq == nil {
-			seq, _ = c.NewSequencer(crypto.Address(o.pub))
-			o.seqs[c] = seq
-		}
-		got, err := c.SignAndBroadcast(ctx, o.cfg.Key, r, client.TxOptions{Sequencer: seq})
-		if err != nil && !rpcpool.Answered(err) {
-			delete(o.seqs, c)
-		}
-		res = got
-		return err
-	})
-	return res, err
+// callTimeout bounds one request of a report's submission: the
+// observer's interval, at least a second and at most RequestTimeout.
+func (o *Observer) callTimeout() time.Duration {
+	return min(o.cfg.RequestTimeout, max(o.cfg.Interval, time.Second))
 }
 
 // probeAll probes every node with an endpoint, at most

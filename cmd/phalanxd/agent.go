@@ -60,9 +60,13 @@ answer that does not verify changes nothing (the agent logs it and asks
 another validator). Verified headers are kept in HOME/light.
 
 The agent serves GET /healthz, /tasks and /tasks/{workload}/{index} on
---listen for observers. When its validator does not answer it moves to the
-next --rpc-fallback, with backoff (at most --max-backoff between rounds);
-its tasks keep running meanwhile. On SIGTERM or Ctrl-C it stops its tasks
+--listen for observers. It sends each heartbeat (and its registration) to
+--node and every --rpc-fallback at once, each call bounded by the
+heartbeat interval (at least 1 s): one validator admitting it is enough,
+and the next heartbeat never waits for the previous one's block. Queries
+go to one validator, and to the next --rpc-fallback when it does not
+answer; when none answers it backs off (at most --max-backoff between
+rounds); its tasks keep running meanwhile. On SIGTERM or Ctrl-C it stops its tasks
 and exits; if it is killed, its tasks die with it. See docs/agent.md.`,
 		Example: `  phalanxd agent --home ~/.phalanx-agent --node-id n1 --key n1 --node tcp://10.0.0.1:26657 \
     --rpc-fallback tcp://10.0.0.2:26657 --genesis genesis.json --zone eu-1a --label disk=ssd --listen 10.0.1.5:9100`,
@@ -141,7 +145,7 @@ and exits; if it is killed, its tasks die with it. See docs/agent.md.`,
 	fl.DurationVar(&syncInterval, "sync-interval", agent.DefaultSyncInterval, "period of the placement query that backs up the event subscription")
 	fl.DurationVar(&hbInterval, "heartbeat-interval", 0, "heartbeat period (default: the chain's params.heartbeat_interval_ms)")
 	fl.DurationVar(&stopGrace, "stop-grace", agent.DefaultStopGrace, "time a stopped task gets between SIGTERM and SIGKILL")
-	fl.DurationVar(&commitTimeout, "commit-timeout", agent.DefaultCommitTimeout, "how long to wait for a heartbeat to be committed before trying another validator")
+	fl.DurationVar(&commitTimeout, "commit-timeout", agent.DefaultCommitTimeout, "how long to follow a heartbeat (or the registration) until its block; the heartbeat loop does not wait for it")
 	fl.DurationVar(&maxBackoff, "max-backoff", agent.DefaultMaxBackoff, "longest pause between attempts while no validator answers")
 	fl.BoolVar(&noReaper, "no-reaper", false, "do not start the reaper process; then only a task's first process dies with a killed agent (Linux), not its children")
 	tf.register(cmd, &home, "agent")

@@ -26,6 +26,7 @@ import (
 	"github.com/phalanx-bft/phalanx/config"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
+	"github.com/phalanx-bft/phalanx/networks"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -72,6 +73,7 @@ type txFlags struct {
 	timeoutHeight int64
 	memo          string
 	commitTimeout time.Duration
+	fallbacks     []string
 }
 
 // register adds the common tx flags to cmd. fromHelp describes --from for
@@ -88,6 +90,56 @@ func (f *txFlags) register(cmd *cobra.Command, fromHelp string) {
 	fl.Int64Var(&f.timeoutHeight, "timeout-height", 0, "drop the transaction if it is not in a block by this height (0: never)")
 	fl.StringVar(&f.memo, "memo", "", fmt.Sprintf("free-text note stored with the transaction (at most %d bytes)", api.MaxMemoBytes))
 	fl.DurationVar(&f.commitTimeout, "commit-timeout", client.DefaultCommitTimeout, "how long to wait for the transaction to be committed")
+	fl.StringArrayVar(&f.fallbacks, "rpc-fallback", nil, "RPC address of another validator, used when --node (and the fallbacks before) do not answer or are catching up; "+
+		"the same signed transaction is sent there (repeatable; default: when --home holds a testnet.json listing --node, the network's other validators)")
+}
+
+// withFallbacks gives c the --rpc-fallback nodes, or, when none is given
+// and --home is a test network (testnet.json) that lists --node, its
+// other validators; then returns the first of them that answers and is
+// in sync.
+func (f *txFlags) withFallbacks(ctx context.Context, c *client.Client) (*client.Client, error) {
+	urls := f.fallbacks
+	if len(urls) == 0 {
+		urls = manifestFallbacks(f.home, c.Node())
+	}
+	if len(urls) == 0 {
+		return c, nil
+	}
+	fc, err := c.WithFallbacks(urls...)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --rpc-fallback: %w", err)
+	}
+	return fc.FirstLive(ctx)
+}
+
+// manifestFallbacks are the RPC addresses of the validators of the test
+// network in home other than node, if home holds a manifest listing node.
+func manifestFallbacks(home, node string) []string {
+	if _, err := os.Stat(networks.Path(home)); err != nil {
+		return nil
+	}
+	m, err := networks.LoadManifest(home)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	listed := false
+	for _, v := range m.Validators {
+		n, err := client.NormalizeNode(v.RPC)
+		if err != nil {
+			continue
+		}
+		if n == node {
+			listed = true
+			continue
+		}
+		out = append(out, n)
+	}
+	if !listed {
+		return nil
+	}
+	return out
 }
 
 // check validates the flag values that need no node.

@@ -65,6 +65,7 @@ as a real operator's key should be.`,
 
 func startCmd() *cobra.Command {
 	var home string
+	var censor bool
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Run the validator: CometBFT in-process with the Phalanx application",
@@ -72,10 +73,16 @@ func startCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return node.Run(ctx, home, nil)
+			if censor {
+				fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: --test-censor-txs: this validator will admit transactions, never gossip them and propose only empty blocks (a censoring validator, for tests only)")
+			}
+			return node.RunWithOptions(ctx, home, nil, node.Options{TestCensorTxs: censor})
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", config.DefaultHome(), "validator home directory")
+	// Hidden: a Byzantine behaviour for the fault tests (tests/fault_test.go).
+	cmd.Flags().BoolVar(&censor, "test-censor-txs", false, "TEST ONLY: admit transactions but never gossip or propose them")
+	_ = cmd.Flags().MarkHidden("test-censor-txs")
 	return cmd
 }
 

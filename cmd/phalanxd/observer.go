@@ -33,7 +33,9 @@ divided by params.report_window_ms) it probes every registered node's
 endpoint (GET http://ENDPOINT/healthz, then /tasks) within --probe-timeout,
 and submits one HealthReport with all its observations (reachable, round
 trip, failing tasks), signed with --key, through --node (normally the local
-validator's RPC; --rpc-fallback adds others).
+validator's RPC) and every --rpc-fallback at once: one of them admitting
+it is enough, so a dead or stopped validator does not silence its
+observer.
 
 A circuit breaker per endpoint stops probing a node after
 --breaker-failures consecutive failures: it is then reported unreachable

@@ -31,6 +31,14 @@ not a terminal, --yes is required.
 The command waits until the transaction is in a block (at most
 --commit-timeout) and prints its hash, height, result code, log and events.
 
+Failover: with --rpc-fallback URL (repeatable) the transaction goes through
+the first of --node and the fallbacks that answers /status within 5 s and is
+not catching up; when that node stops answering before the commit is seen,
+the same signed bytes (same hash: counted once) are sent through the next
+one. When --home holds a test network's testnet.json that lists --node and
+no --rpc-fallback is given, the network's other validators are the
+fallbacks.
+
 Exit status: 0 committed; 1 rejected by the node (the error names the code,
 e.g. "code 7: sequence 12 already used …") or any other error; 2 broadcast
 but not seen in a block before --commit-timeout (the outcome is unknown:
@@ -85,6 +93,9 @@ func runTx(cmd *cobra.Command, f *txFlags, from string, build txBuild) error {
 	}
 	ctx, cancel := cmdContext(cmd)
 	defer cancel()
+	if c, err = f.withFallbacks(ctx, c); err != nil {
+		return err
+	}
 
 	msg, lines, err := build(ctx, c, kr)
 	if err != nil {
