@@ -278,11 +278,13 @@ func (a *Application) FinalizeBlock(_ context.Context, req *abcitypes.FinalizeBl
 	for i, raw := range req.Txs {
 		tx, err := a.decode(raw)
 		if err != nil {
-			results[i] = &abcitypes.ExecTxResult{Code: api.CodeOf(err), Log: err.Error()}
+			results[i] = &abcitypes.ExecTxResult{Code: api.CodeOf(err), Log: err.Error(), Data: app.EventsDigest(nil)}
 			continue
 		}
 		r := a.state.DeliverTx(tx)
-		results[i] = &abcitypes.ExecTxResult{Code: r.Code, Log: r.Log, Events: toABCIEvents(r.Events)}
+		// Data is the digest of the events: the next header's
+		// last_results_hash covers it (watch --verify).
+		results[i] = &abcitypes.ExecTxResult{Code: r.Code, Log: r.Log, Data: app.EventsDigest(r.Events), Events: toABCIEvents(r.Events)}
 	}
 
 	end := a.state.EndBlock()
@@ -373,7 +375,7 @@ func (a *Application) queryProof(req *abcitypes.QueryRequest) *abcitypes.QueryRe
 	if req.Path != "/store" {
 		var ok bool
 		if key, ok = app.StoreKeyForPath(req.Path); !ok {
-			return queryError(api.ErrNotFound, fmt.Sprintf("path %q has no single stored record to prove; expected /nodes/{id}, /workloads/{name}, /tasks/{workload}/{index}, /accounts/{addr}, /validators/{addr}, /params or /store with data=key", req.Path))
+			return queryError(api.ErrNotFound, fmt.Sprintf("path %q has no single stored record to prove; expected /nodes/{id}, /workloads/{name}, /tasks/{workload}/{index}, /accounts/{addr}, /validators/{addr}, /params, /blockinfo or /store with data=key", req.Path))
 		}
 	}
 	if len(key) == 0 {

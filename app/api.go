@@ -1,5 +1,7 @@
 package app
 
+import "github.com/phalanx-bft/phalanx/api"
+
 // This file holds the types of the contract between app/ and its caller
 // (abci/): what a block brings in and what the state machine hands back.
 // The types clients use (views, errors, limits, the decoded Tx) are in
@@ -26,6 +28,19 @@ type Attribute struct {
 type Event struct {
 	Type       string
 	Attributes []Attribute
+}
+
+// EventsDigest is api.EventsDigest of events.
+func EventsDigest(events []Event) []byte {
+	data := make([]api.EventData, len(events))
+	for i, e := range events {
+		data[i].Type = e.Type
+		data[i].Attributes = make([]api.EventAttr, len(e.Attributes))
+		for j, a := range e.Attributes {
+			data[i].Attributes[j] = api.EventAttr{Key: a.Key, Value: a.Value}
+		}
+	}
+	return api.EventsDigest(data)
 }
 
 // Result is the outcome of one transaction. Code 0 is success.

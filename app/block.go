@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/phalanx-bft/phalanx/api"
@@ -39,6 +40,7 @@ func (s *State) BeginBlock(b Block, evidence []Misbehavior) []Event {
 	for _, m := range evidence {
 		events = append(events, s.punishValidator(m)...)
 	}
+	s.beginEvents = events
 	return events
 }
 
@@ -148,6 +150,8 @@ func (s *State) EndBlock() EndBlockResult {
 	events = append(events, s.rollOut()...)         // 4
 	events = append(events, s.placePending()...)    // 5
 	res := EndBlockResult{Events: events}
+	s.eventsDigest = EventsDigest(append(slices.Clip(s.beginEvents), events...))
+	s.beginEvents = nil
 	for _, key := range sortedKeys(s.valUpdates) { // 6
 		res.ValidatorUpdates = append(res.ValidatorUpdates, s.valUpdates[key])
 	}

@@ -114,6 +114,7 @@ func TestStoreKeyForPath(t *testing.T) {
 		"/accounts/" + strings.ToLower(addr): "accounts/" + addr,
 		"/validators/" + addr:                "validators/" + addr,
 		"/params":                            "params",
+		"/blockinfo":                         "blockinfo",
 		"/tasks/web/3":                       "tasks/web/3",
 		"/nodes":                             "",
 		"/nodes/N1":                          "",

@@ -34,7 +34,11 @@ type State struct {
 	// one applied.
 	blockTimeMs int64
 	blockHash   []byte
-	inBlock     bool
+	// The events of the open block's begin pass, and the digest of its
+	// begin and end passes' events (BlockInfo.events_digest).
+	beginEvents  []Event
+	eventsDigest []byte
+	inBlock      bool
 	// clockMs is the failure detector's clock: block time, advancing at
 	// most params.max_clock_step_ms per block (ADR 0005).
 	clockMs int64
