@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,8 +10,10 @@ import (
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 	cmttypes "github.com/cometbft/cometbft/types"
 	"github.com/phalanx-bft/phalanx/api"
+	"github.com/phalanx-bft/phalanx/types"
 )
 
 // AppEventTypes are the event types the Phalanx application emits
@@ -30,6 +33,9 @@ type WatchEvent struct {
 	TxIndex    int         `json:"tx_index"`
 	Type       string      `json:"type"`
 	Attributes []Attribute `json:"attributes"`
+	// Verified: the event was checked against the next block's header,
+	// verified from the root of trust (WatchOptions.Trust).
+	Verified bool `json:"verified"`
 }
 
 // Attr returns the value of key, or "".
@@ -57,6 +63,13 @@ type WatchOptions struct {
 	MaxBackoff time.Duration
 	// Logf receives connection messages (may be nil).
 	Logf func(format string, args ...any)
+	// Trust, if set, checks every block before its events are delivered
+	// (verifyBlock): its transactions' results against the next header's
+	// last_results_hash and its begin and end passes' events against the
+	// block info record proven at its height; a block that does not check
+	// out ends Watch with an error wrapping ErrProofInvalid. Delivery then
+	// waits for the next block's header.
+	Trust *Trust
 }
 
 // Watch streams the application's events, block by block and in order,
@@ -87,13 +100,16 @@ func Watch(ctx context.Context, opts WatchOptions, emit func(WatchEvent) error) 
 	for i := 0; ; i++ {
 		url := opts.Nodes[i%len(opts.Nodes)]
 		started := time.Now()
-		err := watchOnce(ctx, url, opts.HealthInterval, &last, emit, logf)
+		err := watchOnce(ctx, url, opts.HealthInterval, opts.Trust, &last, emit, logf)
 		if ctx.Err() != nil {
 			return nil
 		}
 		var emitErr *emitError
 		if errors.As(err, &emitErr) {
 			return emitErr.err
+		}
+		if errors.Is(err, ErrProofInvalid) {
+			return err
 		}
 		if time.Since(started) > 10*time.Second {
 			backoff = 250 * time.Millisecond
@@ -112,10 +128,17 @@ type emitError struct{ err error }
 
 func (e *emitError) Error() string { return e.err.Error() }
 
-func watchOnce(ctx context.Context, url string, health time.Duration, last *int64, emit func(WatchEvent) error, logf func(string, ...any)) error {
+func watchOnce(ctx context.Context, url string, health time.Duration, trust *Trust, last *int64, emit func(WatchEvent) error, logf func(string, ...any)) error {
 	c, err := rpchttp.New(url)
 	if err != nil {
 		return err
+	}
+	var verify *Client
+	if trust != nil {
+		if verify, err = New(url); err != nil {
+			return err
+		}
+		verify.SetTrust(trust)
 	}
 	probe := func() (int64, error) {
 		pctx, cancel := context.WithTimeout(ctx, health)
@@ -149,7 +172,7 @@ func watchOnce(ctx context.Context, url string, health time.Duration, last *int6
 	logf("watch: connected to %s at height %d", url, height)
 	catchUp := func(to int64) error {
 		for h := *last + 1; h <= to; h++ {
-			if err := deliverBlock(ctx, c, h, emit); err != nil {
+			if err := deliverBlock(ctx, c, verify, h, emit); err != nil {
 				return err
 			}
 			*last = h
@@ -185,30 +208,86 @@ func watchOnce(ctx context.Context, url string, health time.Duration, last *int6
 	}
 }
 
-// deliverBlock reads one block's results and emits its app events: those
-// of each transaction in order, then those of the end-of-block pass.
-func deliverBlock(ctx context.Context, c *rpchttp.HTTP, height int64, emit func(WatchEvent) error) error {
+// deliverBlock reads one block's results, checks them when verify is not
+// nil (verifyBlock), and emits its app events: those of each transaction
+// in order, then those of the end-of-block pass.
+func deliverBlock(ctx context.Context, c *rpchttp.HTTP, verify *Client, height int64, emit func(WatchEvent) error) error {
 	res, err := c.BlockResults(ctx, &height)
 	if err != nil {
 		return fmt.Errorf("block results %d: %w", height, err)
+	}
+	verified := verify != nil
+	if verified {
+		if err := verify.verifyBlock(ctx, height, res); err != nil {
+			return err
+		}
 	}
 	for i, tx := range res.TxResults {
 		if tx.Code != 0 {
 			continue
 		}
-		if err := emitAll(height, i, tx.Events, emit); err != nil {
+		if err := emitAll(height, i, tx.Events, verified, emit); err != nil {
 			return err
 		}
 	}
-	return emitAll(height, -1, res.FinalizeBlockEvents, emit)
+	return emitAll(height, -1, res.FinalizeBlockEvents, verified, emit)
 }
 
-func emitAll(height int64, txIndex int, evs []abcitypes.Event, emit func(WatchEvent) error) error {
+// verifyBlock checks block height's results against what headers cover:
+// the header of height+1 (verified by the client's trust anchor) carries
+// last_results_hash, the merkle root of the transactions' codes and data,
+// and each transaction's data is the digest of its events
+// (api.EventsDigest); the block info record, proven at height against the
+// same header's app hash, holds the digest of the begin and end passes'
+// events.
+func (c *Client) verifyBlock(ctx context.Context, height int64, res *ctypes.ResultBlockResults) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: block %d from %s: %s", ErrProofInvalid, height, c.node, fmt.Sprintf(format, args...))
+	}
+	sh, err := c.verifiedHeader(ctx, height+1)
+	if err != nil {
+		return fmt.Errorf("verify block %d: header %d: %w", height, height+1, err)
+	}
+	if got := cmttypes.NewResults(res.TxResults).Hash(); !bytes.Equal(got, sh.LastResultsHash) {
+		return bad("its transaction results hash to %X; header %d's last_results_hash is %X", got, height+1, []byte(sh.LastResultsHash))
+	}
+	for i, tx := range res.TxResults {
+		if want := api.EventsDigest(eventData(tx.Events)); !bytes.Equal(tx.Data, want) {
+			return bad("the events of transaction %d do not match the digest its result carries", i)
+		}
+	}
+	p, err := c.QueryProofAt(ctx, "/blockinfo", height)
+	if err != nil {
+		return fmt.Errorf("verify block %d: %w", height, err)
+	}
+	var bi types.BlockInfo
+	if p.Value == nil || bi.Unmarshal(p.Value) != nil || bi.Height != height {
+		return bad("the proven block info record is not that of height %d", height)
+	}
+	if want := api.EventsDigest(eventData(res.FinalizeBlockEvents)); !bytes.Equal(bi.EventsDigest, want) {
+		return bad("its begin and end passes' events do not match the digest proven in the block info record")
+	}
+	return nil
+}
+
+func eventData(evs []abcitypes.Event) []api.EventData {
+	out := make([]api.EventData, len(evs))
+	for i, e := range evs {
+		out[i].Type = e.Type
+		out[i].Attributes = make([]api.EventAttr, len(e.Attributes))
+		for j, a := range e.Attributes {
+			out[i].Attributes[j] = api.EventAttr{Key: a.Key, Value: a.Value}
+		}
+	}
+	return out
+}
+
+func emitAll(height int64, txIndex int, evs []abcitypes.Event, verified bool, emit func(WatchEvent) error) error {
 	for _, e := range evs {
 		if !isAppEvent(e.Type) {
 			continue
 		}
-		ev := WatchEvent{Height: height, TxIndex: txIndex, Type: e.Type}
+		ev := WatchEvent{Height: height, TxIndex: txIndex, Type: e.Type, Verified: verified}
 		for _, a := range e.Attributes {
 			ev.Attributes = append(ev.Attributes, Attribute{Key: a.Key, Value: a.Value})
 		}
