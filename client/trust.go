@@ -297,6 +297,15 @@ func (t *Trust) init(ctx context.Context, genesisSet *cmttypes.ValidatorSet) err
 			return fmt.Errorf("trust: block 1 is %s old, beyond the trusting period %s: the genesis validators may no longer be accountable; give a recent header with --trust-height and --trust-hash", age.Round(time.Second), t.opts.Period)
 		}
 		to.Height, to.Hash = 1, lb.Hash()
+	} else {
+		// A trusted header: the primary must serve that very header, or it
+		// is not the chain the root names (CometBFT's own message says
+		// only that the hashes differ).
+		lb, err := primary.LightBlock(ctx, to.Height)
+		if err == nil && !bytes.Equal(lb.Hash(), to.Hash) {
+			return fmt.Errorf("%w: header %d of %s is %X; the trusted header is %X: the node is on another chain with the same id %q, or on a fork",
+				ErrTrustRoot, to.Height, t.opts.Primary, lb.Hash(), to.Hash, t.chainID)
+		}
 	}
 	lc, err := light.NewClient(ctx, t.chainID, to, primary, witnesses, t.store, lopts...)
 	if err != nil {
