@@ -442,7 +442,7 @@ func (t *Trust) explain(ctx context.Context, h int64, err error) error {
 	if len(agree) > 0 {
 		what += fmt.Sprintf("; %s agree with the primary", strings.Join(agree, ", "))
 	}
-	return fmt.Errorf("%w: %s; %s; the client stops trusting them: %v", ErrDivergence, strings.Join(differ, "; "), what, err)
+	return fmt.Errorf("%w: primary %s: %s; %s; the client stops trusting them: %v", ErrDivergence, t.opts.Primary, strings.Join(differ, "; "), what, err)
 }
 
 // Close closes the store.
