@@ -209,7 +209,8 @@ func (c *Client) QueryProofAt(ctx context.Context, path string, height int64) (*
 	hh := r.Height + 1
 	sh, err := c.verifiedHeader(ctx, hh)
 	if err != nil {
-		return nil, bad("header %d: %v", hh, err)
+		// Keep the cause matchable (ErrNoTrust, ErrTrustRoot, ErrDivergence).
+		return nil, fmt.Errorf("%w: query %s at height %d: header %d: %w", ErrProofInvalid, path, r.Height, hh, err)
 	}
 	value := r.Value
 	if len(value) == 0 {

@@ -18,6 +18,7 @@ import (
 	lighthttp "github.com/cometbft/cometbft/light/provider/http"
 	"github.com/cometbft/cometbft/light/store"
 	lightdb "github.com/cometbft/cometbft/light/store/db"
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	cmttypes "github.com/cometbft/cometbft/types"
 )
 
@@ -297,6 +298,15 @@ func (t *Trust) init(ctx context.Context, genesisSet *cmttypes.ValidatorSet) err
 			return fmt.Errorf("trust: block 1 is %s old, beyond the trusting period %s: the genesis validators may no longer be accountable; give a recent header with --trust-height and --trust-hash", age.Round(time.Second), t.opts.Period)
 		}
 		to.Height, to.Hash = 1, lb.Hash()
+	} else {
+		// A trusted header: the primary must serve that very header, or it
+		// is not the chain the root names (CometBFT's own message says
+		// only that the hashes differ).
+		lb, err := primary.LightBlock(ctx, to.Height)
+		if err == nil && !bytes.Equal(lb.Hash(), to.Hash) {
+			return fmt.Errorf("%w: header %d of %s is %X; the trusted header is %X: the node is on another chain with the same id %q, or on a fork",
+				ErrTrustRoot, to.Height, t.opts.Primary, lb.Hash(), to.Hash, t.chainID)
+		}
 	}
 	lc, err := light.NewClient(ctx, t.chainID, to, primary, witnesses, t.store, lopts...)
 	if err != nil {
@@ -336,6 +346,9 @@ func (t *Trust) Header(ctx context.Context, h int64) (*cmttypes.SignedHeader, er
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.opts.RequestTimeout)
 	defer cancel()
+	if _, err := t.lc.TrustedLightBlock(h); err != nil {
+		t.awaitWitnesses(ctx, h)
+	}
 	for {
 		lb, err := t.lc.VerifyLightBlockAtHeight(ctx, h, time.Now())
 		if err == nil {
@@ -360,6 +373,51 @@ func (t *Trust) Header(ctx context.Context, h int64) (*cmttypes.SignedHeader, er
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// witnessGrace bounds how long Header waits for a witness that answers
+// but is behind the height to verify (awaitWitnesses).
+const witnessGrace = 5 * time.Second
+
+// awaitWitnesses waits, at most witnessGrace and within ctx, until every
+// witness that answers has committed height h. CometBFT's detector, when
+// a witness does not have the primary's new header yet, sleeps 2 ×
+// MaxClockDrift + MaxBlockLag (30 s by default) without looking at the
+// context; a verification bounded by RequestTimeout (10 s) then fails
+// with "context deadline exceeded" before the detector compares the
+// headers, and a light client attack goes without evidence. A witness
+// one block behind is the common case (the primary has just committed
+// h), so give it the time to catch up. A witness that does not answer is
+// not waited for.
+func (t *Trust) awaitWitnesses(ctx context.Context, h int64) {
+	if len(t.opts.Witnesses) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, witnessGrace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, w := range t.opts.Witnesses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := rpchttp.New(w)
+			if err != nil {
+				return
+			}
+			for {
+				st, err := c.Status(ctx)
+				if err != nil || st.SyncInfo.LatestBlockHeight >= h {
+					return
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // explain turns a light client failure at height h into an error that
@@ -433,7 +491,7 @@ func (t *Trust) explain(ctx context.Context, h int64, err error) error {
 	if len(agree) > 0 {
 		what += fmt.Sprintf("; %s agree with the primary", strings.Join(agree, ", "))
 	}
-	return fmt.Errorf("%w: %s; %s; the client stops trusting them: %v", ErrDivergence, strings.Join(differ, "; "), what, err)
+	return fmt.Errorf("%w: primary %s: %s; %s; the client stops trusting them: %v", ErrDivergence, t.opts.Primary, strings.Join(differ, "; "), what, err)
 }
 
 // Close closes the store.

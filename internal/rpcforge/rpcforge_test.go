@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -220,6 +221,13 @@ func TestForwardsUnchanged(t *testing.T) {
 	if pv.HeartbeatIntervalMs == 0 {
 		t.Errorf("params through the proxy: %+v", pv)
 	}
+	// Proofs are checked against headers a trust anchor verified.
+	tr, err := client.NewTrust(context.Background(), client.TrustOptions{Genesis: filepath.Join(upstream.home, "config", "genesis.json"), Primary: upstream.rpc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	c.SetTrust(tr)
 	if _, err := c.QueryProof(context.Background(), "/params"); err != nil {
 		t.Errorf("proven /params through the proxy: %v", err)
 	}
