@@ -240,14 +240,25 @@ func safeName(s string) string {
 	}, s)
 }
 
+// newProvider is CometBFT's HTTP light block provider for node, with a
+// request timeout of providerTimeoutSeconds (CometBFT's default is 5 s):
+// a stopped witness must not hold a verification long.
+func (t *Trust) newProvider(node string) (provider.Provider, error) {
+	c, err := rpchttp.NewWithTimeout(node, providerTimeoutSeconds)
+	if err != nil {
+		return nil, err
+	}
+	return lighthttp.NewWithClient(t.chainID, c), nil
+}
+
 func (t *Trust) providers() (provider.Provider, []provider.Provider, error) {
-	p, err := lighthttp.New(t.chainID, t.opts.Primary)
+	p, err := t.newProvider(t.opts.Primary)
 	if err != nil {
 		return nil, nil, fmt.Errorf("trust: primary %s: %w", t.opts.Primary, err)
 	}
 	var ws []provider.Provider
 	for _, w := range t.opts.Witnesses {
-		wp, err := lighthttp.New(t.chainID, w)
+		wp, err := t.newProvider(w)
 		if err != nil {
 			return nil, nil, fmt.Errorf("trust: witness %s: %w", w, err)
 		}
@@ -379,6 +390,13 @@ func (t *Trust) Header(ctx context.Context, h int64) (*cmttypes.SignedHeader, er
 // but is behind the height to verify (awaitWitnesses).
 const witnessGrace = 5 * time.Second
 
+// witnessStatusTimeout bounds one status request of awaitWitnesses, and
+// providerTimeoutSeconds one request of the light client to a node.
+const (
+	witnessStatusTimeout   = time.Second
+	providerTimeoutSeconds = 2
+)
+
 // awaitWitnesses waits, at most witnessGrace and within ctx, until every
 // witness that answers has committed height h. CometBFT's detector, when
 // a witness does not have the primary's new header yet, sleeps 2 ×
@@ -405,7 +423,11 @@ func (t *Trust) awaitWitnesses(ctx context.Context, h int64) {
 				return
 			}
 			for {
-				st, err := c.Status(ctx)
+				// A witness that is stopped (SIGSTOP, a partition) must not
+				// hold every verification for the whole grace.
+				sctx, cancel := context.WithTimeout(ctx, witnessStatusTimeout)
+				st, err := c.Status(sctx)
+				cancel()
 				if err != nil || st.SyncInfo.LatestBlockHeight >= h {
 					return
 				}
