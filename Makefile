@@ -62,8 +62,9 @@ proto:
 # Ctrl-C stops it all.
 localnet: build
 	@if test -f $(LOCALNET)/testnet.json && { ! grep -q '"agents"' $(LOCALNET)/testnet.json || \
-	    ! grep -q '"max_self_registrations_per_block"' $(LOCALNET)/val0/config/genesis.json; }; then \
-	  echo "$(LOCALNET) was made by an older phalanxd (no agents, or params older than this phalanxd's): re-initialising it"; \
+	    ! grep -q '"max_self_registrations_per_block"' $(LOCALNET)/val0/config/genesis.json || \
+	    ! test -f $(LOCALNET)/config/genesis.json; }; then \
+	  echo "$(LOCALNET) was made by an older phalanxd (no agents, params older than this phalanxd's, or no root of trust for its clients): re-initialising it"; \
 	  $(BINARY) testnet init --force --validators 4 --agents 3 --output $(LOCALNET) --chain-id phalanx-local >/dev/null || exit 1; fi
 	@test -f $(LOCALNET)/testnet.json || { $(BINARY) testnet init --validators 4 --agents 3 --output $(LOCALNET) --chain-id phalanx-local >/dev/null && \
 	  echo "initialised $(LOCALNET): 4 validators, 3 agents (testnet.json lists them)"; }
