@@ -125,9 +125,11 @@ func TestOneFaultyValidatorCostsNoReady(t *testing.T) {
 			t.Errorf("%s: only %d heartbeats committed in %s with %s censoring; want one per %s", a.Name, c.n, 8*plan.interval, censor.Name, plan.interval)
 			continue
 		}
-		if limit := b.max + faultBlockTime + 2*delayPoll; c.max > limit {
-			t.Errorf("%s: heartbeat commit delay up to %s with %s censoring; want at most one block (%s) above the baseline's %s (+%s polling)",
-				a.Name, c.max, censor.Name, faultBlockTime, b.max, 2*delayPoll)
+		// In blocks, not time: on 2 busy cores a block can take well over
+		// the nominal block time, censor or not.
+		if c.blocksMax > b.blocksMax+1 {
+			t.Errorf("%s: heartbeats included up to %d blocks after they were sent with %s censoring; want at most one block more than the baseline's %d",
+				a.Name, c.blocksMax, censor.Name, b.blocksMax)
 		}
 	}
 	mon.check(t)
@@ -252,16 +254,22 @@ const delayPoll = 50 * time.Millisecond
 type delayStats struct {
 	n        int
 	p50, max time.Duration
+	// Blocks: from the height the chain was at when the heartbeat was
+	// seen admitted to the height of the block that included it (exact:
+	// that block's time, the node's last_heartbeat, mapped to its height).
+	blocksP50, blocksMax int64
 }
 
 func (d delayStats) String() string {
-	return fmt.Sprintf("%d heartbeats, p50 %s, max %s", d.n, d.p50.Round(time.Millisecond), d.max.Round(time.Millisecond))
+	return fmt.Sprintf("%d heartbeats, p50 %s (%d blocks), max %s (%d blocks)", d.n, d.p50.Round(time.Millisecond), d.blocksP50, d.max.Round(time.Millisecond), d.blocksMax)
 }
 
 // measureHeartbeatDelays measures, for every agent, for a while, the time
-// from its /healthz showing a heartbeat admitted (sent_heartbeat_seq) to
-// the chain showing it (last_heartbeat_seq), both polled every delayPoll;
-// the chain is read through a validator other than skip.
+// and the blocks from its /healthz showing a heartbeat admitted
+// (sent_heartbeat_seq) to the chain showing it (last_heartbeat_seq), both
+// polled every delayPoll; the chain is read through a validator other than
+// skip. Every block is seen by the polls (blocks are further apart than
+// delayPoll), so a heartbeat's block is found by its time.
 func measureHeartbeatDelays(t *testing.T, m *networks.Manifest, skip string, d time.Duration) map[string]delayStats {
 	t.Helper()
 	var rpc string
@@ -275,31 +283,47 @@ func measureHeartbeatDelays(t *testing.T, m *networks.Manifest, skip string, d t
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent := map[string]map[uint64]time.Time{}
-	delays := map[string][]time.Duration{}
-	done := map[string]map[uint64]bool{}
-	for _, a := range m.Agents {
-		sent[a.Name], done[a.Name] = map[uint64]time.Time{}, map[uint64]bool{}
+	type sentAt struct {
+		at     time.Time
+		height int64
 	}
+	sent := map[string]map[uint64]sentAt{}
+	delays := map[string][]time.Duration{}
+	blocks := map[string][]int64{}
+	done := map[string]map[uint64]bool{}
+	heightOf := map[int64]int64{} // block time (ms) -> height
+	for _, a := range m.Agents {
+		sent[a.Name], done[a.Name] = map[uint64]sentAt{}, map[uint64]bool{}
+	}
+	var latest int64
 	end := time.Now().Add(d)
 	for time.Now().Before(end) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if st, err := c.Status(ctx); err == nil {
+			latest = st.SyncInfo.LatestBlockHeight
+			heightOf[st.SyncInfo.LatestBlockTime.UnixMilli()] = latest
+		}
+		cancel()
 		for _, a := range m.Agents {
-			if v, err := agentHealth(a); err == nil {
-				if s := v.ControlPlane.SentHeartbeatSeq; s > 0 && sent[a.Name][s].IsZero() {
-					sent[a.Name][s] = time.Now()
+			if v, err := agentHealth(a); err == nil && latest > 0 {
+				if s := v.ControlPlane.SentHeartbeatSeq; s > 0 && sent[a.Name][s].at.IsZero() {
+					sent[a.Name][s] = sentAt{time.Now(), latest}
 				}
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel = context.WithTimeout(context.Background(), time.Second)
 		ans, err := c.Nodes(ctx, url.Values{})
 		cancel()
 		if err == nil {
 			now := time.Now()
 			for _, nv := range ans.Nodes {
-				at, ok := sent[nv.ID][nv.LastHeartbeatSeq]
+				s, ok := sent[nv.ID][nv.LastHeartbeatSeq]
 				if ok && !done[nv.ID][nv.LastHeartbeatSeq] {
 					done[nv.ID][nv.LastHeartbeatSeq] = true
-					delays[nv.ID] = append(delays[nv.ID], now.Sub(at))
+					delays[nv.ID] = append(delays[nv.ID], now.Sub(s.at))
+					if h, ok := heightOf[nv.LastHeartbeat]; ok {
+						blocks[nv.ID] = append(blocks[nv.ID], h-s.height)
+					}
 				}
 			}
 		}
@@ -308,7 +332,12 @@ func measureHeartbeatDelays(t *testing.T, m *networks.Manifest, skip string, d t
 	out := map[string]delayStats{}
 	for id, ds := range delays {
 		slices.Sort(ds)
-		out[id] = delayStats{n: len(ds), p50: ds[len(ds)/2], max: ds[len(ds)-1]}
+		st := delayStats{n: len(ds), p50: ds[len(ds)/2], max: ds[len(ds)-1]}
+		if bs := blocks[id]; len(bs) > 0 {
+			slices.Sort(bs)
+			st.blocksP50, st.blocksMax = bs[len(bs)/2], bs[len(bs)-1]
+		}
+		out[id] = st
 	}
 	return out
 }
