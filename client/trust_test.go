@@ -462,7 +462,11 @@ func TestProofThroughForgingProxy(t *testing.T) {
 //     next block and has the light client verify it);
 //   - proof-at-known-height: QueryProofAt at a height whose next header
 //     the Trust already verified and stored (one abci_query with proof and
-//     an ics23 verification; the header comes from the store).
+//     an ics23 verification; the header comes from the store);
+//   - proof-new-header: QueryProofAt at committed heights whose next
+//     header the Trust has not verified yet (the proof, plus the light
+//     client fetching and verifying that header: commit and validator
+//     set), without waiting for a block.
 func BenchmarkQueryVerifiedVsPlain(b *testing.B) {
 	rpc := startNode(b, 3)
 	ctx := context.Background()
@@ -487,6 +491,24 @@ func BenchmarkQueryVerifiedVsPlain(b *testing.B) {
 	b.Run("proven-latest", func(b *testing.B) {
 		for b.Loop() {
 			if _, _, err := c.ProvenParams(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("proof-new-header", func(b *testing.B) {
+		if b.N > 100 {
+			b.Skipf("needs a new block per iteration: run with -benchtime 20x (b.N is %d)", b.N)
+		}
+		b.StopTimer()
+		last, err := tr.Header(ctx, waitNodeHeight(b, rpc, 2))
+		if err != nil {
+			b.Fatal(err)
+		}
+		from := last.Height
+		waitNodeHeight(b, rpc, from+int64(b.N)+1)
+		b.StartTimer()
+		for i := range b.N {
+			if _, err := c.QueryProofAt(ctx, "/params", from+int64(i)); err != nil {
 				b.Fatal(err)
 			}
 		}
