@@ -50,14 +50,14 @@ type Agent struct {
 	waits     sync.WaitGroup
 	waitSlots chan struct{}
 
-	mu               sync.Mutex
-	chain            map[string]api.TaskView // tasks placed on this node, last sync
-	chainHeight      int64
-	specs            map[string]*types.Workload // verified records
-	trust            *client.Trust
+	mu          sync.Mutex
+	chain       map[string]api.TaskView // tasks placed on this node, last sync
+	chainHeight int64
+	specs       map[string]*types.Workload // verified records
+	trust       *client.Trust
 	// placementOf returns a task's record and its workload's, verified
 	// (verifiedPlacement; tests of the reconcile logic replace it).
-	placementOf func(ctx context.Context, id, workload string) (*types.Task, *types.Workload, error)
+	placementOf      func(ctx context.Context, id, workload string) (*types.Task, *types.Workload, error)
 	busy             map[string]bool // task ids with a start or stop in flight
 	hbInterval       time.Duration
 	status           api.AgentControlPlaneView
