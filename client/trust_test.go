@@ -15,15 +15,12 @@ import (
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
-	cmtcfg "github.com/cometbft/cometbft/config"
-	"github.com/cometbft/cometbft/libs/log"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 
 	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
-	"github.com/phalanx-bft/phalanx/config"
 	"github.com/phalanx-bft/phalanx/internal/rpcforge"
-	"github.com/phalanx-bft/phalanx/node"
+	"github.com/phalanx-bft/phalanx/internal/testnode"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -70,33 +67,7 @@ func loopbackAddr(tb testing.TB) string {
 func startNode(tb testing.TB, h int64) string {
 	tb.Helper()
 	realNode.once.Do(func() {
-		realNode.err = func() error {
-			home := realNode.home
-			if _, err := node.Init(node.InitOptions{Home: home, ChainID: "client-trust-test", Moniker: "v0"}); err != nil {
-				return err
-			}
-			cfg, err := config.Load(home)
-			if err != nil {
-				return err
-			}
-			c := cfg.Comet
-			realNode.rpc = "tcp://" + loopbackAddr(tb)
-			c.RPC.ListenAddress = realNode.rpc
-			c.P2P.ListenAddress = "tcp://" + loopbackAddr(tb)
-			c.Instrumentation.Prometheus = false
-			c.Consensus.TimeoutCommit = 200 * time.Millisecond
-			c.Consensus.TimeoutPropose = 300 * time.Millisecond
-			cmtcfg.WriteConfigFile(config.CometFile(home), c)
-			s, err := node.New(home, log.NewNopLogger())
-			if err != nil {
-				return err
-			}
-			if err := s.Start(); err != nil {
-				return err
-			}
-			realNode.stop = s.Stop
-			return nil
-		}()
+		realNode.rpc, realNode.stop, realNode.err = testnode.Start(realNode.home, "client-trust-test")
 	})
 	if realNode.err != nil {
 		tb.Fatal(realNode.err)

@@ -129,15 +129,15 @@ func (f *trustFlags) options(primary, chainID string) (client.TrustOptions, erro
 // chainID is the chain id of the root of trust when it can be read
 // without a request ("" otherwise).
 func (f *trustFlags) chainID() string {
-	o, err := f.options(client.DefaultNode, "")
-	if err != nil || o.Genesis == "" {
+	g := f.genesisFile()
+	if g == "" {
 		return ""
 	}
-	doc, err := readGenesisChainID(o.Genesis)
+	id, err := readGenesisChainID(g)
 	if err != nil {
 		return ""
 	}
-	return doc
+	return id
 }
 
 // anchor creates the trust for c's node and sets it on c. warn receives

@@ -17,19 +17,16 @@ import (
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
-	cmtcfg "github.com/cometbft/cometbft/config"
-	"github.com/cometbft/cometbft/libs/log"
 	rpcclient "github.com/cometbft/cometbft/rpc/client"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 
 	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
-	"github.com/phalanx-bft/phalanx/config"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
 	"github.com/phalanx-bft/phalanx/internal/rpcforge"
-	"github.com/phalanx-bft/phalanx/node"
+	"github.com/phalanx-bft/phalanx/internal/testnode"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -43,48 +40,12 @@ var upstream struct {
 	rpc  string // tcp://127.0.0.1:PORT
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // realNode starts (once) the validator and waits for height 3. It is in
 // process and takes about 2s, so the tests run with -short too.
 func realNode(t *testing.T) string {
 	t.Helper()
 	upstream.once.Do(func() {
-		upstream.err = func() error {
-			home := upstream.home
-			if _, err := node.Init(node.InitOptions{Home: home, ChainID: "rpcforge-test", Moniker: "v0"}); err != nil {
-				return err
-			}
-			cfg, err := config.Load(home)
-			if err != nil {
-				return err
-			}
-			c := cfg.Comet
-			upstream.rpc = "tcp://" + freeAddr(t)
-			c.RPC.ListenAddress = upstream.rpc
-			c.P2P.ListenAddress = "tcp://" + freeAddr(t)
-			c.Instrumentation.Prometheus = false
-			c.Consensus.TimeoutCommit = 200 * time.Millisecond
-			c.Consensus.TimeoutPropose = 300 * time.Millisecond
-			cmtcfg.WriteConfigFile(config.CometFile(home), c)
-			s, err := node.New(home, log.NewNopLogger())
-			if err != nil {
-				return err
-			}
-			if err := s.Start(); err != nil {
-				return err
-			}
-			nodeStop = s.Stop
-			return nil
-		}()
+		upstream.rpc, nodeStop, upstream.err = testnode.Start(upstream.home, "rpcforge-test")
 	})
 	if upstream.err != nil {
 		t.Fatal(upstream.err)
