@@ -88,7 +88,8 @@ var blockChecks = true
 // eviction, removal; creation notes that it did not exist).
 type taskMark struct {
 	t       *types.Task
-	node    string // "" for Pending
+	node    string // "" for Pending, and for Completed on a removed node
+	pending bool   // it was Pending (a Completed task can have no node too)
 	existed bool
 }
 
@@ -101,7 +102,7 @@ func (s *State) noteTask(t *types.Task) {
 		if s.moved == nil {
 			s.moved = map[string]taskMark{}
 		}
-		s.moved[t.Id] = taskMark{t: t, node: t.Node, existed: true}
+		s.moved[t.Id] = taskMark{t: t, node: t.Node, pending: t.State == types.TASK_PENDING, existed: true}
 	}
 }
 
@@ -334,7 +335,7 @@ func (c *blockCheck) checkTask(id string) error {
 	if !moved { // its node and pending state did not change in this block
 		m = taskMark{t: t, existed: t != nil}
 		if t != nil {
-			m.node = t.Node
+			m.node, m.pending = t.Node, t.State == types.TASK_PENDING
 		}
 	}
 	if m.existed && m.node != "" && (t == nil || t.Node != m.node) {
@@ -343,7 +344,7 @@ func (c *blockCheck) checkTask(id string) error {
 		}
 		addTo(&c.nodes, m.node)
 	}
-	if m.existed && m.node == "" {
+	if m.existed && m.pending {
 		c.pendingDelta--
 		if m.t != t && s.inPending(m.t) {
 			return fmt.Errorf("task %s was removed, but its workload's pending queue still holds it", id)
