@@ -126,10 +126,15 @@ func TestOneFaultyValidatorCostsNoReady(t *testing.T) {
 			continue
 		}
 		// In blocks, not time: on 2 busy cores a block can take well over
-		// the nominal block time, censor or not.
-		if c.blocksMax > b.blocksMax+1 {
-			t.Errorf("%s: heartbeats included up to %d blocks after they were sent with %s censoring; want at most one block more than the baseline's %d",
-				a.Name, c.blocksMax, censor.Name, b.blocksMax)
+		// the nominal block time, censor or not. A heartbeat sent at
+		// height h is in h+1, or in h+2 when h+1's proposal was already
+		// out (the baseline may not catch that in a few samples); the
+		// censor's turn adds one block, as the proposers rotate. A
+		// heartbeat sent only to the censor would never be included
+		// (it does not gossip).
+		if want := max(b.blocksMax, 2) + 1; c.blocksMax > want {
+			t.Errorf("%s: heartbeats included up to %d blocks after they were sent with %s censoring; want at most %d (the baseline's %d, or 2 for a proposal already out, plus the censor's turn)",
+				a.Name, c.blocksMax, censor.Name, want, b.blocksMax)
 		}
 	}
 	mon.check(t)
