@@ -18,8 +18,14 @@ import (
 // next heartbeat.
 const MaxCheckpointBytesPerHeartbeat = 64 << 10
 
-// heartbeatLoop sends a heartbeat every interval, and sooner (but at most
-// one extra per half interval) when a task changed state.
+// coalesceChanges is the least time between a heartbeat and the next one
+// a task's change sends (at most half an interval): changes that close
+// together go in one heartbeat, and a started task's Running still makes
+// the block after its start (one block: 1 s on the localnet).
+const coalesceChanges = 250 * time.Millisecond
+
+// heartbeatLoop sends a heartbeat every interval, and sooner (but no
+// sooner than coalesceChanges after the last) when a task changed state.
 func (a *Agent) heartbeatLoop(ctx context.Context) {
 	bo := rpcpool.Backoff{Max: a.cfg.MaxBackoff}
 	var last time.Time
@@ -31,9 +37,9 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-a.hbNow:
-			if gap := a.interval() / 2; time.Since(last) < gap {
+			if gap := min(a.interval()/2, coalesceChanges); time.Since(last) < gap {
 				// Too soon after the last one: keep the timer, but no later
-				// than half an interval from it.
+				// than the gap from it.
 				if !t.Stop() {
 					select {
 					case <-t.C:

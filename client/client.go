@@ -212,7 +212,12 @@ func (c *Client) rpcError(method string, err error) error {
 // wait calls poll every PollInterval until it reports done, returns an
 // error, or ctx ends. poll is called once at once.
 func (c *Client) wait(ctx context.Context, poll func() (done bool, err error)) error {
-	t := time.NewTicker(c.cfg.PollInterval)
+	return c.waitEvery(ctx, c.cfg.PollInterval, poll)
+}
+
+// waitEvery is wait with its own pause between polls.
+func (c *Client) waitEvery(ctx context.Context, every time.Duration, poll func() (done bool, err error)) error {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		done, err := poll()
@@ -230,11 +235,21 @@ func (c *Client) wait(ctx context.Context, poll func() (done bool, err error)) e
 // WaitForHeight waits until the node has committed height h, at most
 // CommitTimeout.
 func (c *Client) WaitForHeight(ctx context.Context, h int64) error {
+	return c.waitForHeight(ctx, h, c.cfg.PollInterval)
+}
+
+// headerPoll is how often a proof waiting for the next header asks for
+// the height: that header closes the wait of everything verified (an agent
+// starts a task one header after its placement), and a poll is one status
+// call, made only while a proof waits.
+const headerPoll = 25 * time.Millisecond
+
+func (c *Client) waitForHeight(ctx context.Context, h int64, every time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
 	defer cancel()
 	var last int64
 	var lastErr error
-	err := c.wait(ctx, func() (bool, error) {
+	err := c.waitEvery(ctx, every, func() (bool, error) {
 		st, err := c.rpc.Status(ctx)
 		if err != nil {
 			lastErr = err

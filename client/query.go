@@ -237,7 +237,7 @@ func (c *Client) verifiedHeader(ctx context.Context, h int64) (*cmttypes.SignedH
 	if t == nil {
 		return nil, fmt.Errorf("%w: proofs are checked against headers verified from a trusted validator set; set one (SetTrust; --genesis or --trust-height/--trust-hash on the command line)", ErrNoTrust)
 	}
-	if err := c.WaitForHeight(ctx, h); err != nil {
+	if err := c.waitForHeight(ctx, h, min(headerPoll, c.cfg.PollInterval)); err != nil {
 		return nil, err
 	}
 	return t.Header(ctx, h)
