@@ -28,11 +28,7 @@ import (
 
 // Defaults of Config.
 const (
-	// DefaultInterval: a new window is noticed within a quarter second
-	// of the block that opens it, so that the report makes the next block
-	// (a dead node's tasks move one block sooner than with 1 s). A look
-	// is one status call; the params are read every paramsRefresh.
-	DefaultInterval            = 250 * time.Millisecond
+	DefaultInterval            = time.Second
 	DefaultProbeTimeout        = 2 * time.Second
 	DefaultMaxConcurrentProbes = 32
 	DefaultRequestTimeout      = 5 * time.Second
@@ -172,13 +168,7 @@ type Observer struct {
 	mu         sync.Mutex     // guards breakers during a probe round
 	trust      *client.Trust
 	verified   map[string]string // node id -> endpoint proven for it
-
-	windowMs int64     // params.report_window_ms, read at paramsAt
-	paramsAt time.Time // zero: read the params at the next look
 }
-
-// paramsRefresh is how often the observer reads report_window_ms again.
-const paramsRefresh = 30 * time.Second
 
 // observerState is the JSON document of the state file.
 type observerState struct {
@@ -357,7 +347,6 @@ func (o *Observer) round(ctx context.Context) error {
 	}
 	p, err := o.sub.Send(ctx, report, o.callTimeout())
 	if err != nil {
-		o.paramsAt = time.Time{} // report_window_ms may have changed
 		return fmt.Errorf("report for window %d: %w", window, err)
 	}
 	unreachable := 0
@@ -391,21 +380,18 @@ func (o *Observer) currentWindow(ctx context.Context) (uint64, error) {
 		if err != nil {
 			return err
 		}
-		if o.paramsAt.IsZero() || time.Since(o.paramsAt) > paramsRefresh {
-			var pv api.ParamsView
-			if _, err := c.Query(ctx, "/params", &pv); err != nil {
-				return err
-			}
-			if pv.ReportWindowMs <= 0 {
-				return fmt.Errorf("params.report_window_ms is %d", pv.ReportWindowMs)
-			}
-			o.windowMs, o.paramsAt = pv.ReportWindowMs, time.Now()
+		var pv api.ParamsView
+		if _, err := c.Query(ctx, "/params", &pv); err != nil {
+			return err
+		}
+		if pv.ReportWindowMs <= 0 {
+			return fmt.Errorf("params.report_window_ms is %d", pv.ReportWindowMs)
 		}
 		ms := st.SyncInfo.LatestBlockTime.UnixMilli()
 		if ms <= 0 {
 			return errors.New("the node has no block yet")
 		}
-		window = uint64(ms / o.windowMs)
+		window = uint64(ms / pv.ReportWindowMs)
 		return nil
 	})
 	return window, err
