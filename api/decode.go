@@ -89,6 +89,8 @@ func MaxTxBytesFor(body *types.TxBody) int {
 		return MaxHeartbeatTxBytes
 	case *types.TxBody_HealthReport:
 		return MaxHealthReportTxBytes
+	case *types.TxBody_Attest:
+		return MaxAttestTxBytes
 	case *types.TxBody_ReportEquivocation:
 		return MaxReportEquivocationTxBytes
 	case *types.TxBody_CreateWorkload, *types.TxBody_UpdateWorkload:
@@ -103,11 +105,11 @@ func MaxTxBytesFor(body *types.TxBody) int {
 }
 
 // IsHealthMsg reports whether body carries a health transaction: a
-// Heartbeat, a HealthReport or ReportEquivocation evidence. Blocks carry
+// Heartbeat, a HealthReport, an Attest or ReportEquivocation evidence. Blocks carry
 // these first (ADR 0015).
 func IsHealthMsg(body *types.TxBody) bool {
 	switch body.Msg.(type) {
-	case *types.TxBody_Heartbeat, *types.TxBody_HealthReport, *types.TxBody_ReportEquivocation:
+	case *types.TxBody_Heartbeat, *types.TxBody_HealthReport, *types.TxBody_Attest, *types.TxBody_ReportEquivocation:
 		return true
 	}
 	return false

@@ -31,7 +31,7 @@ package api
 //	  23  ErrInternal           anything that is not one of the above
 //	  24  ErrLastAdmin          revoking the last active admin
 //	  25  ErrBadGenesis         genesis app_state is invalid
-//	  26  ErrWindowClosed       health report for a window that is not open
+//	  26  ErrWindowClosed       health report or attest for a window that is not open
 //	  27  ErrBadRequest         query: malformed parameter (unknown filter, bad value, limit out of range)
 //	  28  ErrUnknownSigner      the signer has no account and the message creates none (ADR 0014)
 //	  29  ErrNotNodeKey         a node's message not signed by the node's own key

@@ -45,6 +45,9 @@ const (
 	MaxCheckpointBytes = 4 << 10
 	// MaxObservationsPerReport bounds HealthReport.observations.
 	MaxObservationsPerReport = 2048
+	// MaxAttestChanges bounds len(Attest.up) + len(Attest.withdraw): an
+	// observer whose view changed more sends several Attest transactions.
+	MaxAttestChanges = 2048
 	// MaxFailingTasksPerObservation bounds Observation.failing_task_ids.
 	MaxFailingTasksPerObservation = 64
 
@@ -168,6 +171,7 @@ const (
 	// every command that names one object is small.
 	MaxHeartbeatTxBytes          = MaxTxBytes
 	MaxHealthReportTxBytes       = 96 << 10
+	MaxAttestTxBytes             = 96 << 10
 	MaxReportEquivocationTxBytes = MaxTxBytes
 	MaxWorkloadTxBytes           = MaxTxBytes // CreateWorkload, UpdateWorkload
 	MaxRegisterNodeTxBytes       = 8 << 10

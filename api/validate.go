@@ -256,6 +256,39 @@ func validateHealthReport(m *types.HealthReport) error {
 	return nil
 }
 
+// validateAttest checks an Attest's form: at most MaxAttestChanges node
+// ids in all, each list sorted without duplicates (one encoding per
+// statement), and no node both attested and withdrawn.
+func validateAttest(m *types.Attest) error {
+	if n := len(m.Up) + len(m.Withdraw); n > MaxAttestChanges {
+		return invalid("attest names %d nodes (up %d, withdraw %d); the limit is %d", n, len(m.Up), len(m.Withdraw), MaxAttestChanges)
+	}
+	for _, list := range []struct {
+		name string
+		ids  []string
+	}{{"up", m.Up}, {"withdraw", m.Withdraw}} {
+		for i, id := range list.ids {
+			if err := ValidName("attested node id", id, MaxNodeIDLen); err != nil {
+				return err
+			}
+			if i > 0 && list.ids[i-1] >= id {
+				return invalid("attest %s: %q after %q; want node ids sorted, without duplicates", list.name, id, list.ids[i-1])
+			}
+		}
+	}
+	for i, j := 0, 0; i < len(m.Up) && j < len(m.Withdraw); {
+		switch {
+		case m.Up[i] == m.Withdraw[j]:
+			return invalid("attest names node %s in both up and withdraw; want each node in one list", m.Up[i])
+		case m.Up[i] < m.Withdraw[j]:
+			i++
+		default:
+			j++
+		}
+	}
+	return nil
+}
+
 // validateEquivocation verifies equivocation evidence in full before any
 // state is read (ADR 0014): both inner transactions decode as
 // transactions of chainID (the outer body's, which DecodeTx has checked)
@@ -527,6 +560,8 @@ func validateMsgWith(body *types.TxBody, verify Verifier) error {
 		return validateHeartbeat(m.Heartbeat)
 	case *types.TxBody_HealthReport:
 		return validateHealthReport(m.HealthReport)
+	case *types.TxBody_Attest:
+		return validateAttest(m.Attest)
 	case *types.TxBody_ReportEquivocation:
 		return validateEquivocation(m.ReportEquivocation, body.ChainId, verify)
 	case *types.TxBody_CreateWorkload:
@@ -593,6 +628,8 @@ func MsgName(body *types.TxBody) string {
 		return "Heartbeat"
 	case *types.TxBody_HealthReport:
 		return "HealthReport"
+	case *types.TxBody_Attest:
+		return "Attest"
 	case *types.TxBody_ReportEquivocation:
 		return "ReportEquivocation"
 	case *types.TxBody_CreateWorkload:

@@ -30,7 +30,12 @@ type NodeView struct {
 	LastHeartbeatAgeMs int64             `json:"last_heartbeat_age_ms"`
 	LastHeartbeatSeq   uint64            `json:"last_heartbeat_seq"`
 	Strikes            uint32            `json:"strikes"`
-	Tasks              []string          `json:"tasks"`
+	// Attested: an observer quorum holds the node alive (ADR 0018), so it
+	// needs no heartbeat transactions while nothing changes; AttestedBy:
+	// how many observers' standing attestations name it (fresh or not).
+	Attested   bool     `json:"attested"`
+	AttestedBy int      `json:"attested_by"`
+	Tasks      []string `json:"tasks"`
 	// Eviction is set while the node's tasks are in the eviction backlog
 	// (ADR 0012): since when, whether its zone let it go, and if not, why.
 	Eviction *NodeEvictionView `json:"eviction,omitempty"`
@@ -106,6 +111,9 @@ type NodeHealthView struct {
 	Window          uint64 `json:"window"`
 	ActiveObservers int    `json:"active_observers"`
 	Quorum          int    `json:"quorum"`
+	// AttestedFresh: the active observers whose fresh attestation holds
+	// the node alive (attested needs Quorum of them).
+	AttestedFresh int `json:"attested_fresh"`
 	// The current window's votes of active observers: for (reachable) and
 	// against (unreachable); then every open window in detail.
 	ReportsFor     int               `json:"reports_for"`
@@ -395,6 +403,8 @@ func NodeRecordView(n *types.Node) NodeView {
 		LastHeartbeat:    n.LastHeartbeatMs,
 		LastHeartbeatSeq: n.LastHeartbeatSeq,
 		Strikes:          n.Strikes,
+		Attested:         n.Attested,
+		AttestedBy:       len(n.AttestedBy),
 		Tasks:            []string{},
 	}
 	if n.EvictSinceMs != 0 {

@@ -94,7 +94,7 @@ func (s *State) authorize(tx *api.Tx, acc *types.Account) error {
 				n.Id, addrHex(addressOf(n.PubKey)), addrHex(tx.Address))
 		}
 		return nil
-	case *types.TxBody_HealthReport:
+	case *types.TxBody_HealthReport, *types.TxBody_Attest:
 		return needRole(tx, acc, types.ROLE_OBSERVER)
 	case *types.TxBody_ReportEquivocation:
 		if !accHasRole(acc, types.ROLE_OBSERVER) && !accHasRole(acc, types.ROLE_OPERATOR) && !accHasRole(acc, types.ROLE_ADMIN) {

@@ -144,6 +144,7 @@ func (s *State) EndBlock() EndBlockResult {
 	}
 	s.lastPass = PassStats{}
 	var events []Event
+	events = append(events, s.attestPass()...)      // 1 (attest.go, then the deadlines)
 	events = append(events, s.expireDeadlines()...) // 1
 	events = append(events, s.evictFromNodes()...)  // 2
 	events = append(events, s.restartDue()...)      // 3

@@ -35,6 +35,7 @@ type trigger int
 const (
 	triggerHeartbeat trigger = iota
 	triggerDeadline
+	triggerAttest
 	triggerVerdict
 	triggerUncordon
 	triggerParams
@@ -97,7 +98,7 @@ func (s *State) setDeadlines(n *types.Node) bool {
 // changes (alive → late → dead), if any. A quarantined node has none.
 func (s *State) nextDeadline(n *types.Node) (int64, bool) {
 	switch {
-	case n.State == types.NODE_QUARANTINED:
+	case n.State == types.NODE_QUARANTINED, n.Attested:
 		return 0, false
 	case s.clockMs < n.SuspectAtMs:
 		return n.SuspectAtMs, true
@@ -134,7 +135,7 @@ func (s *State) expireDeadlines() []Event {
 			break
 		}
 		n := s.nodes[d.ID]
-		if n == nil || n.State == types.NODE_QUARANTINED || d.AtMs != n.SuspectAtMs && d.AtMs != n.DownAtMs {
+		if n == nil || n.State == types.NODE_QUARANTINED || n.Attested || d.AtMs != n.SuspectAtMs && d.AtMs != n.DownAtMs {
 			continue
 		}
 		events = append(events, s.evaluate(n, triggerDeadline)...)
@@ -157,6 +158,8 @@ const (
 
 func (s *State) heartbeatStatus(n *types.Node) hbStatus {
 	switch {
+	case n.Attested: // an observer quorum vouches for it (attest.go)
+		return hbAlive
 	case s.clockMs >= n.DownAtMs:
 		return hbDead
 	case s.clockMs >= n.SuspectAtMs:
@@ -186,6 +189,8 @@ func (s *State) desiredState(n *types.Node, why trigger, leaveQuarantine bool) (
 		return types.NODE_SUSPECT, fmt.Sprintf("no heartbeat for %d ms (suspect_after)", n.SuspectAtMs-n.LastHeartbeatClockMs)
 	}
 	switch why {
+	case triggerAttest:
+		return types.NODE_READY, "observer quorum: attested alive"
 	case triggerVerdict:
 		return types.NODE_READY, fmt.Sprintf("observer quorum: reachable in window %d", n.VerdictWindow)
 	case triggerUncordon:
@@ -263,6 +268,7 @@ func (s *State) paramsChanged(old types.Params) []Event {
 	p := s.params
 	var events []Event
 	if old.ReportWindowMs != p.ReportWindowMs {
+		s.attestWindowsRenumbered()
 		for _, id := range sortedKeys(s.reports) {
 			delete(s.reports, id)
 			s.touch(prefixReports + id)
@@ -328,6 +334,9 @@ func (s *State) verifyHealth() error {
 				}
 			}
 		}
+	}
+	if err := s.verifyAttestations(); err != nil {
+		return err
 	}
 	observers := 0
 	for _, k := range sortedKeys(s.accounts) {

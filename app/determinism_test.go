@@ -301,6 +301,17 @@ func (m *sim) randomTx() []byte {
 		signer = m.pick(m.admins)
 		body.Msg = &types.TxBody_SetValidatorPower{SetValidatorPower: &types.SetValidatorPower{
 			PubKey: testPub(m.pick([]string{"val1", "val2", "val3"})), Power: r.Int63n(3) * 5}}
+	case k < 90:
+		signer = m.pick(m.obs)
+		att := &types.Attest{Window: uint64(r.Intn(5))}
+		for _, id := range sortedUnique([]string{m.pick(m.nodes), m.pick(m.nodes)}) {
+			if r.Intn(3) == 0 {
+				att.Withdraw = append(att.Withdraw, id)
+			} else {
+				att.Up = append(att.Up, id)
+			}
+		}
+		body.Msg = &types.TxBody_Attest{Attest: att}
 	case k < 96:
 		signer = m.pick(m.obs)
 		body.Msg = &types.TxBody_HealthReport{HealthReport: &types.HealthReport{Window: uint64(r.Intn(5)),

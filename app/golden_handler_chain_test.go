@@ -168,6 +168,7 @@ func (h *harness) handleAdvance(a *args, _ string) string {
 		}
 		reports = append(reports, rs)
 	}
+	attesters := a.list("attest") // observers that send an empty Attest once a window
 	fails := map[string]int32{}
 	for _, f := range a.list("fail") {
 		id, code, ok := strings.Cut(f, ":")
@@ -181,7 +182,7 @@ func (h *harness) handleAdvance(a *args, _ string) string {
 	}
 	quiet := a.bool("quiet")
 	if h.hbTurn == nil {
-		h.hbTurn, h.reported = map[string]int{}, map[string]uint64{}
+		h.hbTurn, h.reported, h.attested = map[string]int{}, map[string]uint64{}, map[string]uint64{}
 	}
 	blocks := 0
 	for h.lastMs+step <= to {
@@ -243,6 +244,22 @@ func (h *harness) handleAdvance(a *args, _ string) string {
 				txLines = append(txLines, fmt.Sprintf("report %s window %d", rs.observer, window))
 			}
 			txLines = append(txLines, h.eventLines(res.Events)...)
+		}
+		for _, obs := range attesters {
+			if last, ok := h.attested[obs]; ok && last == window {
+				continue
+			}
+			h.attested[obs] = window
+			h.name(obs)
+			body := &types.TxBody{ChainId: testChainID, Sequence: h.s.NextSequence(testAddr(obs)),
+				Msg: &types.TxBody_Attest{Attest: &types.Attest{Window: window}}}
+			tx, err := api.DecodeTx(encodeTx(testKey(obs), body), testChainID)
+			if err != nil {
+				panic(err)
+			}
+			if res := h.s.DeliverTx(tx); res.Code != 0 {
+				txLines = append(txLines, fmt.Sprintf("attest %s window %d: error code %d: %s", obs, window, res.Code, res.Log))
+			}
 		}
 		end := h.s.EndBlock()
 		events = append(events, end.Events...)

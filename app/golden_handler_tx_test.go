@@ -82,6 +82,20 @@ func (h *harness) handleHealthReport(a *args, _ string) string {
 	return h.deliver(a, &types.TxBody{Msg: &types.TxBody_HealthReport{HealthReport: hr}}, "obs")
 }
 
+// handleAttest: attest [up=NODE,...] [withdraw=NODE,...] [window=cur|prev|N]
+// (signer obs by default).
+func (h *harness) handleAttest(a *args, _ string) string {
+	ids := func(key string) []string {
+		var out []string
+		for _, v := range a.list(key) {
+			out = append(out, strings.Split(v, ",")...)
+		}
+		return out
+	}
+	m := &types.Attest{Window: h.window(a, a.str("window", "cur")), Up: ids("up"), Withdraw: ids("withdraw")}
+	return h.deliver(a, &types.TxBody{Msg: &types.TxBody_Attest{Attest: m}}, "obs")
+}
+
 // handleCreateWorkload: create-workload NAME replicas=N cpu=N mem=N …, or
 // create-workload followed by an inline JSON spec.
 func (h *harness) handleCreateWorkload(a *args, input string) string {

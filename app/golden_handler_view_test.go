@@ -93,6 +93,9 @@ func (h *harness) printHealth(id string) string {
 		fmt.Sprintf("  observers: verdict=%s (window %d) window=%d for=%d against=%d active=%d quorum=%d",
 			hv.Verdict, hv.VerdictWindow, hv.Window, hv.ReportsFor, hv.ReportsAgainst, hv.ActiveObservers, hv.Quorum),
 	}
+	if v.Attested || v.AttestedBy > 0 {
+		lines = append(lines, fmt.Sprintf("  attested=%t by=%d fresh=%d quorum=%d", v.Attested, v.AttestedBy, hv.AttestedFresh, hv.Quorum))
+	}
 	for _, w := range hv.Windows {
 		var votes []string
 		for _, vote := range w.Votes {

@@ -26,17 +26,20 @@ import (
 //	block [t=MS] [evidence=VALNAME,...]     begin a block (t defaults to last+1000)
 //	end-block [t=MS]                        end the open block (begins one if none)
 //	advance to=MS [step=MS] [hb=NODE:GAP[,GAP...]]... [report=OBS=OBSERVATION[,OBSERVATION...]]...
-//	    [fail=TASK[:EXIT]]... [quiet=true]
+//	    [attest=OBS]... [fail=TASK[:EXIT]]... [quiet=true]
 //	    empty blocks every step (1000) ms up to t=MS; each hb node heartbeats
 //	    (next seq, its tasks reported Running, Failed ones Failed, fail
 //	    tasks Failed with exit code EXIT (1)) once GAP ms passed since its
 //	    last heartbeat, cycling through the GAPs; each report observer sends
 //	    its report (NODE:up|down[:TASK+TASK]) once per report window, in the
-//	    window's first block; prints blocks with events (quiet: only the
+//	    window's first block; each attest observer sends an empty Attest
+//	    (keeping its attestations fresh) once per window, after the
+//	    reports; prints blocks with events (quiet: only the
 //	    blocks' end-block events); an open block is ended first
 //	register-node ID [key=NAME] cpu=N mem=N zone=Z [label=k=v]... [endpoint=h:p]
 //	heartbeat ID seq=N [cpu=N mem=N] [task=ID:GEN:STATE[:RESTARTS[:CHECKPOINT[:EXIT]]]]...
 //	health-report window=N|cur|prev [obs=NODE:up|down[:TASK+TASK...]]...  (signer obs)
+//	attest [up=NODE,...] [withdraw=NODE,...] [window=N|cur|prev]  (signer obs)
 //	health ID                               the failure detector's view of a node
 //	observers                               observers: active, reputation, jail
 //	create-workload NAME replicas=N cpu=N mem=N [priority=N] [max-per-node=N]
@@ -99,6 +102,7 @@ var goldenCommands = map[string]goldenCommand{
 	"register-node":       {run: (*harness).handleRegisterNode},
 	"heartbeat":           {run: (*harness).handleHeartbeat},
 	"health-report":       {run: (*harness).handleHealthReport},
+	"attest":              {run: (*harness).handleAttest},
 	"create-workload":     {run: (*harness).handleCreateWorkload, input: true},
 	"update-workload":     {run: (*harness).handleUpdateWorkload, input: true},
 	"delete-workload":     {run: (*harness).handleDeleteWorkload},
@@ -219,6 +223,7 @@ type harness struct {
 	// window each observer reported in.
 	hbTurn   map[string]int
 	reported map[string]uint64
+	attested map[string]uint64 // the last window each attest= observer attested in
 }
 
 func newHarness(t *testing.T) *harness {

@@ -434,6 +434,13 @@ func (c *blockCheck) checkNode(id string) error {
 	if n.SuspectAtMs > n.DownAtMs {
 		return fmt.Errorf("node %s: suspect deadline %d after down deadline %d", id, n.SuspectAtMs, n.DownAtMs)
 	}
+	if err := checkAttestedBy(n); err != nil {
+		return err
+	}
+	if want := s.isAttested(n); n.Attested != want {
+		return fmt.Errorf("node %s: attested is %t; %d of %d active observers attest it fresh, which makes it %t",
+			id, n.Attested, s.attestCount(n), s.activeObservers(), want)
+	}
 	if len(s.nodes) != s.start.nodes || len(s.removedNodes) != 0 {
 		// Nodes registered or removed in this block: the only times the
 		// key index and the node list change. The node position index (rebuilt from the

@@ -84,6 +84,20 @@ func TestBlockCheckCatches(t *testing.T) {
 		corrupt func(tt *testing.T, s *State)
 		want    string
 	}{{
+		name: "attested without a quorum",
+		corrupt: func(tt *testing.T, s *State) {
+			s.nodes["n1"].Attested = true
+			s.touchNode(s.nodes["n1"])
+		},
+		want: "node n1: attested is true; 0 of 1 active observers attest it fresh, which makes it false",
+	}, {
+		name: "attestations out of order",
+		corrupt: func(tt *testing.T, s *State) {
+			s.nodes["n2"].AttestedBy = [][]byte{{2}, {1}}
+			s.touchNode(s.nodes["n2"])
+		},
+		want: "node n2: attested_by not sorted and unique",
+	}, {
 		name: "allocated above the tasks' sum",
 		corrupt: func(tt *testing.T, s *State) {
 			s.nodes["n1"].Allocated.CpuMillis += 1000

@@ -23,6 +23,8 @@ func (s *State) apply(tx *api.Tx) ([]Event, string, error) {
 		return s.heartbeat(m.Heartbeat)
 	case *types.TxBody_HealthReport:
 		return s.healthReport(tx, m.HealthReport)
+	case *types.TxBody_Attest:
+		return s.attest(tx, m.Attest)
 	case *types.TxBody_ReportEquivocation:
 		return s.reportEquivocation(m.ReportEquivocation)
 	case *types.TxBody_CreateWorkload:
@@ -420,6 +422,7 @@ func (s *State) revokeRole(m *types.RevokeRole) ([]Event, string, error) {
 	if m.Role == types.ROLE_OBSERVER {
 		s.observerIDs = removeSorted(s.observerIDs, key)
 		s.activeObsSet = false
+		s.dropAttestations(acc.Address)
 	}
 	return nil, fmt.Sprintf("account %s lost role %s", key, api.RoleName(m.Role)), nil
 }

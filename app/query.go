@@ -40,6 +40,7 @@ func (s *State) nodeHealthView(n *types.Node) *api.NodeHealthView {
 		Window:          s.reportWindow(),
 		ActiveObservers: active,
 		Quorum:          s.quorumSize(active),
+		AttestedFresh:   s.attestCount(n),
 		Windows:         []api.WindowTallyView{},
 	}
 	if n.SuspectByPhi {

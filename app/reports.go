@@ -176,12 +176,7 @@ func reachableText(up bool) string {
 func (s *State) healthReport(tx *api.Tx, m *types.HealthReport) ([]Event, string, error) {
 	cur := s.reportWindow()
 	if m.Window != cur && m.Window+1 != cur {
-		open := fmt.Sprintf("the open windows are %d and %d", cur-1, cur)
-		if cur == 0 {
-			open = "the open window is 0"
-		}
-		return nil, "", api.Errorf(api.ErrWindowClosed, "health report for window %d; %s (block time %d ms / report_window_ms %d)",
-			m.Window, open, s.blockTimeMs, s.params.ReportWindowMs)
+		return nil, "", s.windowClosed("health report", m.Window, cur)
 	}
 	key := addrHex(tx.Address)
 	acc := s.accounts[key]

@@ -90,6 +90,11 @@ type State struct {
 	activeObs    int                     // active observers (see activeObserver)
 	obsCache     map[string]observerInfo // by raw address: the accounts with role observer
 	activeObsSet bool                    // activeObs and obsCache are current
+	attestKey    string                  // attesters() at the last attestPass
+
+	// attestDirty: the nodes an Attest touched this block (attest.go);
+	// empty between blocks.
+	attestDirty map[string]struct{}
 
 	// valUpdates are validator power changes for the next EndBlock.
 	valUpdates map[string]ValidatorUpdate
@@ -138,6 +143,7 @@ func newEmptyState(chainID string) *State {
 		pacing:        newEvictionPacing(),
 		evictNodes:    map[string]struct{}{},
 		rollDirty:     map[string]struct{}{},
+		attestDirty:   map[string]struct{}{},
 		valUpdates:    map[string]ValidatorUpdate{},
 		dirty:         map[string]struct{}{},
 		schedEpoch:    1,

@@ -58,6 +58,8 @@ func setMsg(body *types.TxBody, msg Msg) error {
 		body.Msg = &types.TxBody_RemoveNode{RemoveNode: m}
 	case *types.UnjailObserver:
 		body.Msg = &types.TxBody_UnjailObserver{UnjailObserver: m}
+	case *types.Attest:
+		body.Msg = &types.TxBody_Attest{Attest: m}
 	case *types.TxBody_RegisterNode:
 		body.Msg = m
 	case *types.TxBody_Heartbeat:
@@ -89,6 +91,8 @@ func setMsg(body *types.TxBody, msg Msg) error {
 	case *types.TxBody_RemoveNode:
 		body.Msg = m
 	case *types.TxBody_UnjailObserver:
+		body.Msg = m
+	case *types.TxBody_Attest:
 		body.Msg = m
 	default:
 		return fmt.Errorf("build tx: %T is not a transaction message; expected a message of package types such as *types.RegisterNode, or its *types.TxBody_ wrapper", msg)
