@@ -64,6 +64,7 @@ type Agent struct {
 	usage            usageMeter
 	openRegistration bool
 	paramsAt         time.Time
+	attestedAt       time.Time // when a proven record last said attested (zero: it did not)
 }
 
 // New checks cfg and prepares the agent: its state file, its task
@@ -159,7 +160,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	var loops sync.WaitGroup
-	for _, loop := range []func(context.Context){a.watchLoop, a.syncLoop, a.heartbeatLoop} {
+	for _, loop := range []func(context.Context){a.watchLoop, a.syncLoop, a.heartbeatLoop, a.attestLoop} {
 		loops.Add(1)
 		go func() { defer loops.Done(); loop(ctx) }()
 	}

@@ -36,6 +36,13 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if a.attestedNow() {
+				// An observer quorum holds the node alive: nothing changed,
+				// so nothing to send; look again after an interval.
+				a.setStatus(func(s *api.AgentControlPlaneView) { s.HeartbeatsSkipped++ })
+				t.Reset(a.interval())
+				continue
+			}
 		case <-a.hbNow:
 			if gap := min(a.interval()/2, coalesceChanges); time.Since(last) < gap {
 				// Too soon after the last one: keep the timer, but no later
@@ -74,6 +81,42 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		}
 		t.Reset(max(time.Until(last.Add(next)), 0))
 	}
+}
+
+// attestLoop proves the node's own record every heartbeat interval and
+// remembers whether an observer quorum attests it (ADR 0018). The proof
+// matters: a validator that lied "attested" would make the agent fall
+// silent and its node Suspect.
+func (a *Agent) attestLoop(ctx context.Context) {
+	for {
+		var nv api.NodeView
+		err := a.pool.Do(ctx, a.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+			v, _, err := c.ProvenNode(ctx, a.cfg.NodeID)
+			nv = v
+			return err
+		})
+		a.mu.Lock()
+		if err == nil && nv.Attested {
+			a.attestedAt = time.Now()
+		} else {
+			a.attestedAt = time.Time{}
+		}
+		a.mu.Unlock()
+		a.setStatus(func(s *api.AgentControlPlaneView) { s.Attested = err == nil && nv.Attested })
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(a.interval()):
+		}
+	}
+}
+
+// attestedNow reports whether the node's record, proven within the last
+// two heartbeat intervals, says it is attested.
+func (a *Agent) attestedNow() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !a.attestedAt.IsZero() && time.Since(a.attestedAt) < 2*a.hbInterval
 }
 
 func (a *Agent) interval() time.Duration {

@@ -30,6 +30,11 @@ type AgentControlPlaneView struct {
 	// awaited.
 	SentHeartbeatSeq  uint64 `json:"sent_heartbeat_seq"`
 	PendingHeartbeats int    `json:"pending_heartbeats"`
+	// Attested: the node's record, last proven, says an observer quorum
+	// holds it alive (ADR 0018), so periodic heartbeats are skipped
+	// (HeartbeatsSkipped of them); a task's change is still sent at once.
+	Attested          bool   `json:"attested"`
+	HeartbeatsSkipped uint64 `json:"heartbeats_skipped"`
 	LastError         string `json:"last_error,omitempty"`
 }
 

@@ -47,7 +47,9 @@ const (
 	MaxObservationsPerReport = 2048
 	// MaxAttestChanges bounds len(Attest.up) + len(Attest.withdraw): an
 	// observer whose view changed more sends several Attest transactions.
-	MaxAttestChanges = 2048
+	// The largest Attest (this many ids of MaxNodeIDLen) fits
+	// MaxAttestTxBytes (TestLargestAttestFits).
+	MaxAttestChanges = 1024
 	// MaxFailingTasksPerObservation bounds Observation.failing_task_ids.
 	MaxFailingTasksPerObservation = 64
 

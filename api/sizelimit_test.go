@@ -125,3 +125,29 @@ func TestIsHealthMsg(t *testing.T) {
 		}
 	}
 }
+
+// TestLargestAttestFits: an Attest naming MaxAttestChanges nodes with the
+// longest ids is within MaxAttestTxBytes and valid, so an observer never
+// builds one the chain refuses for its size.
+func TestLargestAttestFits(t *testing.T) {
+	m := &types.Attest{Window: 1 << 40}
+	for i := 0; i < MaxAttestChanges; i++ {
+		id := fmt.Sprintf("%0*d", MaxNodeIDLen, i)
+		if i%2 == 0 {
+			m.Up = append(m.Up, id)
+		} else {
+			m.Withdraw = append(m.Withdraw, id)
+		}
+	}
+	raw := signedRaw(t, &types.TxBody{Sequence: 1 << 40, Msg: &types.TxBody_Attest{Attest: m}})
+	if len(raw) > MaxAttestTxBytes {
+		t.Fatalf("the largest Attest is %d bytes; MaxAttestTxBytes is %d", len(raw), MaxAttestTxBytes)
+	}
+	if _, err := DecodeTx(raw, sizeChain); err != nil {
+		t.Fatal(err)
+	}
+	m.Up = append(m.Up, "zz")
+	if _, err := DecodeTx(signedRaw(t, &types.TxBody{Msg: &types.TxBody_Attest{Attest: m}}), sizeChain); CodeOf(err) != 12 {
+		t.Fatalf("one id over MaxAttestChanges: err %v; want code 12", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -168,6 +169,13 @@ type Observer struct {
 	mu         sync.Mutex     // guards breakers during a probe round
 	trust      *client.Trust
 	verified   map[string]string // node id -> endpoint proven for it
+
+	// standing: what this observer believes its standing attestation of
+	// each node is on the chain (ADR 0018): true attested, false withdrawn;
+	// a node it does not know about (after a start, or a lost Attest) is
+	// named again, which the chain ignores if nothing changes.
+	standingMu sync.Mutex
+	standing   map[string]bool
 }
 
 // observerState is the JSON document of the state file.
@@ -190,6 +198,7 @@ func New(cfg Config) (*Observer, error) {
 		logf:     cfg.Logf,
 		breakers: map[string]*Breaker{},
 		verified: map[string]string{},
+		standing: map[string]bool{},
 		http: &http.Client{
 			Transport: &http.Transport{
 				DialContext:         (&net.Dialer{Timeout: cfg.ProbeTimeout}).DialContext,
@@ -332,13 +341,18 @@ func (o *Observer) round(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	obs := o.probeAll(ctx, o.verifiedNodes(ctx, nodes))
+	verified := o.verifiedNodes(ctx, nodes)
+	obs := o.probeAll(ctx, verified)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	report := BuildReport(window, obs)
+	if err := o.attest(ctx, window, obs); err != nil {
+		return err
+	}
+	report := BuildReport(window, Newsworthy(obs, nodes.Nodes))
 	if len(report.Observations) == 0 {
-		return nil
+		// Nothing the attestations do not say: no report this window.
+		return o.saveWindow(window)
 	}
 	// Write-ahead: this window is spent before anything is signed, so a
 	// restart never signs a second report for it.
@@ -369,6 +383,115 @@ func (o *Observer) round(ctx context.Context) error {
 		o.logf("window %d: %d nodes observed, %d unreachable; height %d: %s", window, len(report.Observations), unreachable, res.Height, res.Log)
 	}()
 	return nil
+}
+
+// attest sends this window's Attest transactions: the nodes it reached
+// that its standing attestation does not hold alive yet (up), and those
+// it did not reach that it may still hold alive (withdraw), in
+// transactions of at most api.MaxAttestChanges, or one empty Attest when
+// nothing changed, which keeps its attestations fresh. The standing
+// view is updated as each one commits.
+func (o *Observer) attest(ctx context.Context, window uint64, obs []types.Observation) error {
+	changes := AttestChanges(o.standingView(obs), obs)
+	for i, m := range changes {
+		m.Window = window
+		p, err := o.sub.Send(ctx, m, o.callTimeout())
+		if err != nil {
+			return fmt.Errorf("attest %d of %d for window %d: %w", i+1, len(changes), window, err)
+		}
+		o.waits.Add(1)
+		go func(m *types.Attest) {
+			defer o.waits.Done()
+			res, err := o.sub.Wait(ctx, p, o.callTimeout(), o.cfg.CommitTimeout)
+			if err != nil {
+				if ctx.Err() == nil {
+					o.logf("attest for window %d (tx %s, sequence %d): %v", window, p.Hash, p.Seq, err)
+				}
+				return
+			}
+			o.standingMu.Lock()
+			for _, id := range m.Up {
+				o.standing[id] = true
+			}
+			for _, id := range m.Withdraw {
+				o.standing[id] = false
+			}
+			o.standingMu.Unlock()
+			if len(m.Up)+len(m.Withdraw) > 0 {
+				o.logf("window %d: attested %d nodes up, withdrew %d; height %d", window, len(m.Up), len(m.Withdraw), res.Height)
+			}
+		}(m)
+	}
+	return nil
+}
+
+// standingView copies the standing view, first forgetting the nodes this
+// round did not observe (removed, or without a proven endpoint).
+func (o *Observer) standingView(obs []types.Observation) map[string]bool {
+	seen := make(map[string]bool, len(obs))
+	for _, ob := range obs {
+		seen[ob.NodeId] = true
+	}
+	o.standingMu.Lock()
+	defer o.standingMu.Unlock()
+	maps.DeleteFunc(o.standing, func(id string, _ bool) bool { return !seen[id] })
+	return maps.Clone(o.standing)
+}
+
+// AttestChanges turns a window's observations into Attest messages
+// (without their window) against the standing attestations: a reached
+// node not known to be attested goes up, a node not reached and not known
+// to be withdrawn is withdrawn. At most api.MaxAttestChanges names a
+// message; with no change, one empty message.
+func AttestChanges(standing map[string]bool, obs []types.Observation) []*types.Attest {
+	var up, withdraw []string
+	for _, ob := range obs {
+		st, known := standing[ob.NodeId]
+		switch {
+		case ob.Reachable && !(known && st):
+			up = append(up, ob.NodeId)
+		case !ob.Reachable && !(known && !st):
+			withdraw = append(withdraw, ob.NodeId)
+		}
+	}
+	sort.Strings(up)
+	sort.Strings(withdraw)
+	out := []*types.Attest{{}}
+	for _, id := range up {
+		if m := out[len(out)-1]; len(m.Up)+len(m.Withdraw) < api.MaxAttestChanges {
+			m.Up = append(m.Up, id)
+		} else {
+			out = append(out, &types.Attest{Up: []string{id}})
+		}
+	}
+	for _, id := range withdraw {
+		if m := out[len(out)-1]; len(m.Up)+len(m.Withdraw) < api.MaxAttestChanges {
+			m.Withdraw = append(m.Withdraw, id)
+		} else {
+			out = append(out, &types.Attest{Withdraw: []string{id}})
+		}
+	}
+	return out
+}
+
+// Newsworthy keeps the observations a HealthReport must carry when
+// attestations say the rest: every unreachable one, every one naming
+// failing tasks, and the reachable ones of nodes that are not Ready or
+// not attested (their votes end an unreachable or partitioned verdict,
+// and a split among observers shows as Partitioned). A cluster whose
+// nodes are all Ready, attested and reached needs no report.
+func Newsworthy(obs []types.Observation, nodes []api.NodeView) []types.Observation {
+	calm := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		calm[n.ID] = n.State == api.NodeStateName(types.NODE_READY) && n.Attested
+	}
+	var out []types.Observation
+	for _, ob := range obs {
+		if !ob.Reachable || len(ob.FailingTaskIds) > 0 || !calm[ob.NodeId] {
+			out = append(out, ob)
+		}
+	}
+	return out
 }
 
 // currentWindow is the report window of the latest block:

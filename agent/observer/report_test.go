@@ -83,3 +83,73 @@ func TestFailingPlacedKeepsOnlyTheNodesTasks(t *testing.T) {
 		t.Fatalf("a node with no tasks on the chain: failingPlaced = %v, want none", got)
 	}
 }
+
+func TestAttestChanges(t *testing.T) {
+	obs := []types.Observation{
+		{NodeId: "n3", Reachable: true}, {NodeId: "n1", Reachable: true},
+		{NodeId: "n2", Reachable: false}, {NodeId: "n4", Reachable: false}, {NodeId: "n5", Reachable: true},
+	}
+	// Nothing known (a fresh start): every reached node goes up, every
+	// other one is withdrawn, sorted.
+	got := AttestChanges(nil, obs)
+	if len(got) != 1 || strings.Join(got[0].Up, ",") != "n1,n3,n5" || strings.Join(got[0].Withdraw, ",") != "n2,n4" {
+		t.Fatalf("fresh start: got %v", got)
+	}
+	// Known: only the changes.
+	standing := map[string]bool{"n1": true, "n2": false, "n3": false, "n4": true, "n5": true}
+	got = AttestChanges(standing, obs)
+	if len(got) != 1 || strings.Join(got[0].Up, ",") != "n3" || strings.Join(got[0].Withdraw, ",") != "n4" {
+		t.Fatalf("changes: got %v", got)
+	}
+	// No change: one empty Attest, which keeps the attestations fresh.
+	standing = map[string]bool{"n1": true, "n2": false, "n3": true, "n4": false, "n5": true}
+	got = AttestChanges(standing, obs)
+	if len(got) != 1 || len(got[0].Up)+len(got[0].Withdraw) != 0 {
+		t.Fatalf("no change: got %v", got)
+	}
+	// Many changes are split at api.MaxAttestChanges, each valid.
+	var many []types.Observation
+	for i := 0; i < 2*api.MaxAttestChanges+3; i++ {
+		many = append(many, types.Observation{NodeId: fmt.Sprintf("n%05d", i), Reachable: i%3 != 0})
+	}
+	got = AttestChanges(nil, many)
+	total := 0
+	for _, m := range got {
+		if err := client.CheckMsg("c", 0, "", m); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := client.BuildTx("c", 1, 0, "", m, testKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(raw) > api.MaxAttestTxBytes {
+			t.Fatalf("attest tx is %d bytes; the limit is %d", len(raw), api.MaxAttestTxBytes)
+		}
+		total += len(m.Up) + len(m.Withdraw)
+	}
+	if len(got) != 3 || total != len(many) {
+		t.Fatalf("split: %d messages naming %d nodes; want 3 naming %d", len(got), total, len(many))
+	}
+}
+
+func TestNewsworthy(t *testing.T) {
+	nodes := []api.NodeView{
+		{ID: "calm", State: "Ready", Attested: true},
+		{ID: "unattested", State: "Ready"},
+		{ID: "down", State: "Down", Attested: true},
+		{ID: "failing", State: "Ready", Attested: true},
+		{ID: "lost", State: "Ready", Attested: true},
+	}
+	obs := []types.Observation{
+		{NodeId: "calm", Reachable: true}, {NodeId: "unattested", Reachable: true},
+		{NodeId: "down", Reachable: true}, {NodeId: "failing", Reachable: true, FailingTaskIds: []string{"web/0"}},
+		{NodeId: "lost", Reachable: false},
+	}
+	var ids []string
+	for _, ob := range Newsworthy(obs, nodes) {
+		ids = append(ids, ob.NodeId)
+	}
+	if got := strings.Join(ids, ","); got != "unattested,down,failing,lost" {
+		t.Fatalf("newsworthy: %s; want every observation but the calm node's", got)
+	}
+}
