@@ -62,7 +62,7 @@ proto:
 # Ctrl-C stops it all.
 localnet: build
 	@if test -f $(LOCALNET)/testnet.json && { ! grep -q '"agents"' $(LOCALNET)/testnet.json || \
-	    ! grep -q '"max_self_registrations_per_block"' $(LOCALNET)/val0/config/genesis.json || \
+	    ! grep -q '"attested_liveness"' $(LOCALNET)/val0/config/genesis.json || \
 	    ! test -f $(LOCALNET)/config/genesis.json; }; then \
 	  echo "$(LOCALNET) was made by an older phalanxd (no agents, params older than this phalanxd's, or no root of trust for its clients): re-initialising it"; \
 	  $(BINARY) testnet init --force --validators 4 --agents 3 --output $(LOCALNET) --chain-id phalanx-local >/dev/null || exit 1; fi

@@ -29,6 +29,7 @@ const coalesceChanges = 250 * time.Millisecond
 func (a *Agent) heartbeatLoop(ctx context.Context) {
 	bo := rpcpool.Backoff{Max: a.cfg.MaxBackoff}
 	var last time.Time
+	changed := false // a task's change waits for the coalescing gap
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -36,7 +37,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if a.attestedNow() {
+			if !changed && a.attestedNow() {
 				// An observer quorum holds the node alive: nothing changed,
 				// so nothing to send; look again after an interval.
 				a.setStatus(func(s *api.AgentControlPlaneView) { s.HeartbeatsSkipped++ })
@@ -44,6 +45,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 				continue
 			}
 		case <-a.hbNow:
+			changed = true
 			if gap := min(a.interval()/2, coalesceChanges); time.Since(last) < gap {
 				// Too soon after the last one: keep the timer, but no later
 				// than the gap from it.
@@ -57,7 +59,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 				continue
 			}
 		}
-		last = time.Now()
+		last, changed = time.Now(), false
 		next := a.interval()
 		if err := a.heartbeat(ctx); err != nil {
 			if ctx.Err() != nil {

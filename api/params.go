@@ -58,6 +58,8 @@ func DefaultParams() types.Params {
 		LargeZoneSizeThreshold:         50,
 
 		MaxSelfRegistrationsPerBlock: 10,
+
+		AttestedLiveness: true,
 	}
 }
 
@@ -191,6 +193,8 @@ type ParamsView struct {
 	LargeZoneSizeThreshold         uint32 `json:"large_zone_size_threshold"`
 
 	MaxSelfRegistrationsPerBlock uint32 `json:"max_self_registrations_per_block"`
+
+	AttestedLiveness bool `json:"attested_liveness"`
 }
 
 // NewParamsView converts parameters to their JSON form.
@@ -224,6 +228,8 @@ func NewParamsView(p types.Params) ParamsView {
 		LargeZoneSizeThreshold:         p.LargeZoneSizeThreshold,
 
 		MaxSelfRegistrationsPerBlock: p.MaxSelfRegistrationsPerBlock,
+
+		AttestedLiveness: p.AttestedLiveness,
 	}
 }
 
@@ -258,5 +264,7 @@ func (v ParamsView) Params() types.Params {
 		LargeZoneSizeThreshold:         v.LargeZoneSizeThreshold,
 
 		MaxSelfRegistrationsPerBlock: v.MaxSelfRegistrationsPerBlock,
+
+		AttestedLiveness: v.AttestedLiveness,
 	}
 }

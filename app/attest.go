@@ -43,6 +43,9 @@ import (
 
 // attest applies an observer's Attest.
 func (s *State) attest(tx *api.Tx, m *types.Attest) ([]Event, string, error) {
+	if !s.params.AttestedLiveness {
+		return nil, "", api.Errorf(api.ErrInvalidMessage, "attest: params.attested_liveness is off, so nodes are judged by their heartbeats alone; an admin turns it on with tx params update --attested-liveness")
+	}
 	cur := s.reportWindow()
 	if m.Window != cur && m.Window+1 != cur {
 		return nil, "", s.windowClosed("attest", m.Window, cur)
@@ -134,7 +137,7 @@ func (s *State) attestCount(n *types.Node) int {
 // isAttested reports whether more than observer_quorum of the active
 // observers hold n alive with fresh attestations.
 func (s *State) isAttested(n *types.Node) bool {
-	return len(n.AttestedBy) > 0 && s.quorum(s.attestCount(n), s.activeObservers())
+	return s.params.AttestedLiveness && len(n.AttestedBy) > 0 && s.quorum(s.attestCount(n), s.activeObservers())
 }
 
 // attesters describes what every node's attestation count depends on
@@ -142,7 +145,7 @@ func (s *State) isAttested(n *types.Node) bool {
 // observers, in address order.
 func (s *State) attesters() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d/%d of %d:", s.params.ObserverQuorumNum, s.params.ObserverQuorumDen, s.activeObservers())
+	fmt.Fprintf(&b, "%t %d/%d of %d:", s.params.AttestedLiveness, s.params.ObserverQuorumNum, s.params.ObserverQuorumDen, s.activeObservers())
 	for _, key := range s.observerIDs {
 		if info := s.obsCache[string(s.accounts[key].Address)]; info.active && s.attestFresh(info.acc) {
 			b.WriteString(key)

@@ -40,6 +40,7 @@ func (s *State) BeginBlock(b Block, evidence []Misbehavior) []Event {
 	for _, m := range evidence {
 		events = append(events, s.punishValidator(m)...)
 	}
+	events = append(events, s.closeWindows()...)
 	s.beginEvents = events
 	return events
 }

@@ -222,6 +222,9 @@ func (s *State) healthReport(tx *api.Tx, m *types.HealthReport) ([]Event, string
 		counted++
 		s.touch(prefixReports + n.Id)
 		events = append(events, s.tallyChanged(n, r, t, vote.FailingTaskIds)...)
+		if !decided(t) {
+			s.undecided[n.Id] = struct{}{}
+		}
 	}
 	log := fmt.Sprintf("health report for window %d: %d votes recorded", m.Window, counted)
 	if repeated > 0 {
@@ -303,30 +306,100 @@ func (s *State) count(t *types.WindowTally) (up, down int) {
 	return up, down
 }
 
+// decided reports whether t's outcome is final.
+func decided(t *types.WindowTally) bool {
+	return t.Outcome == types.VERDICT_REACHABLE || t.Outcome == types.VERDICT_UNREACHABLE
+}
+
+// outcomeOf is the outcome up reachable and down unreachable votes of
+// active observers call for, or was if they call for none.
+func (s *State) outcomeOf(up, down int, was types.Verdict) types.Verdict {
+	active := s.activeObservers()
+	switch {
+	case s.quorum(down, active):
+		return types.VERDICT_UNREACHABLE
+	case s.quorum(up, active):
+		return types.VERDICT_REACHABLE
+	case s.minority(up, active) && s.minority(down, active):
+		return types.VERDICT_PARTITIONED
+	}
+	return was
+}
+
+// closeWindows decides, once a report window has closed (no report can
+// name it any more), each of its tallies still undecided, counting the
+// standing fresh attestations (attest.go) of the active observers that
+// did not vote in it as reachable votes: with attested liveness, honest
+// observers report only what attestations do not say, so a lone
+// observer's unreachable vote about a node the others attest is decided
+// reachable at the close, and scored as a contradicted vote. Attestations
+// count only at the close: while a window is open, an observer that has
+// not probed since a crash still attests, and counting it would decide
+// the window before the others' unreachable votes arrive. It runs in
+// BeginBlock, before any report of the block can drop a closed window,
+// and costs O(nodes with undecided tallies).
+func (s *State) closeWindows() []Event {
+	if len(s.undecided) == 0 {
+		return nil
+	}
+	cur := s.reportWindow()
+	var events []Event
+	for _, id := range sortedKeys(s.undecided) {
+		n, r := s.nodes[id], s.reports[id]
+		if n == nil || r == nil {
+			delete(s.undecided, id)
+			continue
+		}
+		open := false
+		for i := range r.Windows {
+			t := &r.Windows[i]
+			if decided(t) {
+				continue
+			}
+			if t.Window+1 >= cur {
+				open = true
+				continue
+			}
+			up, down := s.count(t)
+			if s.params.AttestedLiveness {
+				for _, addr := range n.AttestedBy {
+					if info, ok := s.observer(addr); ok && info.active && s.attestFresh(info.acc) && findVote(t, addr) == nil {
+						up++
+					}
+				}
+			}
+			outcome := s.outcomeOf(up, down, t.Outcome)
+			if outcome == t.Outcome {
+				continue
+			}
+			t.Outcome = outcome
+			s.touch(prefixReports + id)
+			events = append(events, s.applyVerdict(n, t.Window, outcome)...)
+			if decided(t) {
+				s.scoreVotes(t)
+			}
+		}
+		if !open {
+			delete(s.undecided, id)
+		}
+	}
+	return events
+}
+
 // tallyChanged decides window t of node n after a new vote, which names
 // the failing tasks named: the outcome (and the node's verdict), the
 // scoring, and strikes.
 func (s *State) tallyChanged(n *types.Node, r *types.NodeReports, t *types.WindowTally, named []string) []Event {
 	var events []Event
-	final := t.Outcome == types.VERDICT_REACHABLE || t.Outcome == types.VERDICT_UNREACHABLE
-	if !final {
-		active := s.activeObservers()
+	if !decided(t) {
 		up, down := s.count(t)
-		outcome := t.Outcome
-		switch {
-		case s.quorum(down, active):
-			outcome = types.VERDICT_UNREACHABLE
-		case s.quorum(up, active):
-			outcome = types.VERDICT_REACHABLE
-		case s.minority(up, active) && s.minority(down, active):
-			outcome = types.VERDICT_PARTITIONED
-		}
+		outcome := s.outcomeOf(up, down, t.Outcome)
 		if outcome != t.Outcome {
 			t.Outcome = outcome
 			events = append(events, s.applyVerdict(n, t.Window, outcome)...)
 		}
 	}
-	if t.Outcome == types.VERDICT_REACHABLE || t.Outcome == types.VERDICT_UNREACHABLE {
+	if decided(t) {
 		s.scoreVotes(t)
 	}
 	if !t.Struck && len(named) > 0 {

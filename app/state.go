@@ -95,6 +95,10 @@ type State struct {
 	// attestDirty: the nodes an Attest touched this block (attest.go);
 	// empty between blocks.
 	attestDirty map[string]struct{}
+	// undecided: the nodes whose reports hold a tally not yet decided
+	// (closeWindows decides it when its window closes); derived from the
+	// reports records.
+	undecided map[string]struct{}
 
 	// valUpdates are validator power changes for the next EndBlock.
 	valUpdates map[string]ValidatorUpdate
@@ -144,6 +148,7 @@ func newEmptyState(chainID string) *State {
 		evictNodes:    map[string]struct{}{},
 		rollDirty:     map[string]struct{}{},
 		attestDirty:   map[string]struct{}{},
+		undecided:     map[string]struct{}{},
 		valUpdates:    map[string]ValidatorUpdate{},
 		dirty:         map[string]struct{}{},
 		schedEpoch:    1,
@@ -286,6 +291,13 @@ func (s *State) rebuildIndexes() {
 		}
 		if len(a.ValidatorAddress) != 0 {
 			s.accountByVal[addrHex(a.ValidatorAddress)] = key
+		}
+	}
+	for _, id := range sortedKeys(s.reports) {
+		for i := range s.reports[id].Windows {
+			if !decided(&s.reports[id].Windows[i]) {
+				s.undecided[id] = struct{}{}
+			}
 		}
 	}
 	s.rebuildDeadlines()

@@ -325,7 +325,7 @@ func (o *Observer) checkAccount(ctx context.Context) error {
 
 // round reports for the current window, if it has not yet.
 func (o *Observer) round(ctx context.Context) error {
-	window, err := o.currentWindow(ctx)
+	window, attesting, err := o.currentWindow(ctx)
 	if err != nil {
 		return err
 	}
@@ -346,10 +346,13 @@ func (o *Observer) round(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if err := o.attest(ctx, window, obs); err != nil {
-		return err
+	if attesting {
+		if err := o.attest(ctx, window, obs); err != nil {
+			return err
+		}
+		obs = Newsworthy(obs, nodes.Nodes)
 	}
-	report := BuildReport(window, Newsworthy(obs, nodes.Nodes))
+	report := BuildReport(window, obs)
 	if len(report.Observations) == 0 {
 		// Nothing the attestations do not say: no report this window.
 		return o.saveWindow(window)
@@ -496,9 +499,8 @@ func Newsworthy(obs []types.Observation, nodes []api.NodeView) []types.Observati
 
 // currentWindow is the report window of the latest block:
 // block time / params.report_window_ms.
-func (o *Observer) currentWindow(ctx context.Context) (uint64, error) {
-	var window uint64
-	err := o.pool.Do(ctx, o.callTimeout(), func(ctx context.Context, c *client.Client) error {
+func (o *Observer) currentWindow(ctx context.Context) (window uint64, attesting bool, err error) {
+	err = o.pool.Do(ctx, o.callTimeout(), func(ctx context.Context, c *client.Client) error {
 		st, err := c.Status(ctx)
 		if err != nil {
 			return err
@@ -514,10 +516,10 @@ func (o *Observer) currentWindow(ctx context.Context) (uint64, error) {
 		if ms <= 0 {
 			return errors.New("the node has no block yet")
 		}
-		window = uint64(ms / pv.ReportWindowMs)
+		window, attesting = uint64(ms/pv.ReportWindowMs), pv.AttestedLiveness
 		return nil
 	})
-	return window, err
+	return window, attesting, err
 }
 
 func (o *Observer) saveWindow(w uint64) error {

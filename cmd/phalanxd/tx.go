@@ -597,6 +597,14 @@ func paramFlags() []paramFlag {
 			p.OpenRegistration = b
 			return nil
 		}},
+		{name: "attested-liveness", typ: "bool", help: "accept observers' attestations, so that nodes an observer quorum attests need no heartbeat transactions (ADR 0018): true or false (alone: true)", apply: func(p *types.Params, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("invalid --attested-liveness %q: expected true or false", v)
+			}
+			p.AttestedLiveness = b
+			return nil
+		}},
 		durationParam("backoff-base", "first restart delay of a failed task", func(p *types.Params) *int64 { return &p.BackoffBaseMs }),
 		durationParam("backoff-max", "largest restart delay of a failed task", func(p *types.Params) *int64 { return &p.BackoffMaxMs }),
 		uintParam("quarantine-strikes", "contradicted self-reports after which a node is Quarantined", func(p *types.Params) *uint32 { return &p.QuarantineStrikes }),
@@ -759,6 +767,7 @@ func paramsText(p types.Params) [][2]string {
 		{"partition_policy", p.PartitionPolicy},
 		{"max_placements_per_block", strconv.FormatUint(uint64(p.MaxPlacementsPerBlock), 10)},
 		{"open_registration", strconv.FormatBool(p.OpenRegistration)},
+		{"attested_liveness", strconv.FormatBool(p.AttestedLiveness)},
 		{"backoff_base", formatMs(p.BackoffBaseMs)},
 		{"backoff_max", formatMs(p.BackoffMaxMs)},
 		{"quarantine_strikes", strconv.FormatUint(uint64(p.QuarantineStrikes), 10)},
