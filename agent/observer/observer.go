@@ -620,6 +620,9 @@ func (o *Observer) probe(ctx context.Context, n api.NodeView) (types.Observation
 	}
 	ob.Reachable = true
 	ob.RttMs = uint32(min(rtt.Milliseconds(), 1<<31))
+	if len(n.Tasks) == 0 {
+		return ob, nil // nothing placed here can be failing
+	}
 	var tv api.AgentTasksView
 	if err := o.get(ctx, base+"/tasks", &tv); err != nil {
 		o.logf("probe %s: /tasks: %v (reported reachable, without failing tasks)", n.ID, err)
