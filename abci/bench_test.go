@@ -11,7 +11,8 @@ import (
 	"github.com/phalanx-bft/phalanx/types"
 )
 
-// BenchmarkEd25519Verify is the bare cost CheckTx is compared with.
+// BenchmarkEd25519Verify is crypto/ed25519's verification (app version 1);
+// BenchmarkVerify (sigverify_bench_test.go) is the one CheckTx does now.
 func BenchmarkEd25519Verify(b *testing.B) {
 	k := key("admin")
 	msg := make([]byte, 120)

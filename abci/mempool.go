@@ -269,10 +269,13 @@ func protoTxSize(n int) int64 {
 // ProcessProposal rejects a block that no honest proposer builds: one
 // that carries a transaction failing api.DecodeTx (too large for its type,
 // undecodable, badly signed, for another chain, an invalid message) or
-// breaks the block order (validBlockOrder). It decides from the
+// breaks the block order (validBlockOrder). The signatures its mempool
+// did not check are verified first, in batches on all cores
+// (sigverify.go). It decides from the
 // transactions' bytes alone, runs no stateful check and reads no state,
 // so it takes no lock.
 func (a *Application) ProcessProposal(_ context.Context, req *abcitypes.ProcessProposalRequest) (*abcitypes.ProcessProposalResponse, error) {
+	a.preverify(req.Txs) // signatures not cached: in batches, on all cores
 	txs := make([]*api.Tx, len(req.Txs))
 	for i, raw := range req.Txs {
 		tx, err := a.decode(raw)
