@@ -52,6 +52,10 @@ proto:
 	cp $(BUILD_DIR)/proto-out/github.com/phalanx-bft/phalanx/types/*.pb.go types/
 	rm -rf $(BUILD_DIR)/proto-out
 
+# The app version (abci.AppVersion) a localnet's genesis must carry: one
+# made for an older version runs the new rules under the old version.
+APP_VERSION = $(shell sed -n 's/^const AppVersion uint64 = \([0-9]*\)$$/\1/p' abci/app.go)
+
 # A cluster that heals itself, on loopback (docs/networks.md): 4 validators
 # (ports 26600-26632), an observer per validator and 3 worker agents in zones
 # zone-a, zone-b, zone-c (endpoints 26640-26642), running the sample workload
@@ -63,8 +67,9 @@ proto:
 localnet: build
 	@if test -f $(LOCALNET)/testnet.json && { ! grep -q '"agents"' $(LOCALNET)/testnet.json || \
 	    ! grep -q '"attested_liveness"' $(LOCALNET)/val0/config/genesis.json || \
+	    ! grep -q '"app": "$(APP_VERSION)"' $(LOCALNET)/val0/config/genesis.json || \
 	    ! test -f $(LOCALNET)/config/genesis.json; }; then \
-	  echo "$(LOCALNET) was made by an older phalanxd (no agents, params older than this phalanxd's, or no root of trust for its clients): re-initialising it"; \
+	  echo "$(LOCALNET) was made by an older phalanxd (no agents, params or app version older than this phalanxd's, or no root of trust for its clients): re-initialising it"; \
 	  $(BINARY) testnet init --force --validators 4 --agents 3 --output $(LOCALNET) --chain-id phalanx-local >/dev/null || exit 1; fi
 	@test -f $(LOCALNET)/testnet.json || { $(BINARY) testnet init --validators 4 --agents 3 --output $(LOCALNET) --chain-id phalanx-local >/dev/null && \
 	  echo "initialised $(LOCALNET): 4 validators, 3 agents (testnet.json lists them)"; }
