@@ -15,20 +15,25 @@ import (
 )
 
 // BenchmarkVerify is one verification of the kind CheckTx does (a
-// CordonNode by a known signer, crypto.Verify): the bare cost
-// BenchmarkCheckTx is compared with (ADR 0017: CheckTx ≤ 1.2× it).
+// CordonNode by a known signer, crypto.Verify), each of a different
+// signature: the bare cost BenchmarkCheckTx is compared with (ADR 0017:
+// CheckTx ≤ 1.2× it; BenchmarkCheckTxVsVerify compares the two in one
+// loop).
 func BenchmarkVerify(b *testing.B) {
 	admin := key("admin")
-	body, err := cordon(testChain, 0, "n1").Marshal()
-	if err != nil {
-		b.Fatal(err)
-	}
-	sig := crypto.Sign(admin, body)
 	pk := pub(admin)
-	crypto.Verify(pk, body, sig) // its expanded key cached, as in CheckTx's loop
+	bodies, sigs := make([][]byte, b.N), make([][]byte, b.N)
+	for i := range bodies {
+		body, err := cordon(testChain, uint64(i), "n1").Marshal()
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies[i], sigs[i] = body, crypto.Sign(admin, body)
+	}
+	crypto.Verify(pk, bodies[0], sigs[0]) // its expanded key cached, as in CheckTx's loop
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if !crypto.Verify(pk, body, sig) {
+	for i := range bodies {
+		if !crypto.Verify(pk, bodies[i], sigs[i]) {
 			b.Fatal("verify failed")
 		}
 	}
@@ -130,52 +135,52 @@ func BenchmarkBlockSignatures(b *testing.B) {
 }
 
 // BenchmarkCheckTxVsVerify compares CheckTx with the one verification it
-// does, interleaved on a loaded machine: one op is a round of 200
-// CheckTx calls (CordonNode by one known signer, as BenchmarkCheckTx)
-// and then 200 crypto.Verify calls of the same kind; it reports each
-// one's median and fastest round per call and the ratio of the medians
-// (ADR 0017: at most 1.2).
+// does, on a loaded machine: one op is one CheckTx (a CordonNode by one
+// known signer, as BenchmarkCheckTx) followed by one crypto.Verify of
+// another such transaction's signature, each timed, so the two see the
+// same load. Every signature is verified once: a verifier run again on
+// the same signature runs faster (its branches are learnt), which would
+// flatter the baseline. It reports each one's median and lower decile
+// and the ratio of the medians (ADR 0017: at most 1.2).
 func BenchmarkCheckTxVsVerify(b *testing.B) {
-	const round = 200
 	a := newApp(b, b.TempDir())
-	a.cfg.SignerPendingTxs, a.cfg.SignerPendingBytes = b.N*round+1, 1<<40
+	a.cfg.SignerPendingTxs, a.cfg.SignerPendingBytes = b.N+1, 1<<40
+	a.cfg.NonHealthPendingTxs, a.cfg.NonHealthPendingBytes = b.N+1, 1<<40
 	admin := key("admin")
-	txs := make([][]byte, b.N*round)
+	pk := pub(admin)
+	txs := make([][]byte, b.N)
+	bodies, sigs := make([][]byte, b.N), make([][]byte, b.N)
 	for i := range txs {
 		txs[i] = signTx(b, admin, cordon(testChain, uint64(i), "n1"))
+		body, err := cordon(testChain, uint64(i), "n2").Marshal()
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies[i], sigs[i] = body, crypto.Sign(admin, body)
 	}
-	body, err := cordon(testChain, 0, "n1").Marshal()
-	if err != nil {
-		b.Fatal(err)
-	}
-	sig, pk := crypto.Sign(admin, body), pub(admin)
-	crypto.Verify(pk, body, sig)
+	crypto.Verify(pk, bodies[0], sigs[0]) // the signer's expanded key cached
 	ctx := context.Background()
-	var check, verify []time.Duration
+	check, verify := make([]time.Duration, b.N), make([]time.Duration, b.N)
 	b.ResetTimer()
-	for r := 0; r < b.N; r++ {
+	for i, raw := range txs {
 		t0 := time.Now()
-		for _, raw := range txs[r*round : (r+1)*round] {
-			if res, _ := a.CheckTx(ctx, &abcitypes.CheckTxRequest{Tx: raw, Type: abcitypes.CHECK_TX_TYPE_CHECK}); res.Code != 0 {
-				b.Fatal(res.Log)
-			}
+		if res, _ := a.CheckTx(ctx, &abcitypes.CheckTxRequest{Tx: raw, Type: abcitypes.CHECK_TX_TYPE_CHECK}); res.Code != 0 {
+			b.Fatal(res.Log)
 		}
 		t1 := time.Now()
-		for range round {
-			if !crypto.Verify(pk, body, sig) {
-				b.Fatal("verify failed")
-			}
+		if !crypto.Verify(pk, bodies[i], sigs[i]) {
+			b.Fatal("verify failed")
 		}
-		check, verify = append(check, t1.Sub(t0)), append(verify, time.Since(t1))
+		check[i], verify[i] = t1.Sub(t0), time.Since(t1)
 	}
 	b.StopTimer()
 	slices.Sort(check)
 	slices.Sort(verify)
-	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / round }
-	b.ReportMetric(per(check[len(check)/2]), "checktx-median-ns")
-	b.ReportMetric(per(check[0]), "checktx-min-ns")
-	b.ReportMetric(per(verify[len(verify)/2]), "verify-median-ns")
-	b.ReportMetric(per(verify[0]), "verify-min-ns")
-	b.ReportMetric(per(check[len(check)/2])/per(verify[len(verify)/2]), "ratio-median")
-	b.ReportMetric(per(check[0])/per(verify[0]), "ratio-min")
+	ns := func(d time.Duration) float64 { return float64(d.Nanoseconds()) }
+	b.ReportMetric(ns(check[b.N/2]), "checktx-median-ns")
+	b.ReportMetric(ns(check[b.N/10]), "checktx-p10-ns")
+	b.ReportMetric(ns(verify[b.N/2]), "verify-median-ns")
+	b.ReportMetric(ns(verify[b.N/10]), "verify-p10-ns")
+	b.ReportMetric(ns(check[b.N/2])/ns(verify[b.N/2]), "ratio-median")
+	b.ReportMetric(ns(check[b.N/10])/ns(verify[b.N/10]), "ratio-p10")
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519/extra/cache"
@@ -93,8 +94,24 @@ func Verify(pub, bodyBytes, sig []byte) bool {
 	if len(pub) != PubKeyLen || len(sig) != SignatureLen {
 		return false
 	}
-	return verifyMessage(pub, SignBytes(bodyBytes), sig)
+	bp := signBuffers.Get().(*[]byte)
+	msg := append(append((*bp)[:0], SignDomain...), bodyBytes...)
+	ok := verifyMessage(pub, msg, sig)
+	if cap(msg) <= maxPooledSignBytes {
+		*bp = msg
+		signBuffers.Put(bp)
+	}
+	return ok
 }
+
+// maxPooledSignBytes bounds the buffers signBuffers keeps: a heartbeat's
+// sign bytes fit many times; a rare large transaction's buffer is left to
+// the garbage collector.
+const maxPooledSignBytes = 4096
+
+// signBuffers holds buffers for Verify's SignBytes, which the verifier
+// only reads before Verify returns.
+var signBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // verifyMessage is Verify of a whole message (no domain prefix added).
 func verifyMessage(pub, msg, sig []byte) bool {
