@@ -59,6 +59,11 @@
 //   - A signature verified once (in CheckTx or ProcessProposal) is not
 //     verified again in FinalizeBlock: a bounded cache of verified
 //     (public key, body, signature) triples, which cannot change a result.
+//   - ProcessProposal and FinalizeBlock first verify the signatures the
+//     cache does not hold in batches (crypto.VerifyBatch) on GOMAXPROCS
+//     goroutines and cache those that verify (sigverify.go, ADR 0017);
+//     the sequential decoding and apply that follow decide, so the
+//     workers change a block's cost, never its result.
 //
 // # What the caller must do
 //
@@ -78,5 +83,7 @@
 //     height it kept, so that app and CometBFT agree at the next start.
 //
 // Determinism is app's: this package adds no decision, reads no clock
-// (block time comes from the request) and iterates no map to decide.
+// (block time comes from the request) and iterates no map to decide. Its
+// only goroutines are the signature workers above, whose outcome does not
+// depend on their scheduling.
 package abci

@@ -64,8 +64,8 @@ func Sign(priv ed25519.PrivateKey, bodyBytes []byte) []byte {
 	return ed25519.Sign(priv, SignBytes(bodyBytes))
 }
 
-// KeyCacheSize bounds the cache of expanded public keys (about 1.4 KiB
-// each, so about 22 MiB when full) that Verify and VerifyBatch share: room
+// KeyCacheSize bounds the cache of expanded public keys (about 1.5 KiB
+// each, so about 25 MiB when full) that Verify and VerifyBatch share: room
 // for the signers of several full blocks. Decompressing a key is about a
 // third of a verification; a signer seen again skips it. CometBFT's own
 // ed25519 keeps 4,096 (its validators); Phalanx's signers are its nodes.
