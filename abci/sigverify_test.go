@@ -3,6 +3,8 @@ package abci
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha512"
 	"fmt"
 	"math/rand"
 	"runtime"
@@ -10,7 +12,10 @@ import (
 	"time"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
+	"github.com/oasisprotocol/curve25519-voi/curve"
+	"github.com/oasisprotocol/curve25519-voi/curve/scalar"
 
+	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/internal/testseed"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -123,6 +128,101 @@ func TestPreverifyChangesNoOutcome(t *testing.T) {
 			if has := a.sigs.has(sigKey(tx.PubKey, tx.BodyBytes, tx.Signature)); has == bad[i] {
 				t.Errorf("GOMAXPROCS=%d: tx %d: cached %v with a bad signature %v", procs, i, has, bad[i])
 			}
+		}
+	}
+}
+
+// torsionSign signs bodyBytes with k as ed25519 does, but with a nonce
+// point R = r·B + T for a point T of order 8: [S]B = R + [h]A fails
+// (crypto/ed25519 rejects it) while [8][S]B = [8]R + [8][h]A holds, so
+// ZIP-215 accepts it. Only the key's owner can make one.
+func torsionSign(t *testing.T, k ed25519.PrivateKey, bodyBytes []byte) []byte {
+	t.Helper()
+	h := sha512.Sum512(k.Seed())
+	h[0] &= 248
+	h[31] &= 127
+	h[31] |= 64
+	a, err := scalar.NewFromBytesModOrder(h[:32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := sha512.Sum512(append(h[32:], bodyBytes...))
+	r, err := scalar.NewFromBytesModOrderWide(nonce[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var R curve.EdwardsPoint
+	R.Add(R.MulBasepoint(curve.ED25519_BASEPOINT_TABLE, r), curve.EIGHT_TORSION[1])
+	var Rc curve.CompressedEdwardsY
+	Rc.SetEdwardsPoint(&R)
+	hram := sha512.New()
+	hram.Write(Rc[:])
+	hram.Write(pub(k))
+	hram.Write(crypto.SignBytes(bodyBytes))
+	kh, err := scalar.NewFromBytesModOrderWide(hram.Sum(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var S scalar.Scalar
+	S.Add(r, S.Mul(kh, a))
+	sig := make([]byte, crypto.SignatureLen)
+	copy(sig, Rc[:])
+	if err := S.ToBytes(sig[32:]); err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+// TestAppVersion2AcceptsCofactoredSignatures: a transaction whose
+// signature only the cofactored equation accepts (ADR 0017) is admitted
+// by CheckTx, accepted in a proposal and applied in a block, alone and
+// among others (so through a batch); crypto/ed25519, app version 1's
+// verifier, refuses it.
+func TestAppVersion2AcceptsCofactoredSignatures(t *testing.T) {
+	if AppVersion != 2 {
+		t.Fatalf("AppVersion %d: this test pins version 2's rule; a new rule needs its own test", AppVersion)
+	}
+	admin := key("admin")
+	mk := func(seq uint64, node string) []byte {
+		body, err := cordon(testChain, seq, node).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig := torsionSign(t, admin, body)
+		if ed25519.Verify(pub(admin), crypto.SignBytes(body), sig) {
+			t.Fatal("crypto/ed25519 accepts the torsioned signature: it does not test what it should")
+		}
+		raw, err := (&types.Tx{BodyBytes: body, PubKey: pub(admin), Signature: sig}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	a := newApp(t, t.TempDir())
+	commitBlock(t, a, 1, [][]byte{
+		signTx(t, admin, register(testChain, 0, "c0", key("c0"), "a")),
+		signTx(t, admin, register(testChain, 1, "c1", key("c1"), "a")),
+	})
+	first := mk(2, "c0")
+	if r := checkTx(t, a, first); r.Code != 0 {
+		t.Fatalf("CheckTx refused a ZIP-215 signature: %d %s", r.Code, r.Log)
+	}
+	// Heartbeats first (ADR 0015), enough for batches on two workers.
+	var block [][]byte
+	for i := range 2 * verifyBatchMin {
+		id := fmt.Sprintf("n%d", i)
+		block = append(block, signTx(t, key(id), heartbeat(testChain, 0, id, 1, 1)))
+	}
+	block = append(block, first, mk(3, "c1"))
+	a.sigs = newSigCache()
+	if r, _ := a.ProcessProposal(context.Background(), &abcitypes.ProcessProposalRequest{Txs: block, Height: 2}); r.Status != abcitypes.PROCESS_PROPOSAL_STATUS_ACCEPT {
+		t.Fatal("a proposal with ZIP-215 signatures rejected")
+	}
+	a.sigs = newSigCache()
+	res, _ := commitBlock(t, a, 2, block)
+	for _, i := range []int{len(block) - 2, len(block) - 1} {
+		if r := res.TxResults[i]; r.Code != 0 {
+			t.Fatalf("tx %d with a ZIP-215 signature: code %d %s", i, r.Code, r.Log)
 		}
 	}
 }
