@@ -66,8 +66,9 @@ func Sign(priv ed25519.PrivateKey, bodyBytes []byte) []byte {
 
 // KeyCacheSize bounds the cache of expanded public keys (about 1.5 KiB
 // each, so about 25 MiB when full) that Verify and VerifyBatch share: room
-// for the signers of several full blocks. Decompressing a key is about a
-// third of a verification; a signer seen again skips it. CometBFT's own
+// for the signers of several full blocks. Expanding a key (decompressing
+// it, precomputing its multiples) is a sizeable part of a verification; a
+// signer seen again skips it. CometBFT's own
 // ed25519 keeps 4,096 (its validators); Phalanx's signers are its nodes.
 const KeyCacheSize = 16384
 
