@@ -26,7 +26,9 @@ import (
 //     rule) rather than crypto/ed25519's: also non-canonical encodings of
 //     keys and R, and signatures only the cofactored equation satisfies
 //     (ADR 0017, crypto.TestAcceptanceRule). Every signature version 1
-//     accepted is still accepted, so version 1's blocks replay.
+//     accepted is still accepted, so version 1's blocks replay. Version 2
+//     also brings the Attest message and params.attested_liveness
+//     (ADR 0018), which version 1 never had in a released build.
 const AppVersion uint64 = 2
 
 // Config configures the ABCI application.
