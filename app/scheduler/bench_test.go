@@ -92,20 +92,24 @@ func BenchmarkPlaceIndex(b *testing.B) {
 			}
 		}
 	}
-	// Distinct requests: 100 workloads of one task each, each with its
-	// own request (no index serves two of them).
+	// Distinct requests: workloads of one task (each=1) or two (each=2),
+	// 100 tasks in all, each workload with its own request, so that no
+	// index serves two workloads: with each=1 no index is built, with
+	// each=2 each is built for the workload's second task and used once.
 	for _, nodes := range []int{100, 1_000, 5_000} {
-		c, _ := benchCluster(nodes)
-		var tasks []TaskRequest
-		for w := range 100 {
-			name := fmt.Sprintf("distinct%03d", w)
-			c.workload(&types.WorkloadSpec{Name: name, Resources: types.Resources{CpuMillis: 100 + 7*int64(w), MemoryMb: 128 + 13*int64(w)}})
-			tasks = append(tasks, TaskRequest{Task: name + "/0", Workload: name})
-		}
-		for _, impl := range impls {
-			b.Run(fmt.Sprintf("distinct/nodes=%d/batch=100/%s", nodes, impl.name), func(b *testing.B) {
-				benchPlaceWith(b, impl.place, c, func(int) []TaskRequest { return tasks })
-			})
+		for _, each := range []int{1, 2} {
+			c, _ := benchCluster(nodes)
+			var tasks []TaskRequest
+			for w := range 100 / each {
+				name := fmt.Sprintf("distinct%03d", w)
+				c.workload(&types.WorkloadSpec{Name: name, Resources: types.Resources{CpuMillis: 100 + 7*int64(w), MemoryMb: 128 + 13*int64(w)}})
+				tasks = append(tasks, requests(name, 0, each)...)
+			}
+			for _, impl := range impls {
+				b.Run(fmt.Sprintf("distinct/nodes=%d/each=%d/%s", nodes, each, impl.name), func(b *testing.B) {
+					benchPlaceWith(b, impl.place, c, func(int) []TaskRequest { return tasks })
+				})
+			}
 		}
 	}
 	for _, nodes := range []int{1_000, 5_000} {
@@ -235,7 +239,7 @@ func benchCluster(nodes int) (*testCluster, []TaskRequest) {
 // cluster), index forces the index (indexMinReady 0).
 func BenchmarkPlaceThreshold(b *testing.B) {
 	defer func(v int) { indexMinReady = v }(indexMinReady)
-	for _, nodes := range []int{100, 200, 300, 500, 1000} {
+	for _, nodes := range []int{50, 100, 200, 500, 1000} {
 		c, queue := benchCluster(nodes)
 		for _, batch := range []int{1, 100} {
 			for _, mode := range []string{"scan", "index"} {

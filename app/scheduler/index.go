@@ -2,16 +2,16 @@ package scheduler
 
 import "math/bits"
 
-// indexMinReady is the number of Ready nodes from which Place ranks a
-// workload without spread_key through a score index instead of scanning
-// its slots (measured: BenchmarkPlaceIndex; below it, building the index
-// costs more than the scans it saves). A variable only so that tests can
-// run the index on small clusters; Place never changes it.
-var indexMinReady = IndexMinReady
+// IndexMinReady is the number of Ready nodes from which a call builds
+// score indexes: below it a request's tasks always pass over the Ready
+// nodes. Measured with BenchmarkPlaceThreshold (docs/scheduling.md, "The
+// score index"): at 50 Ready nodes the index and the pass cost the same,
+// from 100 the index is ahead.
+const IndexMinReady = 64
 
-// IndexMinReady is indexMinReady's value (docs/scheduling.md, "Score
-// index").
-const IndexMinReady = 256
+// indexMinReady is IndexMinReady, a variable only so that tests can run
+// the index on the smallest clusters; Place never changes it.
+var indexMinReady = IndexMinReady
 
 // numBuckets is the number of score buckets: a node's use after a
 // placement is 0..2·ScoreScale (ranker.score).
@@ -144,12 +144,12 @@ type request struct {
 	index            *scoreIndex // built for the IndexAfterTasks-th task
 }
 
-// IndexAfterTasks is the task of a request, in a call, from which its
-// ranking goes through a score index: the tasks before pass over the Ready
-// nodes (a request seen once in a call, as in a call of one task, would
-// pay for an index it never uses again). Only in calls with at least
-// indexMinReady Ready nodes.
-const IndexAfterTasks = 2
+// IndexAfterTasks is the task of a request, in a call, for which its
+// score index is built: the tasks before pass over the Ready nodes. An
+// index costs about three passes to build (BenchmarkPlaceIndex,
+// distinct/each=2), so a request with one or two tasks in a call, as in a
+// call of one task, does not pay for one.
+const IndexAfterTasks = 3
 
 // bestByScore returns the best node for one task of a workload ranked by
 // score (the tie-break has started the task), as ranker.best would over
