@@ -24,7 +24,8 @@ import (
 // draining, with no capacity or over-allocated, workloads sharing one
 // request (one index) or needing nothing, identical nodes (ties),
 // max_per_node, avoided nodes, queues that exhaust the cluster, limits
-// from 0 to 1,000, nodes in any order.
+// from 0 to MaxPlacementsPerCall, nodes in any order, Clusters with and
+// without NodeIndexer.
 func TestPlaceMatchesReference(t *testing.T) {
 	seeds := []int64{1, 2, 3, time.Now().UnixNano()}
 	if *seedFlag != 0 {
@@ -53,8 +54,12 @@ func TestPlaceMatchesReference(t *testing.T) {
 				if countReady(c) >= indexMinReady {
 					indexedCalls++
 				}
-				got := Place(c, block, tasks, limit)
-				want := referencePlace(c, block, tasks, limit)
+				var cl Cluster = c
+				if sortedByID(c.nodes) && rng.Intn(2) == 0 {
+					cl = newIndexedCluster(c)
+				}
+				got := Place(cl, block, tasks, limit)
+				want := referencePlace(cl, block, tasks, limit)
 				if !reflect.DeepEqual(got, want) {
 					t.Fatalf("case %d (%d nodes, %d tasks, limit %d, indexMinReady %d): Place and the reference differ\n%s",
 						i, len(c.nodes), len(tasks), limit, indexMinReady, diffResults(got, want))
@@ -67,6 +72,26 @@ func TestPlaceMatchesReference(t *testing.T) {
 			}
 		})
 	}
+}
+
+// indexedCluster is a testCluster that is a NodeIndexer, as the app's
+// cluster view is.
+type indexedCluster struct {
+	*testCluster
+	index map[string]int
+}
+
+func newIndexedCluster(c *testCluster) *indexedCluster {
+	ic := &indexedCluster{testCluster: c, index: map[string]int{}}
+	for i, n := range c.nodes {
+		ic.index[n.Id] = i
+	}
+	return ic
+}
+
+func (c *indexedCluster) NodeIndex(id string) (int, bool) {
+	i, ok := c.index[id]
+	return i, ok
 }
 
 func countReady(c *testCluster) int {
