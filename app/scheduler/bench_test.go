@@ -62,9 +62,81 @@ func BenchmarkPlaceTies(b *testing.B) {
 	}
 }
 
+// BenchmarkPlaceIndex measures Place against referencePlace (Place before
+// the score index, reference_test.go) in the same run, on one core
+// (go test ./app/scheduler -run '^$' -bench PlaceIndex -cpu 1): the mixed
+// clusters of BenchmarkPlace at 100, 1,000 and 5,000 nodes with batches of
+// 1, 100 and 1,000 tasks, and the tie-heavy cluster of BenchmarkPlaceTies
+// (every node ties: the index walks them all). The two run interleaved,
+// reference first, for each shape.
+func BenchmarkPlaceIndex(b *testing.B) {
+	impls := []struct {
+		name  string
+		place placeFunc
+	}{{"reference", referencePlace}, {"index", Place}}
+	for _, nodes := range []int{100, 1_000, 5_000} {
+		c, queue := benchCluster(nodes)
+		for _, batch := range []int{1, 100, 1000} {
+			if batch > nodes {
+				continue // more tasks than such a cluster holds
+			}
+			for _, impl := range impls {
+				b.Run(fmt.Sprintf("nodes=%d/batch=%d/%s", nodes, batch, impl.name), func(b *testing.B) {
+					benchPlaceWith(b, impl.place, c, func(i int) []TaskRequest {
+						if batch == 1 {
+							return queue[3+i%(len(queue)-3):][:1]
+						}
+						return queue[:batch]
+					})
+				})
+			}
+		}
+	}
+	// Distinct requests: workloads of one task (each=1) or two (each=2),
+	// 100 tasks in all, each workload with its own request, so that no
+	// index serves two workloads: with each=1 no index is built, with
+	// each=2 each is built for the workload's second task and used once.
+	for _, nodes := range []int{100, 1_000, 5_000} {
+		for _, each := range []int{1, 2} {
+			c, _ := benchCluster(nodes)
+			var tasks []TaskRequest
+			for w := range 100 / each {
+				name := fmt.Sprintf("distinct%03d", w)
+				c.workload(&types.WorkloadSpec{Name: name, Resources: types.Resources{CpuMillis: 100 + 7*int64(w), MemoryMb: 128 + 13*int64(w)}})
+				tasks = append(tasks, requests(name, 0, each)...)
+			}
+			for _, impl := range impls {
+				b.Run(fmt.Sprintf("distinct/nodes=%d/each=%d/%s", nodes, each, impl.name), func(b *testing.B) {
+					benchPlaceWith(b, impl.place, c, func(int) []TaskRequest { return tasks })
+				})
+			}
+		}
+	}
+	for _, nodes := range []int{1_000, 5_000} {
+		c := newCluster()
+		for i := range nodes {
+			c.nodes = append(c.nodes, zoned(fmt.Sprintf("node-%05d", i), "a", nil))
+		}
+		c.workload(&types.WorkloadSpec{Name: "web", Rank: RankSpread, Resources: types.Resources{CpuMillis: 100, MemoryMb: 100}})
+		tasks := requests("web", 0, 100)
+		for _, impl := range impls {
+			b.Run(fmt.Sprintf("ties/nodes=%d/batch=100/%s", nodes, impl.name), func(b *testing.B) {
+				benchPlaceWith(b, impl.place, c, func(int) []TaskRequest { return tasks })
+			})
+		}
+	}
+}
+
+type placeFunc func(c Cluster, blockHash []byte, tasks []TaskRequest, limit int) Result
+
 // benchPlace runs one Place call per op with the tasks tasks(i) returns
 // and the limit len(tasks(i)), and reports placements per second.
 func benchPlace(b *testing.B, c Cluster, tasks func(i int) []TaskRequest) {
+	benchPlaceWith(b, Place, c, tasks)
+}
+
+// benchPlaceWith is benchPlace with place for Place.
+func benchPlaceWith(b *testing.B, place placeFunc, c Cluster, tasks func(i int) []TaskRequest) {
 	block := make([]byte, 32)
 	placed, wanted := 0, 0
 	cpu0 := cpuTime()
@@ -73,7 +145,7 @@ func benchPlace(b *testing.B, c Cluster, tasks func(i int) []TaskRequest) {
 		binary.BigEndian.PutUint64(block, uint64(i))
 		t := tasks(i)
 		wanted += len(t)
-		placed += len(Place(c, block, t, len(t)).Placed)
+		placed += len(place(c, block, t, len(t)).Placed)
 	}
 	b.StopTimer()
 	cpu := cpuTime() - cpu0
@@ -98,7 +170,10 @@ func cpuTime() time.Duration {
 
 func benchCluster(nodes int) (*testCluster, []TaskRequest) {
 	rng := rand.New(rand.NewSource(int64(nodes)))
-	zones := map[int]int{100: 3, 1_000: 5, 5_000: 8, 10_000: 10}[nodes]
+	zones, ok := map[int]int{100: 3, 1_000: 5, 5_000: 8, 10_000: 10}[nodes]
+	if !ok {
+		zones = 3 + nodes/1000
+	}
 	c := newCluster()
 	for i := range nodes {
 		cores := int64(4 << rng.Intn(4)) // 4, 8, 16, 32
@@ -156,4 +231,31 @@ func benchCluster(nodes int) (*testCluster, []TaskRequest) {
 		queue = append(queue, TaskRequest{Task: fmt.Sprintf("%s/%d", w, 100+i), Workload: w})
 	}
 	return c, queue
+}
+
+// BenchmarkPlaceThreshold measures the scan against the index at the sizes
+// around IndexMinReady (go test ./app/scheduler -run '^$' -bench
+// PlaceThreshold -cpu 1): scan forces the scan (indexMinReady above the
+// cluster), index forces the index (indexMinReady 0).
+func BenchmarkPlaceThreshold(b *testing.B) {
+	defer func(v int) { indexMinReady = v }(indexMinReady)
+	for _, nodes := range []int{50, 100, 200, 500, 1000} {
+		c, queue := benchCluster(nodes)
+		for _, batch := range []int{1, 100} {
+			for _, mode := range []string{"scan", "index"} {
+				b.Run(fmt.Sprintf("nodes=%d/batch=%d/%s", nodes, batch, mode), func(b *testing.B) {
+					indexMinReady = 0
+					if mode == "scan" {
+						indexMinReady = MaxNodes + 1
+					}
+					benchPlace(b, c, func(i int) []TaskRequest {
+						if batch == 1 {
+							return queue[3+i%(len(queue)-3):][:1]
+						}
+						return queue[:batch]
+					})
+				})
+			}
+		}
+	}
 }

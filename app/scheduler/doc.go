@@ -89,6 +89,28 @@
 // are used in id order: Place sorts a copy when c.Nodes() is not sorted.
 // Same Cluster contents, block hash, tasks and limit → same Result.
 //
+// # The score index
+//
+// A workload without spread_key ranks the nodes that pass its checks by
+// score alone (then the tie-break), and its score depends only on the
+// node's allocation and the workload's request (cpu, memory). Place ranks
+// such workloads without building their slots: the first two tasks of a
+// request in a call pass over the Ready nodes (node checks run lazily,
+// once per workload and node reached); from the third (IndexAfterTasks),
+// in calls with at least IndexMinReady Ready nodes, a score index of the
+// request, shared by every workload with that request, keeps the Ready
+// nodes with room for it in buckets by their use after the placement
+// (0..2·ScoreScale). A task walks the buckets from the best (the fullest
+// for bin-packing, the emptiest for rank "spread") and stops after the
+// first bucket that holds a node it can take; the tie-break hash, then
+// the id, chooses within that bucket, so the order inside a bucket decides
+// nothing. Each placement moves its node in every index of the call; a
+// node found without room leaves the index (allocations only grow within
+// a call). When a task fits nowhere, its workload's slots are built and
+// scanned as above: the explanation comes from the scan. The decisions are
+// those of the scan: TestPlaceMatchesReference compares Place with the
+// algorithm before the index, kept in reference_test.go.
+//
 // # Costs and limits
 //
 // With N nodes, C constraints and K tasks of a workload holding resources:
@@ -97,7 +119,11 @@
 // (the spread label of each node is read once per call and key) plus O(K)
 // to count (O(K log N) if the Cluster is no NodeIndexer); every task O(N)
 // for its scan (the slots), plus
-// O(domains) after a placement with spread_key, plus one SHA-256. A task
+// O(domains) after a placement with spread_key, plus one SHA-256. Without
+// spread_key: the first two tasks of a request O(N) each (the pass), the
+// third O(N) to build the index, then each task O(nodes in the buckets
+// above its best, and in its best bucket) for the walk, O(1) amortised
+// for nodes without room; O(indexes) per placement. A task
 // of a workload that already fitted nowhere in the call costs O(1):
 // capacity only shrinks within a call, so
 // it fits nowhere either, for the same reasons. A call scans for at most

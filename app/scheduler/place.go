@@ -113,15 +113,26 @@ func Place(c Cluster, blockHash []byte, tasks []TaskRequest, limit int) Result {
 		if t.Avoid != "" {
 			avoid = int32(p.nodeIndex(t.Avoid))
 		}
-		s := w.rank.best(t.Task, avoid)
-		if s == nil {
-			why := w.explain(len(p.nodes))
-			w.unplaceable = &why
-			res.Unplaced = append(res.Unplaced, Unplaced{Task: t.Task, Why: why})
-			continue
+		node := int32(-1)
+		if w.indexed != nil {
+			p.tie.startTask(t.Task)
+			if node = p.bestByScore(w.indexed, avoid); node < 0 {
+				// Nothing fits: the scan explains why.
+				p.buildSlots(w)
+			}
 		}
-		w.commit(s)
-		res.Placed = append(res.Placed, Placement{Task: t.Task, Node: p.nodes[s.node].Id})
+		var s *slot
+		if w.indexed == nil {
+			if s = w.rank.best(t.Task, avoid); s == nil {
+				why := w.explain(len(p.nodes))
+				w.unplaceable = &why
+				res.Unplaced = append(res.Unplaced, Unplaced{Task: t.Task, Why: why})
+				continue
+			}
+			node = s.node
+		}
+		p.commit(w, node, s)
+		res.Placed = append(res.Placed, Placement{Task: t.Task, Node: p.nodes[node].Id})
 	}
 	return res
 }
@@ -139,6 +150,11 @@ type placer struct {
 	domainsByKey map[string]*nodeDomains
 	indexer      NodeIndexer // nil unless c is one and its nodes were sorted
 	slotOf       []int32     // plan's scratch table, all 0 between plans
+	// requests: the requests (cpu, memory) of the workloads ranked by
+	// score, read by key; indexes: their score indexes in the order built
+	// (commit updates them all).
+	requests map[[2]int64]*request
+	indexes  []*scoreIndex
 }
 
 func newPlacer(c Cluster, blockHash []byte) *placer {
@@ -156,7 +172,7 @@ func newPlacer(c Cluster, blockHash []byte) *placer {
 		}
 	}
 	p := &placer{c: c, nodes: nodes, res: make([]nodeResources, len(nodes)), plans: map[string]*plan{}, tie: newTieBreak(blockHash, nodes),
-		domainsByKey: map[string]*nodeDomains{}, indexer: indexer}
+		domainsByKey: map[string]*nodeDomains{}, indexer: indexer, requests: map[[2]int64]*request{}}
 	for i, n := range nodes {
 		p.res[i] = nodeResources{
 			cpuCap: n.Capacity.CpuMillis, cpuAlloc: n.Allocated.CpuMillis,
@@ -204,12 +220,20 @@ func (p *placer) nodeIndex(id string) int {
 	return -1
 }
 
-// plan is one workload within one call: the nodes that pass its node
-// checks (its slots), its counts, and its pipeline
+// plan is one workload within one call. A workload with a spread_key is
+// scanned: its slots are the nodes that pass its node checks, with its
+// counts, and its pipeline is
 //
 //	slotSource → checkIterator(max_per_node, max_per_domain, max_skew, resources) → ranker
+//
+// Any other workload ranks its nodes by score alone (indexed, index.go:
+// through the score index of its request, or a pass over the Ready nodes
+// while there is none) until a task of it fits nowhere: then its slots are
+// built, so that the scan explains why (and decides, the scan being the
+// reference of the index).
 type plan struct {
 	spec        *types.WorkloadSpec
+	indexed     *indexedPlan // nil once scanned
 	slots       []slot
 	static      reasonCounts // nodes the node checks filtered out
 	domains     *domains     // nil without spread_key
@@ -219,11 +243,14 @@ type plan struct {
 	unplaceable *Explanation // set once a task of the workload fitted nowhere
 }
 
-// plan returns the workload's plan, built on first use in the call:
-// O(nodes × constraints) for the node checks (readyChecker ran once for
-// all workloads, in newPlacer; the spread label of each node is read once
-// per call and key), O(tasks of the workload) for the counts (O(tasks ×
-// log nodes) when the Cluster is no NodeIndexer).
+// plan returns the workload's plan, built on first use in the call. A
+// scanned plan costs O(nodes × constraints) for the node checks
+// (readyChecker ran once for all workloads, in newPlacer; the spread label
+// of each node is read once per call and key), O(tasks of the workload)
+// for the counts (O(tasks × log nodes) when the Cluster is no
+// NodeIndexer). An indexed plan costs O(tasks of the workload) for the
+// counts, with max_per_node only; its node checks run as its tasks reach
+// the nodes.
 func (p *placer) plan(workload string) *plan {
 	if w := p.plans[workload]; w != nil {
 		return w
@@ -232,7 +259,46 @@ func (p *placer) plan(workload string) *plan {
 	if spec == nil {
 		panic(fmt.Sprintf("scheduler: no workload %q", workload))
 	}
-	w := &plan{spec: spec, res: p.res, static: p.notReady, slots: make([]slot, 0, len(p.ready))}
+	w := &plan{spec: spec, res: p.res}
+	p.plans[workload] = w
+	if spec.SpreadKey != "" {
+		p.buildSlots(w)
+		return w
+	}
+	need := [2]int64{spec.Resources.CpuMillis, spec.Resources.MemoryMb}
+	r := p.requests[need]
+	if r == nil {
+		r = &request{cpuNeed: need[0], memNeed: need[1]}
+		p.requests[need] = r
+	}
+	ip := &indexedPlan{req: r, spread: spec.Rank == RankSpread, maxPerNode: spec.MaxPerNode}
+	if len(spec.Constraints) > 0 {
+		ip.constraints = &constraintChecker{spec.Constraints}
+		ip.status = make([]uint8, len(p.nodes))
+	}
+	if spec.MaxPerNode > 0 {
+		ip.onNode = map[int32]uint32{}
+		for _, id := range p.c.TaskNodes(workload) {
+			if i := p.nodeIndex(id); i >= 0 {
+				ip.onNode[int32(i)]++
+			}
+		}
+	}
+	w.indexed = ip
+	return w
+}
+
+// buildSlots scans the workload's node checks and counts into its slots
+// and pipeline (the placements this call made through its index included).
+func (p *placer) buildSlots(w *plan) {
+	spec := w.spec
+	var placed []int32
+	if w.indexed != nil {
+		placed = w.indexed.placed
+		w.indexed = nil
+	}
+	w.static = p.notReady
+	w.slots = make([]slot, 0, len(p.ready))
 	var constraints nodeChecker
 	if len(spec.Constraints) > 0 {
 		constraints = constraintChecker{spec.Constraints}
@@ -266,7 +332,7 @@ func (p *placer) plan(workload string) *plan {
 		w.slots = append(w.slots, s)
 		slotOf[i] = int32(len(w.slots))
 	}
-	for _, id := range p.c.TaskNodes(workload) {
+	for _, id := range p.c.TaskNodes(spec.Name) {
 		i := p.nodeIndex(id)
 		if i < 0 {
 			continue // a node the cluster no longer lists holds nothing
@@ -274,6 +340,11 @@ func (p *placer) plan(workload string) *plan {
 		if labels != nil && labels.of[i] >= 0 {
 			w.domains.count[labels.of[i]]++
 		}
+		if k := slotOf[i]; k > 0 {
+			w.slots[k-1].onNode++
+		}
+	}
+	for _, i := range placed { // indexed plans have no spread_key
 		if k := slotOf[i]; k > 0 {
 			w.slots[k-1].onNode++
 		}
@@ -302,8 +373,6 @@ func (p *placer) plan(workload string) *plan {
 		cpuNeed: spec.Resources.CpuMillis, memNeed: spec.Resources.MemoryMb,
 		res: p.res, nodes: p.nodes, tie: p.tie,
 	}
-	p.plans[workload] = w
-	return w
 }
 
 // nodeDomains are the values of one spread key over the call's nodes,
@@ -339,15 +408,26 @@ func (p *placer) nodeDomains(key string) *nodeDomains {
 	return d
 }
 
-// commit records one placement of the workload on s.
-func (w *plan) commit(s *slot) {
-	r := &w.res[s.node]
+// commit records one placement of the workload on node i: s is its slot
+// if the workload is scanned, nil if it is indexed.
+func (p *placer) commit(w *plan, i int32, s *slot) {
+	r := &p.res[i]
 	r.cpuAlloc += w.spec.Resources.CpuMillis
 	r.memAlloc += w.spec.Resources.MemoryMb
-	s.onNode++
-	if w.domains != nil {
-		w.domains.count[s.domain]++
-		w.domains.updateMin()
+	if s != nil {
+		s.onNode++
+		if w.domains != nil {
+			w.domains.count[s.domain]++
+			w.domains.updateMin()
+		}
+	} else {
+		if w.indexed.onNode != nil {
+			w.indexed.onNode[i]++
+		}
+		w.indexed.placed = append(w.indexed.placed, i)
+	}
+	for _, x := range p.indexes {
+		x.update(i)
 	}
 }
 
