@@ -63,6 +63,7 @@ type benchOptions struct {
 	basePort   int
 	systems    []string
 	seed       uint64
+	alternate  bool
 }
 
 // benchReport is the JSON output of `phalanxd load bench` (-o json).
@@ -74,6 +75,7 @@ type benchReport struct {
 	TxBytes       int           `json:"tx_bytes"`
 	Signers       int           `json:"signers"`
 	Senders       int           `json:"senders"`
+	Alternate     bool          `json:"alternate"`
 	LatencyMethod string        `json:"latency_method"`
 	Systems       []benchSystem `json:"systems"`
 	Ratios        []benchRatio  `json:"ratios,omitempty"`
@@ -110,7 +112,8 @@ transactions are key=value padded to the same size (--tx-size, default the
 size of a heartbeat). One sender does both: open loop at a fixed rate,
 --senders goroutines, node I's transactions always to validator I mod N; a
 transaction due while its sender is still busy is a missed send (counted,
-not sent late). A refused transaction is offered again at its lane's next
+not sent late). With --alternate each rate gets fresh networks, the systems
+taking turns (phalanx at rate 1, kvstore at rate 1, phalanx at rate 2, …). A refused transaction is offered again at its lane's next
 due time.
 
 Per rate it prints committed tx/s (the transactions of the blocks whose
@@ -157,6 +160,7 @@ transactions to commit. It needs the ports BASE … BASE+10N-1 free.`,
 	fl.IntVar(&o.basePort, "base-port", benchDefaultBasePort, "first loopback port of each network (they run one after the other)")
 	fl.StringSliceVar(&o.systems, "systems", []string{benchPhalanx, benchKVStore}, "systems to run, in order: phalanx, kvstore")
 	fl.Uint64Var(&o.seed, "seed", 1, "seed the nodes' keys derive from")
+	fl.BoolVar(&o.alternate, "alternate", false, "a fresh network per system and rate, the systems taking turns at each rate (fairer on a machine whose load changes)")
 	return cmd
 }
 
@@ -214,15 +218,29 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (*benchRe
 		defer os.RemoveAll(dir)
 	}
 	rep := &benchReport{Validators: o.validators, BlockTime: o.blockTime.String(), Warmup: o.warmup.String(), Step: o.step.String(),
-		TxBytes: size, Signers: o.signers, Senders: o.senders, LatencyMethod: benchLatencyMethod, Started: time.Now().UTC()}
+		TxBytes: size, Signers: o.signers, Senders: o.senders, Alternate: o.alternate, LatencyMethod: benchLatencyMethod, Started: time.Now().UTC()}
 	fmt.Fprintf(progress, "load bench: %s, rates %v/s, %s warmup + %s per step, %d-byte transactions, %d lanes, %d senders\n",
 		strings.Join(o.systems, " then "), o.rates, o.warmup, o.step, size, o.signers, o.senders)
 	for _, sys := range o.systems {
-		steps, err := benchSystemRun(ctx, o, sys, filepath.Join(dir, sys), keys, ids, memo, size, progress)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", sys, err)
+		rep.Systems = append(rep.Systems, benchSystem{Name: sys})
+	}
+	// One network per system with every rate, or (--alternate) one per
+	// system and rate, the systems taking turns at each rate.
+	rounds := [][]int{o.rates}
+	if o.alternate {
+		rounds = nil
+		for _, r := range o.rates {
+			rounds = append(rounds, []int{r})
 		}
-		rep.Systems = append(rep.Systems, benchSystem{Name: sys, Steps: steps})
+	}
+	for _, rates := range rounds {
+		for i, sys := range o.systems {
+			steps, err := benchSystemRun(ctx, o, sys, rates, filepath.Join(dir, sys), keys, ids, memo, size, progress)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", sys, err)
+			}
+			rep.Systems[i].Steps = append(rep.Systems[i].Steps, steps...)
+		}
 	}
 	rep.Ratios = benchRatios(rep.Systems)
 	rep.Elapsed = time.Since(rep.Started).Round(time.Second).String()
@@ -272,8 +290,8 @@ func benchMemo(key stded25519.PrivateKey, id string, size int) (string, int, err
 	return hb.Memo, size, nil
 }
 
-// benchSystemRun runs every rate against a fresh network of one system.
-func benchSystemRun(ctx context.Context, o benchOptions, sys, dir string, keys []stded25519.PrivateKey, ids []string,
+// benchSystemRun runs rates against a fresh network of one system.
+func benchSystemRun(ctx context.Context, o benchOptions, sys string, rates []int, dir string, keys []stded25519.PrivateKey, ids []string,
 	memo string, size int, progress io.Writer) ([]loadgen.StepResult, error) {
 	testApp := ""
 	if sys == benchKVStore {
@@ -308,7 +326,7 @@ func benchSystemRun(ctx context.Context, o benchOptions, sys, dir string, keys [
 		stream = loadgen.KVStoreStream{Run: fmt.Sprint(time.Now().UnixNano()), Count: len(keys), Size: size}
 	}
 	var w io.Writer = prefixWriter{prefix: sys + ": ", w: progress}
-	return loadgen.Bench(ctx, loadgen.BenchConfig{Nodes: nodes, Stream: stream, Rates: o.rates,
+	return loadgen.Bench(ctx, loadgen.BenchConfig{Nodes: nodes, Stream: stream, Rates: rates,
 		Warmup: o.warmup, Step: o.step, Drain: o.drain, Workers: o.senders, Progress: w})
 }
 
