@@ -111,8 +111,8 @@ first by the admin, each node's heartbeats in sequence order; kvstore
 transactions are key=value padded to the same size (--tx-size, default the
 size of a heartbeat). One sender does both: open loop at a fixed rate,
 --senders goroutines, node I's transactions always to validator I mod N; a
-transaction due while its sender is still busy is a missed send (counted,
-not sent late). With --alternate each rate gets fresh networks, the systems
+transaction not broadcast within 1 s of its due time (its sender still
+busy) is a missed send (counted, not sent late). With --alternate each rate gets fresh networks, the systems
 taking turns (phalanx at rate 1, kvstore at rate 1, phalanx at rate 2, …). A refused transaction is offered again at its lane's next
 due time.
 
@@ -154,7 +154,7 @@ transactions to commit. It needs the ports BASE … BASE+10N-1 free.`,
 	fl.DurationVar(&o.blockTime, "block-time", networks.DefaultBlockTime, "consensus timeout_commit of each network")
 	fl.IntVar(&o.txSize, "tx-size", 0, "bytes per transaction for both systems (Phalanx pads heartbeats with a memo); 0: a heartbeat's own size")
 	fl.IntVar(&o.signers, "signers", 1000, fmt.Sprintf("Phalanx: registered nodes sending heartbeats (lanes; 1..%d); kvstore uses as many lanes", benchMaxSigners))
-	fl.IntVar(&o.senders, "senders", 128, fmt.Sprintf("sender goroutines (1..%d)", loadgen.MaxBenchWorkers))
+	fl.IntVar(&o.senders, "senders", 512, fmt.Sprintf("sender goroutines (1..%d)", loadgen.MaxBenchWorkers))
 	fl.StringVar(&o.outputDir, "output-dir", "", "where the networks are written (DIR/phalanx, DIR/kvstore, kept); default a temporary directory, removed at the end")
 	fl.StringVarP(&o.output, "output", "o", outputText, "output format: text or json (one object)")
 	fl.IntVar(&o.basePort, "base-port", benchDefaultBasePort, "first loopback port of each network (they run one after the other)")
