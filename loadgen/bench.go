@@ -151,6 +151,11 @@ type StepResult struct {
 	Committed     int     `json:"committed"`
 	CommittedRate float64 `json:"committed_tx_per_s"`
 	Blocks        int     `json:"blocks"`
+	// DrainedRate is the transactions due in the window that committed,
+	// per second from the window's start to the last one's commit: the
+	// rate the network absorbed the window's load at even when its
+	// blocks came late or lumpy (a stall leaves CommittedRate near 0).
+	DrainedRate float64 `json:"drained_tx_per_s"`
 	// Latencies are of the admitted transactions due in the window that
 	// committed (Latencies of them), from broadcast to commit time.
 	Latencies    int     `json:"latency_samples"`
@@ -165,8 +170,8 @@ type StepResult struct {
 
 // String is a one-line summary.
 func (s StepResult) String() string {
-	return fmt.Sprintf("offered %d/s: committed %.0f/s, p50 %.0f ms, p99 %.0f ms; sent %d, admitted %d, missed %d, refused %v, rejected %v, rpc errors %d, uncommitted %d",
-		s.OfferedRate, s.CommittedRate, s.LatencyP50Ms, s.LatencyP99Ms, s.Sent, s.Admitted, s.Missed, s.Refused, s.Rejected, s.RPCErrors, s.Uncommitted)
+	return fmt.Sprintf("offered %d/s: committed %.0f/s (drained %.0f/s), p50 %.0f ms, p99 %.0f ms; sent %d, admitted %d, missed %d, refused %v, rejected %v, rpc errors %d, uncommitted %d",
+		s.OfferedRate, s.CommittedRate, s.DrainedRate, s.LatencyP50Ms, s.LatencyP99Ms, s.Sent, s.Admitted, s.Missed, s.Refused, s.Rejected, s.RPCErrors, s.Uncommitted)
 }
 
 // Bench runs cfg's steps one after the other and returns their results.
@@ -422,10 +427,17 @@ func (b *bench) step(ctx context.Context, rate int) (StepResult, error) {
 	}
 	res.CommittedRate = float64(res.Committed) / b.cfg.Step.Seconds()
 	var lat []time.Duration
+	last := winStart
 	for _, c := range b.commits {
 		if c.inWindow {
 			lat = append(lat, c.latency)
+			if at := c.at.Add(c.latency); at.After(last) {
+				last = at
+			}
 		}
+	}
+	if d := last.Sub(winStart); len(lat) > 0 && d > 0 {
+		res.DrainedRate = float64(len(lat)) / d.Seconds()
 	}
 	res.Latencies = len(lat)
 	res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs = ms(Percentile(lat, 50)), ms(Percentile(lat, 99)), ms(Percentile(lat, 100))

@@ -32,6 +32,7 @@ type loadBenchReport struct {
 			Committed     int            `json:"committed"`
 			CommittedRate float64        `json:"committed_tx_per_s"`
 			Blocks        int            `json:"blocks"`
+			DrainedRate   float64        `json:"drained_tx_per_s"`
 			Latencies     int            `json:"latency_samples"`
 			P50           float64        `json:"latency_p50_ms"`
 			P99           float64        `json:"latency_p99_ms"`
@@ -107,6 +108,9 @@ func TestLoadBenchSweep(t *testing.T) {
 			// At most warmup + window's worth can commit in the window.
 			if st.CommittedRate > 2*float64(st.OfferedRate) {
 				t.Errorf("%s: committed %.1f/s, more than the %d/s offered allows", name, st.CommittedRate, st.OfferedRate)
+			}
+			if st.DrainedRate <= 0 || st.DrainedRate > 2*float64(st.OfferedRate) {
+				t.Errorf("%s: drained %.1f/s; want more than 0 and at most twice the %d/s offered", name, st.DrainedRate, st.OfferedRate)
 			}
 			if st.Latencies == 0 || !(0 < st.P50 && st.P50 <= st.P99 && st.P99 <= st.Max) {
 				t.Errorf("%s: %d latency samples, p50 %.1f ms, p99 %.1f ms, max %.1f ms: want 0 < p50 <= p99 <= max",
