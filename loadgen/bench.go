@@ -232,6 +232,12 @@ func Bench(ctx context.Context, cfg BenchConfig) ([]StepResult, error) {
 		fmt.Fprintln(cfg.Progress, r.String())
 		out = append(out, r)
 	}
+	select {
+	case err := <-watchErr:
+		// The last step's commits may be incomplete.
+		return out, fmt.Errorf("loadgen: reading blocks from %s: %w", cfg.Watch, err)
+	default:
+	}
 	return out, nil
 }
 
