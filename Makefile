@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X github.com/phalanx-bft/phalanx/version.Version=$(VERSION)
 GOGOPROTO_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/cosmos/gogoproto)
 
-.PHONY: all build test test-short test-flood test-faults bench proto localnet localnet-stop lint clean
+.PHONY: all build test test-short test-flood test-faults bench bench-load proto localnet localnet-stop lint clean
 
 all: build
 
@@ -42,6 +42,27 @@ test-faults: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Issue 12 §4: Phalanx against CometBFT's kvstore, one after the other in
+# one run (`phalanxd load bench`, docs/cli.md): a fresh loopback network of
+# LOAD_VALIDATORS validators each (ports from LOAD_BASE_PORT), offered each
+# rate of LOAD_RATES for LOAD_WARMUP then LOAD_STEP by the same open-loop
+# sender; prints committed tx/s and commit latency p50/p99 per rate for
+# both, and the ratio. LOAD_OUTPUT=json prints one JSON object;
+# LOAD_FLAGS passes other flags (--signers, --senders, --tx-size, --drain,
+# --systems, --output-dir).
+LOAD_RATES      ?= 1000,2000,4000
+LOAD_STEP       ?= 20s
+LOAD_WARMUP     ?= 5s
+LOAD_VALIDATORS ?= 4
+LOAD_BLOCK_TIME ?= 1s
+LOAD_BASE_PORT  ?= 21000
+LOAD_OUTPUT     ?= text
+LOAD_FLAGS      ?=
+bench-load: build
+	$(BINARY) load bench --rates $(LOAD_RATES) --step-duration $(LOAD_STEP) --warmup $(LOAD_WARMUP) \
+	  --validators $(LOAD_VALIDATORS) --block-time $(LOAD_BLOCK_TIME) --base-port $(LOAD_BASE_PORT) \
+	  -o $(LOAD_OUTPUT) $(LOAD_FLAGS)
 
 # Regenerates Go code from proto/ (needs protoc; see README "Development").
 proto:

@@ -1,7 +1,9 @@
 // Package loadgen floods validators with signed transactions, as an
 // attacker or a very busy cluster would, and counts what the network did
 // with them: admitted to the mempool, or refused with which numbered code.
-// It is the engine of `phalanxd load flood` and of the flood tests.
+// It is the engine of `phalanxd load flood` and of the flood tests;
+// Bench (bench.go), the engine of `phalanxd load bench`, offers fixed
+// rates open loop and measures committed tx/s and commit latency.
 //
 // A Flood runs Workers goroutines until Duration passes (or ctx ends),
 // each taking the next transaction from Source and sending it with

@@ -99,6 +99,11 @@ type InitOptions struct {
 	// networks only; see agents.go). With agents, genesis allows open
 	// registration.
 	Agents int
+	// TestApp, for benchmarks only, makes every validator run another
+	// ABCI application than Phalanx (node.TestAppKVStore: CometBFT's
+	// kvstore) with the same config, ports and keys; loopback networks
+	// without agents only.
+	TestApp string
 }
 
 // multiHost reports whether the options describe a multi-host network.
@@ -114,6 +119,9 @@ func (o *InitOptions) normalize() error {
 	}
 	if strings.ContainsAny(o.ChainID, " \t\n") || len(o.ChainID) > cmtMaxChainIDLen {
 		return fmt.Errorf("chain id %q: want at most %d characters without white space", o.ChainID, cmtMaxChainIDLen)
+	}
+	if o.TestApp != "" && o.multiHost() {
+		return fmt.Errorf("--test-app %s applies to loopback networks only (a benchmark baseline)", o.TestApp)
 	}
 	if len(o.Hostnames) > 0 && o.StartingIP != "" {
 		return errors.New("both --hostname and --starting-ip given; expected one of them (or neither for a loopback network)")
@@ -162,6 +170,12 @@ func (o *InitOptions) normalize() error {
 	}
 	if o.PublicRPC {
 		return errors.New("--public-rpc applies to multi-host networks only; loopback validators serve RPC on 127.0.0.1")
+	}
+	if err := node.ValidTestApp(o.TestApp); err != nil {
+		return fmt.Errorf("--test-app: %w", err)
+	}
+	if o.TestApp != "" && o.Agents > 0 {
+		return fmt.Errorf("--test-app %s runs no Phalanx application: agents need one; drop --agents", o.TestApp)
 	}
 	if o.BasePort == 0 {
 		o.BasePort = DefaultBasePort
@@ -259,7 +273,7 @@ func InitTestnet(opts InitOptions) (*Manifest, error) {
 		name := ValidatorName(i)
 		home := filepath.Join(dir, name)
 		c := node.DefaultCometConfig(home, name)
-		v := Validator{Name: name, Home: home}
+		v := Validator{Name: name, Home: home, TestApp: opts.TestApp}
 		configure(c, &v, &opts, i)
 		val, err := node.InitFiles(home, c)
 		if err != nil {

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/phalanx-bft/phalanx/node"
 )
 
 // ManifestFile is the name of the manifest InitTestnet writes into the
@@ -81,6 +83,10 @@ type Validator struct {
 	// keyring; ObserverAddress is its address.
 	Observer        string `json:"observer"`
 	ObserverAddress string `json:"observer_address"`
+	// TestApp, for benchmarks only, names the ABCI application the
+	// validator runs instead of Phalanx (node.TestAppKVStore); empty is
+	// Phalanx. Start passes it as `start --test-app`.
+	TestApp string `json:"test_app,omitempty"`
 }
 
 // Path is the manifest file of network directory dir.
@@ -151,6 +157,9 @@ func (m *Manifest) Validate() error {
 			return bad("validator %s has no home", v.Name)
 		case v.RPC == "":
 			return bad("validator %s has no rpc address", v.Name)
+		}
+		if err := node.ValidTestApp(v.TestApp); err != nil {
+			return bad("validator %s: %v", v.Name, err)
 		}
 		seen[v.Name] = true
 	}

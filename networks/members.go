@@ -54,11 +54,16 @@ type Process struct {
 	LogFile string
 }
 
-// ValidatorProcess is validator v's process: `start --home HOME`, with
-// HOME/phalanxd.pid and HOME/node.log.
+// ValidatorProcess is validator v's process: `start --home HOME` (and
+// `--test-app APP` for a benchmark baseline), with HOME/phalanxd.pid and
+// HOME/node.log.
 func ValidatorProcess(v Validator) Process {
+	args := []string{"start", "--home", v.Home}
+	if v.TestApp != "" {
+		args = append(args, "--test-app", v.TestApp)
+	}
 	return Process{Name: v.Name, Kind: KindValidator, Validator: v,
-		Args:    []string{"start", "--home", v.Home},
+		Args:    args,
 		PIDFile: filepath.Join(v.Home, PIDFile), LogFile: filepath.Join(v.Home, LogFile)}
 }
 

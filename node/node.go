@@ -8,6 +8,9 @@ import (
 	"os"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
+	dbm "github.com/cometbft/cometbft-db"
+	abcitypes "github.com/cometbft/cometbft/abci/types"
+	"github.com/cometbft/cometbft/abci/example/kvstore"
 	cmtflags "github.com/cometbft/cometbft/libs/cli/flags"
 	"github.com/cometbft/cometbft/libs/log"
 	nm "github.com/cometbft/cometbft/node"
@@ -24,8 +27,28 @@ import (
 type Service struct {
 	cfg    *config.Config
 	logger log.Logger
-	app    *abci.Application
-	node   *nm.Node
+	// closeApp closes the application's database after CometBFT stopped.
+	closeApp func() error
+	node     *nm.Node
+}
+
+// TestAppKVStore names CometBFT's own example application
+// (abci/example/kvstore at the pinned CometBFT version) for
+// Options.TestApp: the load bench (`phalanxd load bench`) runs it in the
+// very same binary, network layout and config as Phalanx, as a baseline.
+const TestAppKVStore = "kvstore"
+
+// kvstoreDB is the goleveldb database of the kvstore test application, in
+// the home's data directory beside CometBFT's.
+const kvstoreDB = "kvstore"
+
+// ValidTestApp reports whether name is "" (Phalanx) or a known test app.
+func ValidTestApp(name string) error {
+	switch name {
+	case "", TestAppKVStore:
+		return nil
+	}
+	return fmt.Errorf("test app %q: expected %q (or none, for Phalanx)", name, TestAppKVStore)
 }
 
 // Options are the settings of a validator beyond its home.
@@ -36,6 +59,10 @@ type Options struct {
 	// empty blocks (abci.Config.TestCensorTxs). It still votes for, and
 	// commits, the blocks of the other validators.
 	TestCensorTxs bool
+	// TestApp, for benchmarks only, runs another ABCI application than
+	// Phalanx under the same CometBFT node and config: TestAppKVStore.
+	// Empty runs Phalanx.
+	TestApp string
 }
 
 // New loads home and builds the node without starting it.
@@ -45,6 +72,12 @@ func New(home string, logger log.Logger) (*Service, error) {
 
 // NewWithOptions is New with opts.
 func NewWithOptions(home string, logger log.Logger, opts Options) (*Service, error) {
+	if err := ValidTestApp(opts.TestApp); err != nil {
+		return nil, err
+	}
+	if opts.TestApp != "" && opts.TestCensorTxs {
+		return nil, fmt.Errorf("--test-censor-txs applies to the Phalanx application only, not to test app %q", opts.TestApp)
+	}
 	cfg, err := config.Load(home)
 	if err != nil {
 		return nil, err
@@ -66,8 +99,45 @@ func NewWithOptions(home string, logger log.Logger, opts Options) (*Service, err
 	if err != nil {
 		return nil, fmt.Errorf("read genesis: %w", err)
 	}
+	creator, closeApp, err := newApp(cfg, genDoc.ChainID, logger, opts)
+	if err != nil {
+		return nil, err
+	}
+	pv := privval.LoadFilePV(cfg.Comet.PrivValidatorKeyFile(), cfg.Comet.PrivValidatorStateFile())
+	nodeKey, err := p2p.LoadNodeKey(cfg.Comet.NodeKeyFile())
+	if err != nil {
+		_ = closeApp()
+		return nil, fmt.Errorf("load node key: %w", err)
+	}
+	n, err := nm.NewNode(context.Background(), cfg.Comet, pv, nodeKey,
+		creator,
+		nm.DefaultGenesisDocProviderFunc(cfg.Comet),
+		cmtcfg.DefaultDBProvider,
+		nm.DefaultMetricsProvider(cfg.Comet.Instrumentation),
+		logger)
+	if err != nil {
+		_ = closeApp()
+		return nil, fmt.Errorf("create CometBFT node: %w", err)
+	}
+	return &Service{cfg: cfg, logger: logger, closeApp: closeApp, node: n}, nil
+}
+
+// newApp builds the ABCI application of opts (Phalanx, or a test app)
+// and the function that closes its database.
+func newApp(cfg *config.Config, chainID string, logger log.Logger, opts Options) (proxy.ClientCreator, func() error, error) {
+	if opts.TestApp == TestAppKVStore {
+		db, err := dbm.NewGoLevelDB(kvstoreDB, cfg.Comet.DBDir())
+		if err != nil {
+			return nil, nil, fmt.Errorf("open the kvstore database: %w", err)
+		}
+		var app abcitypes.Application = kvstore.NewApplication(db)
+		// kvstore is not safe for concurrent calls: CometBFT's locking
+		// local client serialises them, as its own `cometbft node
+		// --proxy_app kvstore` does.
+		return proxy.NewLocalClientCreator(app), db.Close, nil
+	}
 	application, err := abci.New(abci.Config{
-		ChainID:            genDoc.ChainID,
+		ChainID:            chainID,
 		DataDir:            cfg.Comet.DBDir(),
 		KeepBlocks:         cfg.App.KeepBlocks,
 		SignerPendingTxs:   cfg.App.SignerPendingTxs,
@@ -79,27 +149,11 @@ func NewWithOptions(home string, logger log.Logger, opts Options) (*Service, err
 		Logger:                logger.With("module", "phalanx"),
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	pv := privval.LoadFilePV(cfg.Comet.PrivValidatorKeyFile(), cfg.Comet.PrivValidatorStateFile())
-	nodeKey, err := p2p.LoadNodeKey(cfg.Comet.NodeKeyFile())
-	if err != nil {
-		_ = application.Close()
-		return nil, fmt.Errorf("load node key: %w", err)
-	}
-	n, err := nm.NewNode(context.Background(), cfg.Comet, pv, nodeKey,
-		// The application serialises its own state (abci.Application);
-		// a query must not wait for FinalizeBlock, nor FinalizeBlock for it.
-		proxy.NewUnsyncLocalClientCreator(application),
-		nm.DefaultGenesisDocProviderFunc(cfg.Comet),
-		cmtcfg.DefaultDBProvider,
-		nm.DefaultMetricsProvider(cfg.Comet.Instrumentation),
-		logger)
-	if err != nil {
-		_ = application.Close()
-		return nil, fmt.Errorf("create CometBFT node: %w", err)
-	}
-	return &Service{cfg: cfg, logger: logger, app: application, node: n}, nil
+	// The application serialises its own state (abci.Application); a
+	// query must not wait for FinalizeBlock, nor FinalizeBlock for it.
+	return proxy.NewUnsyncLocalClientCreator(application), application.Close, nil
 }
 
 // Config is the loaded home configuration.
@@ -111,7 +165,7 @@ func (s *Service) Node() *nm.Node { return s.node }
 // Start starts consensus, p2p and RPC.
 func (s *Service) Start() error {
 	if err := s.node.Start(); err != nil {
-		_ = s.app.Close()
+		_ = s.closeApp()
 		return fmt.Errorf("start node: %w", err)
 	}
 	return nil
@@ -125,7 +179,7 @@ func (s *Service) Stop() error {
 			s.node.Wait()
 		}
 	}
-	if cerr := s.app.Close(); err == nil {
+	if cerr := s.closeApp(); err == nil {
 		err = cerr
 	}
 	return err
@@ -144,6 +198,9 @@ func RunWithOptions(ctx context.Context, home string, logger log.Logger, opts Op
 	}
 	if opts.TestCensorTxs {
 		s.logger.Error("TEST MODE --test-censor-txs: this validator admits transactions but never gossips them nor proposes any (empty blocks only); never run it on a real network")
+	}
+	if opts.TestApp != "" {
+		s.logger.Error("TEST MODE --test-app: this validator runs CometBFT's example application, not Phalanx (a benchmark baseline); never run it on a real network", "app", opts.TestApp)
 	}
 	if err := s.Start(); err != nil {
 		return err

@@ -26,7 +26,7 @@ func loadCmd() *cobra.Command {
 		Short: "Generate load against validators (floods, for tests and capacity measurements)",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(loadFloodCmd())
+	cmd.AddCommand(loadFloodCmd(), loadBenchCmd())
 	return cmd
 }
 

@@ -66,6 +66,7 @@ as a real operator's key should be.`,
 func startCmd() *cobra.Command {
 	var home string
 	var censor bool
+	var testApp string
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Run the validator: CometBFT in-process with the Phalanx application",
@@ -76,13 +77,16 @@ func startCmd() *cobra.Command {
 			if censor {
 				fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: --test-censor-txs: this validator will admit transactions, never gossip them and propose only empty blocks (a censoring validator, for tests only)")
 			}
-			return node.RunWithOptions(ctx, home, nil, node.Options{TestCensorTxs: censor})
+			return node.RunWithOptions(ctx, home, nil, node.Options{TestCensorTxs: censor, TestApp: testApp})
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", config.DefaultHome(), "validator home directory")
 	// Hidden: a Byzantine behaviour for the fault tests (tests/fault_test.go).
 	cmd.Flags().BoolVar(&censor, "test-censor-txs", false, "TEST ONLY: admit transactions but never gossip or propose them")
 	_ = cmd.Flags().MarkHidden("test-censor-txs")
+	// Hidden: the load bench's baseline (phalanxd load bench, cmd/phalanxd/load_bench.go).
+	cmd.Flags().StringVar(&testApp, "test-app", "", "BENCHMARK ONLY: run CometBFT's example application "+node.TestAppKVStore+" instead of Phalanx")
+	_ = cmd.Flags().MarkHidden("test-app")
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phalanx-bft/phalanx/networks"
+	"github.com/phalanx-bft/phalanx/node"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -95,6 +96,9 @@ through valI) and the agents; init prints their command lines.`,
 	fl.BoolVar(&o.NoMetrics, "no-metrics", false, "turn off Prometheus metrics")
 	fl.BoolVar(&o.Force, "force", false, "replace an existing network in --output (deletes its homes and chain data; keeps the keyring)")
 	fl.IntVar(&o.Agents, "agents", 0, "also write the homes of K worker agents agent0…agentK-1 (zones round-robin over zone-a, zone-b, zone-c; genesis then allows open registration); testnet start then runs them and one observer per validator")
+	// Hidden: the load bench's baseline (phalanxd load bench).
+	fl.StringVar(&o.TestApp, "test-app", "", "BENCHMARK ONLY: every validator runs CometBFT's example application "+node.TestAppKVStore+" instead of Phalanx")
+	_ = fl.MarkHidden("test-app")
 	return cmd
 }
 
