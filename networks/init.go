@@ -99,6 +99,12 @@ type InitOptions struct {
 	// networks only; see agents.go). With agents, genesis allows open
 	// registration.
 	Agents int
+	// Fleet prepares the network for `phalanxd fleet` (docs/fleet.md):
+	// open registration, max_self_registrations_per_block at
+	// api.MaxSelfRegistrationsPerBlockLimit so thousands of simulated nodes
+	// register in seconds, and one observer per validator run by
+	// `testnet start` even with no agents.
+	Fleet bool
 }
 
 // multiHost reports whether the options describe a multi-host network.
@@ -134,6 +140,9 @@ func (o *InitOptions) normalize() error {
 		return fmt.Errorf("--block-time %s: expected a positive duration such as 1s or 200ms", o.BlockTime)
 	}
 	if o.multiHost() {
+		if o.Fleet {
+			return errors.New("--fleet applies to loopback networks only: the fleet simulator serves its nodes on 127.0.0.0/8")
+		}
 		if o.BasePort != 0 {
 			return fmt.Errorf("--base-port %d applies to loopback networks only; multi-host validators use ports %d (p2p), %d (rpc), %d (prometheus)",
 				o.BasePort, MultiHostP2PPort, MultiHostRPCPort, MultiHostPrometheusPort)
@@ -319,6 +328,11 @@ func InitTestnet(opts InitOptions) (*Manifest, error) {
 			return nil, err
 		}
 		g.Params.OpenRegistration = true
+	}
+	if opts.Fleet {
+		m.Observers = true
+		g.Params.OpenRegistration = true
+		g.Params.MaxSelfRegistrationsPerBlock = api.MaxSelfRegistrationsPerBlockLimit
 	}
 
 	genesis := cfgs[0].GenesisFile()
