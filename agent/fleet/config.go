@@ -30,7 +30,11 @@ const (
 
 	DefaultPrefix        = "fleet"
 	DefaultSenders       = 64
-	DefaultMaxUnattested = 1000
+	DefaultMaxUnattested = 500
+	DefaultRegisterRate  = 100
+	// MaxRegisterRate bounds Config.RegisterRate: the chain's own bound on
+	// self-registrations per block.
+	MaxRegisterRate      = api.MaxSelfRegistrationsPerBlockLimit
 	DefaultJitterPercent = 10
 	DefaultProgress      = 5 * time.Second
 	DefaultTimeout       = 5 * time.Second
@@ -82,8 +86,13 @@ type Config struct {
 	// MaxUnattested bounds the nodes registered (or registering) that no
 	// observer quorum attests yet: each of them heartbeats every interval,
 	// so this is the fleet's heartbeat load while it grows (default
-	// DefaultMaxUnattested: 500 tx/s at a 2 s interval).
+	// DefaultMaxUnattested: 250 tx/s at a 2 s interval).
 	MaxUnattested int
+	// RegisterRate bounds the registrations sent per second (and
+	// params.max_self_registrations_per_block does too): each is a new
+	// account and a node record, and each new node costs every observer a
+	// proof before its first probe.
+	RegisterRate int
 	// JitterPercent spreads each heartbeat by ± this share of the
 	// interval.
 	JitterPercent int
@@ -112,6 +121,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.MaxUnattested == 0 {
 		c.MaxUnattested = DefaultMaxUnattested
+	}
+	if c.RegisterRate == 0 {
+		c.RegisterRate = DefaultRegisterRate
 	}
 	if c.JitterPercent == 0 {
 		c.JitterPercent = DefaultJitterPercent
@@ -176,6 +188,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUnattested < 1 || c.MaxUnattested > MaxUnattestedLimit {
 		return fmt.Errorf("fleet config: max unattested %d; expected 1 to %d", c.MaxUnattested, MaxUnattestedLimit)
+	}
+	if c.RegisterRate < 1 || c.RegisterRate > MaxRegisterRate {
+		return fmt.Errorf("fleet config: register rate %d/s; expected 1 to %d", c.RegisterRate, MaxRegisterRate)
 	}
 	if c.JitterPercent < 0 || c.JitterPercent > MaxJitterPercent {
 		return fmt.Errorf("fleet config: jitter %d%%; expected 0 to %d", c.JitterPercent, MaxJitterPercent)

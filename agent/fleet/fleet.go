@@ -500,8 +500,9 @@ func (f *Fleet) scheduleLoop(ctx context.Context) {
 		case now := <-t.C:
 			f.mu.Lock()
 			if now.Sub(lastReg) >= time.Second {
-				// At most params.max_self_registrations_per_block a second
-				// (a block a second on the localnet).
+				// At most RegisterRate and
+				// params.max_self_registrations_per_block a second (a block
+				// a second on the localnet).
 				lastReg = now
 				f.queueRegistrations(now)
 			}
@@ -531,7 +532,7 @@ func (f *Fleet) unattested(now time.Time) (heartbeating, registering int) {
 // held.
 func (f *Fleet) queueRegistrations(now time.Time) {
 	hb, reg := f.unattested(now)
-	budget := min(f.p.maxSelfRegs, f.cfg.MaxUnattested-hb-reg)
+	budget := min(f.p.maxSelfRegs, f.cfg.RegisterRate, f.cfg.MaxUnattested-hb-reg)
 	for _, n := range f.nodes {
 		if budget <= 0 {
 			return

@@ -38,8 +38,8 @@ endpoint 127.1.B.C:PORT, all served by one listener on --listen (Linux
 routes all of 127.0.0.0/8 to loopback; the listener binds 0.0.0.0 to
 receive them and answers loopback peers only). The fleet registers its
 nodes itself (the network needs open registration: testnet init --fleet),
-at most params.max_self_registrations_per_block a second and while fewer
-than --max-unattested of them wait for their attestation. Like an agent, it
+at most --register-rate (and params.max_self_registrations_per_block) a
+second and while fewer than --max-unattested of them wait for their attestation. Like an agent, it
 heartbeats a node (every params.heartbeat_interval_ms, ± --jitter) only
 while no observer quorum attests it or a task the chain placed on it is
 not Running on the chain yet; it answers the observers' /healthz and
@@ -116,6 +116,7 @@ the fleet's transactions per second and the chain's.`,
 	fl.Int64Var(&memory, "memory", fleet.DefaultMemoryMB, "memory capacity each node registers, in MB")
 	fl.IntVar(&cfg.Senders, "senders", fleet.DefaultSenders, fmt.Sprintf("transactions submitted at once, 1 to %d", fleet.MaxSenders))
 	fl.IntVar(&cfg.MaxUnattested, "max-unattested", fleet.DefaultMaxUnattested, "most nodes registered or registering that no observer quorum attests yet (each heartbeats every interval)")
+	fl.IntVar(&cfg.RegisterRate, "register-rate", fleet.DefaultRegisterRate, fmt.Sprintf("most registrations sent per second, 1 to %d (params.max_self_registrations_per_block bounds them too)", fleet.MaxRegisterRate))
 	fl.IntVar(&cfg.JitterPercent, "jitter", fleet.DefaultJitterPercent, fmt.Sprintf("heartbeat jitter, ± percent of the interval, 0 to %d", fleet.MaxJitterPercent))
 	fl.DurationVar(&cfg.Timeout, "timeout", fleet.DefaultTimeout, "bound on each request to a validator")
 	fl.DurationVar(&cfg.Progress, "progress", fleet.DefaultProgress, "period of the progress line on stderr")
