@@ -73,6 +73,7 @@ type node struct {
 	registered  bool      // seen in the node list (or adopted)
 	regSent     time.Time // last registration sent; zero: none pending
 	regPrimed   bool
+	regAdmitted bool   // the pending registration was admitted: heartbeat from now on
 	hbSeq       uint64 // next heartbeat seq
 	attested    bool
 	state       string // last state seen, at stateHeight
@@ -389,8 +390,9 @@ func (f *Fleet) readList(ctx context.Context) {
 		}
 		if !n.registered {
 			n.registered, n.regSent = true, time.Time{}
-			// Registering counts as the first heartbeat.
-			n.due = now.Add(f.jittered(f.p.interval))
+			if !n.regAdmitted { // registered by an earlier run, or a retry
+				n.due = now.Add(f.jittered(f.p.interval))
+			}
 		}
 		n.hbSeq = max(n.hbSeq, nv.LastHeartbeatSeq+1)
 		n.attested = nv.Attested
@@ -540,7 +542,7 @@ func (f *Fleet) queueRegistrations(now time.Time) {
 		if n.registered || n.queued || (!n.regSent.IsZero() && now.Sub(n.regSent) < registerRetry) {
 			continue
 		}
-		n.regSent, n.queued = now, true
+		n.regSent, n.queued, n.regAdmitted = now, true, false
 		f.jobs <- job{n, jobRegister} // capacity: one per node
 		budget--
 	}
@@ -551,7 +553,7 @@ func (f *Fleet) queueRegistrations(now time.Time) {
 // nodes. f.mu is held.
 func (f *Fleet) queueHeartbeats(now time.Time) {
 	for _, n := range f.nodes {
-		if !n.registered || n.crashed || n.queued || now.Before(n.due) {
+		if !(n.registered || n.regAdmitted) || n.crashed || n.queued || now.Before(n.due) {
 			continue
 		}
 		if n.attested && !n.change {
@@ -617,6 +619,9 @@ func (f *Fleet) sender(ctx context.Context) {
 			}
 		case j.kind == jobRegister:
 			f.counts.registerSent++
+			// Registering counts as the first heartbeat; the next is due an
+			// interval on, whenever the node list shows the node.
+			n.regAdmitted, n.due = true, now.Add(f.jittered(f.p.interval))
 		default:
 			f.counts.heartbeatSent++
 			n.change = false
