@@ -93,6 +93,10 @@ type node struct {
 type params struct {
 	interval, downAfter, reportWindow time.Duration
 	maxSelfRegs                       int
+	// attesting: params.attested_liveness; off, no node is ever attested,
+	// so every node heartbeats and MaxUnattested does not hold
+	// registrations back.
+	attesting bool
 }
 
 type jobKind int
@@ -255,6 +259,10 @@ func (f *Fleet) readParams(ctx context.Context) error {
 		downAfter:    time.Duration(pv.DownAfterMs) * time.Millisecond,
 		reportWindow: time.Duration(pv.ReportWindowMs) * time.Millisecond,
 		maxSelfRegs:  int(pv.MaxSelfRegistrationsPerBlock),
+		attesting:    pv.AttestedLiveness,
+	}
+	if !f.p.attesting {
+		f.logf("fleet: params.attested_liveness is off: every node heartbeats every interval, and --max-unattested does not pace registrations")
 	}
 	if f.p.interval <= 0 {
 		f.p.interval = 2 * time.Second
@@ -534,7 +542,10 @@ func (f *Fleet) unattested(now time.Time) (heartbeating, registering int) {
 // held.
 func (f *Fleet) queueRegistrations(now time.Time) {
 	hb, reg := f.unattested(now)
-	budget := min(f.p.maxSelfRegs, f.cfg.RegisterRate, f.cfg.MaxUnattested-hb-reg)
+	budget := min(f.p.maxSelfRegs, f.cfg.RegisterRate)
+	if f.p.attesting {
+		budget = min(budget, f.cfg.MaxUnattested-hb-reg)
+	}
 	for _, n := range f.nodes {
 		if budget <= 0 {
 			return
@@ -676,7 +687,7 @@ func (f *Fleet) planCrashes(now time.Time) {
 	}
 	all := true
 	for _, n := range f.nodes {
-		if !n.registered || !n.attested {
+		if !n.registered || (f.p.attesting && !n.attested) {
 			all = false
 			break
 		}
