@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X github.com/phalanx-bft/phalanx/version.Version=$(VERSION)
 GOGOPROTO_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/cosmos/gogoproto)
 
-.PHONY: all build test test-short test-flood test-faults bench bench-load proto localnet localnet-stop lint clean
+.PHONY: all build test test-short test-flood test-faults bench bench-load bench-fleet proto localnet localnet-stop lint clean
 
 all: build
 
@@ -63,6 +63,20 @@ bench-load: build
 	$(BINARY) load bench --rates $(LOAD_RATES) --step-duration $(LOAD_STEP) --warmup $(LOAD_WARMUP) \
 	  --validators $(LOAD_VALIDATORS) --block-time $(LOAD_BLOCK_TIME) --base-port $(LOAD_BASE_PORT) \
 	  -o $(LOAD_OUTPUT) $(LOAD_FLAGS)
+
+# Issue 12 item 1: `phalanxd fleet` plays FLEET_NODES nodes for
+# FLEET_DURATION against a fresh 4-validator network with observers
+# (build/fleetnet, ports from 20000), crashing FLEET_CRASH of them; prints
+# its summary and each validator's and observer's CPU and peak RSS
+# (scripts/bench-fleet.sh, docs/fleet.md). FLEET_ARGS passes more flags;
+# FLEET_ATTESTED=false measures the baseline (attested liveness off).
+FLEET_NODES    ?= 1000
+FLEET_DURATION ?= 2m
+FLEET_CRASH    ?= 0.01
+FLEET_ATTESTED ?= true
+bench-fleet: build
+	BIN=$(BINARY) FLEET_DIR=$(BUILD_DIR)/fleetnet FLEET_NODES=$(FLEET_NODES) FLEET_DURATION=$(FLEET_DURATION) \
+	  FLEET_CRASH=$(FLEET_CRASH) FLEET_ARGS="$(FLEET_ARGS)" FLEET_ATTESTED=$(FLEET_ATTESTED) scripts/bench-fleet.sh
 
 # Regenerates Go code from proto/ (needs protoc; see README "Development").
 proto:

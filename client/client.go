@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	ctypes "github.com/cometbft/cometbft/rpc/core/types"
+	jsonrpcclient "github.com/cometbft/cometbft/rpc/jsonrpc/client"
 )
 
 // DefaultNode is the RPC address of a validator started with the default
@@ -34,7 +36,16 @@ type Config struct {
 	// PollInterval is the pause between two polls while waiting.
 	// 0 means DefaultPollInterval.
 	PollInterval time.Duration
+	// MaxIdleConnsPerHost is how many idle connections to the node are
+	// kept for reuse; 0 means Go's default (2). A process that sends from
+	// many goroutines at once (the fleet simulator, docs/fleet.md) keeps
+	// more, so that its requests do not each open a connection. At most
+	// MaxIdleConnsPerHostLimit.
+	MaxIdleConnsPerHost int
 }
+
+// MaxIdleConnsPerHostLimit bounds Config.MaxIdleConnsPerHost.
+const MaxIdleConnsPerHostLimit = 1024
 
 // Validate reports an impossible setting.
 func (c Config) Validate() error {
@@ -43,6 +54,9 @@ func (c Config) Validate() error {
 	}
 	if c.PollInterval < 0 {
 		return fmt.Errorf("client config: poll interval %s is negative; expected 0 (default %s) or more", c.PollInterval, DefaultPollInterval)
+	}
+	if c.MaxIdleConnsPerHost < 0 || c.MaxIdleConnsPerHost > MaxIdleConnsPerHostLimit {
+		return fmt.Errorf("client config: %d idle connections per host; expected 0 (Go's default) to %d", c.MaxIdleConnsPerHost, MaxIdleConnsPerHostLimit)
 	}
 	if _, err := NormalizeNode(c.Node); err != nil {
 		return fmt.Errorf("client config: %w", err)
@@ -123,7 +137,14 @@ func NewWithConfig(cfg Config) (*Client, error) {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
-	rpc, err := rpchttp.New(node)
+	hc, err := jsonrpcclient.DefaultHTTPClient(node)
+	if err != nil {
+		return nil, fmt.Errorf("node address %q: %w", node, err)
+	}
+	if tr, ok := hc.Transport.(*http.Transport); ok && cfg.MaxIdleConnsPerHost > 0 {
+		tr.MaxIdleConnsPerHost = cfg.MaxIdleConnsPerHost
+	}
+	rpc, err := rpchttp.NewWithClient(node, hc)
 	if err != nil {
 		return nil, fmt.Errorf("node address %q: %w", node, err)
 	}

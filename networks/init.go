@@ -104,6 +104,12 @@ type InitOptions struct {
 	// kvstore) with the same config, ports and keys; loopback networks
 	// without agents only.
 	TestApp string
+	// Fleet prepares the network for `phalanxd fleet` (docs/fleet.md):
+	// open registration, max_self_registrations_per_block at
+	// api.MaxSelfRegistrationsPerBlockLimit so thousands of simulated nodes
+	// register in seconds, and one observer per validator run by
+	// `testnet start` even with no agents.
+	Fleet bool
 }
 
 // multiHost reports whether the options describe a multi-host network.
@@ -142,6 +148,9 @@ func (o *InitOptions) normalize() error {
 		return fmt.Errorf("--block-time %s: expected a positive duration such as 1s or 200ms", o.BlockTime)
 	}
 	if o.multiHost() {
+		if o.Fleet {
+			return errors.New("--fleet applies to loopback networks only: the fleet simulator serves its nodes on 127.0.0.0/8")
+		}
 		if o.BasePort != 0 {
 			return fmt.Errorf("--base-port %d applies to loopback networks only; multi-host validators use ports %d (p2p), %d (rpc), %d (prometheus)",
 				o.BasePort, MultiHostP2PPort, MultiHostRPCPort, MultiHostPrometheusPort)
@@ -176,6 +185,9 @@ func (o *InitOptions) normalize() error {
 	}
 	if o.TestApp != "" && o.Agents > 0 {
 		return fmt.Errorf("--test-app %s runs no Phalanx application: agents need one; drop --agents", o.TestApp)
+	}
+	if o.TestApp != "" && o.Fleet {
+		return fmt.Errorf("--test-app %s runs no Phalanx application: a fleet needs one; drop --fleet", o.TestApp)
 	}
 	if o.BasePort == 0 {
 		o.BasePort = DefaultBasePort
@@ -333,6 +345,11 @@ func InitTestnet(opts InitOptions) (*Manifest, error) {
 			return nil, err
 		}
 		g.Params.OpenRegistration = true
+	}
+	if opts.Fleet {
+		m.Observers = true
+		g.Params.OpenRegistration = true
+		g.Params.MaxSelfRegistrationsPerBlock = api.MaxSelfRegistrationsPerBlockLimit
 	}
 
 	genesis := cfgs[0].GenesisFile()

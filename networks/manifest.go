@@ -59,6 +59,9 @@ type Manifest struct {
 	Validators     []Validator `json:"validators"`
 	// Agents are the worker agents written by init --agents (agents.go).
 	Agents []Agent `json:"agents,omitempty"`
+	// Observers: start one observer per validator even without agents
+	// (init --fleet); with agents they always run.
+	Observers bool `json:"observers,omitempty"`
 
 	// Dir is the directory the manifest was loaded from or written to.
 	Dir string `json:"-"`

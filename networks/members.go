@@ -92,7 +92,7 @@ func (m *Manifest) Processes() []Process {
 	for _, v := range m.Validators {
 		out = append(out, ValidatorProcess(v))
 	}
-	if len(m.Agents) == 0 {
+	if len(m.Agents) == 0 && !m.Observers {
 		return out
 	}
 	for _, v := range m.Validators {

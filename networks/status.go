@@ -137,7 +137,7 @@ func Status(ctx context.Context, m *Manifest, opts StatusOptions) (*NetworkStatu
 		}
 		ns.Up++
 	}
-	if len(opts.Only) == 0 && m.Mode == ModeLoopback && len(m.Agents) > 0 {
+	if len(opts.Only) == 0 && m.Mode == ModeLoopback && (len(m.Agents) > 0 || m.Observers) {
 		ns.Observers = observerStatuses(m)
 		ns.Agents = agentStatuses(ctx, m, ns, opts.Timeout)
 	}

@@ -46,6 +46,10 @@ const (
 	reportTxOverheadBytes  = 1024 // body, key and signature around the report
 	maxReportBytes         = api.MaxHealthReportTxBytes - reportTxOverheadBytes
 	observationFieldHeader = 4 // tag and length prefix of one observation
+	// nodeListTimeout bounds one read of the whole node list: up to
+	// api.MaxNodes / api.MaxQueryLimit pages (20 of 1,000 nodes), which a
+	// loaded validator does not serve within one call's timeout.
+	nodeListTimeout = 30 * time.Second
 )
 
 // Config configures an Observer. Zero values take the defaults above.
@@ -333,7 +337,7 @@ func (o *Observer) round(ctx context.Context) error {
 		return nil
 	}
 	var nodes api.NodesAnswer
-	err = o.pool.Do(ctx, o.callTimeout(), func(ctx context.Context, c *client.Client) error {
+	err = o.pool.Do(ctx, nodeListTimeout, func(ctx context.Context, c *client.Client) error {
 		var err error
 		nodes, err = c.Nodes(ctx, nil)
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/phalanx-bft/phalanx/agent/internal/rpcpool"
 	"github.com/phalanx-bft/phalanx/api"
@@ -45,11 +46,14 @@ func (o *Observer) closeTrust() {
 
 // verifiedNodes returns the nodes of the list whose endpoint is proven:
 // from the cache when the list shows the endpoint proven before, else by a
-// proof at the list's height. A node that does not verify is left out of
-// this round, and logged.
+// proof at the list's height. The proofs of a round's new nodes are asked
+// maxConcurrentProofs at a time (a thousand nodes registering at once
+// would otherwise hold the round for a thousand round trips). A node that
+// does not verify is left out of this round, and logged.
 func (o *Observer) verifiedNodes(ctx context.Context, list api.NodesAnswer) []api.NodeView {
 	out := make([]api.NodeView, 0, len(list.Nodes))
 	seen := make(map[string]bool, len(list.Nodes))
+	var unproven []api.NodeView
 	for _, n := range list.Nodes {
 		seen[n.ID] = true
 		if n.Endpoint == "" {
@@ -59,34 +63,22 @@ func (o *Observer) verifiedNodes(ctx context.Context, list api.NodesAnswer) []ap
 			out = append(out, n)
 			continue
 		}
-		var endpoint string
-		var absent bool
-		err := o.pool.Do(ctx, o.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
-			rec, _, err := c.ProvenNodeRecord(ctx, n.ID, list.Height)
-			var qe *client.QueryError
-			if errors.As(err, &qe) {
-				// The list can be a block ahead of the committed store:
-				// prove the latest record instead.
-				rec, _, err = c.ProvenNodeRecord(ctx, n.ID, 0)
-			}
-			if err != nil {
-				return err
-			}
-			absent = rec == nil
-			if rec != nil {
-				endpoint = rec.Endpoint
-			}
-			return nil
+		unproven = append(unproven, n)
+	}
+	ok := make([]bool, len(unproven))
+	sem := make(chan struct{}, maxConcurrentProofs)
+	var wg sync.WaitGroup
+	for i, n := range unproven {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ok[i] = o.proveEndpoint(ctx, n, list.Height)
 		})
-		switch {
-		case err != nil:
-			o.logf("node %s not probed this round: its record is not verified: %v", n.ID, err)
-		case absent:
-			o.logf("node %s not probed: the answer listed it, but the chain's proven state at height %d has no such node", n.ID, list.Height)
-		case endpoint != n.Endpoint:
-			o.logf("node %s not probed at %q: the chain's proven record at height %d gives endpoint %q", n.ID, n.Endpoint, list.Height, endpoint)
-		default:
-			o.verified[n.ID] = endpoint
+	}
+	wg.Wait()
+	for i, n := range unproven {
+		if ok[i] {
+			o.verified[n.ID] = n.Endpoint
 			out = append(out, n)
 		}
 	}
@@ -96,4 +88,42 @@ func (o *Observer) verifiedNodes(ctx context.Context, list api.NodesAnswer) []ap
 		}
 	}
 	return out
+}
+
+// maxConcurrentProofs bounds the node record proofs asked at once.
+const maxConcurrentProofs = 16
+
+// proveEndpoint reports whether n's endpoint is the one its record,
+// proven at height (or the latest), gives; it logs why not.
+func (o *Observer) proveEndpoint(ctx context.Context, n api.NodeView, height int64) bool {
+	var endpoint string
+	var absent bool
+	err := o.pool.Do(ctx, o.cfg.RequestTimeout, func(ctx context.Context, c *client.Client) error {
+		rec, _, err := c.ProvenNodeRecord(ctx, n.ID, height)
+		var qe *client.QueryError
+		if errors.As(err, &qe) {
+			// The list can be a block ahead of the committed store:
+			// prove the latest record instead.
+			rec, _, err = c.ProvenNodeRecord(ctx, n.ID, 0)
+		}
+		if err != nil {
+			return err
+		}
+		absent = rec == nil
+		if rec != nil {
+			endpoint = rec.Endpoint
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		o.logf("node %s not probed this round: its record is not verified: %v", n.ID, err)
+	case absent:
+		o.logf("node %s not probed: the answer listed it, but the chain's proven state at height %d has no such node", n.ID, height)
+	case endpoint != n.Endpoint:
+		o.logf("node %s not probed at %q: the chain's proven record at height %d gives endpoint %q", n.ID, n.Endpoint, height, endpoint)
+	default:
+		return true
+	}
+	return false
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/networks"
 	"github.com/phalanx-bft/phalanx/node"
 	"github.com/phalanx-bft/phalanx/types"
@@ -95,6 +96,7 @@ through valI) and the agents; init prints their command lines.`,
 	fl.BoolVar(&o.PublicMetrics, "public-metrics", false, "multi-host: serve Prometheus metrics on all interfaces (0.0.0.0:26660) instead of 127.0.0.1; firewall it")
 	fl.BoolVar(&o.NoMetrics, "no-metrics", false, "turn off Prometheus metrics")
 	fl.BoolVar(&o.Force, "force", false, "replace an existing network in --output (deletes its homes and chain data; keeps the keyring)")
+	fl.BoolVar(&o.Fleet, "fleet", false, fmt.Sprintf("a network for `phalanxd fleet` (docs/fleet.md): open registration, %d self-registrations per block, and testnet start runs one observer per validator even without agents", api.MaxSelfRegistrationsPerBlockLimit))
 	fl.IntVar(&o.Agents, "agents", 0, "also write the homes of K worker agents agent0…agentK-1 (zones round-robin over zone-a, zone-b, zone-c; genesis then allows open registration); testnet start then runs them and one observer per validator")
 	// Hidden: the load bench's baseline (phalanxd load bench).
 	fl.StringVar(&o.TestApp, "test-app", "", "BENCHMARK ONLY: every validator runs CometBFT's example application "+node.TestAppKVStore+" instead of Phalanx")
