@@ -133,7 +133,12 @@ func refuse(err error) *abcitypes.CheckTxResponse {
 //     (it could only fail);
 //  3. health transactions (api.IsHealthMsg) go first, except one that
 //     follows a non-health transaction of the same signer, which stays
-//     behind it;
+//     behind it; among them, observers' (api.IsObserverMsg: Attest,
+//     HealthReport) come before nodes' heartbeats, unless the signer has
+//     an earlier health transaction of another kind: when a block's bytes
+//     cannot hold every heartbeat, the few observer transactions that
+//     keep thousands of nodes attested are not the ones left out (a
+//     missed window makes every node fall back to heartbeats);
 //  4. the other transactions take at most api.NonHealthBlockSharePercent of
 //     req.MaxTxBytes and at most api.MaxNonHealthBlockBytes; a transaction
 //     that does not fit is left out with every later one of its signer.
@@ -208,16 +213,24 @@ func arrangeBlock(txs []*api.Tx, nextSeq func(addr []byte) uint64, maxTxBytes in
 			want++
 		}
 	}
-	// Health first; a signer's health transactions after its first
-	// non-health one stay behind it.
-	var health, rest []*api.Tx
+	// Health first, observers' first among it; a signer's health
+	// transactions after its first non-health one stay behind it, and
+	// its observer transactions after its first other health one stay
+	// with the heartbeats.
+	var observer, health, rest []*api.Tx
 	nonHealthSigner := map[string]bool{}
+	otherHealthSigner := map[string]bool{}
 	for _, tx := range slot {
 		if tx == nil {
 			continue
 		}
 		k := string(tx.Address)
 		if api.IsHealthMsg(&tx.Body) && !nonHealthSigner[k] {
+			if api.IsObserverMsg(&tx.Body) && !otherHealthSigner[k] {
+				observer = append(observer, tx)
+				continue
+			}
+			otherHealthSigner[k] = true
 			health = append(health, tx)
 			continue
 		}
@@ -230,6 +243,7 @@ func arrangeBlock(txs []*api.Tx, nextSeq func(addr []byte) uint64, maxTxBytes in
 	if nonHealthCap > api.MaxNonHealthBlockBytes {
 		nonHealthCap = api.MaxNonHealthBlockBytes
 	}
+	health = append(observer, health...)
 	out := make([][]byte, 0, len(health)+len(rest))
 	stopped := map[string]bool{}
 	var total, nonHealth int64

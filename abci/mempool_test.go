@@ -351,3 +351,36 @@ func TestCheckTxNonHealthShare(t *testing.T) {
 		t.Fatalf("after a block the share is free again: code %d %s", r.Code, r.Log)
 	}
 }
+
+// TestPrepareProposalObserversFirst: among health transactions, an
+// observer's Attest and HealthReport come before nodes' heartbeats, so a
+// block too small for every heartbeat still carries them; a signer's
+// Attest after its own heartbeat stays behind it.
+func TestPrepareProposalObserversFirst(t *testing.T) {
+	a := newApp(t, t.TempDir())
+	attest := func(seq uint64) *types.TxBody {
+		return &types.TxBody{ChainId: testChain, Sequence: seq, Msg: &types.TxBody_Attest{Attest: &types.Attest{Window: 1}}}
+	}
+	all := map[string][]byte{
+		"H1": signTx(t, key("n1"), hb(testChain, 0, "n1")),
+		"H2": signTx(t, key("n2"), hb(testChain, 0, "n2")),
+		"O1": signTx(t, key("obs1"), attest(0)),
+		"O2": signTx(t, key("obs2"), attest(0)),
+		"XH": signTx(t, key("x"), hb(testChain, 0, "x")),
+		"XO": signTx(t, key("x"), attest(1)),
+		"A0": signTx(t, key("admin"), cordon(testChain, 0, "n1")),
+	}
+	got := prepare(t, a, 1<<20, all["H1"], all["A0"], all["XH"], all["O1"], all["H2"], all["XO"], all["O2"])
+	if want := "O1 O2 H1 XH H2 XO A0"; names(all, got) != want {
+		t.Fatalf("PrepareProposal: %s; want %s", names(all, got), want)
+	}
+	if !process(t, a, got...) {
+		t.Fatal("ProcessProposal rejects the block PrepareProposal built")
+	}
+	// Room for two transactions: the observers', not the heartbeats.
+	two := protoTxSize(len(all["O1"])) + protoTxSize(len(all["O2"]))
+	got = prepare(t, a, two, all["H1"], all["H2"], all["O1"], all["O2"])
+	if want := "O1 O2"; names(all, got) != want {
+		t.Fatalf("PrepareProposal with room for two: %s; want %s", names(all, got), want)
+	}
+}

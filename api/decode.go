@@ -104,6 +104,17 @@ func MaxTxBytesFor(body *types.TxBody) int {
 	}
 }
 
+// IsObserverMsg reports whether body carries an observer's health
+// transaction (an Attest or a HealthReport), which a proposer puts before
+// nodes' heartbeats (ADR 0015).
+func IsObserverMsg(body *types.TxBody) bool {
+	switch body.Msg.(type) {
+	case *types.TxBody_Attest, *types.TxBody_HealthReport:
+		return true
+	}
+	return false
+}
+
 // IsHealthMsg reports whether body carries a health transaction: a
 // Heartbeat, a HealthReport, an Attest or ReportEquivocation evidence. Blocks carry
 // these first (ADR 0015).
