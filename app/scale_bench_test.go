@@ -33,10 +33,10 @@ import (
 // take 1,000,000 placements, 10,000 blocks at the largest
 // max_placements_per_block), then the whole state is checked (verify,
 // the invariant checker LoadState runs) and stored as records. Each case
-// starts from those records through LoadState:
+// starts from those records through LoadState (a validator's restart:
+// "loadstate-ms", and "state-heap-MiB" the live heap the loaded State
+// adds), then one idle block untimed:
 //
-//	load:            LoadState of every record (a validator's restart);
-//	                 ns/op is one load.
 //	attested-idle:   every node attested by the 10 observers; each
 //	                 observer sends one empty Attest per window (in the
 //	                 window's first block). The cost of an idle cluster.
@@ -61,19 +61,21 @@ import (
 // records; IAVL's share is abci/'s, BenchmarkStoreApply), "cpu-ns/block"
 // the process's CPU time for the block (GC included), "tx/block" and
 // "bytes/block" what the chain carries. Run with a fixed count of blocks
-// (the build takes about a minute at the largest size):
+// (the build takes about a minute of CPU at the largest size); 10 blocks
+// are one report window:
 //
-//	go test ./app -run '^$' -bench BenchmarkScale -benchtime 30x -timeout 60m
+//	go test ./app -run '^$' -bench BenchmarkScale -benchtime 10x -timeout 60m
 //
-// The memory of each size is TestScaleRSS's (a subprocess per size).
+// The process's memory at each size is TestScaleRSS's (a subprocess per
+// size), the store's cost TestScaleStore's.
 func BenchmarkScale(b *testing.B) {
 	for _, size := range scaleSizes {
 		b.Run(fmt.Sprintf("nodes=%d", size.nodes), func(b *testing.B) {
 			start := time.Now()
 			records := buildScaleRecords(b, size)
 			b.Logf("%d nodes, %d tasks: built in %s, %d records", size.nodes, size.nodes*scaleTasksPerNode, time.Since(start).Round(time.Millisecond), len(records))
-			for _, mode := range []string{"load", "attested-idle", "attested-churn", "heartbeats"} {
-				b.Run(mode, func(b *testing.B) { benchScale(b, size, records, mode) })
+			for _, mode := range []string{"attested-idle", "attested-churn", "heartbeats"} {
+				b.Run(mode, func(b *testing.B) { benchScale(b, size, mode) })
 			}
 		})
 	}
@@ -276,107 +278,153 @@ func loadScale(tb testing.TB, size scaleSize, records []KV) *scaleEnv {
 	return e
 }
 
-func benchScale(b *testing.B, size scaleSize, records []KV, mode string) {
-	if mode == "load" {
-		b.ReportAllocs()
-		for n := 0; n < b.N; n++ {
-			loadScale(b, size, records)
+// ScaleChain is a BenchmarkScale cluster advancing block by block
+// (exported for the store's benchmark in package app_test).
+type ScaleChain struct {
+	e *scaleEnv
+	// loadNs is the LoadState that made it; heapBytes the live heap it
+	// added (after a full GC), the loaded State's memory.
+	loadNs, heapBytes int64
+	pubs              [][]byte // the nodes' keys
+	crashedAt         [][]int  // by block of attested-churn: the nodes that crashed in it
+}
+
+// NewScaleChain loads BenchmarkScale's cluster of scaleSizes[i] from its
+// records (built once per size) and applies one idle block: the first
+// block after a load re-counts every node's attestations (attestPass has
+// no cached observer set). It returns the records too.
+func NewScaleChain(tb testing.TB, i int) (*ScaleChain, []KV) {
+	size := scaleSizes[i]
+	records := buildScaleRecords(tb, size)
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	heap0 := ms.HeapAlloc
+	start := time.Now()
+	c := &ScaleChain{e: loadScale(tb, size, records), pubs: make([][]byte, size.nodes)}
+	c.loadNs = time.Since(start).Nanoseconds()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	c.heapBytes = int64(ms.HeapAlloc) - int64(heap0)
+	for i := range c.pubs {
+		c.pubs[i] = benchKey(fmt.Sprintf("n%d", i))
+	}
+	c.e.beginBlock()
+	c.e.attestEmpty(tb)
+	c.e.endBlock()
+	return c, records
+}
+
+// txs builds the next block's transactions in mode (BenchmarkScale's
+// attested-idle, attested-churn or heartbeats) and advances the block
+// time.
+func (c *ScaleChain) txs(mode string) []*api.Tx {
+	e, s, nodes := c.e, c.e.s, c.e.size.nodes
+	e.timeMs += scaleBlockMs
+	h := s.height + 1
+	w := e.window()
+	var txs []*api.Tx
+	add := func(pub []byte, seq *uint64, msg *types.TxBody) {
+		msg.ChainId, msg.Sequence = testChainID, *seq
+		*seq++
+		txs = append(txs, &api.Tx{PubKey: pub, Address: crypto.Address(pub), Body: *msg})
+	}
+	switch mode {
+	case "heartbeats":
+		for i := int(h % scaleWindowBlocks); i < nodes; i += scaleWindowBlocks {
+			id := scaleNodeID(i)
+			hb := &types.Heartbeat{NodeId: id, Seq: s.nodes[id].LastHeartbeatSeq + 1, Usage: types.Resources{CpuMillis: 500, MemoryMb: 1024}}
+			for _, t := range s.tasksOn(id) {
+				if taskActive(t) {
+					hb.Tasks = append(hb.Tasks, types.TaskReport{TaskId: t.Id, Generation: t.Generation, State: types.TASK_RUNNING})
+				}
+			}
+			seq := s.NextSequence(crypto.Address(c.pubs[i]))
+			add(c.pubs[i], &seq, &types.TxBody{Msg: &types.TxBody_Heartbeat{Heartbeat: hb}})
 		}
-		return
+	case "attested-idle", "attested-churn":
+		var down, up []string
+		if mode == "attested-churn" {
+			n := len(c.crashedAt)
+			perBlock := nodes / 1000 // 1 % of the nodes per 10-block window
+			var crashed []int
+			for k := 0; k < perBlock; k++ {
+				i := (n*perBlock + k) * 7919 % nodes
+				crashed = append(crashed, i)
+				down = append(down, scaleNodeID(i))
+			}
+			down = sortedUnique(down)
+			if n >= scaleWindowBlocks {
+				for _, i := range c.crashedAt[n-scaleWindowBlocks] {
+					up = append(up, scaleNodeID(i))
+					seq := s.NextSequence(crypto.Address(c.pubs[i]))
+					add(c.pubs[i], &seq, &types.TxBody{Msg: &types.TxBody_Heartbeat{Heartbeat: &types.Heartbeat{
+						NodeId: scaleNodeID(i), Seq: s.nodes[scaleNodeID(i)].LastHeartbeatSeq + 1}}})
+				}
+				up = sortedUnique(up)
+			}
+			c.crashedAt = append(c.crashedAt, crashed)
+		}
+		for _, pub := range e.obsPubs {
+			seq := s.NextSequence(crypto.Address(pub))
+			if len(down)+len(up) > 0 || s.accounts[addrHex(crypto.Address(pub))].AttestWindow != w {
+				add(pub, &seq, &types.TxBody{Msg: &types.TxBody_Attest{Attest: &types.Attest{Window: w, Up: up, Withdraw: down}}})
+			}
+			if len(down)+len(up) > 0 {
+				// A report of what attestations do not say: the crashed
+				// nodes unreachable, the revived ones (still Down)
+				// reachable.
+				rep := &types.HealthReport{Window: w}
+				for _, id := range sortedUnique(append(append([]string(nil), down...), up...)) {
+					_, revived := slices.BinarySearch(up, id)
+					rep.Observations = append(rep.Observations, types.Observation{NodeId: id, Reachable: revived, RttMs: 3})
+				}
+				add(pub, &seq, &types.TxBody{Msg: &types.TxBody_HealthReport{HealthReport: rep}})
+			}
+		}
+	default:
+		panic("scale: unknown mode " + mode)
 	}
-	e := loadScale(b, size, records)
-	s := e.s
-	// One idle block, untimed: the first block after a load re-counts
-	// every node's attestations (attestPass has no cached observer set).
-	e.beginBlock()
-	e.attestEmpty(b)
-	e.endBlock()
-	pubs := make([][]byte, size.nodes)
-	for i := range pubs {
-		pubs[i] = benchKey(fmt.Sprintf("n%d", i))
+	return txs
+}
+
+// apply applies one block of txs (BeginBlock, DeliverTx, EndBlock).
+func (c *ScaleChain) apply(tb testing.TB, txs []*api.Tx) {
+	s := c.e.s
+	h := s.height + 1
+	s.BeginBlock(Block{Height: h, TimeMs: c.e.timeMs, Hash: []byte(fmt.Sprintf("block-%d", h))}, nil)
+	for _, tx := range txs {
+		if res := s.DeliverTx(tx); res.Code != 0 {
+			tb.Fatalf("%s: code %d: %s", api.MsgName(&tx.Body), res.Code, res.Log)
+		}
 	}
-	perBlock := size.nodes / 1000 // 1 % of the nodes per 10-block window
-	var crashedAt [][]int         // by block of the case: the nodes that crashed in it
+	s.EndBlock()
+}
+
+// Block applies the next block of mode and returns its changes, as the
+// store receives them.
+func (c *ScaleChain) Block(tb testing.TB, mode string) []KV {
+	c.apply(tb, c.txs(mode))
+	return c.e.s.TakeChanges()
+}
+
+func benchScale(b *testing.B, size scaleSize, mode string) {
+	c, _ := NewScaleChain(b, slices.Index(scaleSizes, size))
+	s := c.e.s
 	var txCount, txBytes, commitNs, cpuNs int64
 	evicted, placed := 0, 0
 	b.ReportAllocs()
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
 		b.StopTimer()
-		e.timeMs += scaleBlockMs
-		h := s.height + 1
-		w := e.window()
-		var txs []*api.Tx
-		add := func(pub []byte, seq *uint64, msg *types.TxBody) {
-			msg.ChainId, msg.Sequence = testChainID, *seq
-			*seq++
-			txs = append(txs, &api.Tx{PubKey: pub, Address: crypto.Address(pub), Body: *msg})
-		}
-		switch mode {
-		case "heartbeats":
-			for i := int(h % scaleWindowBlocks); i < size.nodes; i += scaleWindowBlocks {
-				id := scaleNodeID(i)
-				hb := &types.Heartbeat{NodeId: id, Seq: s.nodes[id].LastHeartbeatSeq + 1, Usage: types.Resources{CpuMillis: 500, MemoryMb: 1024}}
-				for _, t := range s.tasksOn(id) {
-					if taskActive(t) {
-						hb.Tasks = append(hb.Tasks, types.TaskReport{TaskId: t.Id, Generation: t.Generation, State: types.TASK_RUNNING})
-					}
-				}
-				seq := s.NextSequence(crypto.Address(pubs[i]))
-				add(pubs[i], &seq, &types.TxBody{Msg: &types.TxBody_Heartbeat{Heartbeat: hb}})
-			}
-		case "attested-idle", "attested-churn":
-			var down, up []string
-			var crashed []int
-			if mode == "attested-churn" {
-				for k := 0; k < perBlock; k++ {
-					i := (n*perBlock + k) * 7919 % size.nodes
-					crashed = append(crashed, i)
-					down = append(down, scaleNodeID(i))
-				}
-				down = sortedUnique(down)
-				if n >= scaleWindowBlocks {
-					for _, i := range crashedAt[n-scaleWindowBlocks] {
-						up = append(up, scaleNodeID(i))
-						seq := s.NextSequence(crypto.Address(pubs[i]))
-						add(pubs[i], &seq, &types.TxBody{Msg: &types.TxBody_Heartbeat{Heartbeat: &types.Heartbeat{
-							NodeId: scaleNodeID(i), Seq: s.nodes[scaleNodeID(i)].LastHeartbeatSeq + 1}}})
-					}
-					up = sortedUnique(up)
-				}
-			}
-			crashedAt = append(crashedAt, crashed)
-			for _, pub := range e.obsPubs {
-				seq := s.NextSequence(crypto.Address(pub))
-				if len(down)+len(up) > 0 || s.accounts[addrHex(crypto.Address(pub))].AttestWindow != w {
-					add(pub, &seq, &types.TxBody{Msg: &types.TxBody_Attest{Attest: &types.Attest{Window: w, Up: up, Withdraw: down}}})
-				}
-				if len(down)+len(up) > 0 {
-					// A report of what attestations do not say: the
-					// crashed nodes unreachable, the revived ones (still
-					// Down) reachable.
-					rep := &types.HealthReport{Window: w}
-					for _, id := range sortedUnique(append(append([]string(nil), down...), up...)) {
-						_, revived := slices.BinarySearch(up, id)
-						rep.Observations = append(rep.Observations, types.Observation{NodeId: id, Reachable: revived, RttMs: 3})
-					}
-					add(pub, &seq, &types.TxBody{Msg: &types.TxBody_HealthReport{HealthReport: rep}})
-				}
-			}
-		}
+		txs := c.txs(mode)
 		for _, tx := range txs {
 			txCount++
 			txBytes += int64(tx.Body.Size()) + 32 + 64 // body, key, signature
 		}
 		cpu0 := cpuTimeNs()
 		b.StartTimer()
-		s.BeginBlock(Block{Height: h, TimeMs: e.timeMs, Hash: []byte(fmt.Sprintf("block-%d", h))}, nil)
-		for _, tx := range txs {
-			if res := s.DeliverTx(tx); res.Code != 0 {
-				b.Fatalf("%s: code %d: %s", api.MsgName(&tx.Body), res.Code, res.Log)
-			}
-		}
-		s.EndBlock()
+		c.apply(b, txs)
 		b.StopTimer()
 		cpuNs += cpuTimeNs() - cpu0
 		p := s.LastPass()
@@ -396,6 +444,8 @@ func benchScale(b *testing.B, size scaleSize, records []KV, mode string) {
 	var sum api.SummaryView
 	mustUnmarshalB(b, s, "/summary", &sum)
 	b.ReportMetric(float64(sum.NodesByState["Down"]), "down-nodes")
+	b.ReportMetric(float64(c.loadNs)/1e6, "loadstate-ms")
+	b.ReportMetric(float64(c.heapBytes)/(1<<20), "state-heap-MiB")
 	if mode == "attested-idle" && (sum.NodesByState["Ready"] != size.nodes || txCount > int64(b.N)*scaleObservers) {
 		b.Fatalf("idle: %v nodes by state, %d transactions in %d blocks; want all Ready, at most one Attest per observer per block", sum.NodesByState, txCount, b.N)
 	}
@@ -537,4 +587,12 @@ func TestScaleSmall(t *testing.T) {
 			}
 		}
 	}
+}
+
+// ScaleSizes is the number of BenchmarkScale's cluster sizes (for
+// NewScaleChain).
+func ScaleSizes() int { return len(scaleSizes) }
+
+func (c *ScaleChain) String() string {
+	return fmt.Sprintf("%d nodes, %d tasks", c.e.size.nodes, len(c.e.s.tasks))
 }
