@@ -35,7 +35,8 @@ import (
 // the invariant checker LoadState runs) and stored as records. Each case
 // starts from those records through LoadState (a validator's restart:
 // "loadstate-ms", and "state-heap-MiB" the live heap the loaded State
-// adds), then one idle block untimed:
+// adds), then one idle block untimed (and, for attested-churn, one
+// window of churn, untimed: the timed blocks all crash and revive nodes):
 //
 //	attested-idle:   every node attested by the 10 observers; each
 //	                 observer sends one empty Attest per window (in the
@@ -411,6 +412,13 @@ func (c *ScaleChain) Block(tb testing.TB, mode string) []KV {
 func benchScale(b *testing.B, size scaleSize, mode string) {
 	c, _ := NewScaleChain(b, slices.Index(scaleSizes, size))
 	s := c.e.s
+	if mode == "attested-churn" {
+		// One window of churn, untimed: from then on every block has its
+		// crashes and its revivals (the steady state).
+		for n := 0; n < scaleWindowBlocks; n++ {
+			c.Block(b, mode)
+		}
+	}
 	var txCount, txBytes, commitNs, cpuNs int64
 	evicted, placed := 0, 0
 	b.ReportAllocs()
