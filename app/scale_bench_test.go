@@ -601,6 +601,9 @@ func TestScaleSmall(t *testing.T) {
 // NewScaleChain).
 func ScaleSizes() int { return len(scaleSizes) }
 
+// ScaleSizeNodes is the number of nodes of scaleSizes[i].
+func ScaleSizeNodes(i int) int { return scaleSizes[i].nodes }
+
 func (c *ScaleChain) String() string {
 	return fmt.Sprintf("%d nodes, %d tasks", c.e.size.nodes, len(c.e.s.tasks))
 }

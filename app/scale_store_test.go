@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -17,15 +18,21 @@ import (
 // heartbeats, continuing one chain) and reports the mean and the largest
 // Apply (IAVL update and app hash) + Commit per block, with the records a
 // block changes. It runs only when PHALANX_SCALE_STORE is set (minutes,
-// gigabytes of disk and memory at the largest size):
+// gigabytes of disk and memory at the largest size); set to a number of
+// nodes, it measures that size only:
 //
 //	PHALANX_SCALE_STORE=1 go test ./app -run TestScaleStore -v -timeout 60m
+//	PHALANX_SCALE_STORE=100000 go test ./app -run TestScaleStore -v -timeout 60m
 func TestScaleStore(t *testing.T) {
-	if os.Getenv("PHALANX_SCALE_STORE") == "" {
+	only := os.Getenv("PHALANX_SCALE_STORE")
+	if only == "" {
 		t.Skip("set PHALANX_SCALE_STORE=1 to measure the store under BenchmarkScale's clusters")
 	}
 	const scaleStoreBlocks = 20
 	for i := 0; i < app.ScaleSizes(); i++ {
+		if only != "1" && only != strconv.Itoa(app.ScaleSizeNodes(i)) {
+			continue
+		}
 		chain, records := app.NewScaleChain(t, i)
 		store, err := abci.OpenStore(t.TempDir(), 0)
 		if err != nil {
