@@ -73,11 +73,14 @@ const (
 	MaxBackoffMs = 24 * 60 * 60 * 1000
 
 	// MaxWorkloads, MaxNodes, MaxTasksTotal, MaxAccounts and MaxValidators
-	// bound the state as a whole.
+	// bound the state as a whole. MaxAccounts holds every node's account
+	// besides the observers' and operators' (MaxNodes + 100,000). The state
+	// machine's cost at MaxNodes and MaxTasksTotal (per block, restart,
+	// memory) is measured by BenchmarkScale (docs/benchmarks.md).
 	MaxWorkloads  = 10_000
-	MaxNodes      = 20_000
-	MaxTasksTotal = 200_000
-	MaxAccounts   = 100_000
+	MaxNodes      = 100_000
+	MaxTasksTotal = 1_000_000
+	MaxAccounts   = 200_000
 	MaxValidators = 300
 
 	// MaxObservers bounds the accounts holding the observer role: a report
@@ -103,7 +106,9 @@ const (
 	// MaxPlacementsPerBlockLimit bounds max_placements_per_block: each
 	// placement scans the nodes, about 0.25 ms at 10,000 nodes, so 1,000
 	// placements (and up to 4,000 scans) keep one block's placement work
-	// near a second at the largest cluster (docs/scheduling.md).
+	// near a second at 10,000 nodes; at MaxNodes a scan costs ten times
+	// more, and the default (100) is what keeps a block near a second
+	// (docs/scheduling.md, docs/benchmarks.md).
 	MaxPlacementsPerBlockLimit = 1000
 	// MaxEvictionsPerBlockLimit bounds max_evictions_per_block: an
 	// eviction costs no node scan (its placement does, under
@@ -155,8 +160,8 @@ const (
 	// max_self_registrations_per_block: each self-registration creates a
 	// node and an account that stay, so the bound is on how fast keys that
 	// nobody vouched for can fill MaxNodes and MaxAccounts (at 1,000 per
-	// block, a 1 s chain would fill MaxNodes in 10 s; the default, 10, in
-	// about 17 minutes, while an operator can close registration).
+	// block, a 1 s chain would fill MaxNodes in 100 s; the default, 10, in
+	// about 3 hours, while an operator can close registration).
 	MaxSelfRegistrationsPerBlockLimit = 1000
 
 	// ---- Issue 10 (items 3, 4, 6): size limits per message type, mempool

@@ -339,7 +339,7 @@ func (s *State) verifyHealth() error {
 		return err
 	}
 	observers := 0
-	for _, k := range sortedKeys(s.accounts) {
+	for _, k := range s.accountKeys() {
 		if api.HasRole(s.accounts[k].Roles, types.ROLE_OBSERVER) {
 			observers++
 		}

@@ -25,4 +25,5 @@ var (
 	_ [scheduler.MaxPlacementsPerCall - api.MaxPlacementsPerBlockLimit]struct{}
 	_ [api.MinPhiThresholdMilli - health.MinPhiThresholdMilli]struct{}
 	_ [health.MaxPhiThresholdMilli - api.MaxPhiThresholdMilli]struct{}
+	_ [api.MaxAccounts - api.MaxNodes - api.MaxObservers]struct{}
 )

@@ -193,7 +193,7 @@ func (s *State) restartDue() []Event {
 
 func (s *State) rebuildBackoff() {
 	s.backoff.Reset()
-	for _, id := range sortedKeys(s.tasks) {
+	for _, id := range s.taskIDs() {
 		if t := s.tasks[id]; t.State == types.TASK_FAILED && t.NextAttemptAtMs > 0 {
 			s.backoff.Push(health.Deadline{AtMs: t.NextAttemptAtMs, ID: t.Id})
 		}
@@ -548,7 +548,7 @@ func (s *State) removePending(t *types.Task) {
 // rebuildReconcileIndexes derives the pending, backoff and rollout
 // indexes from the task records (LoadState).
 func (s *State) rebuildReconcileIndexes() {
-	for _, id := range sortedKeys(s.tasks) {
+	for _, id := range s.taskIDs() {
 		t := s.tasks[id]
 		w := s.workloads[t.Workload]
 		if w == nil {
@@ -588,7 +588,7 @@ func (s *State) verifyReconcile() error {
 		count += len(list)
 	}
 	pendingTasks := 0
-	for _, id := range sortedKeys(s.tasks) {
+	for _, id := range s.taskIDs() {
 		t := s.tasks[id]
 		if t.State == types.TASK_PENDING {
 			pendingTasks++

@@ -89,7 +89,7 @@ func TestLimitTasksTotal(t *testing.T) {
 		}
 	}
 	res := deliver(t, s, "ops", createWorkload("one-more", 1))
-	if res.Code != api.ErrLimitExceeded.Code || !strings.Contains(res.Log, "the limit is 200000") {
+	if res.Code != api.ErrLimitExceeded.Code || !strings.Contains(res.Log, fmt.Sprintf("the limit is %d", api.MaxTasksTotal)) {
 		t.Fatalf("code %d (%s); want %d naming the limit", res.Code, res.Log, api.ErrLimitExceeded.Code)
 	}
 	// Scaling up is bounded the same way; scaling down is not.

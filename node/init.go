@@ -42,8 +42,10 @@ type Validator struct {
 // message type (code 33), and the non-health share of every block
 // (PrepareProposal), which bounds how fast it drains.
 const (
-	// MempoolSize is [mempool] size: api.MaxNodes heartbeats in flight
-	// (CometBFT's default, 5,000, is below the largest cluster). Every
+	// MempoolSize is [mempool] size: a heartbeat in flight from each of
+	// 20,000 nodes (api.MaxNodes before issue 12; CometBFT's default,
+	// 5,000, is below it). A larger cluster is kept alive by attestations
+	// (ADR 0018): its idle nodes send no heartbeat transactions. Every
 	// block rechecks what is left; the signature cache (50,000 entries)
 	// covers it, so a recheck costs no ed25519 verification.
 	MempoolSize = 20_000

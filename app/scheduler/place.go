@@ -14,9 +14,9 @@ import (
 // app.MaxPlacementsPerBlockLimit) must stay within these.
 const (
 	// MaxNodes bounds the nodes one call considers.
-	MaxNodes = 1 << 16
+	MaxNodes = 1 << 17
 	// MaxTasksPerCall bounds the tasks handed to one call.
-	MaxTasksPerCall = 1 << 18
+	MaxTasksPerCall = 1 << 20
 	// MaxPlacementsPerCall bounds Place's limit.
 	MaxPlacementsPerCall = 10_000
 	// ScansPerPlacement bounds the work of a call: it scans the nodes for
