@@ -2,7 +2,7 @@
 // real chain (`phalanxd fleet`, docs/fleet.md).
 //
 // Each simulated node has its own key (derived from a seed: KeyOf), its
-// own id (NodeID) and its own endpoint (EndpointOf: 127.1.B.C on the
+// own id (NodeID) and its own endpoint (EndpointOf: 127.A.B.C on the
 // fleet's one listener). The fleet registers the nodes itself (open
 // registration, paced by params.max_self_registrations_per_block and by
 // Config.MaxUnattested), or adopts those registered by an earlier run with

@@ -214,7 +214,7 @@ func (f *Fleet) Run(ctx context.Context) (*Summary, error) {
 		n.aliveSince = f.start
 	}
 	f.mu.Unlock()
-	f.logf("fleet: %d nodes (%s…%s), endpoints 127.1.x.y:%d; heartbeat interval %s, down_after %s, report window %s; %d registered already",
+	f.logf("fleet: %d nodes (%s…%s), endpoints 127.A.B.C:%d; heartbeat interval %s, down_after %s, report window %s; %d registered already",
 		len(f.nodes), f.nodes[0].id, f.nodes[len(f.nodes)-1].id, f.port, f.p.interval, f.p.downAfter, f.p.reportWindow, f.counts.adopted)
 
 	runCtx, cancel := context.WithTimeout(ctx, f.cfg.Duration)

@@ -15,10 +15,10 @@ import (
 
 func TestAddressesRoundTrip(t *testing.T) {
 	seen := map[string]bool{}
-	for _, i := range []int{0, 1, hostsPerSubnet - 1, hostsPerSubnet, 9_999, MaxNodes - 1} {
+	for _, i := range []int{0, 1, hostsPerSubnet - 1, hostsPerSubnet, 9_999, hostsPerA - 1, hostsPerA, MaxNodes - 1} {
 		ip := AddrOf(i)
 		if v4 := ip.To4(); v4[0] != 127 || v4[3] == 0 || v4[3] == 255 {
-			t.Errorf("node %d: address %s; want 127.1.B.C with C in 1..254", i, ip)
+			t.Errorf("node %d: address %s; want 127.A.B.C with A >= 1, C in 1..250", i, ip)
 		}
 		if seen[ip.String()] {
 			t.Errorf("node %d: address %s given twice", i, ip)
@@ -28,7 +28,7 @@ func TestAddressesRoundTrip(t *testing.T) {
 			t.Errorf("IndexOf(%s) = %d, %t; want %d", ip, got, ok, i)
 		}
 	}
-	for _, s := range []string{"127.0.0.1", "127.1.0.0", "127.1.0.251", "10.1.0.1", "::1"} {
+	for _, s := range []string{"127.0.0.1", "127.1.0.0", "127.1.0.251", "127.0.5.1", "127.200.0.1", "10.1.0.1", "::1"} {
 		if i, ok := IndexOf(net.ParseIP(s)); ok {
 			t.Errorf("IndexOf(%s) = %d; want no node", s, i)
 		}

@@ -34,15 +34,20 @@ func KeyOf(seed uint64, index int) ed25519.PrivateKey {
 func NodeID(prefix string, index int) string { return fmt.Sprintf("%s-%05d", prefix, index) }
 
 // Node i's endpoint is an address of its own in 127.0.0.0/8, which Linux
-// routes to loopback whole: 127.1.B.C with C in 1..hostsPerSubnet (never
-// .0 or .255) — 64,000 addresses, more than MaxNodes.
-const hostsPerSubnet = 250
+// routes to loopback whole: 127.A.B.C with A from 1 (127.0.0.0/16 is left
+// to the validators), C in 1..hostsPerSubnet (never .0 or .255) —
+// 64,000 addresses per A, subnets enough for MaxNodes.
+const (
+	hostsPerSubnet = 250
+	hostsPerA      = 256 * hostsPerSubnet
+	maxA           = 1 + (MaxNodes-1)/hostsPerA
+)
 
-var _ [256*hostsPerSubnet - MaxNodes]struct{} // every index has an address
+var _ [254 - maxA]struct{} // every index has an address below 127.255
 
 // AddrOf is node index's loopback address.
 func AddrOf(index int) net.IP {
-	return net.IPv4(127, 1, byte(index/hostsPerSubnet), byte(1+index%hostsPerSubnet))
+	return net.IPv4(127, byte(1+index/hostsPerA), byte(index%hostsPerA/hostsPerSubnet), byte(1+index%hostsPerSubnet))
 }
 
 // EndpointOf is node index's endpoint on the listener's port.
@@ -53,10 +58,14 @@ func EndpointOf(index, port int) string {
 // IndexOf is the node index whose address ip is, or false.
 func IndexOf(ip net.IP) (int, bool) {
 	v4 := ip.To4()
-	if v4 == nil || v4[0] != 127 || v4[1] != 1 || v4[3] < 1 || v4[3] > hostsPerSubnet {
+	if v4 == nil || v4[0] != 127 || v4[1] < 1 || int(v4[1]) > maxA || v4[3] < 1 || v4[3] > hostsPerSubnet {
 		return 0, false
 	}
-	return int(v4[2])*hostsPerSubnet + int(v4[3]) - 1, true
+	i := (int(v4[1])-1)*hostsPerA + int(v4[2])*hostsPerSubnet + int(v4[3]) - 1
+	if i >= MaxNodes {
+		return 0, false
+	}
+	return i, true
 }
 
 // registerMsg is node index's self-registration.

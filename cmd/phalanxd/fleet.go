@@ -34,7 +34,7 @@ report how the chain judged them (docs/fleet.md).
 
 Each node has its own key, derived from --seed (the same seed plays the
 same nodes: a second run adopts them), its id PREFIX-NNNNN and its own
-endpoint 127.1.B.C:PORT, all served by one listener on --listen (Linux
+endpoint 127.A.B.C:PORT, all served by one listener on --listen (Linux
 routes all of 127.0.0.0/8 to loopback; the listener binds 0.0.0.0 to
 receive them and answers loopback peers only). The fleet registers its
 nodes itself (the network needs open registration: testnet init --fleet),
