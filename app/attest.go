@@ -195,6 +195,13 @@ func (s *State) setAttested(n *types.Node, attested bool) []Event {
 	if !attested {
 		n.LastHeartbeatClockMs = s.clockMs
 		s.setDeadlines(n)
+		// The node learns that it must heartbeat again only when it next
+		// reads its record, and its intervals are from before it was
+		// attested: it gets suspect_after, not phi's threshold over them.
+		if at := s.clockMs + s.params.SuspectAfterMs; n.SuspectAtMs < at && at <= n.DownAtMs {
+			n.SuspectAtMs, n.SuspectByPhi = at, false
+			s.queueDeadline(n)
+		}
 	}
 	s.touchNode(n)
 	return s.evaluate(n, triggerAttest)

@@ -31,7 +31,7 @@ import (
 const (
 	DefaultInterval            = time.Second
 	DefaultProbeTimeout        = 2 * time.Second
-	DefaultMaxConcurrentProbes = 32
+	DefaultMaxConcurrentProbes = 128
 	DefaultRequestTimeout      = 5 * time.Second
 	DefaultCommitTimeout       = 20 * time.Second
 	DefaultMaxBackoff          = 10 * time.Second
@@ -349,6 +349,14 @@ func (o *Observer) round(ctx context.Context) error {
 	obs := o.probeAll(ctx, verified)
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	// A round over thousands of nodes can outlast a window: what it
+	// found is signed for the window current now (its probes are at most
+	// one round old), or the chain, which takes only the current and the
+	// previous window, would refuse it when it commits and no attestation
+	// would ever be fresh.
+	if now, att, err := o.currentWindow(ctx); err == nil && now > window {
+		window, attesting = now, att
 	}
 	if attesting {
 		if err := o.attest(ctx, window, obs); err != nil {
