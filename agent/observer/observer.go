@@ -336,6 +336,7 @@ func (o *Observer) round(ctx context.Context) error {
 	if window <= o.lastWindow {
 		return nil
 	}
+	t0 := time.Now()
 	var nodes api.NodesAnswer
 	err = o.pool.Do(ctx, nodeListTimeout, func(ctx context.Context, c *client.Client) error {
 		var err error
@@ -345,10 +346,17 @@ func (o *Observer) round(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	t1 := time.Now()
 	verified := o.verifiedNodes(ctx, nodes)
+	t2 := time.Now()
 	obs := o.probeAll(ctx, verified)
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if t3 := time.Now(); t3.Sub(t0) > o.cfg.Interval*5 {
+		o.logf("round for window %d took %s: node list %s (%d nodes), endpoint proofs %s, probes %s (%d)",
+			window, t3.Sub(t0).Round(time.Millisecond), t1.Sub(t0).Round(time.Millisecond), len(nodes.Nodes),
+			t2.Sub(t1).Round(time.Millisecond), t3.Sub(t2).Round(time.Millisecond), len(verified))
 	}
 	// A round over thousands of nodes can outlast a window: what it
 	// found is signed for the window current now (its probes are at most
