@@ -37,9 +37,10 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if !changed && a.attestedNow() {
-				// An observer quorum holds the node alive: nothing changed,
-				// so nothing to send; look again after an interval.
+			if !changed && a.attestedNow() && !a.checkpointPending() {
+				// An observer quorum holds the node alive: nothing changed
+				// (no task state, no checkpoint), so nothing to send; look
+				// again after an interval.
 				a.setStatus(func(s *api.AgentControlPlaneView) { s.HeartbeatsSkipped++ })
 				t.Reset(a.interval())
 				continue
@@ -158,6 +159,24 @@ func (a *Agent) resyncSeq(ctx context.Context) {
 		a.store.seqAtLeast(nv.LastHeartbeatSeq + 1)
 		a.logf("heartbeat seq resynchronised above the chain's %d", nv.LastHeartbeatSeq)
 	}
+}
+
+// checkpointPending reports whether a running task's checkpoint differs
+// from the one the chain holds: a change a heartbeat carries, attested or
+// not (a task that checkpoints continually still sends one heartbeat an
+// interval, as before attested liveness).
+func (a *Agent) checkpointPending() bool {
+	a.mu.Lock()
+	chain := a.chain
+	a.mu.Unlock()
+	for _, st := range a.runner.Tasks() {
+		ct, ok := chain[st.TaskID]
+		if ok && ct.Generation == st.Generation && st.State == StateRunning &&
+			len(st.Checkpoint) > 0 && !bytes.Equal(st.Checkpoint, ct.LastCheckpoint) {
+			return true
+		}
+	}
+	return false
 }
 
 var reportStates = map[string]types.TaskState{
