@@ -24,6 +24,13 @@ const MaxCheckpointBytesPerHeartbeat = 64 << 10
 // the block after its start (one block: 1 s on the localnet).
 const coalesceChanges = 250 * time.Millisecond
 
+// attestedCheckpointEvery: while the node is attested, a running task's
+// changed checkpoint is sent at most every this many heartbeat intervals
+// (a task that checkpoints continually would otherwise cost a heartbeat
+// an interval, as before attested liveness); a replacement then resumes
+// from a checkpoint at most this many intervals older than without it.
+const attestedCheckpointEvery = 5
+
 // heartbeatLoop sends a heartbeat every interval, and sooner (but no
 // sooner than coalesceChanges after the last) when a task changed state.
 func (a *Agent) heartbeatLoop(ctx context.Context) {
@@ -37,9 +44,9 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if !changed && a.attestedNow() && !a.checkpointPending() {
-				// An observer quorum holds the node alive: nothing changed
-				// (no task state, no checkpoint), so nothing to send; look
+			if !changed && a.attestedNow() && !(time.Since(last) >= attestedCheckpointEvery*a.interval() && a.checkpointPending()) {
+				// An observer quorum holds the node alive: no task changed
+				// state, and no checkpoint is due, so nothing to send; look
 				// again after an interval.
 				a.setStatus(func(s *api.AgentControlPlaneView) { s.HeartbeatsSkipped++ })
 				t.Reset(a.interval())
@@ -163,8 +170,7 @@ func (a *Agent) resyncSeq(ctx context.Context) {
 
 // checkpointPending reports whether a running task's checkpoint differs
 // from the one the chain holds: a change a heartbeat carries, attested or
-// not (a task that checkpoints continually still sends one heartbeat an
-// interval, as before attested liveness).
+// not (attested, at most every attestedCheckpointEvery intervals).
 func (a *Agent) checkpointPending() bool {
 	a.mu.Lock()
 	chain := a.chain

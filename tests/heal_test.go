@@ -613,20 +613,21 @@ func checkAttestedLiveness(t *testing.T, h *healNet, ctx context.Context) {
 	if bad != "" {
 		t.Fatalf("agents attested, yet the chain shows:%s", bad)
 	}
-	// Three heartbeat intervals (1s here): no heartbeat may commit, and
-	// every node stays Ready and attested.
-	hold := time.Now().Add(3 * time.Second)
+	// Five heartbeat intervals (1s here): every node stays Ready and
+	// attested, and commits at most 2 heartbeats (its task's checkpoint,
+	// due every 5 intervals while attested; 5 without attestation).
+	hold := time.Now().Add(5 * time.Second)
 	for time.Now().Before(hold) {
 		now, bad := seqs()
 		if bad != "" {
 			t.Fatalf("while attested:%s", bad)
 		}
 		for id, seq := range now {
-			if seq != first[id] {
-				t.Fatalf("node %s committed heartbeat %d (was %d) while attested and unchanged", id, seq, first[id])
+			if seq > first[id]+2 {
+				t.Fatalf("node %s committed heartbeat %d (was %d) within 5 intervals while attested: more than its checkpoints need", id, seq, first[id])
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("attested liveness: every agent's node attested and Ready, no heartbeat committed for 3 intervals (%s after the workload settled)", time.Since(began).Round(100*time.Millisecond))
+	t.Logf("attested liveness: every agent's node attested and Ready, at most 2 heartbeats (checkpoints) committed in 5 intervals (%s after the workload settled)", time.Since(began).Round(100*time.Millisecond))
 }
