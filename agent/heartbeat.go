@@ -44,7 +44,8 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if !changed && a.attestedNow() && !(time.Since(last) >= attestedCheckpointEvery*a.interval() && a.checkpointPending()) {
+			checkpointDue := time.Since(last) >= attestedCheckpointEvery*a.interval() && a.checkpointPending()
+			if !changed && !checkpointDue && a.attestedNow() {
 				// An observer quorum holds the node alive: no task changed
 				// state, and no checkpoint is due, so nothing to send; look
 				// again after an interval.
