@@ -282,8 +282,10 @@ func (c *Client) WaitForTx(ctx context.Context, txBytes []byte) (*Result, error)
 	// Blocks from a little before now on are the ones that can hold the
 	// transaction (it was admitted to the mempool just before).
 	sc := &blockScanner{c: c, hash: hash}
+	var first int64 // the first height that can hold it (0: unknown)
 	if h, err := c.LatestHeight(ctx); err == nil {
-		sc.next = max(h-2, 1)
+		first = max(h-2, 1)
+		sc.next = first
 	}
 	useIndex := true
 	var found *Result
@@ -331,6 +333,15 @@ func (c *Client) WaitForTx(ctx context.Context, txBytes []byte) (*Result, error)
 			}
 			if gone == nil {
 				return false, nil
+			}
+			// The sequence was read from state committed after latest was
+			// read: the block that consumed it may be above latest (and
+			// not indexed yet), so scan up to the height as it is now.
+			if now, err := c.LatestHeight(ctx); err == nil && now > latest {
+				latest = now
+			}
+			if useIndex {
+				sc.next = first // every block since the wait began, not only the unindexed ones
 			}
 			if found, err = sc.scan(ctx, latest); found != nil {
 				return true, nil

@@ -68,9 +68,14 @@ func (p *heartbeatProbe) run(ctx context.Context) {
 		}
 		if err != nil {
 			p.fail(fmt.Sprintf("heartbeat seq %d: %v", p.hbSeq+1, err))
-			// resynchronise the account sequence from the chain
+			// Resynchronise the account and heartbeat sequences from the
+			// chain: a heartbeat whose wait failed may have been committed.
 			if seq, serr := p.c.NextSequence(ctx, crypto.Address(p.key.Public().(ed25519.PublicKey))); serr == nil {
 				p.seq = seq
+			}
+			var n api.NodeView
+			if _, qerr := p.c.Query(ctx, client.NodePath(p.id), &n); qerr == nil && n.LastHeartbeatSeq > p.hbSeq {
+				p.hbSeq = n.LastHeartbeatSeq
 			}
 			continue
 		}
