@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/phalanx-bft/phalanx/agent/internal/ping"
 	"github.com/phalanx-bft/phalanx/agent/internal/rpcpool"
 	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
@@ -151,7 +152,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	a.logf("agent for node %s (account %s) serving http://%s; validators %v", a.cfg.NodeID, a.addr, ln.Addr(), a.pool.URLs())
+	if pc, err := ping.Listen(ln.Addr()); err != nil {
+		a.logf("agent endpoint: UDP probes: %v (observers will probe over HTTP)", err)
+	} else {
+		go func() { _ = ping.Serve(pc, a.pong) }()
+		defer pc.Close()
+	}
+	a.logf("agent for node %s (account %s) serving http://%s (and UDP probes); validators %v", a.cfg.NodeID, a.addr, ln.Addr(), a.pool.URLs())
 
 	if err := a.join(ctx); err != nil {
 		if ctx.Err() != nil {

@@ -2,15 +2,19 @@ package agent
 
 import (
 	"encoding/json"
+	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/phalanx-bft/phalanx/agent/internal/ping"
 	"github.com/phalanx-bft/phalanx/api"
 )
 
 // The agent's HTTP endpoint, for observers and operators. Read-only and
-// unauthenticated: bind it to an address only the cluster can reach.
+// unauthenticated: bind it to an address only the cluster can reach. The
+// same address answers the observers' UDP probes (package ping).
 //
 //	GET /healthz                    {"node_id", "ok", "tasks", "running", "control_plane"}
 //	GET /tasks                      {"node_id", "tasks": [api.AgentTaskView…]}
@@ -57,6 +61,19 @@ func (a *Agent) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, taskView(st))
 	})
 	return mux
+}
+
+// pong answers an observer's UDP probe (package ping) as /healthz and
+// /tasks would: ok, and how many tasks are not healthy. It answers for
+// this node whatever id was asked for; the observer checks it.
+func (a *Agent) pong(string, net.Addr) (ping.Pong, bool) {
+	p := ping.Pong{NodeID: a.cfg.NodeID, OK: true}
+	for _, t := range a.runner.Tasks() {
+		if !t.Healthy && p.Failing < math.MaxUint16 {
+			p.Failing++
+		}
+	}
+	return p, true
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

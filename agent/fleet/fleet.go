@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/phalanx-bft/phalanx/agent/internal/ping"
 	"github.com/phalanx-bft/phalanx/agent/internal/rpcpool"
 	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
@@ -120,6 +121,7 @@ type Fleet struct {
 	jobs   chan job
 	logf   func(format string, args ...any)
 	ln     net.Listener
+	udp    net.PacketConn // the same port: the observers' UDP probes
 	port   int
 	rng    *rand.Rand // the crash schedule's; used by Run's loop only
 	victim []int      // crash candidates, in a seeded order
@@ -165,7 +167,13 @@ func New(cfg Config) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet listener: %w", err)
 	}
+	udp, err := ping.Listen(ln.Addr())
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("fleet listener: UDP probes: %w", err)
+	}
 	f := &Fleet{
+		udp:  udp,
 		cfg:  cfg,
 		pool: pool,
 		byID: make(map[string]*node, cfg.Nodes),
@@ -196,6 +204,8 @@ func (f *Fleet) Port() int { return f.port }
 func (f *Fleet) Run(ctx context.Context) (*Summary, error) {
 	srv := &http.Server{Handler: f.handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(f.ln) }()
+	go func() { _ = ping.Serve(f.udp, f.pong) }()
+	defer f.udp.Close()
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

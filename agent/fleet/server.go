@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/phalanx-bft/phalanx/agent/internal/ping"
 	"github.com/phalanx-bft/phalanx/api"
 )
 
@@ -17,6 +18,8 @@ import (
 //	GET /tasks     api.AgentTasksView: the tasks the chain places on it, all healthy
 //
 // The node is the one whose address (AddrOf) the connection was made to.
+// The same port answers the observers' UDP probes (package ping) for the
+// node a ping names.
 // A crashed node's connections are closed without an answer, as a dead
 // process's would be refused. Each answer closes its connection
 // (Connection: close): four observers keeping an idle connection to each
@@ -94,6 +97,28 @@ func (f *Fleet) nodeOf(w http.ResponseWriter, r *http.Request) (*node, bool) {
 		return nil, false
 	}
 	return n, true
+}
+
+// pong answers an observer's UDP probe (package ping) for the node it
+// names, as its agent would: a crashed node's, a node's not played here
+// and a peer's beyond loopback are dropped.
+func (f *Fleet) pong(id string, from net.Addr) (ping.Pong, bool) {
+	if u, ok := from.(*net.UDPAddr); !ok || !u.IP.IsLoopback() {
+		return ping.Pong{}, false
+	}
+	n := f.byID[id]
+	if n == nil {
+		return ping.Pong{}, false
+	}
+	f.mu.Lock()
+	crashed := n.crashed
+	f.mu.Unlock()
+	if crashed {
+		f.refused.Add(1)
+		return ping.Pong{}, false
+	}
+	f.probes.Add(1)
+	return ping.Pong{NodeID: n.id, OK: true}, true
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/phalanx-bft/phalanx/agent/internal/fsutil"
+	"github.com/phalanx-bft/phalanx/agent/internal/ping"
 	"github.com/phalanx-bft/phalanx/agent/internal/rpcpool"
 	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
@@ -69,6 +70,12 @@ type Config struct {
 	Breaker BreakerConfig
 	// MaxConcurrentProbes bounds the probes in flight.
 	MaxConcurrentProbes int
+	// HTTPProbesOnly probes every node over HTTP (/healthz), as before UDP
+	// probes (ADR 0018): a TCP connection and a request per node per
+	// window. By default a node is pinged over UDP first (package ping)
+	// and asked over HTTP only when it does not answer, or reports
+	// failing tasks.
+	HTTPProbesOnly bool
 	// RequestTimeout bounds a query, CommitTimeout the wait for a report
 	// to be committed; MaxBackoff the pause while no validator answers.
 	RequestTimeout time.Duration
@@ -173,6 +180,10 @@ type Observer struct {
 	mu         sync.Mutex     // guards breakers during a probe round
 	trust      *client.Trust
 	verified   map[string]string // node id -> endpoint proven for it
+	pinger     *ping.Prober      // nil: HTTP probes only
+	// httpOnly counts down the rounds in which an endpoint that answered
+	// HTTP but not UDP is probed over HTTP alone (an agent without UDP).
+	httpOnly map[string]int
 
 	// standing: what this observer believes its standing attestation of
 	// each node is on the chain (ADR 0018): true attested, false withdrawn;
@@ -217,6 +228,12 @@ func New(cfg Config) (*Observer, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.httpOnly = map[string]int{}
+	if !cfg.HTTPProbesOnly {
+		if o.pinger, err = ping.NewProber(); err != nil {
+			return nil, err
+		}
+	}
 	o.sub = o.pool.NewSubmitter(cfg.Key)
 	dir := filepath.Join(cfg.Home, "observer")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -246,6 +263,9 @@ func New(cfg Config) (*Observer, error) {
 func (o *Observer) Run(ctx context.Context) error {
 	o.logf("observer %s reporting through %v", o.addr, o.pool.URLs())
 	defer o.closeTrust()
+	if o.pinger != nil {
+		defer o.pinger.Close()
+	}
 	if err := o.retry(ctx, o.anchor); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -563,8 +583,9 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 	now := time.Now()
 	seen := map[string]bool{}
 	type job struct {
-		n api.NodeView
-		b *Breaker
+		n   api.NodeView
+		b   *Breaker
+		key string
 	}
 	var jobs []job
 	var out []types.Observation
@@ -584,11 +605,12 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 			out = append(out, types.Observation{NodeId: n.ID, Reachable: false})
 			continue
 		}
-		jobs = append(jobs, job{n, b})
+		jobs = append(jobs, job{n, b, key})
 	}
 	for key := range o.breakers {
 		if !seen[key] {
 			delete(o.breakers, key)
+			delete(o.httpOnly, key)
 		}
 	}
 	o.mu.Unlock()
@@ -601,7 +623,7 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			ob, err := o.probe(ctx, j.n)
+			ob, err := o.probe(ctx, j.n, j.key)
 			if err != nil {
 				o.logf("probe %s at %s: %v", j.n.ID, j.n.Endpoint, err)
 			}
@@ -619,19 +641,69 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 	return append(out, results...)
 }
 
-// probe asks a node's agent for /healthz (the round trip is the rtt) and
-// /tasks (the failing tasks), within ProbeTimeout.
-func (o *Observer) probe(ctx context.Context, n api.NodeView) (types.Observation, error) {
+// UDP probes: udpTries pings, each given a third of ProbeTimeout at
+// most udpTryTimeout, before HTTP is tried; an endpoint that answered HTTP
+// but not UDP is probed over HTTP alone for httpOnlyRounds rounds.
+const (
+	udpTries       = 2
+	udpTryTimeout  = 300 * time.Millisecond
+	httpOnlyRounds = 16
+)
+
+// probe pings a node's agent over UDP (the round trip is the rtt) and,
+// when it reports failing tasks, asks /tasks which; a node that does not
+// answer over UDP is asked for /healthz (and /tasks) over HTTP. All
+// within ProbeTimeout.
+func (o *Observer) probe(ctx context.Context, n api.NodeView, key string) (types.Observation, error) {
 	ob := types.Observation{NodeId: n.ID}
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.ProbeTimeout)
 	defer cancel()
 	base := "http://" + n.Endpoint
+	o.mu.Lock()
+	skipUDP := o.httpOnly[key] > 0
+	if skipUDP {
+		o.httpOnly[key]--
+	}
+	o.mu.Unlock()
+	triedUDP := false
+	if o.pinger != nil && !skipUDP {
+		triedUDP = true
+		pong, rtt, err := o.pinger.Probe(ctx, n.Endpoint, n.ID, udpTries, min(udpTryTimeout, o.cfg.ProbeTimeout/3))
+		if err == nil {
+			if pong.NodeID != n.ID {
+				return ob, fmt.Errorf("the endpoint answers for node %q, not %q", pong.NodeID, n.ID)
+			}
+			if !pong.OK {
+				return ob, errors.New("the agent says it is not ok")
+			}
+			ob.Reachable = true
+			ob.RttMs = uint32(min(rtt.Milliseconds(), 1<<31))
+			if pong.Failing == 0 || len(n.Tasks) == 0 {
+				return ob, nil
+			}
+			var tv api.AgentTasksView
+			if err := o.get(ctx, base+"/tasks", &tv); err != nil {
+				o.logf("probe %s: /tasks: %v (reported reachable, without failing tasks)", n.ID, err)
+				return ob, nil
+			}
+			ob.FailingTaskIds = failingPlaced(n, tv)
+			return ob, nil
+		}
+		if ctx.Err() != nil {
+			return ob, err
+		}
+	}
 	start := time.Now()
 	var h api.AgentHealthView
 	if err := o.get(ctx, base+"/healthz", &h); err != nil {
 		return ob, err
 	}
 	rtt := time.Since(start)
+	if triedUDP {
+		o.mu.Lock()
+		o.httpOnly[key] = httpOnlyRounds
+		o.mu.Unlock()
+	}
 	if h.NodeID != n.ID {
 		return ob, fmt.Errorf("the endpoint answers for node %q, not %q", h.NodeID, n.ID)
 	}

@@ -23,6 +23,7 @@ func observerCmd() *cobra.Command {
 		interval, probeTimeout      time.Duration
 		cooldown, commitTimeout     time.Duration
 		breakerFailures, concurrent int
+		httpOnly                    bool
 		tf                          trustFlags
 	)
 	cmd := &cobra.Command{
@@ -30,8 +31,11 @@ func observerCmd() *cobra.Command {
 		Short: "Probe the cluster's nodes and submit one signed HealthReport per report window",
 		Long: `Run a validator's observer: once per report window (the latest block time
 divided by params.report_window_ms) it probes every registered node's
-endpoint (GET http://ENDPOINT/healthz, then /tasks) within --probe-timeout,
-and submits one HealthReport with all its observations (reachable, round
+endpoint within --probe-timeout: one UDP datagram to the endpoint's port,
+answered by the agent (two tries), then GET http://ENDPOINT/tasks only
+when the agent says some task is failing; a node that does not answer
+over UDP is asked GET http://ENDPOINT/healthz (and /tasks) instead
+(--http-probes-only: always over HTTP, as before). It submits one HealthReport with all its observations (reachable, round
 trip, failing tasks), signed with --key, through --node (normally the local
 validator's RPC) and every --rpc-fallback at once: one of them admitting
 it is enough, so a dead or stopped validator does not silence its
@@ -80,6 +84,7 @@ See docs/agent.md.`,
 				ProbeTimeout:        probeTimeout,
 				Breaker:             observer.BreakerConfig{Failures: breakerFailures, Cooldown: cooldown},
 				MaxConcurrentProbes: concurrent,
+				HTTPProbesOnly:      httpOnly,
 				CommitTimeout:       commitTimeout,
 				Logf:                logger.Printf,
 			})
@@ -103,6 +108,7 @@ See docs/agent.md.`,
 	fl.IntVar(&breakerFailures, "breaker-failures", observer.DefaultBreakerFailures, "consecutive failed probes that open an endpoint's circuit breaker")
 	fl.DurationVar(&cooldown, "breaker-cooldown", observer.DefaultBreakerCooldown, "how long an open breaker reports its node unreachable before probing it again")
 	fl.IntVar(&concurrent, "max-concurrent-probes", observer.DefaultMaxConcurrentProbes, "probes in flight at most")
+	fl.BoolVar(&httpOnly, "http-probes-only", false, "probe every node over HTTP (a TCP connection and a request each), not with a UDP datagram first")
 	fl.DurationVar(&commitTimeout, "commit-timeout", observer.DefaultCommitTimeout, "how long to wait for a report to be committed")
 	tf.register(cmd, &home, "observer")
 	return cmd

@@ -1,0 +1,279 @@
+// Package ping is the observers' UDP liveness probe (ADR 0018, "UDP
+// probes"): one datagram to a node's endpoint, one back, instead of a TCP
+// connection and an HTTP request.
+//
+// A node's agent answers on the UDP port of its HTTP endpoint (the same
+// host:port). The wire format, all integers big-endian:
+//
+//	ping: "PHXP" | version 1 | kind 1 | nonce (8) | id length (1) | node id
+//	pong: "PHXP" | version 1 | kind 2 | nonce (8) | flags (1) | failing (2) | id length (1) | node id
+//
+// flags bit 0 is the agent's "ok" (as /healthz says); failing is how many
+// of its tasks are not healthy, so an observer asks /tasks over HTTP only
+// when some are. The nonce is random per probe: a pong that does not echo
+// one the prober is waiting for is dropped, so only something that saw
+// the ping can answer it (the same guarantee as a TCP handshake against
+// off-path spoofing). Pongs are matched by nonce, not by source address:
+// a listener bound to a wildcard address may answer from another one.
+package ping
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/phalanx-bft/phalanx/api"
+)
+
+const (
+	magic   = "PHXP"
+	version = 1
+
+	kindPing = 1
+	kindPong = 2
+
+	pingHeader = 4 + 1 + 1 + 8 + 1
+	pongHeader = 4 + 1 + 1 + 8 + 1 + 2 + 1
+
+	// MaxPacket bounds a datagram of either kind.
+	MaxPacket = pongHeader + api.MaxNodeIDLen
+)
+
+// Ping is a probe of the node NodeID.
+type Ping struct {
+	Nonce  uint64
+	NodeID string
+}
+
+// Pong is a node's answer.
+type Pong struct {
+	Nonce   uint64
+	NodeID  string
+	OK      bool
+	Failing uint16
+}
+
+// Errors of the parsers.
+var (
+	ErrNotPhalanx = errors.New("not a Phalanx probe datagram")
+	ErrMalformed  = errors.New("malformed probe datagram")
+)
+
+// AppendPing appends p's encoding to b.
+func AppendPing(b []byte, p Ping) []byte {
+	b = append(b, magic...)
+	b = append(b, version, kindPing)
+	b = binary.BigEndian.AppendUint64(b, p.Nonce)
+	b = append(b, byte(len(p.NodeID)))
+	return append(b, p.NodeID...)
+}
+
+// AppendPong appends p's encoding to b.
+func AppendPong(b []byte, p Pong) []byte {
+	b = append(b, magic...)
+	b = append(b, version, kindPong)
+	b = binary.BigEndian.AppendUint64(b, p.Nonce)
+	var flags byte
+	if p.OK {
+		flags |= 1
+	}
+	b = append(b, flags)
+	b = binary.BigEndian.AppendUint16(b, p.Failing)
+	b = append(b, byte(len(p.NodeID)))
+	return append(b, p.NodeID...)
+}
+
+func header(b []byte, kind byte, size int) error {
+	if len(b) < 6 || string(b[:4]) != magic {
+		return ErrNotPhalanx
+	}
+	if b[4] != version {
+		return fmt.Errorf("%w: version %d; expected %d", ErrMalformed, b[4], version)
+	}
+	if b[5] != kind {
+		return fmt.Errorf("%w: kind %d; expected %d", ErrMalformed, b[5], kind)
+	}
+	if len(b) < size {
+		return fmt.Errorf("%w: %d bytes; expected at least %d", ErrMalformed, len(b), size)
+	}
+	if n := int(b[size-1]); n > api.MaxNodeIDLen || len(b) != size+n {
+		return fmt.Errorf("%w: node id of %d bytes in a datagram of %d; expected at most %d, filling it", ErrMalformed, n, len(b), api.MaxNodeIDLen)
+	}
+	return nil
+}
+
+// ParsePing decodes a ping.
+func ParsePing(b []byte) (Ping, error) {
+	if err := header(b, kindPing, pingHeader); err != nil {
+		return Ping{}, err
+	}
+	return Ping{Nonce: binary.BigEndian.Uint64(b[6:14]), NodeID: string(b[pingHeader:])}, nil
+}
+
+// ParsePong decodes a pong.
+func ParsePong(b []byte) (Pong, error) {
+	if err := header(b, kindPong, pongHeader); err != nil {
+		return Pong{}, err
+	}
+	return Pong{
+		Nonce:   binary.BigEndian.Uint64(b[6:14]),
+		OK:      b[14]&1 != 0,
+		Failing: binary.BigEndian.Uint16(b[15:17]),
+		NodeID:  string(b[pongHeader:]),
+	}, nil
+}
+
+// Answer says how to answer a ping for nodeID from from: answer false
+// drops it (no such node here, a crashed one in a simulation, a peer
+// refused).
+type Answer func(nodeID string, from net.Addr) (p Pong, answer bool)
+
+// Serve answers the pings that arrive on pc until pc is closed; other
+// datagrams are dropped. It returns the read error that ended it.
+func Serve(pc net.PacketConn, answer Answer) error {
+	buf := make([]byte, MaxPacket+1)
+	out := make([]byte, 0, MaxPacket)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return err
+		}
+		p, err := ParsePing(buf[:n])
+		if err != nil {
+			continue
+		}
+		pong, ok := answer(p.NodeID, from)
+		if !ok {
+			continue
+		}
+		pong.Nonce = p.Nonce
+		out = AppendPong(out[:0], pong)
+		_, _ = pc.WriteTo(out, from)
+	}
+}
+
+// Listen binds the UDP side of an HTTP endpoint: the same address as
+// tcpAddr (a bound listener's address, so its port is known).
+func Listen(tcpAddr net.Addr) (net.PacketConn, error) {
+	return net.ListenPacket("udp", tcpAddr.String())
+}
+
+// ErrNoAnswer: no pong within the tries.
+var ErrNoAnswer = errors.New("no answer over UDP")
+
+// Prober sends pings from one socket and matches the pongs to them.
+type Prober struct {
+	conn *net.UDPConn
+
+	mu      sync.Mutex
+	pending map[uint64]chan Pong
+}
+
+// NewProber binds a socket on every interface, on a port the OS picks.
+func NewProber() (*Prober, error) {
+	conn, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		return nil, fmt.Errorf("UDP probe socket: %w", err)
+	}
+	_ = conn.SetReadBuffer(1 << 20)
+	p := &Prober{conn: conn, pending: map[uint64]chan Pong{}}
+	go p.read()
+	return p, nil
+}
+
+// Close closes the socket; pending probes end without an answer.
+func (p *Prober) Close() error { return p.conn.Close() }
+
+func (p *Prober) read() {
+	buf := make([]byte, MaxPacket+1)
+	for {
+		n, _, err := p.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		pong, err := ParsePong(buf[:n])
+		if err != nil {
+			continue
+		}
+		p.mu.Lock()
+		ch := p.pending[pong.Nonce]
+		delete(p.pending, pong.Nonce)
+		p.mu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- pong:
+			default: // an earlier try's late answer is already there
+			}
+		}
+	}
+}
+
+// Resolve reads an endpoint (host:port, an IP literal or a name).
+func Resolve(endpoint string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(endpoint); err == nil {
+		return ap, nil
+	}
+	ua, err := net.ResolveUDPAddr("udp", endpoint)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return ua.AddrPort(), nil
+}
+
+// Probe pings nodeID at endpoint up to tries times, waiting timeout for
+// each answer, and returns the first pong and its round trip.
+func (p *Prober) Probe(ctx context.Context, endpoint, nodeID string, tries int, timeout time.Duration) (Pong, time.Duration, error) {
+	to, err := Resolve(endpoint)
+	if err != nil {
+		return Pong{}, 0, err
+	}
+	if len(nodeID) > api.MaxNodeIDLen {
+		return Pong{}, 0, fmt.Errorf("node id of %d bytes; expected at most %d", len(nodeID), api.MaxNodeIDLen)
+	}
+	ch := make(chan Pong, 1)
+	buf := make([]byte, 0, MaxPacket)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for try := 0; try < tries; try++ {
+		var nb [8]byte
+		_, _ = rand.Read(nb[:])
+		nonce := binary.BigEndian.Uint64(nb[:])
+		p.mu.Lock()
+		p.pending[nonce] = ch
+		p.mu.Unlock()
+		start := time.Now()
+		buf = AppendPing(buf[:0], Ping{Nonce: nonce, NodeID: nodeID})
+		_, werr := p.conn.WriteToUDPAddrPort(buf, to)
+		if try > 0 {
+			t.Reset(timeout)
+		}
+		select {
+		case pong := <-ch:
+			return pong, time.Since(start), nil
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		p.mu.Lock()
+		delete(p.pending, nonce)
+		p.mu.Unlock()
+		if ctx.Err() != nil {
+			return Pong{}, 0, ctx.Err()
+		}
+		if werr != nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return Pong{}, 0, fmt.Errorf("%w (%d tries of %s): %v", ErrNoAnswer, tries, timeout, err)
+	}
+	return Pong{}, 0, fmt.Errorf("%w (%d tries of %s)", ErrNoAnswer, tries, timeout)
+}
