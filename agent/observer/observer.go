@@ -181,6 +181,7 @@ type Observer struct {
 	trust      *client.Trust
 	verified   map[string]string // node id -> endpoint proven for it
 	pinger     *ping.Prober      // nil: HTTP probes only
+	prefetch   chan listed       // the next round's node list, being read
 	// httpOnly counts down the rounds in which an endpoint that answered
 	// HTTP but not UDP is probed over HTTP alone (an agent without UDP).
 	httpOnly map[string]int
@@ -357,12 +358,7 @@ func (o *Observer) round(ctx context.Context) error {
 		return nil
 	}
 	t0 := time.Now()
-	var nodes api.NodesAnswer
-	err = o.pool.Do(ctx, nodeListTimeout, func(ctx context.Context, c *client.Client) error {
-		var err error
-		nodes, err = c.Nodes(ctx, nil)
-		return err
-	})
+	nodes, err := o.nodeList(ctx)
 	if err != nil {
 		return err
 	}
@@ -373,6 +369,7 @@ func (o *Observer) round(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	o.prefetchList(ctx)
 	if t3 := time.Now(); t3.Sub(t0) > o.cfg.Interval*5 {
 		o.logf("round for window %d took %s: node list %s (%d nodes), endpoint proofs %s, probes %s (%d)",
 			window, t3.Sub(t0).Round(time.Millisecond), t1.Sub(t0).Round(time.Millisecond), len(nodes.Nodes),
@@ -426,6 +423,71 @@ func (o *Observer) round(ctx context.Context) error {
 		o.logf("window %d: %d nodes observed, %d unreachable; height %d: %s", window, len(report.Observations), unreachable, res.Height, res.Log)
 	}()
 	return nil
+}
+
+// listed is a read of the node list.
+type listed struct {
+	nodes api.NodesAnswer
+	err   error
+	at    time.Time // when the read began
+}
+
+// maxPrefetchAge bounds the age of a prefetched node list a round uses.
+const maxPrefetchAge = 15 * time.Second
+
+// prefetchList starts reading the node list for the next round, so that
+// a round over thousands of nodes (seconds to list) spends its time
+// probing. The list is at most one window older than a list read when
+// the round begins; new nodes are probed one round later.
+func (o *Observer) prefetchList(ctx context.Context) {
+	if o.prefetch != nil {
+		return
+	}
+	ch := make(chan listed, 1)
+	o.prefetch = ch
+	o.waits.Add(1)
+	go func() {
+		defer o.waits.Done()
+		l := listed{at: time.Now()}
+		l.nodes, l.err = o.readList(ctx)
+		ch <- l
+	}()
+}
+
+// nodeList is the prefetched node list if it is recent and read, or a
+// list read now.
+func (o *Observer) nodeList(ctx context.Context) (api.NodesAnswer, error) {
+	if ch := o.prefetch; ch != nil {
+		select {
+		case l := <-ch:
+			o.prefetch = nil
+			if l.err == nil && time.Since(l.at) < maxPrefetchAge {
+				return l.nodes, nil
+			}
+		default:
+			// Still being read: wait for it rather than read twice.
+			select {
+			case l := <-ch:
+				o.prefetch = nil
+				if l.err == nil && time.Since(l.at) < maxPrefetchAge {
+					return l.nodes, nil
+				}
+			case <-ctx.Done():
+				return api.NodesAnswer{}, ctx.Err()
+			}
+		}
+	}
+	return o.readList(ctx)
+}
+
+func (o *Observer) readList(ctx context.Context) (api.NodesAnswer, error) {
+	var nodes api.NodesAnswer
+	err := o.pool.Do(ctx, nodeListTimeout, func(ctx context.Context, c *client.Client) error {
+		var err error
+		nodes, err = c.Nodes(ctx, nil)
+		return err
+	})
+	return nodes, err
 }
 
 // attest sends this window's Attest transactions: the nodes it reached
@@ -577,8 +639,10 @@ func (o *Observer) callTimeout() time.Duration {
 	return min(o.cfg.RequestTimeout, max(o.cfg.Interval, time.Second))
 }
 
-// probeAll probes every node with an endpoint, at most
-// MaxConcurrentProbes at once; an open breaker answers for its node.
+// probeAll probes every node with an endpoint: one UDP sweep over all of
+// them (ping.Sweep), then, at most MaxConcurrentProbes at once, HTTP for
+// those that did not answer it or count failing tasks; an open breaker
+// answers for its node.
 func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.Observation {
 	now := time.Now()
 	seen := map[string]bool{}
@@ -613,17 +677,48 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 			delete(o.httpOnly, key)
 		}
 	}
+	// Nodes not probed over HTTP alone are pinged first, all in one sweep.
+	udp := make([]*ping.Result, len(jobs))
+	var targets []ping.Target
+	var swept []int
+	for i, j := range jobs {
+		if o.pinger == nil {
+			break
+		}
+		if o.httpOnly[j.key] > 0 {
+			o.httpOnly[j.key]--
+			continue
+		}
+		targets = append(targets, ping.Target{Endpoint: j.n.Endpoint, NodeID: j.n.ID})
+		swept = append(swept, i)
+	}
 	o.mu.Unlock()
+	if len(targets) > 0 {
+		res := o.pinger.Sweep(ctx, targets, udpTries, min(udpTryTimeout, o.cfg.ProbeTimeout/3))
+		for k, i := range swept {
+			udp[i] = &res[k]
+		}
+	}
 
 	results := make([]types.Observation, len(jobs))
 	sem := make(chan struct{}, o.cfg.MaxConcurrentProbes)
 	var wg sync.WaitGroup
 	for i, j := range jobs {
+		if r := udp[i]; r != nil && r.Answered {
+			ob, err := o.pongObservation(j.n, r)
+			if err == nil && len(ob.FailingTaskIds) == 0 && (r.Pong.Failing == 0 || len(j.n.Tasks) == 0) {
+				o.mu.Lock()
+				j.b.Record(time.Now(), true)
+				o.mu.Unlock()
+				results[i] = ob
+				continue // answered in the sweep; nothing to ask over HTTP
+			}
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			ob, err := o.probe(ctx, j.n, j.key)
+			ob, err := o.probe(ctx, j.n, j.key, udp[i])
 			if err != nil {
 				o.logf("probe %s at %s: %v", j.n.ID, j.n.Endpoint, err)
 			}
@@ -650,49 +745,43 @@ const (
 	httpOnlyRounds = 16
 )
 
-// probe pings a node's agent over UDP (the round trip is the rtt) and,
-// when it reports failing tasks, asks /tasks which; a node that does not
-// answer over UDP is asked for /healthz (and /tasks) over HTTP. All
-// within ProbeTimeout.
-func (o *Observer) probe(ctx context.Context, n api.NodeView, key string) (types.Observation, error) {
+// pongObservation is the observation a node's UDP answer makes.
+func (o *Observer) pongObservation(n api.NodeView, r *ping.Result) (types.Observation, error) {
 	ob := types.Observation{NodeId: n.ID}
+	if r.Pong.NodeID != n.ID {
+		return ob, fmt.Errorf("the endpoint answers for node %q, not %q", r.Pong.NodeID, n.ID)
+	}
+	if !r.Pong.OK {
+		return ob, errors.New("the agent says it is not ok")
+	}
+	ob.Reachable = true
+	ob.RttMs = uint32(min(r.RTT.Milliseconds(), 1<<31))
+	return ob, nil
+}
+
+// probe completes a node's probe: with its sweep's answer (udp, nil
+// when it was not pinged), the failing tasks over HTTP when it counts
+// some; without an answer, /healthz (and /tasks) over HTTP. All within
+// ProbeTimeout.
+func (o *Observer) probe(ctx context.Context, n api.NodeView, key string, udp *ping.Result) (types.Observation, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.ProbeTimeout)
 	defer cancel()
 	base := "http://" + n.Endpoint
-	o.mu.Lock()
-	skipUDP := o.httpOnly[key] > 0
-	if skipUDP {
-		o.httpOnly[key]--
-	}
-	o.mu.Unlock()
-	triedUDP := false
-	if o.pinger != nil && !skipUDP {
-		triedUDP = true
-		pong, rtt, err := o.pinger.Probe(ctx, n.Endpoint, n.ID, udpTries, min(udpTryTimeout, o.cfg.ProbeTimeout/3))
-		if err == nil {
-			if pong.NodeID != n.ID {
-				return ob, fmt.Errorf("the endpoint answers for node %q, not %q", pong.NodeID, n.ID)
-			}
-			if !pong.OK {
-				return ob, errors.New("the agent says it is not ok")
-			}
-			ob.Reachable = true
-			ob.RttMs = uint32(min(rtt.Milliseconds(), 1<<31))
-			if pong.Failing == 0 || len(n.Tasks) == 0 {
-				return ob, nil
-			}
-			var tv api.AgentTasksView
-			if err := o.get(ctx, base+"/tasks", &tv); err != nil {
-				o.logf("probe %s: /tasks: %v (reported reachable, without failing tasks)", n.ID, err)
-				return ob, nil
-			}
-			ob.FailingTaskIds = failingPlaced(n, tv)
-			return ob, nil
-		}
-		if ctx.Err() != nil {
+	if udp != nil && udp.Answered {
+		ob, err := o.pongObservation(n, udp)
+		if err != nil || udp.Pong.Failing == 0 || len(n.Tasks) == 0 {
 			return ob, err
 		}
+		var tv api.AgentTasksView
+		if err := o.get(ctx, base+"/tasks", &tv); err != nil {
+			o.logf("probe %s: /tasks: %v (reported reachable, without failing tasks)", n.ID, err)
+			return ob, nil
+		}
+		ob.FailingTaskIds = failingPlaced(n, tv)
+		return ob, nil
 	}
+	triedUDP := udp != nil
+	ob := types.Observation{NodeId: n.ID}
 	start := time.Now()
 	var h api.AgentHealthView
 	if err := o.get(ctx, base+"/healthz", &h); err != nil {

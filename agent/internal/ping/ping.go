@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -172,7 +173,7 @@ type Prober struct {
 	conn *net.UDPConn
 
 	mu      sync.Mutex
-	pending map[uint64]chan Pong
+	pending map[uint64]func(Pong) // by nonce; called once, from the reader
 }
 
 // NewProber binds a socket on every interface, on a port the OS picks.
@@ -182,7 +183,7 @@ func NewProber() (*Prober, error) {
 		return nil, fmt.Errorf("UDP probe socket: %w", err)
 	}
 	_ = conn.SetReadBuffer(1 << 20)
-	p := &Prober{conn: conn, pending: map[uint64]chan Pong{}}
+	p := &Prober{conn: conn, pending: map[uint64]func(Pong){}}
 	go p.read()
 	return p, nil
 }
@@ -205,14 +206,11 @@ func (p *Prober) read() {
 			continue
 		}
 		p.mu.Lock()
-		ch := p.pending[pong.Nonce]
+		got := p.pending[pong.Nonce]
 		delete(p.pending, pong.Nonce)
 		p.mu.Unlock()
-		if ch != nil {
-			select {
-			case ch <- pong:
-			default: // an earlier try's late answer is already there
-			}
+		if got != nil {
+			got(pong)
 		}
 	}
 }
@@ -240,6 +238,12 @@ func (p *Prober) Probe(ctx context.Context, endpoint, nodeID string, tries int, 
 		return Pong{}, 0, fmt.Errorf("node id of %d bytes; expected at most %d", len(nodeID), api.MaxNodeIDLen)
 	}
 	ch := make(chan Pong, 1)
+	got := func(p Pong) {
+		select {
+		case ch <- p:
+		default: // an earlier try's late answer is already there
+		}
+	}
 	buf := make([]byte, 0, MaxPacket)
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -248,7 +252,7 @@ func (p *Prober) Probe(ctx context.Context, endpoint, nodeID string, tries int, 
 		_, _ = rand.Read(nb[:])
 		nonce := binary.BigEndian.Uint64(nb[:])
 		p.mu.Lock()
-		p.pending[nonce] = ch
+		p.pending[nonce] = got
 		p.mu.Unlock()
 		start := time.Now()
 		buf = AppendPing(buf[:0], Ping{Nonce: nonce, NodeID: nodeID})
@@ -276,4 +280,118 @@ func (p *Prober) Probe(ctx context.Context, endpoint, nodeID string, tries int, 
 		return Pong{}, 0, fmt.Errorf("%w (%d tries of %s): %v", ErrNoAnswer, tries, timeout, err)
 	}
 	return Pong{}, 0, fmt.Errorf("%w (%d tries of %s)", ErrNoAnswer, tries, timeout)
+}
+
+// Target is one node a Sweep pings.
+type Target struct {
+	Endpoint string
+	NodeID   string
+}
+
+// Result is a Sweep's answer for one Target: Answered false when no pong
+// came within the tries (or the endpoint could not be read).
+type Result struct {
+	Pong     Pong
+	RTT      time.Duration
+	Answered bool
+}
+
+// Sweep pacing: sweepBurst pings, then a pause of sweepPause (about
+// 30,000 pings a second), so that a host answering for many nodes (the
+// fleet simulator: one socket for all) is not sent more than its socket
+// buffer holds at once.
+const (
+	sweepBurst = 64
+	sweepPause = 2 * time.Millisecond
+)
+
+// Sweep pings every target from the one socket, paced, then waits up to
+// timeout after the last ping for the answers; it pings the targets that
+// did not answer again, up to tries rounds in all. Results are in the
+// targets' order. A sweep of N targets costs about N/30,000 s plus
+// tries × timeout at most, however many are silent, where one Probe per
+// target with C at once costs N/C round trips.
+func (p *Prober) Sweep(ctx context.Context, targets []Target, tries int, timeout time.Duration) []Result {
+	res := make([]Result, len(targets))
+	addrs := make([]netip.AddrPort, len(targets))
+	valid := make([]bool, len(targets))
+	for i, t := range targets {
+		if ap, err := Resolve(t.Endpoint); err == nil && len(t.NodeID) <= api.MaxNodeIDLen {
+			addrs[i], valid[i] = ap, true
+		}
+	}
+	var mu sync.Mutex
+	sent := make([]time.Time, len(targets))
+	var nonces []uint64
+	defer func() {
+		p.mu.Lock()
+		for _, n := range nonces {
+			delete(p.pending, n)
+		}
+		p.mu.Unlock()
+	}()
+	var rnd [8]byte
+	buf := make([]byte, 0, MaxPacket)
+	for try := 0; try < tries && ctx.Err() == nil; try++ {
+		var todo []int
+		mu.Lock()
+		for i := range targets {
+			if valid[i] && !res[i].Answered {
+				todo = append(todo, i)
+			}
+		}
+		mu.Unlock()
+		if len(todo) == 0 {
+			break
+		}
+		for k, i := range todo {
+			if k > 0 && k%sweepBurst == 0 {
+				select {
+				case <-ctx.Done():
+					return res
+				case <-time.After(sweepPause):
+				}
+			}
+			_, _ = rand.Read(rnd[:])
+			nonce := binary.BigEndian.Uint64(rnd[:])
+			i := i
+			p.mu.Lock()
+			p.pending[nonce] = func(pong Pong) {
+				mu.Lock()
+				if !res[i].Answered {
+					res[i] = Result{Pong: pong, RTT: time.Since(sent[i]), Answered: true}
+				}
+				mu.Unlock()
+			}
+			p.mu.Unlock()
+			nonces = append(nonces, nonce)
+			mu.Lock()
+			sent[i] = time.Now()
+			mu.Unlock()
+			buf = AppendPing(buf[:0], Ping{Nonce: nonce, NodeID: targets[i].NodeID})
+			_, _ = p.conn.WriteToUDPAddrPort(buf, addrs[i])
+		}
+		// Wait for the answers: until all came or timeout passed.
+		deadline := time.Now().Add(timeout)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			mu.Lock()
+			left := 0
+			for _, i := range todo {
+				if !res[i].Answered {
+					left++
+				}
+			}
+			mu.Unlock()
+			if left == 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(min(10*time.Millisecond, time.Until(deadline))):
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return slices.Clone(res)
 }

@@ -3,6 +3,7 @@ package ping
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -108,5 +109,51 @@ func TestProbeOverLoopback(t *testing.T) {
 	pr.mu.Unlock()
 	if left != 0 {
 		t.Errorf("%d nonces still pending after every probe ended", left)
+	}
+}
+
+func TestSweepAnswersEachTarget(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go Serve(pc, func(id string, _ net.Addr) (Pong, bool) {
+		if strings.HasPrefix(id, "dead") {
+			return Pong{}, false
+		}
+		return Pong{NodeID: id, OK: true}, true
+	})
+	pr, err := NewProber()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	ep := pc.LocalAddr().String()
+	var targets []Target
+	for i := range 2000 {
+		id := fmt.Sprintf("n%d", i)
+		if i%100 == 7 {
+			id = fmt.Sprintf("dead%d", i)
+		}
+		targets = append(targets, Target{Endpoint: ep, NodeID: id})
+	}
+	targets = append(targets, Target{Endpoint: "not an endpoint", NodeID: "n-bad"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	res := pr.Sweep(ctx, targets, 2, 200*time.Millisecond)
+	t.Logf("swept %d targets in %s", len(targets), time.Since(start))
+	for i, r := range res {
+		want := !strings.HasPrefix(targets[i].NodeID, "dead") && targets[i].NodeID != "n-bad"
+		if r.Answered != want || (want && r.Pong.NodeID != targets[i].NodeID) {
+			t.Fatalf("target %d (%s): %+v; want answered %v by its own node", i, targets[i].NodeID, r, want)
+		}
+	}
+	pr.mu.Lock()
+	left := len(pr.pending)
+	pr.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d nonces still pending after the sweep", left)
 	}
 }
