@@ -152,7 +152,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	if pc, err := ping.Listen(ln.Addr()); err != nil {
+	if pc, err := ping.Listen(ln.Addr(), 0); err != nil {
 		a.logf("agent endpoint: UDP probes: %v (observers will probe over HTTP)", err)
 	} else {
 		go func() { _ = ping.Serve(pc, a.pong) }()

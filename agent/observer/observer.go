@@ -184,7 +184,8 @@ type Observer struct {
 	prefetch   chan listed       // the next round's node list, being read
 	// httpOnly counts down the rounds in which an endpoint that answered
 	// HTTP but not UDP is probed over HTTP alone (an agent without UDP).
-	httpOnly map[string]int
+	httpOnly  map[string]int
+	udpMisses map[string]int // rounds in a row an endpoint answered HTTP, not UDP
 
 	// standing: what this observer believes its standing attestation of
 	// each node is on the chain (ADR 0018): true attested, false withdrawn;
@@ -229,7 +230,7 @@ func New(cfg Config) (*Observer, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.httpOnly = map[string]int{}
+	o.httpOnly, o.udpMisses = map[string]int{}, map[string]int{}
 	if !cfg.HTTPProbesOnly {
 		if o.pinger, err = ping.NewProber(); err != nil {
 			return nil, err
@@ -675,6 +676,7 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 		if !seen[key] {
 			delete(o.breakers, key)
 			delete(o.httpOnly, key)
+			delete(o.udpMisses, key)
 		}
 	}
 	// Nodes not probed over HTTP alone are pinged first, all in one sweep.
@@ -705,6 +707,9 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		if r := udp[i]; r != nil && r.Answered {
+			o.mu.Lock()
+			delete(o.udpMisses, j.key)
+			o.mu.Unlock()
 			ob, err := o.pongObservation(j.n, r)
 			if err == nil && len(ob.FailingTaskIds) == 0 && (r.Pong.Failing == 0 || len(j.n.Tasks) == 0) {
 				o.mu.Lock()
@@ -738,11 +743,14 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 
 // UDP probes: udpTries pings, each given a third of ProbeTimeout at
 // most udpTryTimeout, before HTTP is tried; an endpoint that answered HTTP
-// but not UDP is probed over HTTP alone for httpOnlyRounds rounds.
+// but not UDP in udpMissesForHTTP rounds in a row (an agent without UDP,
+// not a lost datagram) is probed over HTTP alone for httpOnlyRounds
+// rounds.
 const (
-	udpTries       = 2
-	udpTryTimeout  = 300 * time.Millisecond
-	httpOnlyRounds = 16
+	udpTries         = 2
+	udpTryTimeout    = 300 * time.Millisecond
+	udpMissesForHTTP = 3
+	httpOnlyRounds   = 16
 )
 
 // pongObservation is the observation a node's UDP answer makes.
@@ -790,7 +798,10 @@ func (o *Observer) probe(ctx context.Context, n api.NodeView, key string, udp *p
 	rtt := time.Since(start)
 	if triedUDP {
 		o.mu.Lock()
-		o.httpOnly[key] = httpOnlyRounds
+		if o.udpMisses[key]++; o.udpMisses[key] >= udpMissesForHTTP {
+			o.httpOnly[key] = httpOnlyRounds
+			delete(o.udpMisses, key)
+		}
 		o.mu.Unlock()
 	}
 	if h.NodeID != n.ID {

@@ -160,9 +160,18 @@ func Serve(pc net.PacketConn, answer Answer) error {
 }
 
 // Listen binds the UDP side of an HTTP endpoint: the same address as
-// tcpAddr (a bound listener's address, so its port is known).
-func Listen(tcpAddr net.Addr) (net.PacketConn, error) {
-	return net.ListenPacket("udp", tcpAddr.String())
+// tcpAddr (a bound listener's address, so its port is known), asking for
+// a receive buffer of bufBytes (0: the system's default; the kernel caps
+// it at net.core.rmem_max).
+func Listen(tcpAddr net.Addr, bufBytes int) (net.PacketConn, error) {
+	pc, err := net.ListenPacket("udp", tcpAddr.String())
+	if err != nil {
+		return nil, err
+	}
+	if u, ok := pc.(*net.UDPConn); ok && bufBytes > 0 {
+		_ = u.SetReadBuffer(bufBytes)
+	}
+	return pc, nil
 }
 
 // ErrNoAnswer: no pong within the tries.
@@ -296,21 +305,17 @@ type Result struct {
 	Answered bool
 }
 
-// Sweep pacing: sweepBurst pings, then a pause of sweepPause (about
-// 30,000 pings a second), so that a host answering for many nodes (the
-// fleet simulator: one socket for all) is not sent more than its socket
-// buffer holds at once.
-const (
-	sweepBurst = 64
-	sweepPause = 2 * time.Millisecond
-)
+// SweepWindow bounds the pings a Sweep has in flight (sent, neither
+// answered nor timed out): like a TCP window, it paces the sweep to the
+// answers, so a host answering for many nodes (the fleet simulator: one
+// socket for all) is never sent more than its socket buffer holds.
+const SweepWindow = 256
 
-// Sweep pings every target from the one socket, paced, then waits up to
-// timeout after the last ping for the answers; it pings the targets that
-// did not answer again, up to tries rounds in all. Results are in the
-// targets' order. A sweep of N targets costs about N/30,000 s plus
-// tries × timeout at most, however many are silent, where one Probe per
-// target with C at once costs N/C round trips.
+// Sweep pings every target from the one socket, at most SweepWindow in
+// flight, each given timeout to answer; then it pings those that did not
+// answer again, up to tries rounds in all. Results are in the targets'
+// order. A sweep of N answering targets takes about N/SweepWindow round
+// trips, and a silent target costs its window slot timeout per try.
 func (p *Prober) Sweep(ctx context.Context, targets []Target, tries int, timeout time.Duration) []Result {
 	res := make([]Result, len(targets))
 	addrs := make([]netip.AddrPort, len(targets))
@@ -320,9 +325,14 @@ func (p *Prober) Sweep(ctx context.Context, targets []Target, tries int, timeout
 			addrs[i], valid[i] = ap, true
 		}
 	}
-	var mu sync.Mutex
-	sent := make([]time.Time, len(targets))
-	var nonces []uint64
+	var (
+		mu          sync.Mutex
+		sent        = make([]time.Time, len(targets))
+		outstanding = make([]bool, len(targets))
+		inflight    int
+		nonces      []uint64
+		wake        = make(chan struct{}, 1)
+	)
 	defer func() {
 		p.mu.Lock()
 		for _, n := range nonces {
@@ -344,50 +354,95 @@ func (p *Prober) Sweep(ctx context.Context, targets []Target, tries int, timeout
 		if len(todo) == 0 {
 			break
 		}
-		for k, i := range todo {
-			if k > 0 && k%sweepBurst == 0 {
-				select {
-				case <-ctx.Done():
+		var queue []int // sent this try, in order (so by deadline)
+		head := 0
+		// expire frees the slots of the oldest pings past their timeout;
+		// it reports whether a slot is free. mu is held.
+		expire := func() bool {
+			for head < len(queue) {
+				i := queue[head]
+				if !outstanding[i] {
+					head++
+					continue
+				}
+				if time.Since(sent[i]) < timeout {
+					break
+				}
+				outstanding[i] = false
+				inflight--
+				head++
+			}
+			return inflight < SweepWindow
+		}
+		// wait blocks until a slot may be free: an answer, or the oldest
+		// ping's deadline.
+		wait := func() bool {
+			d := timeout
+			mu.Lock()
+			for k := head; k < len(queue); k++ {
+				if i := queue[k]; outstanding[i] {
+					d = timeout - time.Since(sent[i])
+					break
+				}
+			}
+			mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return false
+			case <-wake:
+			case <-time.After(max(d, time.Millisecond)):
+			}
+			return true
+		}
+		for _, i := range todo {
+			for {
+				mu.Lock()
+				free := expire()
+				if free {
+					inflight++
+					outstanding[i] = true
+					sent[i] = time.Now()
+					queue = append(queue, i)
+				}
+				mu.Unlock()
+				if free {
+					break
+				}
+				if !wait() {
 					return res
-				case <-time.After(sweepPause):
 				}
 			}
 			_, _ = rand.Read(rnd[:])
 			nonce := binary.BigEndian.Uint64(rnd[:])
-			i := i
 			p.mu.Lock()
 			p.pending[nonce] = func(pong Pong) {
 				mu.Lock()
+				if outstanding[i] {
+					outstanding[i] = false
+					inflight--
+				}
 				if !res[i].Answered {
 					res[i] = Result{Pong: pong, RTT: time.Since(sent[i]), Answered: true}
 				}
 				mu.Unlock()
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
 			}
 			p.mu.Unlock()
 			nonces = append(nonces, nonce)
-			mu.Lock()
-			sent[i] = time.Now()
-			mu.Unlock()
 			buf = AppendPing(buf[:0], Ping{Nonce: nonce, NodeID: targets[i].NodeID})
 			_, _ = p.conn.WriteToUDPAddrPort(buf, addrs[i])
 		}
-		// Wait for the answers: until all came or timeout passed.
-		deadline := time.Now().Add(timeout)
-		for time.Now().Before(deadline) && ctx.Err() == nil {
+		// The last pings: until each is answered or timed out.
+		for {
 			mu.Lock()
-			left := 0
-			for _, i := range todo {
-				if !res[i].Answered {
-					left++
-				}
-			}
+			expire()
+			done := inflight == 0
 			mu.Unlock()
-			if left == 0 {
+			if done || !wait() {
 				break
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(min(10*time.Millisecond, time.Until(deadline))):
 			}
 		}
 	}
