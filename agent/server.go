@@ -64,9 +64,14 @@ func (a *Agent) Handler() http.Handler {
 }
 
 // pong answers an observer's UDP probe (package ping) as /healthz and
-// /tasks would: ok, and how many tasks are not healthy. It answers for
-// this node whatever id was asked for; the observer checks it.
-func (a *Agent) pong(string, net.Addr) (ping.Pong, bool) {
+// /tasks would: ok, and how many tasks are not healthy. A ping for
+// another node is dropped (the observer then asks /healthz, which says
+// whose endpoint this is), so an answer is never larger than its ping by
+// more than 3 bytes: no amplification toward a spoofed source.
+func (a *Agent) pong(id string, _ net.Addr) (ping.Pong, bool) {
+	if id != a.cfg.NodeID {
+		return ping.Pong{}, false
+	}
 	p := ping.Pong{NodeID: a.cfg.NodeID, OK: true}
 	for _, t := range a.runner.Tasks() {
 		if !t.Healthy && p.Failing < math.MaxUint16 {

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -183,7 +184,7 @@ type Observer struct {
 	pinger     *ping.Prober      // nil: HTTP probes only
 	prefetch   chan listed       // the next round's node list, being read
 	// untilNext: block time left in the current window, as the last
-	// look at the chain found it (0: unknown, or a round just ran).
+	// look at the chain found it (0: unknown, or no recent block).
 	untilNext time.Duration
 	// httpOnly counts down the rounds in which an endpoint that answered
 	// HTTP but not UDP is probed over HTTP alone (an agent without UDP).
@@ -234,11 +235,6 @@ func New(cfg Config) (*Observer, error) {
 		return nil, err
 	}
 	o.httpOnly, o.udpMisses = map[string]int{}, map[string]int{}
-	if !cfg.HTTPProbesOnly {
-		if o.pinger, err = ping.NewProber(); err != nil {
-			return nil, err
-		}
-	}
 	o.sub = o.pool.NewSubmitter(cfg.Key)
 	dir := filepath.Join(cfg.Home, "observer")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -256,6 +252,11 @@ func New(cfg Config) (*Observer, error) {
 			return nil, fmt.Errorf("observer state %s is corrupt or belongs to another key; move it away only if no report of this key can be in flight (a second, different report for one window jails the observer)", o.statePath)
 		}
 		o.lastWindow = st.LastWindow
+	}
+	if !cfg.HTTPProbesOnly {
+		if o.pinger, err = ping.NewProber(); err != nil {
+			return nil, err
+		}
 	}
 	return o, nil
 }
@@ -631,7 +632,11 @@ func (o *Observer) currentWindow(ctx context.Context) (window uint64, attesting 
 			return errors.New("the node has no block yet")
 		}
 		window, attesting = uint64(ms/pv.ReportWindowMs), pv.AttestedLiveness
-		o.untilNext = time.Duration(pv.ReportWindowMs-ms%pv.ReportWindowMs) * time.Millisecond
+		o.untilNext = 0
+		if age := time.Since(st.SyncInfo.LatestBlockTime); age < time.Duration(pv.ReportWindowMs)*time.Millisecond {
+			// Blocks are coming (not a halt): the next window opens soon.
+			o.untilNext = time.Duration(pv.ReportWindowMs-ms%pv.ReportWindowMs) * time.Millisecond
+		}
 		return nil
 	})
 	return window, attesting, err
@@ -702,6 +707,9 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 		if o.httpOnly[j.key] > 0 {
 			o.httpOnly[j.key]--
 			continue
+		}
+		if _, err := netip.ParseAddrPort(j.n.Endpoint); err != nil {
+			continue // a host name: probed over HTTP, whose dial looks it up within the probe timeout
 		}
 		targets = append(targets, ping.Target{Endpoint: j.n.Endpoint, NodeID: j.n.ID})
 		swept = append(swept, i)
@@ -792,12 +800,7 @@ func (o *Observer) probe(ctx context.Context, n api.NodeView, key string, udp *p
 		if err != nil || udp.Pong.Failing == 0 || len(n.Tasks) == 0 {
 			return ob, err
 		}
-		var tv api.AgentTasksView
-		if err := o.get(ctx, base+"/tasks", &tv); err != nil {
-			o.logf("probe %s: /tasks: %v (reported reachable, without failing tasks)", n.ID, err)
-			return ob, nil
-		}
-		ob.FailingTaskIds = failingPlaced(n, tv)
+		ob.FailingTaskIds = o.failingTasks(ctx, n, base)
 		return ob, nil
 	}
 	triedUDP := udp != nil
@@ -827,13 +830,30 @@ func (o *Observer) probe(ctx context.Context, n api.NodeView, key string, udp *p
 	if len(n.Tasks) == 0 {
 		return ob, nil // nothing placed here can be failing
 	}
+	ob.FailingTaskIds = o.failingTasks(ctx, n, base)
+	return ob, nil
+}
+
+// failingTasks asks the agent for /tasks and returns those that are not
+// healthy and that the chain places on the node now: its placement is
+// read again, as the node list the round began with can be a window old
+// (prefetched) and naming a task that has moved costs reputation. On any
+// error it names none.
+func (o *Observer) failingTasks(ctx context.Context, n api.NodeView, base string) []string {
 	var tv api.AgentTasksView
 	if err := o.get(ctx, base+"/tasks", &tv); err != nil {
 		o.logf("probe %s: /tasks: %v (reported reachable, without failing tasks)", n.ID, err)
-		return ob, nil
+		return nil
 	}
-	ob.FailingTaskIds = failingPlaced(n, tv)
-	return ob, nil
+	var now api.NodeView
+	if err := o.pool.Do(ctx, o.callTimeout(), func(ctx context.Context, c *client.Client) error {
+		_, err := c.Query(ctx, client.NodePath(n.ID), &now)
+		return err
+	}); err != nil {
+		o.logf("probe %s: its placement now: %v (reported reachable, without failing tasks)", n.ID, err)
+		return nil
+	}
+	return failingPlaced(now, tv)
 }
 
 // failingPlaced returns the tasks the node's agent says are failing that

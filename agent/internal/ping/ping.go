@@ -12,9 +12,11 @@
 // of its tasks are not healthy, so an observer asks /tasks over HTTP only
 // when some are. The nonce is random per probe: a pong that does not echo
 // one the prober is waiting for is dropped, so only something that saw
-// the ping can answer it (the same guarantee as a TCP handshake against
-// off-path spoofing). Pongs are matched by nonce, not by source address:
-// a listener bound to a wildcard address may answer from another one.
+// the ping can answer it (against off-path spoofing, as a TCP handshake;
+// an eavesdropper on the path can answer from any address, which is
+// weaker than TCP against one who cannot also inject into the
+// connection). Pongs are matched by nonce, not by source address: a
+// listener bound to a wildcard address may answer from another one.
 package ping
 
 import (
@@ -136,14 +138,17 @@ func ParsePong(b []byte) (Pong, error) {
 type Answer func(nodeID string, from net.Addr) (p Pong, answer bool)
 
 // Serve answers the pings that arrive on pc until pc is closed; other
-// datagrams are dropped. It returns the read error that ended it.
+// datagrams are dropped. It returns net.ErrClosed's error when pc closes.
 func Serve(pc net.PacketConn, answer Answer) error {
 	buf := make([]byte, MaxPacket+1)
 	out := make([]byte, 0, MaxPacket)
 	for {
 		n, from, err := pc.ReadFrom(buf)
 		if err != nil {
-			return err
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			continue // a transient error (an ICMP error queued on the socket): keep serving
 		}
 		p, err := ParsePing(buf[:n])
 		if err != nil {
@@ -312,7 +317,9 @@ type Result struct {
 const SweepWindow = 256
 
 // Sweep pings every target from the one socket, at most SweepWindow in
-// flight, each given timeout to answer; then it pings those that did not
+// flight, each given timeout to answer (a target whose endpoint is not an
+// IP literal is not pinged: no name is looked up, which could stall the
+// sweep; it stays unanswered); then it pings those that did not
 // answer again, up to tries rounds in all. Results are in the targets'
 // order. A sweep of N answering targets takes about N/SweepWindow round
 // trips, and a silent target costs its window slot timeout per try.
@@ -321,7 +328,7 @@ func (p *Prober) Sweep(ctx context.Context, targets []Target, tries int, timeout
 	addrs := make([]netip.AddrPort, len(targets))
 	valid := make([]bool, len(targets))
 	for i, t := range targets {
-		if ap, err := Resolve(t.Endpoint); err == nil && len(t.NodeID) <= api.MaxNodeIDLen {
+		if ap, err := netip.ParseAddrPort(t.Endpoint); err == nil && len(t.NodeID) <= api.MaxNodeIDLen {
 			addrs[i], valid[i] = ap, true
 		}
 	}
@@ -409,11 +416,16 @@ func (p *Prober) Sweep(ctx context.Context, targets []Target, tries int, timeout
 					break
 				}
 				if !wait() {
-					return res
+					mu.Lock()
+					defer mu.Unlock()
+					return slices.Clone(res)
 				}
 			}
 			_, _ = rand.Read(rnd[:])
 			nonce := binary.BigEndian.Uint64(rnd[:])
+			mu.Lock()
+			at := sent[i] // this try's send time: a late answer to an earlier try has its own
+			mu.Unlock()
 			p.mu.Lock()
 			p.pending[nonce] = func(pong Pong) {
 				mu.Lock()
@@ -422,7 +434,7 @@ func (p *Prober) Sweep(ctx context.Context, targets []Target, tries int, timeout
 					inflight--
 				}
 				if !res[i].Answered {
-					res[i] = Result{Pong: pong, RTT: time.Since(sent[i]), Answered: true}
+					res[i] = Result{Pong: pong, RTT: time.Since(at), Answered: true}
 				}
 				mu.Unlock()
 				select {
