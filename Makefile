@@ -48,12 +48,16 @@ bench:
 # LOAD_VALIDATORS validators each (ports from LOAD_BASE_PORT), offered each
 # rate of LOAD_RATES for LOAD_WARMUP then LOAD_STEP by the same open-loop
 # sender; prints committed tx/s and commit latency p50/p99 per rate for
-# both, and the ratio. LOAD_OUTPUT=json prints one JSON object;
-# LOAD_FLAGS passes other flags (--signers, --senders, --tx-size, --drain,
-# --systems, --output-dir).
-LOAD_RATES      ?= 1000,2000,4000
-LOAD_STEP       ?= 20s
-LOAD_WARMUP     ?= 5s
+# both, the ratio per rate and at saturation. LOAD_ALTERNATE=true (the
+# default) gives each system and rate a fresh network, the systems taking
+# turns; false runs each system's rates on one network, one system after
+# the other. LOAD_OUTPUT=json prints one JSON object; LOAD_FLAGS passes
+# other flags (--signers, --senders, --tx-size, --drain, --systems,
+# --output-dir).
+LOAD_RATES      ?= 1000,2000,3000,4000
+LOAD_STEP       ?= 40s
+LOAD_WARMUP     ?= 10s
+LOAD_ALTERNATE  ?= true
 LOAD_VALIDATORS ?= 4
 LOAD_BLOCK_TIME ?= 1s
 LOAD_BASE_PORT  ?= 21000
@@ -62,7 +66,7 @@ LOAD_FLAGS      ?=
 bench-load: build
 	$(BINARY) load bench --rates $(LOAD_RATES) --step-duration $(LOAD_STEP) --warmup $(LOAD_WARMUP) \
 	  --validators $(LOAD_VALIDATORS) --block-time $(LOAD_BLOCK_TIME) --base-port $(LOAD_BASE_PORT) \
-	  -o $(LOAD_OUTPUT) $(LOAD_FLAGS)
+	  --alternate=$(LOAD_ALTERNATE) -o $(LOAD_OUTPUT) $(LOAD_FLAGS)
 
 # Issue 12 item 1: `phalanxd fleet` plays FLEET_NODES nodes for
 # FLEET_DURATION against a fresh 4-validator network with observers

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -44,6 +45,11 @@ type loadBenchReport struct {
 		OfferedRate int     `json:"offered_tx_per_s"`
 		Ratio       float64 `json:"phalanx_over_kvstore"`
 	} `json:"ratios"`
+	Saturated struct {
+		Phalanx float64 `json:"phalanx"`
+		KVStore float64 `json:"kvstore"`
+		Ratio   float64 `json:"ratio"`
+	} `json:"saturated"`
 }
 
 // TestLoadBenchSweep runs `phalanxd load bench` as `make bench-load`
@@ -131,5 +137,14 @@ func TestLoadBenchSweep(t *testing.T) {
 		if r.Ratio <= 0 {
 			t.Errorf("ratio at %d/s is %.2f; want > 0", r.OfferedRate, r.Ratio)
 		}
+	}
+	best := map[string]float64{}
+	for _, sys := range rep.Systems {
+		for _, st := range sys.Steps {
+			best[sys.Name] = max(best[sys.Name], st.CommittedRate)
+		}
+	}
+	if s := rep.Saturated; s.Phalanx != best["phalanx"] || s.KVStore != best["kvstore"] || s.KVStore == 0 || math.Abs(s.Ratio-s.Phalanx/s.KVStore) > 1e-9 {
+		t.Errorf("saturated %+v; want each system's best committed rate %v and their ratio", s, best)
 	}
 }

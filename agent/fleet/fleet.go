@@ -10,7 +10,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,6 +235,10 @@ func (f *Fleet) Run(ctx context.Context) (*Summary, error) {
 		n.aliveSince = f.start
 	}
 	f.mu.Unlock()
+	if rmem, ok := rmemMax(); ok && rmem < udpReadBuffer && len(f.nodes) > 1000 {
+		f.logf("fleet: net.core.rmem_max is %d bytes: the UDP socket gets that, not %d; with thousands of nodes the observers' pings overflow it (netstat -su: receive buffer errors) and are retried over HTTP; raise it with: sysctl -w net.core.rmem_max=%d",
+			rmem, udpReadBuffer, udpReadBuffer)
+	}
 	f.logf("fleet: %d nodes (%s…%s), endpoints 127.A.B.C:%d; heartbeat interval %s, down_after %s, report window %s; %d registered already",
 		len(f.nodes), f.nodes[0].id, f.nodes[len(f.nodes)-1].id, f.port, f.p.interval, f.p.downAfter, f.p.reportWindow, f.counts.adopted)
 
@@ -832,4 +839,15 @@ func (f *Fleet) chainTxs(ctx context.Context, h0, h1 int64) (txs int64, secs flo
 		}
 	}
 	return txs, last.Sub(first).Seconds()
+}
+
+// rmemMax reads Linux's cap on a socket's receive buffer (false where
+// there is none to read).
+func rmemMax() (int, bool) {
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n, err == nil
 }

@@ -79,8 +79,12 @@ type benchReport struct {
 	LatencyMethod string        `json:"latency_method"`
 	Systems       []benchSystem `json:"systems"`
 	Ratios        []benchRatio  `json:"ratios,omitempty"`
-	Started       time.Time     `json:"started"`
-	Elapsed       string        `json:"elapsed"`
+	// Saturated: each system's most committed tx/s at any offered rate
+	// of the run (its throughput at saturation when the rates pass its
+	// capacity), and Phalanx's ÷ kvstore's.
+	Saturated *benchSaturated `json:"saturated,omitempty"`
+	Started   time.Time       `json:"started"`
+	Elapsed   string          `json:"elapsed"`
 }
 
 type benchSystem struct {
@@ -245,6 +249,7 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (*benchRe
 		}
 	}
 	rep.Ratios = benchRatios(rep.Systems)
+	rep.Saturated = benchSaturation(rep.Systems)
 	rep.Elapsed = time.Since(rep.Started).Round(time.Second).String()
 	return rep, nil
 }
@@ -394,6 +399,27 @@ func benchWaitSequence(ctx context.Context, c *client.Client, addr []byte, seq u
 	}
 }
 
+type benchSaturated struct {
+	Phalanx float64 `json:"phalanx"`
+	KVStore float64 `json:"kvstore"`
+	Ratio   float64 `json:"ratio"`
+}
+
+// benchSaturation is each system's best committed rate in the run.
+func benchSaturation(systems []benchSystem) *benchSaturated {
+	best := map[string]float64{}
+	for _, sys := range systems {
+		for _, st := range sys.Steps {
+			best[sys.Name] = max(best[sys.Name], st.CommittedRate)
+		}
+	}
+	p, k := best[benchPhalanx], best[benchKVStore]
+	if p == 0 || k == 0 {
+		return nil
+	}
+	return &benchSaturated{Phalanx: p, KVStore: k, Ratio: p / k}
+}
+
 // benchRatios pairs Phalanx's and kvstore's steps by offered rate.
 func benchRatios(systems []benchSystem) []benchRatio {
 	var p, k *benchSystem
@@ -438,6 +464,9 @@ func printBench(w io.Writer, rep *benchReport) {
 		for _, r := range rep.Ratios {
 			fmt.Fprintf(w, "  at %d/s offered: %.2f\n", r.OfferedRate, r.Committed)
 		}
+	}
+	if s := rep.Saturated; s != nil {
+		fmt.Fprintf(w, "saturated (the most each committed at any offered rate): phalanx %.0f/s, kvstore %.0f/s: %.2f\n", s.Phalanx, s.KVStore, s.Ratio)
 	}
 }
 
