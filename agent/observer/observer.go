@@ -183,6 +183,11 @@ type Observer struct {
 	verified   map[string]string // node id -> endpoint proven for it
 	pinger     *ping.Prober      // nil: HTTP probes only
 	prefetch   chan listed       // the next round's node list, being read
+	// freshWindow: the last window an Attest was sent for; lastRound:
+	// when the last probe round ended; windowDur: params.report_window_ms.
+	freshWindow uint64
+	lastRound   time.Time
+	windowDur   time.Duration
 	// untilNext: block time left in the current window, as the last
 	// look at the chain found it (0: unknown, or no recent block).
 	untilNext time.Duration
@@ -370,6 +375,14 @@ func (o *Observer) round(ctx context.Context) error {
 		return nil
 	}
 	o.untilNext = 0
+	if attesting && o.freshWindow < window && !o.lastRound.IsZero() && time.Since(o.lastRound) < 2*o.windowDur {
+		// Keep this observer's standing attestations fresh for the new
+		// window now, from the round that ended less than two windows
+		// ago, so a round slower than a window (thousands of nodes on a
+		// busy machine) does not let every node it holds fall back to
+		// heartbeats; what this round finds changes them when it ends.
+		o.sendFresh(ctx, window)
+	}
 	t0 := time.Now()
 	nodes, err := o.nodeList(ctx)
 	if err != nil {
@@ -383,6 +396,7 @@ func (o *Observer) round(ctx context.Context) error {
 		return ctx.Err()
 	}
 	o.prefetchList(ctx)
+	o.lastRound = time.Now()
 	if t3 := time.Now(); t3.Sub(t0) > o.cfg.Interval*5 {
 		o.logf("round for window %d took %s: node list %s (%d nodes), endpoint proofs %s, probes %s (%d)",
 			window, t3.Sub(t0).Round(time.Millisecond), t1.Sub(t0).Round(time.Millisecond), len(nodes.Nodes),
@@ -511,6 +525,10 @@ func (o *Observer) readList(ctx context.Context) (api.NodesAnswer, error) {
 // view is updated as each one commits.
 func (o *Observer) attest(ctx context.Context, window uint64, obs []types.Observation) error {
 	changes := AttestChanges(o.standingView(obs), obs)
+	if len(changes) == 1 && len(changes[0].Up)+len(changes[0].Withdraw) == 0 && o.freshWindow >= window {
+		return nil // nothing changed, and this window's empty Attest is sent
+	}
+	o.freshWindow = max(o.freshWindow, window)
 	for i, m := range changes {
 		m.Window = window
 		p, err := o.sub.Send(ctx, m, o.callTimeout())
@@ -541,6 +559,24 @@ func (o *Observer) attest(ctx context.Context, window uint64, obs []types.Observ
 		}(m)
 	}
 	return nil
+}
+
+// sendFresh sends an empty Attest for window: the observer's standing
+// attestations hold as they are (ADR 0018).
+func (o *Observer) sendFresh(ctx context.Context, window uint64) {
+	p, err := o.sub.Send(ctx, &types.Attest{Window: window}, o.callTimeout())
+	if err != nil {
+		o.logf("attest for window %d (kept fresh): %v", window, err)
+		return
+	}
+	o.freshWindow = window
+	o.waits.Add(1)
+	go func() {
+		defer o.waits.Done()
+		if _, err := o.sub.Wait(ctx, p, o.callTimeout(), o.cfg.CommitTimeout); err != nil && ctx.Err() == nil {
+			o.logf("attest for window %d (kept fresh, tx %s): %v", window, p.Hash, err)
+		}
+	}()
 }
 
 // standingView copies the standing view, first forgetting the nodes this
@@ -632,6 +668,7 @@ func (o *Observer) currentWindow(ctx context.Context) (window uint64, attesting 
 			return errors.New("the node has no block yet")
 		}
 		window, attesting = uint64(ms/pv.ReportWindowMs), pv.AttestedLiveness
+		o.windowDur = time.Duration(pv.ReportWindowMs) * time.Millisecond
 		o.untilNext = 0
 		if age := time.Since(st.SyncInfo.LatestBlockTime); age < time.Duration(pv.ReportWindowMs)*time.Millisecond {
 			// Blocks are coming (not a halt): the next window opens soon.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/phalanx-bft/phalanx/agent/internal/rpcpool"
 	"github.com/phalanx-bft/phalanx/api"
@@ -68,7 +69,14 @@ func (o *Observer) verifiedNodes(ctx context.Context, list api.NodesAnswer) []ap
 	ok := make([]bool, len(unproven))
 	sem := make(chan struct{}, maxConcurrentProofs)
 	var wg sync.WaitGroup
+	// Proofs of new nodes get proofBudget a round: when thousands register
+	// at once the rest wait for the next round (they heartbeat meanwhile)
+	// rather than delay the probes of every node already proven.
+	budget := time.Now().Add(proofBudget)
 	for i, n := range unproven {
+		if time.Now().After(budget) {
+			break
+		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
@@ -90,8 +98,12 @@ func (o *Observer) verifiedNodes(ctx context.Context, list api.NodesAnswer) []ap
 	return out
 }
 
-// maxConcurrentProofs bounds the node record proofs asked at once.
-const maxConcurrentProofs = 16
+// maxConcurrentProofs bounds the node record proofs asked at once;
+// proofBudget, the time a round starts new ones.
+const (
+	maxConcurrentProofs = 16
+	proofBudget         = time.Second
+)
 
 // proveEndpoint reports whether n's endpoint is the one its record,
 // proven at height (or the latest), gives; it logs why not.

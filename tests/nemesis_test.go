@@ -1,0 +1,775 @@
+package tests
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	cmttypes "github.com/cometbft/cometbft/types"
+
+	"github.com/phalanx-bft/phalanx/api"
+	"github.com/phalanx-bft/phalanx/client"
+	"github.com/phalanx-bft/phalanx/crypto"
+	"github.com/phalanx-bft/phalanx/crypto/keyring"
+	"github.com/phalanx-bft/phalanx/networks"
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// The nemesis (issue 13, docs/nemesis.md): a live 4-validator network with
+// an observer per validator and 3 agents, under client load from several
+// operators through different validators, while a seeded schedule kills
+// and pauses its processes; then checkers over the whole history.
+var (
+	nemesisCycles = flag.Int("nemesis-cycles", 3, "TestNemesis: fault cycles (make nemesis CYCLES=N; make test runs 3)")
+	nemesisFault  = flag.Duration("nemesis-fault", 8*time.Second, "TestNemesis: how long each cycle's faults last")
+	nemesisQuiet  = flag.Duration("nemesis-quiet", 4*time.Second, "TestNemesis: fault-free time after each cycle's repair")
+)
+
+// Bounds the checkers hold the network to (docs/nemesis.md).
+const (
+	// nemesisConverge: after the last fault is repaired, every workload
+	// runs its desired replicas within this.
+	nemesisConverge = 90 * time.Second
+	// nemesisVerdictGrace: a node whose agent was killed or paused may be
+	// Suspect or Down until this long after the agent is back.
+	nemesisVerdictGrace = 30 * time.Second
+	nemesisWorkloads    = 3
+	nemesisClients      = 3
+)
+
+type faultKind string
+
+const (
+	faultKillValidator  faultKind = "kill-validator"  // SIGKILL; restarted at repair
+	faultPauseValidator faultKind = "pause-validator" // SIGSTOP; SIGCONT at repair
+	faultKillObserver   faultKind = "kill-observer"
+	faultPauseObserver  faultKind = "pause-observer"
+	faultKillAgent      faultKind = "kill-agent"
+	faultPauseAgent     faultKind = "pause-agent"
+)
+
+var faultKinds = []faultKind{faultKillValidator, faultPauseValidator, faultKillObserver, faultPauseObserver, faultKillAgent, faultPauseAgent}
+
+type nemFault struct {
+	Kind   faultKind
+	Target string // process name (valI, observerI, agentI)
+}
+
+func (f nemFault) String() string { return string(f.Kind) + " " + f.Target }
+
+// nemesisSchedule is the seeded plan: each cycle 1 to 3 faults on distinct
+// processes, at most one validator (f = 1 of 4) and its observer or an
+// agent alongside. The same seed gives the same plan.
+func nemesisSchedule(seed uint64, cycles int, m *networks.Manifest) [][]nemFault {
+	rng := rand.New(rand.NewPCG(seed, 0x6e656d65736973)) // "nemesis"
+	var vals, obs, agents []string
+	for _, p := range m.Processes() {
+		switch p.Kind {
+		case networks.KindValidator:
+			vals = append(vals, p.Name)
+		case networks.KindObserver:
+			obs = append(obs, p.Name)
+		case networks.KindAgent:
+			agents = append(agents, p.Name)
+		}
+	}
+	plan := make([][]nemFault, cycles)
+	for c := range plan {
+		n := 1 + rng.IntN(3)
+		used := map[string]bool{}
+		validator := false
+		for len(plan[c]) < n {
+			k := faultKinds[rng.IntN(len(faultKinds))]
+			var pool []string
+			switch k {
+			case faultKillValidator, faultPauseValidator:
+				if validator {
+					continue
+				}
+				pool = vals
+			case faultKillObserver, faultPauseObserver:
+				pool = obs
+			default:
+				pool = agents
+			}
+			target := pool[rng.IntN(len(pool))]
+			if used[target] {
+				continue
+			}
+			used[target] = true
+			validator = validator || k == faultKillValidator || k == faultPauseValidator
+			plan[c] = append(plan[c], nemFault{k, target})
+		}
+	}
+	return plan
+}
+
+// ---- client operations and their model ----
+
+type nemInput struct {
+	Op       string // create, scale, delete, read
+	Key      string
+	Replicas uint32
+}
+
+type nemOutput struct {
+	Known    bool   // false: the outcome is unknown (it may or may not take effect)
+	Code     uint32 // committed: 0 applied, else the failure's code
+	Replicas uint32 // read: 0 when absent
+}
+
+// nemesisModel: each workload is a register holding its replicas (0:
+// absent). create applies when absent, is a no-op with the same replicas
+// and fails (code 15) with others; scale and delete fail (code 16) when
+// absent; a read returns the register.
+var nemesisModel = porcupine.Model{
+	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+		by := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, op := range history {
+			k := op.Input.(nemInput).Key
+			if _, ok := by[k]; !ok {
+				keys = append(keys, k)
+			}
+			by[k] = append(by[k], op)
+		}
+		sort.Strings(keys)
+		out := make([][]porcupine.Operation, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, by[k])
+		}
+		return out
+	},
+	Init: func() any { return uint32(0) },
+	Step: func(state, input, output any) (bool, any) {
+		st, in, out := state.(uint32), input.(nemInput), output.(nemOutput)
+		var code, next uint32 = 0, st
+		switch in.Op {
+		case "read":
+			return out.Known && out.Replicas == st, st
+		case "create":
+			switch {
+			case st == 0:
+				next = in.Replicas
+			case st != in.Replicas:
+				code = api.ErrWorkloadExists.Code
+			}
+		case "scale":
+			if st == 0 {
+				code = api.ErrWorkloadNotFound.Code
+			} else {
+				next = in.Replicas
+			}
+		case "delete":
+			if st == 0 {
+				code = api.ErrWorkloadNotFound.Code
+			} else {
+				next = 0
+			}
+		}
+		if !out.Known {
+			return true, next // took effect here (or, linearized last, never mattered)
+		}
+		if out.Code != code {
+			return false, st
+		}
+		return true, next
+	},
+	Equal: func(a, b any) bool { return a.(uint32) == b.(uint32) },
+	DescribeOperation: func(input, output any) string {
+		in, out := input.(nemInput), output.(nemOutput)
+		res := "?"
+		if out.Known {
+			res = fmt.Sprintf("code %d", out.Code)
+			if in.Op == "read" {
+				res = fmt.Sprint(out.Replicas)
+			}
+		}
+		return fmt.Sprintf("%s(%s, %d) -> %s", in.Op, in.Key, in.Replicas, res)
+	},
+}
+
+// nemHistory records the clients' operations and what they saw commit.
+type nemHistory struct {
+	mu      sync.Mutex
+	start   time.Time
+	ops     []porcupine.Operation
+	acked   map[int64][]string // height -> tx hashes acknowledged committed there
+	maxSeen int64              // the highest height of a completed write
+}
+
+func (h *nemHistory) now() int64 { return int64(time.Since(h.start)) }
+
+func (h *nemHistory) add(client int, in nemInput, out nemOutput, call, ret int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret})
+}
+
+func (h *nemHistory) ack(hash string, height int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.acked[height] = append(h.acked[height], hash)
+	h.maxSeen = max(h.maxSeen, height)
+}
+
+func (h *nemHistory) floor() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.maxSeen
+}
+
+func nemesisSpec(name string, replicas uint32) types.WorkloadSpec {
+	return types.WorkloadSpec{
+		Name: name, Command: "sleep", Args: []string{"3600"}, Replicas: replicas,
+		Resources:     types.Resources{CpuMillis: 50, MemoryMb: 16},
+		RestartPolicy: types.RestartPolicy{MaxRestarts: 5, BackoffBaseMs: 500, BackoffMaxMs: 5000},
+	}
+}
+
+// nemClient runs operations through its own validator until stop closes.
+func nemClient(ctx context.Context, id int, c *client.Client, key ed25519.PrivateKey, rng *rand.Rand, hist *nemHistory, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Duration(100+rng.IntN(300)) * time.Millisecond):
+		}
+		in := nemInput{Key: fmt.Sprintf("nem-%d", rng.IntN(nemesisWorkloads))}
+		switch r := rng.IntN(10); {
+		case r < 3:
+			in.Op = "read"
+		case r < 5:
+			in.Op, in.Replicas = "create", uint32(1+rng.IntN(3))
+		case r < 8:
+			in.Op, in.Replicas = "scale", uint32(1+rng.IntN(3))
+		default:
+			in.Op = "delete"
+		}
+		if in.Op == "read" {
+			nemRead(ctx, id, c, in, hist)
+			continue
+		}
+		var msg client.Msg
+		switch in.Op {
+		case "create":
+			msg = &types.CreateWorkload{Spec: nemesisSpec(in.Key, in.Replicas)}
+		case "scale":
+			msg = &types.UpdateWorkload{Spec: nemesisSpec(in.Key, in.Replicas)}
+		case "delete":
+			msg = &types.DeleteWorkload{Name: in.Key}
+		}
+		call := hist.now()
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		res, err := c.SignAndBroadcast(octx, key, msg, client.TxOptions{})
+		cancel()
+		ret := hist.now()
+		var te *client.TxError
+		switch {
+		case err == nil && res != nil && res.Height > 0:
+			hist.ack(res.Hash, res.Height)
+			hist.add(id, in, nemOutput{Known: true}, call, ret)
+		case errors.As(err, &te) && te.Height > 0:
+			hist.ack(te.Hash, te.Height) // committed, with a failure code
+			hist.add(id, in, nemOutput{Known: true, Code: te.Code}, call, ret)
+		default:
+			// Refused, dropped, or not seen in time: it may still take
+			// effect (another node may hold it), so its return is open.
+			hist.add(id, in, nemOutput{}, call, 1<<62)
+		}
+	}
+}
+
+// nemRead reads a workload at a height at least that of every write
+// completed before the read began (a session guarantee a client gets by
+// reading at its last write's height), so reads are linearizable iff the
+// chain is.
+func nemRead(ctx context.Context, id int, c *client.Client, in nemInput, hist *nemHistory) {
+	call := hist.now()
+	floor := hist.floor()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var w api.WorkloadView
+		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		h, err := c.Query(qctx, client.WorkloadPath(in.Key), &w)
+		cancel()
+		if (err == nil || client.IsNotFound(err)) && h >= floor {
+			out := nemOutput{Known: true}
+			if err == nil {
+				out.Replicas = w.Spec.Replicas
+			}
+			hist.add(id, in, out, call, hist.now())
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// No answer at a recent enough height: a read with no result says
+	// nothing and is left out.
+}
+
+// ---- processes ----
+
+func nemProcess(t *testing.T, m *networks.Manifest, name string) networks.Process {
+	t.Helper()
+	ps, err := m.SelectProcesses([]string{name})
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("process %s: %v", name, err)
+	}
+	return ps[0]
+}
+
+func nemPID(p networks.Process) (int, error) {
+	b, err := os.ReadFile(p.PIDFile)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// ---- the test ----
+
+// TestNemesis: `make test` runs 3 cycles (about 2 minutes); `make nemesis
+// CYCLES=200 SEED=S` is the soak. Each cycle injects its faults, holds
+// them for -nemesis-fault, repairs them (restart, SIGCONT), waits for
+// every validator to catch up, and rests -nemesis-quiet. Then: the
+// checkers, each violation a failure; the last line is `nemesis: N
+// cycles, F faults, V violations`.
+func TestNemesis(t *testing.T) {
+	needE2E(t)
+	needProc(t)
+	seed := testSeed(t)
+	h := startHealNet(t, "nemesis-1", time.Second)
+	m := h.m
+	plan := nemesisSchedule(seed, *nemesisCycles, m)
+	for i, c := range plan {
+		t.Logf("schedule, cycle %d: %v", i+1, c)
+	}
+
+	// Operators: one key each, granted the operator role by the admin.
+	kr, err := keyring.New(m.Dir, keyring.BackendTest, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := kr.Signer(m.AdminKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	keys := make([]ed25519.PrivateKey, nemesisClients)
+	for i := range keys {
+		var s [ed25519.SeedSize]byte
+		copy(s[:], fmt.Sprintf("nemesis operator %d / %d", i, seed))
+		keys[i] = ed25519.NewKeyFromSeed(s[:])
+		addr := crypto.Address(keys[i].Public().(ed25519.PublicKey))
+		if _, err := h.c.SignAndBroadcast(ctx, admin, &types.GrantRole{Address: addr, Role: types.ROLE_OPERATOR}, client.TxOptions{}); err != nil {
+			t.Fatalf("grant operator %d: %v", i, err)
+		}
+	}
+	hist := &nemHistory{start: time.Now(), acked: map[int64][]string{}}
+	stop := make(chan struct{})
+	var clients sync.WaitGroup
+	for i := range keys {
+		v := m.Validators[i%len(m.Validators)]
+		var others []string
+		for _, o := range m.Validators {
+			if o.Name != v.Name {
+				others = append(others, o.RPC)
+			}
+		}
+		c0, err := client.New(v.RPC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := c0.WithFallbacks(others...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(seed, uint64(i)+1))
+		clients.Go(func() { nemClient(ctx, i, c, keys[i], rng, hist, stop) })
+	}
+	sampler := startSampler(h.run.dir)
+	verdicts := startVerdictWatch(m)
+
+	faults := 0
+	byKind := map[faultKind]int{}
+	for i, cycle := range plan {
+		var repairs []func()
+		for _, f := range cycle {
+			p := nemProcess(t, m, f.Target)
+			pid, err := nemPID(p)
+			if err != nil {
+				t.Fatalf("cycle %d: %s: pid: %v", i+1, f, err)
+			}
+			if p.Kind == networks.KindAgent {
+				verdicts.agentFault(f.Target, true)
+			}
+			switch f.Kind {
+			case faultKillValidator, faultKillObserver, faultKillAgent:
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				waitUntil(t, 10*time.Second, f.Target+" gone", func() (bool, string) { return syscall.Kill(pid, 0) != nil, "alive" })
+				repairs = append(repairs, func() {
+					mustRun(t, "testnet", "start", m.Dir, "--detach", "--only", f.Target)
+				})
+			default:
+				_ = syscall.Kill(pid, syscall.SIGSTOP)
+				repairs = append(repairs, func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+			}
+			faults++
+			byKind[f.Kind]++
+		}
+		t.Logf("cycle %d: %v injected", i+1, cycle)
+		time.Sleep(*nemesisFault) // the faults' duration is the schedule, not a synchronisation
+		for _, r := range repairs {
+			r()
+		}
+		for _, f := range cycle {
+			if nemProcess(t, m, f.Target).Kind == networks.KindAgent {
+				verdicts.agentFault(f.Target, false)
+			}
+		}
+		for _, v := range m.Validators {
+			waitCaughtUp(t, m, v, 60*time.Second)
+		}
+		t.Logf("cycle %d: repaired", i+1)
+		time.Sleep(*nemesisQuiet)
+	}
+	close(stop)
+	clients.Wait()
+
+	var violations []string
+	violate := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		violations = append(violations, msg)
+		t.Errorf("violation: %s", msg)
+	}
+	// Convergence: every workload at its desired Running replicas.
+	convergedIn, err := nemConverge(ctx, h.c)
+	if err != nil {
+		violate("convergence: not within %s of the last repair: %v", nemesisConverge, err)
+	} else {
+		t.Logf("convergence: every workload at its desired replicas %s after the last repair", convergedIn.Round(100*time.Millisecond))
+	}
+	for _, v := range verdicts.finish() {
+		violate("false verdict: %s", v)
+	}
+	for _, v := range nemChainAgreement(ctx, t, m) {
+		violate("chain: %s", v)
+	}
+	for _, v := range nemAckedDurable(ctx, t, m, hist) {
+		violate("acknowledged transaction: %s", v)
+	}
+	sampler.finish(t) // fails on one task at one generation in two process groups
+	hist.mu.Lock()
+	ops := append([]porcupine.Operation(nil), hist.ops...)
+	hist.mu.Unlock()
+	res, info := porcupine.CheckOperationsVerbose(nemesisModel, ops, time.Minute)
+	switch res {
+	case porcupine.Illegal:
+		path := fmt.Sprintf("%s/nemesis-linearizability.html", t.TempDir())
+		if f, err := os.Create(path); err == nil {
+			_ = porcupine.Visualize(nemesisModel, info, f)
+			_ = f.Close()
+		}
+		violate("the clients' history of %d operations is not linearizable (porcupine; visualization %s)", len(ops), path)
+	case porcupine.Unknown:
+		t.Logf("linearizability: porcupine timed out on %d operations (not counted as a violation)", len(ops))
+	default:
+		t.Logf("linearizability: %d client operations, linearizable (porcupine)", len(ops))
+	}
+	var kinds []string
+	for _, k := range faultKinds {
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, byKind[k]))
+	}
+	t.Logf("faults by kind: %s", strings.Join(kinds, ", "))
+	line := fmt.Sprintf("nemesis: %d cycles, %d faults, %d violations", len(plan), faults, len(violations))
+	t.Log(line)
+	fmt.Println(line)
+}
+
+// nemConverge waits until every workload has its desired replicas
+// Running.
+func nemConverge(ctx context.Context, c *client.Client) (time.Duration, error) {
+	start := time.Now()
+	var last string
+	for time.Since(start) < nemesisConverge {
+		var ws api.WorkloadsAnswer
+		_, err := c.Query(ctx, "/workloads", &ws)
+		if err == nil {
+			last = ""
+			for _, w := range ws.Workloads {
+				if w.Running != int(w.Spec.Replicas) {
+					last += fmt.Sprintf("%s %d of %d Running; ", w.Name, w.Running, w.Spec.Replicas)
+				}
+			}
+			if last == "" {
+				return time.Since(start), nil
+			}
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return 0, errors.New(last)
+}
+
+// nemChainAgreement compares every validator's block id and app hash at
+// every height up to the lowest latest height.
+func nemChainAgreement(ctx context.Context, t *testing.T, m *networks.Manifest) []string {
+	top := int64(-1)
+	for _, v := range m.Validators {
+		hgt, err := rpcHeight(v.RPC)
+		if err != nil {
+			return []string{fmt.Sprintf("%s does not answer: %v", v.Name, err)}
+		}
+		if top < 0 || hgt < top {
+			top = hgt
+		}
+	}
+	type meta struct{ block, app string }
+	metas := make([]map[int64]meta, len(m.Validators))
+	for i, v := range m.Validators {
+		metas[i] = map[int64]meta{}
+		rc := rpcClient(t, v.RPC)
+		for lo := int64(1); lo <= top; lo += 20 {
+			hi := min(lo+19, top)
+			bi, err := rc.BlockchainInfo(ctx, lo, hi)
+			if err != nil {
+				return []string{fmt.Sprintf("%s blockchain %d-%d: %v", v.Name, lo, hi, err)}
+			}
+			for _, bm := range bi.BlockMetas {
+				metas[i][bm.Header.Height] = meta{bm.BlockID.Hash.String(), bm.Header.AppHash.String()}
+			}
+		}
+	}
+	var out []string
+	for hgt := int64(1); hgt <= top; hgt++ {
+		ref := metas[0][hgt]
+		for i := 1; i < len(metas); i++ {
+			if got := metas[i][hgt]; got != ref {
+				out = append(out, fmt.Sprintf("height %d: %s has block %s app hash %s, %s has %s / %s",
+					hgt, m.Validators[0].Name, ref.block, ref.app, m.Validators[i].Name, got.block, got.app))
+			}
+		}
+	}
+	t.Logf("chain: %d validators agree on block and app hash at every height 1..%d", len(m.Validators), top)
+	return out
+}
+
+// nemAckedDurable checks that every transaction a client saw committed is
+// in that block on every validator, after all the restarts.
+func nemAckedDurable(ctx context.Context, t *testing.T, m *networks.Manifest, hist *nemHistory) []string {
+	hist.mu.Lock()
+	acked := make(map[int64][]string, len(hist.acked))
+	n := 0
+	for k, v := range hist.acked {
+		acked[k] = append([]string(nil), v...)
+		n += len(v)
+	}
+	hist.mu.Unlock()
+	var out []string
+	for _, v := range m.Validators {
+		rc := rpcClient(t, v.RPC)
+		for hgt, hashes := range acked {
+			b, err := rc.Block(ctx, &hgt)
+			if err != nil {
+				out = append(out, fmt.Sprintf("%s block %d: %v", v.Name, hgt, err))
+				continue
+			}
+			have := map[string]bool{}
+			for _, tx := range b.Block.Data.Txs {
+				have[strings.ToUpper(fmt.Sprintf("%X", cmttypes.Tx(tx).Hash()))] = true
+			}
+			for _, hs := range hashes {
+				if !have[strings.ToUpper(hs)] {
+					out = append(out, fmt.Sprintf("tx %s acknowledged at height %d is not in %s's block %d", hs, hgt, v.Name, hgt))
+				}
+			}
+		}
+	}
+	t.Logf("durability: %d acknowledged transactions in %d blocks, found on every validator: %v", n, len(acked), len(out) == 0)
+	return out
+}
+
+// ---- no false verdicts ----
+
+type falseVerdict struct {
+	at          time.Time
+	node, state string
+	height      int64
+}
+
+// verdictWatch polls the agents' node states and records any Suspect or
+// Down of a node whose agent was neither killed nor paused within
+// nemesisVerdictGrace.
+type verdictWatch struct {
+	m    *networks.Manifest
+	stop chan struct{}
+	done chan struct{}
+
+	mu         sync.Mutex
+	faultSince map[string]time.Time // agent -> fault began (zero: none now)
+	lastFault  map[string]time.Time // agent -> its last fault ended
+	false_     []falseVerdict
+	polls      int
+}
+
+func startVerdictWatch(m *networks.Manifest) *verdictWatch {
+	w := &verdictWatch{m: m, stop: make(chan struct{}), done: make(chan struct{}),
+		faultSince: map[string]time.Time{}, lastFault: map[string]time.Time{}}
+	var cs []*client.Client
+	for _, v := range m.Validators {
+		if c, err := client.New(v.RPC); err == nil {
+			cs = append(cs, c)
+		}
+	}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		i := 0
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+			i++
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			nodes, err := cs[i%len(cs)].Nodes(ctx, url.Values{})
+			cancel()
+			if err != nil {
+				continue
+			}
+			now := time.Now()
+			w.mu.Lock()
+			w.polls++
+			for _, n := range nodes.Nodes {
+				if n.State != "Suspect" && n.State != "Down" {
+					continue
+				}
+				since, faulty := w.faultSince[n.ID]
+				if faulty && !since.IsZero() {
+					continue
+				}
+				if end, ok := w.lastFault[n.ID]; ok && now.Sub(end) < nemesisVerdictGrace {
+					continue
+				}
+				w.false_ = append(w.false_, falseVerdict{at: now, node: n.ID, state: n.State, height: nodes.Height})
+			}
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+func (w *verdictWatch) agentFault(agent string, on bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if on {
+		w.faultSince[agent] = time.Now()
+		return
+	}
+	w.faultSince[agent] = time.Time{}
+	w.lastFault[agent] = time.Now()
+}
+
+func (w *verdictWatch) finish() []string {
+	close(w.stop)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// One line per node and state is enough.
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range w.false_ {
+		if key := f.node + " " + f.state; !seen[key] {
+			seen[key] = true
+			out = append(out, fmt.Sprintf("%s %s at height %d (%s) while its agent ran (%d polls)", f.at.Format("15:04:05.000"), f.node, f.height, f.state, w.polls))
+		}
+	}
+	return out
+}
+
+// TestNemesisModel: the checker accepts a history the chain could give
+// and refuses ones it could not (a stale read, a lost write, a wrong
+// failure code), so a violation it reports is one.
+func TestNemesisModel(t *testing.T) {
+	w := func(c int, op string, r uint32, code uint32, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{ClientId: c, Input: nemInput{Op: op, Key: "k", Replicas: r}, Output: nemOutput{Known: true, Code: code}, Call: call, Return: ret}
+	}
+	read := func(c int, r uint32, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{ClientId: c, Input: nemInput{Op: "read", Key: "k"}, Output: nemOutput{Known: true, Replicas: r}, Call: call, Return: ret}
+	}
+	unknown := func(c int, op string, r uint32, call int64) porcupine.Operation {
+		return porcupine.Operation{ClientId: c, Input: nemInput{Op: op, Key: "k", Replicas: r}, Output: nemOutput{}, Call: call, Return: 1 << 62}
+	}
+	cases := []struct {
+		name string
+		ops  []porcupine.Operation
+		ok   bool
+	}{
+		{"create, scale, read", []porcupine.Operation{w(0, "create", 2, 0, 0, 10), w(1, "scale", 3, 0, 11, 20), read(2, 3, 21, 30)}, true},
+		{"concurrent scale and read see either", []porcupine.Operation{w(0, "create", 2, 0, 0, 10), w(1, "scale", 3, 0, 11, 30), read(2, 2, 12, 20)}, true},
+		{"stale read after a completed scale", []porcupine.Operation{w(0, "create", 2, 0, 0, 10), w(1, "scale", 3, 0, 11, 20), read(2, 2, 21, 30)}, false},
+		{"read of a deleted workload", []porcupine.Operation{w(0, "create", 1, 0, 0, 10), w(1, "delete", 0, 0, 11, 20), read(2, 1, 21, 30)}, false},
+		{"create over another spec fails 15", []porcupine.Operation{w(0, "create", 1, 0, 0, 10), w(1, "create", 2, api.ErrWorkloadExists.Code, 11, 20), read(2, 1, 21, 30)}, true},
+		{"create of the same spec is a no-op", []porcupine.Operation{w(0, "create", 1, 0, 0, 10), w(1, "create", 1, 0, 11, 20)}, true},
+		{"scale of an absent workload cannot succeed", []porcupine.Operation{w(0, "scale", 2, 0, 0, 10)}, false},
+		{"an unknown create may take effect later", []porcupine.Operation{unknown(0, "create", 2, 0), read(1, 0, 5, 10), read(1, 2, 20, 30)}, true},
+		{"an unknown create may never take effect", []porcupine.Operation{unknown(0, "create", 2, 0), read(1, 0, 20, 30)}, true},
+	}
+	for _, c := range cases {
+		if got := porcupine.CheckOperations(nemesisModel, c.ops); got != c.ok {
+			t.Errorf("%s: linearizable %v; want %v", c.name, got, c.ok)
+		}
+	}
+}
+
+// TestNemesisSchedule: a seed gives one schedule; no cycle faults two
+// validators (f = 1).
+func TestNemesisSchedule(t *testing.T) {
+	m := &networks.Manifest{}
+	for i := range 4 {
+		m.Validators = append(m.Validators, networks.Validator{Name: fmt.Sprintf("val%d", i), Observer: fmt.Sprintf("observer%d", i)})
+	}
+	for i := range 3 {
+		m.Agents = append(m.Agents, networks.Agent{Name: fmt.Sprintf("agent%d", i)})
+	}
+	a, b := nemesisSchedule(7, 50, m), nemesisSchedule(7, 50, m)
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatal("one seed gave two schedules")
+	}
+	if fmt.Sprint(a) == fmt.Sprint(nemesisSchedule(8, 50, m)) {
+		t.Error("seeds 7 and 8 gave the same schedule")
+	}
+	kinds := map[faultKind]bool{}
+	for i, c := range a {
+		vals := 0
+		for _, f := range c {
+			kinds[f.Kind] = true
+			if f.Kind == faultKillValidator || f.Kind == faultPauseValidator {
+				vals++
+			}
+		}
+		if vals > 1 || len(c) == 0 || len(c) > 3 {
+			t.Errorf("cycle %d: %v: want 1 to 3 faults, at most one validator", i, c)
+		}
+	}
+	if len(kinds) != len(faultKinds) {
+		t.Errorf("50 cycles used %d fault kinds of %d", len(kinds), len(faultKinds))
+	}
+}
