@@ -34,8 +34,8 @@ import (
 // and pauses its processes; then checkers over the whole history.
 var (
 	nemesisCycles = flag.Int("nemesis-cycles", 3, "TestNemesis: fault cycles (make nemesis CYCLES=N; make test runs 3)")
-	nemesisFault  = flag.Duration("nemesis-fault", 8*time.Second, "TestNemesis: how long each cycle's faults last")
-	nemesisQuiet  = flag.Duration("nemesis-quiet", 4*time.Second, "TestNemesis: fault-free time after each cycle's repair")
+	nemesisFault  = flag.Duration("nemesis-fault", 6*time.Second, "TestNemesis: how long each cycle's faults last")
+	nemesisQuiet  = flag.Duration("nemesis-quiet", 3*time.Second, "TestNemesis: fault-free time after each cycle's repair")
 )
 
 // Bounds the checkers hold the network to (docs/nemesis.md).
