@@ -2,6 +2,8 @@ package app
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand"
@@ -50,7 +52,11 @@ type sim struct {
 	hbSeq  map[string]uint64
 }
 
-func simulate(t *testing.T, rng *rand.Rand, heights int) {
+// simulate returns one line per height, "HEIGHT SHA256", the digest of
+// everything state a produced up to it (events, results, changes) in
+// JSON: equal lines on two machines mean equal state transitions
+// (TestReplayAcrossArchitectures).
+func simulate(t *testing.T, rng *rand.Rand, heights int) []string {
 	g := &api.Genesis{Params: api.DefaultParams()}
 	g.Params.MaxPlacementsPerBlock = uint32(1 + rng.Intn(6))
 	g.Params.PhiWindow = 4
@@ -96,6 +102,15 @@ func simulate(t *testing.T, rng *rand.Rand, heights int) {
 		sm.nodes = append(sm.nodes, fmt.Sprintf("n%d", i))
 	}
 	codes := map[string]int{}
+	digest := sha256.New()
+	var digests []string
+	record := func(v any) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("digest: %v", err)
+		}
+		digest.Write(b)
+	}
 	timeMs := int64(1_000_000)
 	for h := int64(1); h <= int64(heights); h++ {
 		timeMs += 500 + rng.Int63n(3000)
@@ -108,6 +123,7 @@ func simulate(t *testing.T, rng *rand.Rand, heights int) {
 		if !reflect.DeepEqual(ea, eb) {
 			t.Fatalf("height %d: BeginBlock events differ", h)
 		}
+		record(ea)
 		n := rng.Intn(14)
 		for i := 0; i < n; i++ {
 			raw := sm.randomTx()
@@ -121,6 +137,7 @@ func simulate(t *testing.T, rng *rand.Rand, heights int) {
 				continue
 			}
 			ra, rb := a.DeliverTx(txA), b.DeliverTx(txB)
+			record(ra)
 			codes[fmt.Sprintf("%s/%d", api.MsgName(&txA.Body), ra.Code)]++
 			if !reflect.DeepEqual(ra, rb) {
 				t.Fatalf("height %d: results differ:\n%+v\n%+v", h, ra, rb)
@@ -134,6 +151,9 @@ func simulate(t *testing.T, rng *rand.Rand, heights int) {
 		if !reflect.DeepEqual(ca, cb) {
 			t.Fatalf("height %d: changes differ", h)
 		}
+		record(resA)
+		record(ca)
+		digests = append(digests, fmt.Sprintf("%d %x", h, digest.Sum(nil)))
 		apply(ca)
 		for _, s := range []*State{a, b} {
 			if err := s.verify(); err != nil {
@@ -166,6 +186,7 @@ func simulate(t *testing.T, rng *rand.Rand, heights int) {
 		hist = append(hist, fmt.Sprintf("%s:%d", k, codes[k]))
 	}
 	t.Logf("results (message/code:count): %v", hist)
+	return digests
 }
 
 func mustUnmarshal(t *testing.T, s *State, path string, v any) {

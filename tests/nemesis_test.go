@@ -59,9 +59,14 @@ const (
 	faultPauseObserver  faultKind = "pause-observer"
 	faultKillAgent      faultKind = "kill-agent"
 	faultPauseAgent     faultKind = "pause-agent"
+	// faultKillAgentsValidator: SIGKILL the validator an agent is
+	// talking to (its /healthz control_plane.node), timed while one of
+	// its heartbeats waits to commit when one does within 3 s; Target is
+	// the agent.
+	faultKillAgentsValidator faultKind = "kill-agents-validator"
 )
 
-var faultKinds = []faultKind{faultKillValidator, faultPauseValidator, faultKillObserver, faultPauseObserver, faultKillAgent, faultPauseAgent}
+var faultKinds = []faultKind{faultKillValidator, faultPauseValidator, faultKillObserver, faultPauseObserver, faultKillAgent, faultPauseAgent, faultKillAgentsValidator}
 
 type nemFault struct {
 	Kind   faultKind
@@ -100,6 +105,11 @@ func nemesisSchedule(seed uint64, cycles int, m *networks.Manifest) [][]nemFault
 					continue
 				}
 				pool = vals
+			case faultKillAgentsValidator:
+				if validator {
+					continue
+				}
+				pool = agents
 			case faultKillObserver, faultPauseObserver:
 				pool = obs
 			default:
@@ -110,7 +120,7 @@ func nemesisSchedule(seed uint64, cycles int, m *networks.Manifest) [][]nemFault
 				continue
 			}
 			used[target] = true
-			validator = validator || k == faultKillValidator || k == faultPauseValidator
+			validator = validator || k == faultKillValidator || k == faultPauseValidator || k == faultKillAgentsValidator
 			plan[c] = append(plan[c], nemFault{k, target})
 		}
 	}
@@ -339,6 +349,38 @@ func nemPID(p networks.Process) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
+// aimAtAgentsValidator returns the validator agent a is talking to, after
+// waiting (at most 3 s) for one of its heartbeats to be pending; timed
+// says whether one was.
+func aimAtAgentsValidator(t *testing.T, m *networks.Manifest, agentName string) (validator, timed string) {
+	t.Helper()
+	var a networks.Agent
+	for _, x := range m.Agents {
+		if x.Name == agentName {
+			a = x
+		}
+	}
+	timed = "untimed (no heartbeat pending within 3 s: attested nodes rarely send one)"
+	var node string
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		v, err := agentHealth(a)
+		if err != nil {
+			continue
+		}
+		node = v.ControlPlane.Node
+		if v.ControlPlane.PendingHeartbeats > 0 {
+			timed = "while a heartbeat waits to commit"
+			break
+		}
+	}
+	for _, v := range m.Validators {
+		if node != "" && strings.Contains(node, strings.TrimPrefix(v.RPC, "tcp://")) {
+			return v.Name, timed
+		}
+	}
+	return m.Validators[0].Name, timed + "; its node unknown, val0 instead"
+}
+
 // ---- the test ----
 
 // TestNemesis: `make test` runs 3 cycles (about 2 minutes); `make nemesis
@@ -409,6 +451,11 @@ func TestNemesis(t *testing.T) {
 	for i, cycle := range plan {
 		var repairs []func()
 		for _, f := range cycle {
+			if f.Kind == faultKillAgentsValidator {
+				v, timed := aimAtAgentsValidator(t, m, f.Target)
+				t.Logf("cycle %d: %s: %s talks to %s; killing it %s", i+1, f, f.Target, v, timed)
+				f = nemFault{faultKillAgentsValidator, v}
+			}
 			p := nemProcess(t, m, f.Target)
 			pid, err := nemPID(p)
 			if err != nil {
@@ -418,7 +465,7 @@ func TestNemesis(t *testing.T) {
 				verdicts.agentFault(f.Target, true)
 			}
 			switch f.Kind {
-			case faultKillValidator, faultKillObserver, faultKillAgent:
+			case faultKillValidator, faultKillObserver, faultKillAgent, faultKillAgentsValidator:
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 				waitUntil(t, 10*time.Second, f.Target+" gone", func() (bool, string) { return syscall.Kill(pid, 0) != nil, "alive" })
 				repairs = append(repairs, func() {
@@ -437,7 +484,7 @@ func TestNemesis(t *testing.T) {
 			r()
 		}
 		for _, f := range cycle {
-			if nemProcess(t, m, f.Target).Kind == networks.KindAgent {
+			if f.Kind != faultKillAgentsValidator && nemProcess(t, m, f.Target).Kind == networks.KindAgent {
 				verdicts.agentFault(f.Target, false)
 			}
 		}

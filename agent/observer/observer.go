@@ -753,7 +753,7 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 	}
 	o.mu.Unlock()
 	if len(targets) > 0 {
-		res := o.pinger.Sweep(ctx, targets, udpTries, min(udpTryTimeout, o.cfg.ProbeTimeout/3))
+		res := o.pinger.Sweep(ctx, targets, udpTries, min(udpTryTimeout, o.cfg.ProbeTimeout/3), o.cfg.ProbeTimeout)
 		for k, i := range swept {
 			udp[i] = &res[k]
 		}
@@ -798,8 +798,10 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 	return append(out, results...)
 }
 
-// UDP probes: udpTries pings, each given a third of ProbeTimeout at
-// most udpTryTimeout, before HTTP is tried; an endpoint that answered HTTP
+// UDP probes: udpTries pings, the first given the answers' round trip
+// estimate (ping.Prober.RTO: at least a third of ProbeTimeout at most
+// udpTryTimeout, at most ProbeTimeout) and the next twice that, before
+// HTTP is tried; an endpoint that answered HTTP
 // but not UDP in udpMissesForHTTP rounds in a row (an agent without UDP,
 // not a lost datagram) is probed over HTTP alone for httpOnlyRounds
 // rounds.

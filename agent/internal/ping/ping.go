@@ -188,6 +188,41 @@ type Prober struct {
 
 	mu      sync.Mutex
 	pending map[uint64]func(Pong) // by nonce; called once, from the reader
+
+	// The round trip estimate (RFC 6298's smoothed rtt and variance),
+	// from every answer: Sweep waits longer when answers come slowly (a
+	// busy machine), instead of calling live nodes silent.
+	rttMu        sync.Mutex
+	srtt, rttvar time.Duration
+	rttSamples   int
+}
+
+// observe adds a round trip to the estimate.
+func (p *Prober) observe(d time.Duration) {
+	p.rttMu.Lock()
+	defer p.rttMu.Unlock()
+	if p.rttSamples == 0 {
+		p.srtt, p.rttvar = d, d/2
+	} else {
+		diff := p.srtt - d
+		if diff < 0 {
+			diff = -diff
+		}
+		p.rttvar = (3*p.rttvar + diff) / 4
+		p.srtt = (7*p.srtt + d) / 8
+	}
+	p.rttSamples++
+}
+
+// RTO is how long to wait for an answer: srtt + 4·rttvar, at least lo
+// and at most hi (lo before any answer).
+func (p *Prober) RTO(lo, hi time.Duration) time.Duration {
+	p.rttMu.Lock()
+	defer p.rttMu.Unlock()
+	if p.rttSamples == 0 {
+		return lo
+	}
+	return min(max(p.srtt+4*p.rttvar, lo), hi)
 }
 
 // NewProber binds a socket on every interface, on a port the OS picks.
@@ -317,13 +352,15 @@ type Result struct {
 const SweepWindow = 256
 
 // Sweep pings every target from the one socket, at most SweepWindow in
-// flight, each given timeout to answer (a target whose endpoint is not an
+// flight, each given RTO(timeout, maxTimeout) to answer on its first try
+// and twice as long on each next one (at most maxTimeout) (a target whose endpoint is not an
 // IP literal is not pinged: no name is looked up, which could stall the
 // sweep; it stays unanswered); then it pings those that did not
 // answer again, up to tries rounds in all. Results are in the targets'
 // order. A sweep of N answering targets takes about N/SweepWindow round
 // trips, and a silent target costs its window slot timeout per try.
-func (p *Prober) Sweep(ctx context.Context, targets []Target, tries int, timeout time.Duration) []Result {
+func (p *Prober) Sweep(ctx context.Context, targets []Target, tries int, timeout, maxTimeout time.Duration) []Result {
+	floor := timeout
 	res := make([]Result, len(targets))
 	addrs := make([]netip.AddrPort, len(targets))
 	valid := make([]bool, len(targets))
@@ -361,6 +398,7 @@ func (p *Prober) Sweep(ctx context.Context, targets []Target, tries int, timeout
 		if len(todo) == 0 {
 			break
 		}
+		timeout := min(max(p.RTO(floor, maxTimeout), floor)<<try, max(maxTimeout, floor))
 		var queue []int // sent this try, in order (so by deadline)
 		head := 0
 		// expire frees the slots of the oldest pings past their timeout;
@@ -435,6 +473,7 @@ func (p *Prober) Sweep(ctx context.Context, targets []Target, tries int, timeout
 				}
 				if !res[i].Answered {
 					res[i] = Result{Pong: pong, RTT: time.Since(at), Answered: true}
+					p.observe(res[i].RTT)
 				}
 				mu.Unlock()
 				select {

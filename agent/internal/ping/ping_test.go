@@ -142,7 +142,7 @@ func TestSweepAnswersEachTarget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
-	res := pr.Sweep(ctx, targets, 2, 200*time.Millisecond)
+	res := pr.Sweep(ctx, targets, 2, 200*time.Millisecond, 400*time.Millisecond)
 	t.Logf("swept %d targets in %s", len(targets), time.Since(start))
 	for i, r := range res {
 		want := !strings.HasPrefix(targets[i].NodeID, "dead") && targets[i].NodeID != "n-bad"
@@ -155,5 +155,25 @@ func TestSweepAnswersEachTarget(t *testing.T) {
 	pr.mu.Unlock()
 	if left != 0 {
 		t.Errorf("%d nonces still pending after the sweep", left)
+	}
+}
+
+func TestRTOFollowsAnswers(t *testing.T) {
+	var p Prober
+	if got := p.RTO(300*time.Millisecond, 2*time.Second); got != 300*time.Millisecond {
+		t.Errorf("before any answer: %s; want the floor", got)
+	}
+	for range 20 {
+		p.observe(time.Millisecond)
+	}
+	if got := p.RTO(300*time.Millisecond, 2*time.Second); got != 300*time.Millisecond {
+		t.Errorf("fast answers: %s; want the floor", got)
+	}
+	for range 20 {
+		p.observe(900 * time.Millisecond) // a starved machine
+	}
+	got := p.RTO(300*time.Millisecond, 2*time.Second)
+	if got <= 900*time.Millisecond || got > 2*time.Second {
+		t.Errorf("answers of 900ms: RTO %s; want above 900ms, at most the cap", got)
 	}
 }
