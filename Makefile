@@ -87,10 +87,12 @@ bench-fleet: build
 # client load, then the checkers; the last line is `nemesis: N cycles, F
 # faults, V violations`, and the exit status is non-zero when V > 0.
 # SEED=0 takes one from the clock (printed, with the command to rerun it).
-# make test runs 3 cycles.
+# make test runs 3 cycles. First, the replay on arm64 under qemu's
+# user-mode emulation (skipped, saying so, without qemu-aarch64-static).
 CYCLES ?= 20
 SEED   ?= 0
 nemesis:
+	$(GO) test ./app -run '^TestReplayAcrossArchitectures$$' -count=1 -v -arch
 	$(GO) test ./tests -run '^TestNemesis$$' -count=1 -v -timeout 0 -nemesis-cycles $(CYCLES) -seed $(SEED)
 
 # Regenerates Go code from proto/ (needs protoc; see README "Development").
