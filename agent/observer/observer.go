@@ -705,6 +705,11 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 		n   api.NodeView
 		b   *Breaker
 		key string
+		// open: its breaker is open; it is only pinged (a ping costs
+		// nothing worth saving), and an answer closes the breaker, so a
+		// node back from a crash is seen at the next round, not after
+		// the cool-down.
+		open bool
 	}
 	var jobs []job
 	var out []types.Observation
@@ -721,10 +726,14 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 			o.breakers[key] = b
 		}
 		if !b.Allow(now) {
-			out = append(out, types.Observation{NodeId: n.ID, Reachable: false})
+			if _, err := netip.ParseAddrPort(n.Endpoint); o.pinger == nil || err != nil {
+				out = append(out, types.Observation{NodeId: n.ID, Reachable: false})
+				continue
+			}
+			jobs = append(jobs, job{n, b, key, true})
 			continue
 		}
-		jobs = append(jobs, job{n, b, key})
+		jobs = append(jobs, job{n, b, key, false})
 	}
 	for key := range o.breakers {
 		if !seen[key] {
@@ -741,7 +750,7 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 		if o.pinger == nil {
 			break
 		}
-		if o.httpOnly[j.key] > 0 {
+		if o.httpOnly[j.key] > 0 && !j.open {
 			o.httpOnly[j.key]--
 			continue
 		}
@@ -763,6 +772,20 @@ func (o *Observer) probeAll(ctx context.Context, nodes []api.NodeView) []types.O
 	sem := make(chan struct{}, o.cfg.MaxConcurrentProbes)
 	var wg sync.WaitGroup
 	for i, j := range jobs {
+		if j.open {
+			ob := types.Observation{NodeId: j.n.ID}
+			if r := udp[i]; r != nil && r.Answered {
+				if pob, err := o.pongObservation(j.n, r); err == nil {
+					ob = pob
+					o.mu.Lock()
+					j.b.Record(time.Now(), true)
+					o.mu.Unlock()
+					o.logf("breaker for %s at %s closed: it answered a ping", j.n.ID, j.n.Endpoint)
+				}
+			}
+			results[i] = ob // failing tasks wait for the next round's probe
+			continue
+		}
 		if r := udp[i]; r != nil && r.Answered {
 			o.mu.Lock()
 			delete(o.udpMisses, j.key)
