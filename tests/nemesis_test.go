@@ -119,14 +119,7 @@ func nemesisSchedule(seed uint64, cycles int, m *networks.Manifest) [][]nemFault
 			if used[target] {
 				continue
 			}
-			// Known violation, not fixed yet (docs/nemesis.md): an agent
-			// restarted while its validator is paused does not rejoin
-			// within a minute (its light client's primary is that
-			// validator). Until it is, no cycle restarts an agent while a
-			// validator is down or paused.
-			if (k == faultKillAgent && validator) || (isValidatorFault(k) && killsAgent(plan[c])) {
-				continue
-			}
+
 			used[target] = true
 			validator = validator || isValidatorFault(k)
 			plan[c] = append(plan[c], nemFault{k, target})
@@ -137,15 +130,6 @@ func nemesisSchedule(seed uint64, cycles int, m *networks.Manifest) [][]nemFault
 
 func isValidatorFault(k faultKind) bool {
 	return k == faultKillValidator || k == faultPauseValidator || k == faultKillAgentsValidator
-}
-
-func killsAgent(cycle []nemFault) bool {
-	for _, f := range cycle {
-		if f.Kind == faultKillAgent {
-			return true
-		}
-	}
-	return false
 }
 
 // ---- client operations and their model ----
@@ -470,7 +454,10 @@ func TestNemesis(t *testing.T) {
 	faults := 0
 	byKind := map[faultKind]int{}
 	for i, cycle := range plan {
-		var repairs []func()
+		// Repairs run as one step: paused processes resume first, then
+		// killed ones restart, validators before the rest (a restart waits
+		// until its process is ready, which may need the others).
+		var conts, restarts []func()
 		for _, f := range cycle {
 			if f.Kind == faultKillAgentsValidator {
 				v, timed := aimAtAgentsValidator(t, m, f.Target)
@@ -489,19 +476,22 @@ func TestNemesis(t *testing.T) {
 			case faultKillValidator, faultKillObserver, faultKillAgent, faultKillAgentsValidator:
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 				waitUntil(t, 10*time.Second, f.Target+" gone", func() (bool, string) { return syscall.Kill(pid, 0) != nil, "alive" })
-				repairs = append(repairs, func() {
-					mustRun(t, "testnet", "start", m.Dir, "--detach", "--only", f.Target)
-				})
+				restart := func() { mustRun(t, "testnet", "start", m.Dir, "--detach", "--only", f.Target) }
+				if p.Kind == networks.KindValidator {
+					restarts = append([]func(){restart}, restarts...)
+				} else {
+					restarts = append(restarts, restart)
+				}
 			default:
 				_ = syscall.Kill(pid, syscall.SIGSTOP)
-				repairs = append(repairs, func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+				conts = append(conts, func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
 			}
 			faults++
 			byKind[f.Kind]++
 		}
 		t.Logf("cycle %d: %v injected", i+1, cycle)
 		time.Sleep(*nemesisFault) // the faults' duration is the schedule, not a synchronisation
-		for _, r := range repairs {
+		for _, r := range append(conts, restarts...) {
 			r()
 		}
 		for _, f := range cycle {
