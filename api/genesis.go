@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -137,16 +136,16 @@ func (g *Genesis) MarshalJSON() ([]byte, error) {
 }
 
 // DecodeStrict decodes one JSON value into v; unknown fields and trailing
-// data are errors. Only white space may follow the value: the decoder's
-// More reports false at a stray ']' or '}', so the end is read as a token
-// (FuzzWorkloadSpecJSON's regression `{...}]`).
+// data are errors. Only white space may follow the value (the decoder's
+// More reports false at a stray ']' or '}': FuzzWorkloadSpecJSON's
+// regression `{...}]`).
 func DecodeStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if len(bytes.Trim(b[dec.InputOffset():], " \t\r\n")) != 0 {
 		return fmt.Errorf("trailing data after the JSON value")
 	}
 	return nil
