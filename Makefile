@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X github.com/phalanx-bft/phalanx/version.Version=$(VERSION)
 GOGOPROTO_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/cosmos/gogoproto)
 
-.PHONY: all build test test-short test-flood test-faults bench bench-load bench-fleet proto localnet localnet-stop lint clean
+.PHONY: all build test test-short test-flood test-faults fuzz bench bench-load bench-fleet proto localnet localnet-stop lint clean
 
 all: build
 
@@ -39,6 +39,19 @@ test-flood: build
 # short params).
 test-faults: build
 	$(GO) test ./tests -run TestOneFaultyValidatorCostsNoReady -count=1 -v -timeout 30m -faults-long
+
+# Issue 13 item 4: every native fuzz target (func FuzzX in a _test.go),
+# one after the other, each for FUZZTIME (scripts/fuzz.sh finds them with
+# go test -list; docs/testing.md says what each checks). `make test` runs
+# their seed corpora (testdata/fuzz/FuzzX and the f.Add seeds) only.
+# FUZZ=regexp picks targets; FUZZPARALLEL is the workers per target.
+FUZZTIME         ?= 30s
+FUZZ             ?= .
+FUZZPARALLEL     ?= 1
+FUZZMINIMIZETIME ?= 10x
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ='$(FUZZ)' FUZZPARALLEL=$(FUZZPARALLEL) \
+	  FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) scripts/fuzz.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
