@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X github.com/phalanx-bft/phalanx/version.Version=$(VERSION)
 GOGOPROTO_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/cosmos/gogoproto)
 
-.PHONY: all build test test-short test-flood test-faults fuzz bench bench-load bench-fleet proto localnet localnet-stop lint clean
+.PHONY: all build test test-short test-flood test-faults bench bench-load bench-fleet proto localnet localnet-stop lint clean
 
 all: build
 
@@ -49,6 +49,7 @@ FUZZTIME         ?= 30s
 FUZZ             ?= .
 FUZZPARALLEL     ?= 1
 FUZZMINIMIZETIME ?= 10x
+.PHONY: fuzz
 fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ='$(FUZZ)' FUZZPARALLEL=$(FUZZPARALLEL) \
 	  FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) scripts/fuzz.sh
