@@ -51,9 +51,9 @@ func createWorkload(seq uint64, name string, replicas uint32) *types.TxBody {
 		Resources: types.Resources{CpuMillis: 500, MemoryMb: 128}}}}}
 }
 
-// fuzzApp is a fresh application with the setup block committed.
-func fuzzApp(t testing.TB) *Application {
-	a := newApp(t, t.TempDir())
+// fuzzApp is a fresh application with the setup block committed, in dir.
+func fuzzApp(t testing.TB, dir string) *Application {
+	a := newApp(t, dir)
 	res, _ := commitBlock(t, a, 1, fuzzSetupBlock())
 	for i, r := range res.TxResults {
 		if r.Code != 0 {
@@ -72,7 +72,7 @@ var emptyBlock2 struct {
 // block 2: a block of transactions that all fail must give it too.
 func emptyBlockHash(t testing.TB) []byte {
 	emptyBlock2.once.Do(func() {
-		_, emptyBlock2.hash = commitBlock(t, fuzzApp(t), 2, nil)
+		_, emptyBlock2.hash = commitBlock(t, fuzzApp(t, t.TempDir()), 2, nil)
 	})
 	if emptyBlock2.hash == nil {
 		t.Fatal("no app hash of the empty block")
@@ -107,7 +107,10 @@ func knownCode(t *testing.T, what string, code uint32, log string) {
 //     (code, log, data, events) and the same query answers;
 //   - a block of transactions that CheckTx all refused changes nothing:
 //     each gets the same code from FinalizeBlock, and the app hash is the
-//     empty block's.
+//     empty block's;
+//   - restarted from its database, an application loads the state
+//     (app.LoadState verifies it), reports the same height and app hash
+//     and answers queries as before.
 func FuzzTxPath(f *testing.F) {
 	admin, n1 := key("admin"), key("n1")
 	hb := func(seq, hbSeq uint64, cpu int64) []byte {
@@ -148,7 +151,8 @@ func FuzzTxPath(f *testing.F) {
 			txs = append(txs, signed)
 		}
 		ctx := context.Background()
-		a, b := fuzzApp(t), fuzzApp(t)
+		aDir := t.TempDir()
+		a, b := fuzzApp(t, aDir), fuzzApp(t, t.TempDir())
 
 		checked := make([]*abcitypes.CheckTxResponse, len(txs))
 		allRefused := true
@@ -220,6 +224,28 @@ func FuzzTxPath(f *testing.F) {
 			qb, _ := b.Query(ctx, &abcitypes.QueryRequest{Path: path})
 			if qa.Code != 0 || qb.Code != 0 || !bytes.Equal(qa.Value, qb.Value) {
 				t.Fatalf("query %s differs (codes %d %d):\n%s\n%s", path, qa.Code, qb.Code, qa.Value, qb.Value)
+			}
+		}
+
+		// Restarted from its database (app.LoadState checks the whole
+		// state's invariants), a reports the committed height and hash and
+		// answers as before.
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		c, err := New(Config{ChainID: testChain, DataDir: aDir})
+		if err != nil {
+			t.Fatalf("restart after block 2: %v", err)
+		}
+		defer c.Close()
+		if info, _ := c.Info(ctx, &abcitypes.InfoRequest{}); info.LastBlockHeight != 2 || !bytes.Equal(info.LastBlockAppHash, ha) {
+			t.Fatalf("after a restart Info = (%d, %X); want (2, %X)", info.LastBlockHeight, info.LastBlockAppHash, ha)
+		}
+		for _, path := range []string{"/summary", "/nodes", "/tasks"} {
+			qb, _ := b.Query(ctx, &abcitypes.QueryRequest{Path: path})
+			qc, _ := c.Query(ctx, &abcitypes.QueryRequest{Path: path})
+			if qc.Code != 0 || !bytes.Equal(qb.Value, qc.Value) {
+				t.Fatalf("query %s differs after a restart (code %d %s):\n%s\n%s", path, qc.Code, qc.Log, qb.Value, qc.Value)
 			}
 		}
 	})
