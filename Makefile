@@ -40,6 +40,20 @@ test-flood: build
 test-faults: build
 	$(GO) test ./tests -run TestOneFaultyValidatorCostsNoReady -count=1 -v -timeout 30m -faults-long
 
+# Issue 13 item 4: every native fuzz target (func FuzzX in a _test.go),
+# one after the other, each for FUZZTIME (scripts/fuzz.sh finds them with
+# go test -list; docs/testing.md says what each checks). `make test` runs
+# their seed corpora (testdata/fuzz/FuzzX and the f.Add seeds) only.
+# FUZZ=regexp picks targets; FUZZPARALLEL is the workers per target.
+FUZZTIME         ?= 30s
+FUZZ             ?= .
+FUZZPARALLEL     ?= 1
+FUZZMINIMIZETIME ?= 10x
+.PHONY: fuzz
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ='$(FUZZ)' FUZZPARALLEL=$(FUZZPARALLEL) \
+	  FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) scripts/fuzz.sh
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +23,11 @@ const StateFile = "agent-state.json"
 // before it died is never signed again (two different heartbeats with one
 // seq are equivocation, and jail the node's account).
 const heartbeatSeqLease = 64
+
+// maxHeartbeatSeqReserved is the highest reservation a state file may
+// hold: one lease above it would wrap around uint64 and hand out seqs
+// already signed (FuzzAgentState's regressions).
+const maxHeartbeatSeqReserved = math.MaxUint64 - heartbeatSeqLease
 
 // MaxJournalEntries bounds the placements the state file remembers.
 const MaxJournalEntries = 4096
@@ -74,6 +80,10 @@ func openStore(home, nodeID, address string) (*store, error) {
 		if err := json.Unmarshal(b, &s.st); err != nil {
 			return nil, fmt.Errorf("agent state %s is corrupt: %v; move it away to start afresh (the agent then resumes heartbeats above the chain's last seq)", s.path, err)
 		}
+		if s.st.HeartbeatSeqReserved > maxHeartbeatSeqReserved {
+			return nil, fmt.Errorf("agent state %s is corrupt: heartbeat_seq_reserved %d is above %d, which leaves no heartbeat seq to sign; move it away to start afresh",
+				s.path, s.st.HeartbeatSeqReserved, uint64(maxHeartbeatSeqReserved))
+		}
 		if s.st.NodeID != nodeID || s.st.Address != address {
 			return nil, fmt.Errorf("agent home %s belongs to node %s with key %s; this agent is node %s with key %s: use one home per node",
 				filepath.Dir(s.path), s.st.NodeID, s.st.Address, nodeID, address)
@@ -89,6 +99,9 @@ func (s *store) nextHeartbeatSeq() (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seq := s.nextSeq
+	if seq == 0 || seq > maxHeartbeatSeqReserved {
+		return 0, fmt.Errorf("heartbeat seqs exhausted: the next is %d, the last this home may reserve %d", seq, uint64(maxHeartbeatSeqReserved))
+	}
 	if seq > s.st.HeartbeatSeqReserved {
 		old := s.st.HeartbeatSeqReserved
 		s.st.HeartbeatSeqReserved = seq + heartbeatSeqLease - 1

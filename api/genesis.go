@@ -136,14 +136,16 @@ func (g *Genesis) MarshalJSON() ([]byte, error) {
 }
 
 // DecodeStrict decodes one JSON value into v; unknown fields and trailing
-// data are errors.
+// data are errors. Only white space may follow the value (the decoder's
+// More reports false at a stray ']' or '}': FuzzWorkloadSpecJSON's
+// regression `{...}]`).
 func DecodeStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	if len(bytes.Trim(b[dec.InputOffset():], " \t\r\n")) != 0 {
 		return fmt.Errorf("trailing data after the JSON value")
 	}
 	return nil

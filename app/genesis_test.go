@@ -78,6 +78,7 @@ func TestParseGenesisErrors(t *testing.T) {
 		{`{"accounts": [{"address": "` + admin + `", "roles": []}, {"address": "` + strings.ToLower(admin) + `", "roles": []}]}`, "listed twice"},
 		{`{"accounts": [{"address": "` + admin + `", "pub_key": "` + otherPub + `", "roles": []}]}`, "belongs to address"},
 		{`{"accounts": [] } {}`, "trailing data"},
+		{`{"accounts": [] } ]`, "trailing data"}, // json.Decoder.More is false at ']' (FuzzGenesis)
 		{`{"accounts": [{"address": "` + admin + `", "roles": ["observer"], "validator_address": "ABC"}]}`, `validator_address "ABC" is not 20 bytes`},
 		{`{"accounts": [{"address": "` + admin + `", "roles": ["observer"], "validator_address": "` + admin + `"}, {"address": "` + addrHex(testAddr("b")) + `", "roles": [], "validator_address": "` + strings.ToLower(admin) + `"}]}`, "name the same validator_address"},
 		{`{"params": {"phi_threshold_milli": 500}}`, "phi_threshold_milli is 500; want 1000..100000"},

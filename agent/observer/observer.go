@@ -246,17 +246,8 @@ func New(cfg Config) (*Observer, error) {
 		return nil, fmt.Errorf("observer home: %w", err)
 	}
 	o.statePath = filepath.Join(dir, o.addr+".json")
-	b, err := os.ReadFile(o.statePath)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("observer state: %w", err)
-	default:
-		var st observerState
-		if err := json.Unmarshal(b, &st); err != nil || st.Address != o.addr {
-			return nil, fmt.Errorf("observer state %s is corrupt or belongs to another key; move it away only if no report of this key can be in flight (a second, different report for one window jails the observer)", o.statePath)
-		}
-		o.lastWindow = st.LastWindow
+	if o.lastWindow, err = readObserverState(o.statePath, o.addr); err != nil {
+		return nil, err
 	}
 	if !cfg.HTTPProbesOnly {
 		if o.pinger, err = ping.NewProber(); err != nil {
@@ -264,6 +255,29 @@ func New(cfg Config) (*Observer, error) {
 		}
 	}
 	return o, nil
+}
+
+// readObserverState reads the last window the key addr reported for from
+// the state file at path: 0 if there is none.
+func readObserverState(path, addr string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("observer state: %w", err)
+	}
+	var st observerState
+	if err := json.Unmarshal(b, &st); err != nil || st.Address != addr {
+		return 0, fmt.Errorf("observer state %s is corrupt or belongs to another key; move it away only if no report of this key can be in flight (a second, different report for one window jails the observer)", path)
+	}
+	return st.LastWindow, nil
+}
+
+// writeObserverState records that the key addr reported for window w.
+func writeObserverState(path, addr string, w uint64) error {
+	b, _ := json.Marshal(observerState{Address: addr, LastWindow: w})
+	return fsutil.WriteFileSync(path, append(b, '\n'))
 }
 
 // Run reports until ctx ends. It first checks that the key's account may
@@ -680,8 +694,7 @@ func (o *Observer) currentWindow(ctx context.Context) (window uint64, attesting 
 }
 
 func (o *Observer) saveWindow(w uint64) error {
-	b, _ := json.Marshal(observerState{Address: o.addr, LastWindow: w})
-	if err := fsutil.WriteFileSync(o.statePath, append(b, '\n')); err != nil {
+	if err := writeObserverState(o.statePath, o.addr, w); err != nil {
 		return err
 	}
 	o.lastWindow = w
