@@ -248,8 +248,41 @@ func (t *Trust) newProvider(node string) (provider.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lighthttp.NewWithClient(t.chainID, c), nil
+	return boundedProvider{Provider: lighthttp.NewWithClient(t.chainID, c), node: node,
+		timeout: providerTimeoutSeconds*time.Second + providerMargin}, nil
 }
+
+// providerMargin is what a light block request may take beyond one
+// request timeout (boundedProvider).
+const providerMargin = 500 * time.Millisecond
+
+// boundedProvider gives each light block request one request timeout
+// (plus providerMargin). CometBFT's HTTP provider retries a request that
+// timed out up to 5 times, with backoff: a node that is stopped but
+// accepts connections (SIGSTOP) would hold one verification for 10 s and
+// more, past the caller's deadline, and on "context deadline exceeded"
+// the light client neither replaces its primary nor drops the witness:
+// an agent whose first validator was paused could not rejoin (the
+// nemesis found it, docs/nemesis.md). A request that runs out of its own
+// time is provider.ErrNoResponse, on which the light client takes another
+// primary, or drops the witness.
+type boundedProvider struct {
+	provider.Provider
+	node    string
+	timeout time.Duration
+}
+
+func (b boundedProvider) LightBlock(ctx context.Context, height int64) (*cmttypes.LightBlock, error) {
+	cctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	lb, err := b.Provider.LightBlock(cctx, height)
+	if err != nil && cctx.Err() != nil && ctx.Err() == nil {
+		return nil, provider.ErrNoResponse
+	}
+	return lb, err
+}
+
+func (b boundedProvider) String() string { return b.node }
 
 func (t *Trust) providers() (provider.Provider, []provider.Provider, error) {
 	p, err := t.newProvider(t.opts.Primary)

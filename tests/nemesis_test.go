@@ -388,7 +388,8 @@ func aimAtAgentsValidator(t *testing.T, m *networks.Manifest, agentName string) 
 
 // ---- the test ----
 
-// TestNemesis: `make test` runs 3 cycles (about 2 minutes); `make nemesis
+// TestNemesis: `make test` runs 3 cycles (about 2 minutes), and the
+// regression tests of what the nemesis found (checkRejoinWhileValidatorPaused); `make nemesis
 // CYCLES=200 SEED=S` is the soak. Each cycle injects its faults, holds
 // them for -nemesis-fault, repairs them (restart, SIGCONT), waits for
 // every validator to catch up, and rests -nemesis-quiet. Then: the
@@ -548,6 +549,7 @@ func TestNemesis(t *testing.T) {
 	default:
 		t.Logf("linearizability: %d client operations, linearizable (porcupine)", len(ops))
 	}
+	checkRejoinWhileValidatorPaused(t, h)
 	var kinds []string
 	for _, k := range faultKinds {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, byKind[k]))
@@ -830,4 +832,59 @@ func TestNemesisSchedule(t *testing.T) {
 	if len(kinds) != len(faultKinds) {
 		t.Errorf("50 cycles used %d fault kinds of %d", len(kinds), len(faultKinds))
 	}
+}
+
+// checkRejoinWhileValidatorPaused is the regression test of the
+// nemesis's first finding (docs/nemesis.md, "Violations found"), run on
+// TestNemesis's network after its checkers: an agent restarted while its
+// first validator is stopped (SIGSTOP: it accepts connections and never
+// answers) must rejoin through the other three. Before boundedProvider
+// (client/trust.go) its light client spent every call's time on the
+// stopped primary and never replaced it.
+func checkRejoinWhileValidatorPaused(t *testing.T, h *healNet) {
+	m := h.m
+	a := m.Agents[1]
+	var v networks.Validator
+	for _, x := range m.Validators {
+		if x.RPC == a.Nodes[0] {
+			v = x
+		}
+	}
+	if v.Name == "" {
+		t.Fatalf("%s's first node %s is no validator of the manifest", a.Name, a.Nodes[0])
+	}
+	apid, err := nemPID(nemProcess(t, m, a.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpid, err := nemPID(nemProcess(t, m, v.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = syscall.Kill(apid, syscall.SIGKILL)
+	waitUntil(t, 10*time.Second, a.Name+" gone", func() (bool, string) { return syscall.Kill(apid, 0) != nil, "alive" })
+	if err := syscall.Kill(vpid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(vpid, syscall.SIGCONT)
+	start := time.Now()
+	out, err := run(t, "testnet", "start", m.Dir, "--detach", "--only", a.Name)
+	if err != nil {
+		t.Fatalf("%s did not rejoin while %s (its first validator) was paused: %v\n%s", a.Name, v.Name, err, out)
+	}
+	t.Logf("%s rejoined in %s while %s was paused", a.Name, time.Since(start).Round(100*time.Millisecond), v.Name)
+	var other *client.Client
+	for _, x := range m.Validators {
+		if x.Name != v.Name {
+			other, _ = client.New(x.RPC)
+			break
+		}
+	}
+	waitUntil(t, 60*time.Second, a.Name+" Ready through another validator", func() (bool, string) {
+		var n api.NodeView
+		if _, err := other.Query(context.Background(), client.NodePath(a.Name), &n); err != nil {
+			return false, err.Error()
+		}
+		return n.State == "Ready", n.State
+	})
 }
