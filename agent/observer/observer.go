@@ -64,7 +64,8 @@ type Config struct {
 	Nodes []string
 	// Interval is how often the observer looks for a new report window.
 	Interval time.Duration
-	// ProbeTimeout bounds one probe of a node (both its requests).
+	// ProbeTimeout bounds a node's HTTP probe (both its requests) and the
+	// longest wait for its UDP answer (udpTries).
 	ProbeTimeout time.Duration
 	// Breaker configures the circuit breaker of each endpoint (zero:
 	// DefaultBreakerFailures, DefaultBreakerCooldown).

@@ -104,7 +104,7 @@ See docs/agent.md.`,
 	fl.StringVar(&node, "node", client.DefaultNode, "CometBFT RPC address of the local validator")
 	fl.StringArrayVar(&fallbacks, "rpc-fallback", nil, "RPC address of another validator, used when the previous ones do not answer (repeatable)")
 	fl.DurationVar(&interval, "interval", observer.DefaultInterval, "how often to look for a new report window")
-	fl.DurationVar(&probeTimeout, "probe-timeout", observer.DefaultProbeTimeout, "bound on one probe of a node (both its requests)")
+	fl.DurationVar(&probeTimeout, "probe-timeout", observer.DefaultProbeTimeout, "bound on a node's HTTP probe (/healthz, then /tasks), and the longest wait for a UDP answer")
 	fl.IntVar(&breakerFailures, "breaker-failures", observer.DefaultBreakerFailures, "consecutive failed probes that open an endpoint's circuit breaker")
 	fl.DurationVar(&cooldown, "breaker-cooldown", observer.DefaultBreakerCooldown, "how long an open breaker reports its node unreachable before probing it again")
 	fl.IntVar(&concurrent, "max-concurrent-probes", observer.DefaultMaxConcurrentProbes, "probes in flight at most")

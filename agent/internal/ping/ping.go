@@ -179,9 +179,6 @@ func Listen(tcpAddr net.Addr, bufBytes int) (net.PacketConn, error) {
 	return pc, nil
 }
 
-// ErrNoAnswer: no pong within the tries.
-var ErrNoAnswer = errors.New("no answer over UDP")
-
 // Prober sends pings from one socket and matches the pongs to them.
 type Prober struct {
 	conn *net.UDPConn
@@ -262,73 +259,6 @@ func (p *Prober) read() {
 			got(pong)
 		}
 	}
-}
-
-// Resolve reads an endpoint (host:port, an IP literal or a name).
-func Resolve(endpoint string) (netip.AddrPort, error) {
-	if ap, err := netip.ParseAddrPort(endpoint); err == nil {
-		return ap, nil
-	}
-	ua, err := net.ResolveUDPAddr("udp", endpoint)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	return ua.AddrPort(), nil
-}
-
-// Probe pings nodeID at endpoint up to tries times, waiting timeout for
-// each answer, and returns the first pong and its round trip.
-func (p *Prober) Probe(ctx context.Context, endpoint, nodeID string, tries int, timeout time.Duration) (Pong, time.Duration, error) {
-	to, err := Resolve(endpoint)
-	if err != nil {
-		return Pong{}, 0, err
-	}
-	if len(nodeID) > api.MaxNodeIDLen {
-		return Pong{}, 0, fmt.Errorf("node id of %d bytes; expected at most %d", len(nodeID), api.MaxNodeIDLen)
-	}
-	ch := make(chan Pong, 1)
-	got := func(p Pong) {
-		select {
-		case ch <- p:
-		default: // an earlier try's late answer is already there
-		}
-	}
-	buf := make([]byte, 0, MaxPacket)
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	for try := 0; try < tries; try++ {
-		var nb [8]byte
-		_, _ = rand.Read(nb[:])
-		nonce := binary.BigEndian.Uint64(nb[:])
-		p.mu.Lock()
-		p.pending[nonce] = got
-		p.mu.Unlock()
-		start := time.Now()
-		buf = AppendPing(buf[:0], Ping{Nonce: nonce, NodeID: nodeID})
-		_, werr := p.conn.WriteToUDPAddrPort(buf, to)
-		if try > 0 {
-			t.Reset(timeout)
-		}
-		select {
-		case pong := <-ch:
-			return pong, time.Since(start), nil
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		p.mu.Lock()
-		delete(p.pending, nonce)
-		p.mu.Unlock()
-		if ctx.Err() != nil {
-			return Pong{}, 0, ctx.Err()
-		}
-		if werr != nil {
-			err = werr
-		}
-	}
-	if err != nil {
-		return Pong{}, 0, fmt.Errorf("%w (%d tries of %s): %v", ErrNoAnswer, tries, timeout, err)
-	}
-	return Pong{}, 0, fmt.Errorf("%w (%d tries of %s)", ErrNoAnswer, tries, timeout)
 }
 
 // Target is one node a Sweep pings.

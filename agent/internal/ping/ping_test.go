@@ -2,7 +2,6 @@ package ping
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -50,86 +49,34 @@ func TestParsersRefuseMalformed(t *testing.T) {
 	}
 }
 
-func TestProbeOverLoopback(t *testing.T) {
+// serveLoopback answers pings on a loopback socket as answer says and
+// returns the endpoint and a prober.
+func serveLoopback(t *testing.T, answer Answer) (string, *Prober) {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
-	go Serve(pc, func(id string, _ net.Addr) (Pong, bool) {
-		switch id {
-		case "alive":
-			return Pong{NodeID: id, OK: true, Failing: 2}, true
-		case "sick":
-			return Pong{NodeID: id}, true
-		}
-		return Pong{}, false // "dead": no answer
-	})
+	t.Cleanup(func() { pc.Close() })
+	go Serve(pc, answer)
 	pr, err := NewProber()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pr.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ep := pc.LocalAddr().String()
-
-	pong, rtt, err := pr.Probe(ctx, ep, "alive", 2, 2*time.Second)
-	if err != nil || !pong.OK || pong.Failing != 2 || pong.NodeID != "alive" || rtt <= 0 {
-		t.Fatalf("alive: %+v rtt %s, %v", pong, rtt, err)
-	}
-	if pong, _, err := pr.Probe(ctx, ep, "sick", 2, 2*time.Second); err != nil || pong.OK {
-		t.Fatalf("sick: %+v, %v; want an answer that is not ok", pong, err)
-	}
-	start := time.Now()
-	if _, _, err := pr.Probe(ctx, ep, "dead", 3, 50*time.Millisecond); !errors.Is(err, ErrNoAnswer) {
-		t.Fatalf("dead: %v; want ErrNoAnswer", err)
-	}
-	if d := time.Since(start); d < 150*time.Millisecond {
-		t.Errorf("3 tries of 50ms ended after %s", d)
-	}
-	// Many at once, through one socket: each gets its own answer.
-	errs := make(chan error, 200)
-	for range 200 {
-		go func() {
-			p, _, err := pr.Probe(ctx, ep, "alive", 3, 2*time.Second)
-			if err == nil && p.NodeID != "alive" {
-				err = errors.New("wrong node " + p.NodeID)
-			}
-			errs <- err
-		}()
-	}
-	for range 200 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	pr.mu.Lock()
-	left := len(pr.pending)
-	pr.mu.Unlock()
-	if left != 0 {
-		t.Errorf("%d nonces still pending after every probe ended", left)
-	}
+	t.Cleanup(func() { pr.Close() })
+	return pc.LocalAddr().String(), pr
 }
 
 func TestSweepAnswersEachTarget(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	go Serve(pc, func(id string, _ net.Addr) (Pong, bool) {
-		if strings.HasPrefix(id, "dead") {
+	ep, pr := serveLoopback(t, func(id string, _ net.Addr) (Pong, bool) {
+		switch {
+		case strings.HasPrefix(id, "dead"):
 			return Pong{}, false
+		case id == "sick":
+			return Pong{NodeID: id, Failing: 2}, true
 		}
 		return Pong{NodeID: id, OK: true}, true
 	})
-	pr, err := NewProber()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
-	ep := pc.LocalAddr().String()
 	var targets []Target
 	for i := range 2000 {
 		id := fmt.Sprintf("n%d", i)
@@ -138,23 +85,43 @@ func TestSweepAnswersEachTarget(t *testing.T) {
 		}
 		targets = append(targets, Target{Endpoint: ep, NodeID: id})
 	}
-	targets = append(targets, Target{Endpoint: "not an endpoint", NodeID: "n-bad"})
+	targets = append(targets, Target{Endpoint: "not an endpoint", NodeID: "n-bad"},
+		Target{Endpoint: "localhost:1", NodeID: "a-name"}, // names are not looked up
+		Target{Endpoint: ep, NodeID: "sick"})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
 	res := pr.Sweep(ctx, targets, 2, 200*time.Millisecond, 400*time.Millisecond)
 	t.Logf("swept %d targets in %s", len(targets), time.Since(start))
 	for i, r := range res {
-		want := !strings.HasPrefix(targets[i].NodeID, "dead") && targets[i].NodeID != "n-bad"
-		if r.Answered != want || (want && r.Pong.NodeID != targets[i].NodeID) {
-			t.Fatalf("target %d (%s): %+v; want answered %v by its own node", i, targets[i].NodeID, r, want)
+		id := targets[i].NodeID
+		want := !strings.HasPrefix(id, "dead") && id != "n-bad" && id != "a-name"
+		if r.Answered != want || (want && (r.Pong.NodeID != id || r.RTT <= 0)) {
+			t.Fatalf("target %d (%s): %+v; want answered %v by its own node", i, id, r, want)
 		}
+	}
+	if sick := res[len(res)-1].Pong; sick.OK || sick.Failing != 2 {
+		t.Errorf("sick: %+v; want not ok, 2 failing", sick)
+	}
+	if ok := res[0].Pong; !ok.OK || ok.Failing != 0 {
+		t.Errorf("n0: %+v; want ok, none failing", ok)
 	}
 	pr.mu.Lock()
 	left := len(pr.pending)
 	pr.mu.Unlock()
 	if left != 0 {
 		t.Errorf("%d nonces still pending after the sweep", left)
+	}
+}
+
+func TestSweepEndsWithItsContext(t *testing.T) {
+	ep, pr := serveLoopback(t, func(string, net.Addr) (Pong, bool) { return Pong{}, false })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res := pr.Sweep(ctx, []Target{{Endpoint: ep, NodeID: "dead"}}, 3, time.Minute, time.Minute)
+	if d := time.Since(start); d > 5*time.Second || res[0].Answered {
+		t.Errorf("a silent target with minute-long tries: %+v after %s; want unanswered when the context ends", res[0], d)
 	}
 }
 
