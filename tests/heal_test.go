@@ -504,6 +504,14 @@ func TestSelfHealingOnTestnet(t *testing.T) {
 // agent's node is Ready. It stops the network at the end of the test.
 func startHealNet(t *testing.T, chainID string, blockTime time.Duration, params ...string) *healNet {
 	t.Helper()
+	return startHealNetWith(t, chainID, blockTime, nil, params...)
+}
+
+// startHealNetWith is startHealNet with prep run on the new network's
+// manifest after testnet init and before anything starts (the nemesis
+// rewires the links through proxies there).
+func startHealNetWith(t *testing.T, chainID string, blockTime time.Duration, prep func(*networks.Manifest), params ...string) *healNet {
+	t.Helper()
 	base, err := networks.FindFreeBasePort(4, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -514,6 +522,9 @@ func startHealNet(t *testing.T, chainID string, blockTime time.Duration, params 
 	m, err := networks.LoadManifest(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if prep != nil {
+		prep(m)
 	}
 	c, err := client.New(m.Validators[0].RPC)
 	if err != nil {

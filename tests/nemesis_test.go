@@ -24,6 +24,7 @@ import (
 	"github.com/phalanx-bft/phalanx/client"
 	"github.com/phalanx-bft/phalanx/crypto"
 	"github.com/phalanx-bft/phalanx/crypto/keyring"
+	"github.com/phalanx-bft/phalanx/internal/linkproxy"
 	"github.com/phalanx-bft/phalanx/networks"
 	"github.com/phalanx-bft/phalanx/types"
 )
@@ -46,7 +47,10 @@ const (
 	// nemesisVerdictGrace: a node whose agent was killed or paused may be
 	// Suspect or Down until this long after the agent is back.
 	nemesisVerdictGrace = 30 * time.Second
-	nemesisWorkloads    = 3
+	// nemesisResume: after a 2|2 partition heals, a new block commits
+	// within this.
+	nemesisResume    = 30 * time.Second
+	nemesisWorkloads = 3
 	nemesisClients      = 3
 )
 
@@ -64,20 +68,93 @@ const (
 	// its heartbeats waits to commit when one does within 3 s; Target is
 	// the agent.
 	faultKillAgentsValidator faultKind = "kill-agents-validator"
+	// Link faults (nemLinks). A cut black-holes the links (bytes held, as
+	// on a real partition) or, with Reset, closes their connections.
+	//
+	// faultPartitionHalves splits the validators 2|2: no side has a
+	// quorum, so the chain must halt (at most one more block, one whose
+	// votes were already delivered) and resume once healed. It is the
+	// cycle's validator fault.
+	faultPartitionHalves faultKind = "partition-halves"
+	// faultPartitionOne cuts one validator from the other three (3|1).
+	faultPartitionOne faultKind = "partition-one"
+	// faultIsolate cuts one validator from the others and from every
+	// agent (its observer, beside it, still reaches it).
+	faultIsolate faultKind = "isolate-validator"
+	// faultRing leaves the validators a ring (Side its order): each one
+	// reaches only its two neighbours, so votes travel through relays.
+	faultRing faultKind = "partition-ring"
+	// faultSlowLinks delays every byte between validators by Latency ±
+	// Jitter.
+	faultSlowLinks faultKind = "slow-links"
+	// faultCutAgent cuts an agent from every validator. Its node must stay
+	// Ready: the observers still reach it and attest it.
+	faultCutAgent faultKind = "cut-agent"
+	// faultLyingObserver replaces an observer with a Byzantine one signing
+	// with its key (nemLiar): random reachability, random failing tasks,
+	// random attestations. With 3 honest observers of 4, no verdict may
+	// follow from its lies.
+	faultLyingObserver faultKind = "lying-observer"
+	// faultDiskFull fills the agent's home, a small tmpfs, until writes
+	// fail with ENOSPC; it is emptied at repair. The agent must keep its
+	// node Ready and its tasks running.
+	faultDiskFull faultKind = "disk-full"
+	// faultDoubleSign: a second process signs with a validator's key
+	// (checkDoubleSign). Not in the schedule: it runs once, at the end.
+	faultDoubleSign faultKind = "double-sign"
 )
 
-var faultKinds = []faultKind{faultKillValidator, faultPauseValidator, faultKillObserver, faultPauseObserver, faultKillAgent, faultPauseAgent, faultKillAgentsValidator}
+var faultKinds = []faultKind{faultKillValidator, faultPauseValidator, faultKillObserver, faultPauseObserver, faultKillAgent, faultPauseAgent,
+	faultKillAgentsValidator, faultPartitionHalves, faultPartitionOne, faultIsolate, faultRing, faultSlowLinks, faultCutAgent,
+	faultLyingObserver, faultDiskFull}
 
 type nemFault struct {
 	Kind   faultKind
-	Target string // process name (valI, observerI, agentI)
+	Target string // the process it strikes (valI, observerI, agentI); "" for links between validators
+	// Side: partition-halves, the validators (indices) on one side;
+	// partition-ring, the ring's order.
+	Side            []int
+	Reset           bool // cuts: close the connections instead of holding them
+	Latency, Jitter time.Duration
 }
 
-func (f nemFault) String() string { return string(f.Kind) + " " + f.Target }
+func (f nemFault) String() string {
+	s := string(f.Kind)
+	if f.Target != "" {
+		s += " " + f.Target
+	}
+	if f.Side != nil {
+		var names []string
+		for _, i := range f.Side {
+			names = append(names, networks.ValidatorName(i))
+		}
+		s += " " + strings.Join(names, ",")
+	}
+	switch {
+	case f.Latency > 0:
+		s += fmt.Sprintf(" %s±%s", f.Latency, f.Jitter)
+	case isCut(f.Kind) && f.Reset:
+		s += " (reset)"
+	case isCut(f.Kind):
+		s += " (black hole)"
+	}
+	return s
+}
+
+func isCut(k faultKind) bool {
+	switch k {
+	case faultPartitionHalves, faultPartitionOne, faultIsolate, faultRing, faultCutAgent:
+		return true
+	}
+	return false
+}
 
 // nemesisSchedule is the seeded plan: each cycle 1 to 3 faults on distinct
-// processes, at most one validator (f = 1 of 4) and its observer or an
-// agent alongside. The same seed gives the same plan.
+// processes, at most one that takes a validator out of the quorum (f = 1
+// of 4: a kill, a pause, a partition; partition-halves is the one that
+// takes two, to check the halt), at most one slow-links, and a lying
+// observer only beside honest observers. The same seed gives the same
+// plan.
 func nemesisSchedule(seed uint64, cycles int, m *networks.Manifest) [][]nemFault {
 	rng := rand.New(rand.NewPCG(seed, 0x6e656d65736973)) // "nemesis"
 	var vals, obs, agents []string
@@ -95,12 +172,13 @@ func nemesisSchedule(seed uint64, cycles int, m *networks.Manifest) [][]nemFault
 	for c := range plan {
 		n := 1 + rng.IntN(3)
 		used := map[string]bool{}
-		validator := false
+		validator, slow, observer, liar := false, false, false, false
 		for len(plan[c]) < n {
 			k := faultKinds[rng.IntN(len(faultKinds))]
+			f := nemFault{Kind: k}
 			var pool []string
 			switch k {
-			case faultKillValidator, faultPauseValidator:
+			case faultKillValidator, faultPauseValidator, faultPartitionOne, faultIsolate:
 				if validator {
 					continue
 				}
@@ -110,26 +188,64 @@ func nemesisSchedule(seed uint64, cycles int, m *networks.Manifest) [][]nemFault
 					continue
 				}
 				pool = agents
-			case faultKillObserver, faultPauseObserver:
+			case faultPartitionHalves:
+				if validator {
+					continue
+				}
+				f.Side = rng.Perm(len(vals))[:len(vals)/2]
+				sort.Ints(f.Side)
+			case faultRing:
+				if validator {
+					continue
+				}
+				f.Side = rng.Perm(len(vals))
+			case faultSlowLinks:
+				if slow {
+					continue
+				}
+				slow = true
+				f.Latency = time.Duration(20+rng.IntN(181)) * time.Millisecond
+				f.Jitter = f.Latency / 2
+			case faultLyingObserver:
+				if observer {
+					continue
+				}
 				pool = obs
-			default:
+			case faultKillObserver, faultPauseObserver:
+				if liar {
+					continue
+				}
+				pool = obs
+			default: // kill-agent, pause-agent, cut-agent, disk-full
 				pool = agents
 			}
-			target := pool[rng.IntN(len(pool))]
-			if used[target] {
-				continue
+			if pool != nil {
+				f.Target = pool[rng.IntN(len(pool))]
+				if used[f.Target] {
+					continue
+				}
+				used[f.Target] = true
 			}
-
-			used[target] = true
+			if isCut(k) {
+				f.Reset = rng.IntN(2) == 0
+			}
 			validator = validator || isValidatorFault(k)
-			plan[c] = append(plan[c], nemFault{k, target})
+			observer = observer || k == faultKillObserver || k == faultPauseObserver || k == faultLyingObserver
+			liar = liar || k == faultLyingObserver
+			plan[c] = append(plan[c], f)
 		}
 	}
 	return plan
 }
 
+// isValidatorFault: the fault takes a validator (two for
+// partition-halves) out of the quorum.
 func isValidatorFault(k faultKind) bool {
-	return k == faultKillValidator || k == faultPauseValidator || k == faultKillAgentsValidator
+	switch k {
+	case faultKillValidator, faultPauseValidator, faultKillAgentsValidator, faultPartitionHalves, faultPartitionOne, faultIsolate, faultRing:
+		return true
+	}
+	return false
 }
 
 // ---- client operations and their model ----
@@ -357,7 +473,7 @@ func nemPID(p networks.Process) (int, error) {
 // aimAtAgentsValidator returns the validator agent a is talking to, after
 // waiting (at most 3 s) for one of its heartbeats to be pending; timed
 // says whether one was.
-func aimAtAgentsValidator(t *testing.T, m *networks.Manifest, agentName string) (validator, timed string) {
+func aimAtAgentsValidator(t *testing.T, m *networks.Manifest, links *nemLinks, agentName string) (validator, timed string) {
 	t.Helper()
 	var a networks.Agent
 	for _, x := range m.Agents {
@@ -378,12 +494,10 @@ func aimAtAgentsValidator(t *testing.T, m *networks.Manifest, agentName string) 
 			break
 		}
 	}
-	for _, v := range m.Validators {
-		if node != "" && strings.Contains(node, strings.TrimPrefix(v.RPC, "tcp://")) {
-			return v.Name, timed
-		}
+	if v := links.validatorAt(node); v != "" {
+		return v, timed
 	}
-	return m.Validators[0].Name, timed + "; its node unknown, val0 instead"
+	return m.Validators[0].Name, timed + fmt.Sprintf("; its node %q unknown, val0 instead", node)
 }
 
 // ---- the test ----
@@ -399,7 +513,12 @@ func TestNemesis(t *testing.T) {
 	needE2E(t)
 	needProc(t)
 	seed := testSeed(t)
-	h := startHealNet(t, "nemesis-1", time.Second)
+	var links *nemLinks
+	var disks *nemDisks
+	h := startHealNetWith(t, "nemesis-1", time.Second, func(m *networks.Manifest) {
+		links = wireNemLinks(t, m, seed)
+		disks = mountNemDisks(t, m)
+	})
 	m := h.m
 	plan := nemesisSchedule(seed, *nemesisCycles, m)
 	for i, c := range plan {
@@ -452,51 +571,122 @@ func TestNemesis(t *testing.T) {
 	sampler := startSampler(h.run.dir)
 	verdicts := startVerdictWatch(m)
 
+	var violations []string
+	violate := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		violations = append(violations, msg)
+		t.Errorf("violation: %s", msg)
+	}
 	faults := 0
 	byKind := map[faultKind]int{}
 	for i, cycle := range plan {
-		// Repairs run as one step: paused processes resume first, then
-		// killed ones restart, validators before the rest (a restart waits
-		// until its process is ready, which may need the others).
-		var conts, restarts []func()
+		// Repairs run as one step: links heal first, then the liar stops
+		// and disks empty, paused processes resume, and killed ones
+		// restart, validators before the rest (a restart waits until its
+		// process is ready, which may need the others).
+		var heals, conts, restarts []func()
 		for _, f := range cycle {
-			if f.Kind == faultKillAgentsValidator {
-				v, timed := aimAtAgentsValidator(t, m, f.Target)
-				t.Logf("cycle %d: %s: %s talks to %s; killing it %s", i+1, f, f.Target, v, timed)
-				f = nemFault{faultKillAgentsValidator, v}
+			mode := linkproxy.Blackhole
+			if f.Reset {
+				mode = linkproxy.Reset
 			}
-			p := nemProcess(t, m, f.Target)
+			target := f.Target
+			switch f.Kind {
+			case faultKillAgentsValidator:
+				v, timed := aimAtAgentsValidator(t, m, links, f.Target)
+				t.Logf("cycle %d: %s: %s talks to %s; killing it %s", i+1, f, f.Target, v, timed)
+				target = v
+			case faultPartitionHalves:
+				h0 := nemMaxHeight(m)
+				links.partition(f.Side, mode)
+				heals = append(heals, func() {
+					h1 := nemMaxHeight(m)
+					if h1 > h0+1 {
+						violate("cycle %d: %s: the highest block went from %d to %d with no side holding a quorum", i+1, f, h0, h1)
+					}
+					links.healAll()
+					start := time.Now()
+					for nemMaxHeight(m) <= h1 && time.Since(start) < nemesisResume {
+						time.Sleep(100 * time.Millisecond) // a poll with a deadline
+					}
+					if h2 := nemMaxHeight(m); h2 <= h1 {
+						violate("cycle %d: %s: the chain did not resume within %s of the heal (height %d)", i+1, f, nemesisResume, h2)
+					} else {
+						t.Logf("cycle %d: %s: halted at %d (%d when cut); height %d %s after the heal", i+1, f, h1, h0, h2, time.Since(start).Round(10*time.Millisecond))
+					}
+				})
+			case faultPartitionOne, faultIsolate:
+				v := validatorIndex(m, f.Target)
+				links.partition([]int{v}, mode)
+				if f.Kind == faultIsolate {
+					for _, a := range m.Agents {
+						links.cutAgent(a.Name, v, mode)
+					}
+				}
+				heals = append(heals, links.healAll)
+			case faultRing:
+				n := len(f.Side)
+				for x := range n {
+					for y := x + 2; y < n; y++ {
+						if x == 0 && y == n-1 {
+							continue // neighbours round the ring
+						}
+						links.cutPair(f.Side[x], f.Side[y], mode)
+					}
+				}
+				heals = append(heals, links.healAll)
+			case faultSlowLinks:
+				links.slow(f.Latency, f.Jitter)
+				heals = append(heals, links.healAll)
+			case faultCutAgent:
+				links.cutAgent(f.Target, -1, mode)
+				heals = append(heals, links.healAll)
+			case faultDiskFull:
+				if free, ok := disks.fill(t, f.Target); ok {
+					conts = append(conts, free)
+				} else {
+					t.Logf("cycle %d: %s skipped: %s", i+1, f, disks.why)
+				}
+			}
+			faults++
+			byKind[f.Kind]++
+			if target == "" || f.Kind == faultCutAgent || f.Kind == faultDiskFull || f.Kind == faultPartitionOne || f.Kind == faultIsolate {
+				continue // a link or disk fault: the process runs on
+			}
+			p := nemProcess(t, m, target)
 			pid, err := nemPID(p)
 			if err != nil {
 				t.Fatalf("cycle %d: %s: pid: %v", i+1, f, err)
 			}
-			if p.Kind == networks.KindAgent {
-				verdicts.agentFault(f.Target, true)
+			if f.Kind == faultKillAgent || f.Kind == faultPauseAgent {
+				verdicts.agentFault(target, true)
 			}
 			switch f.Kind {
-			case faultKillValidator, faultKillObserver, faultKillAgent, faultKillAgentsValidator:
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-				waitUntil(t, 10*time.Second, f.Target+" gone", func() (bool, string) { return syscall.Kill(pid, 0) != nil, "alive" })
-				restart := func() { mustRun(t, "testnet", "start", m.Dir, "--detach", "--only", f.Target) }
-				if p.Kind == networks.KindValidator {
-					restarts = append([]func(){restart}, restarts...)
-				} else {
-					restarts = append(restarts, restart)
-				}
-			default:
+			case faultPauseValidator, faultPauseObserver, faultPauseAgent:
 				_ = syscall.Kill(pid, syscall.SIGSTOP)
 				conts = append(conts, func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+				continue
 			}
-			faults++
-			byKind[f.Kind]++
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			waitUntil(t, 10*time.Second, target+" gone", func() (bool, string) { return syscall.Kill(pid, 0) != nil, "alive" })
+			restart := func() { mustRun(t, "testnet", "start", m.Dir, "--detach", "--only", target) }
+			if p.Kind == networks.KindValidator {
+				restarts = append([]func(){restart}, restarts...)
+			} else {
+				restarts = append(restarts, restart)
+			}
+			if f.Kind == faultLyingObserver {
+				stopLiar := startNemLiar(t, m, target, seed+uint64(i))
+				conts = append([]func(){stopLiar}, conts...)
+			}
 		}
 		t.Logf("cycle %d: %v injected", i+1, cycle)
 		time.Sleep(*nemesisFault) // the faults' duration is the schedule, not a synchronisation
-		for _, r := range append(conts, restarts...) {
+		for _, r := range append(append(heals, conts...), restarts...) {
 			r()
 		}
 		for _, f := range cycle {
-			if f.Kind != faultKillAgentsValidator && nemProcess(t, m, f.Target).Kind == networks.KindAgent {
+			if f.Kind == faultKillAgent || f.Kind == faultPauseAgent {
 				verdicts.agentFault(f.Target, false)
 			}
 		}
@@ -509,12 +699,6 @@ func TestNemesis(t *testing.T) {
 	close(stop)
 	clients.Wait()
 
-	var violations []string
-	violate := func(format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		violations = append(violations, msg)
-		t.Errorf("violation: %s", msg)
-	}
 	// Convergence: every workload at its desired Running replicas.
 	convergedIn, err := nemConverge(ctx, h.c)
 	if err != nil {
@@ -549,9 +733,14 @@ func TestNemesis(t *testing.T) {
 	default:
 		t.Logf("linearizability: %d client operations, linearizable (porcupine)", len(ops))
 	}
-	checkRejoinWhileValidatorPaused(t, h)
+	checkRejoinWhileValidatorPaused(t, h, links)
+	for _, v := range checkDoubleSign(t, m) {
+		violate("%s", v)
+	}
+	byKind[faultDoubleSign]++
+	faults++
 	var kinds []string
-	for _, k := range faultKinds {
+	for _, k := range append(faultKinds, faultDoubleSign) {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, byKind[k]))
 	}
 	t.Logf("faults by kind: %s", strings.Join(kinds, ", "))
@@ -800,7 +989,7 @@ func TestNemesisModel(t *testing.T) {
 }
 
 // TestNemesisSchedule: a seed gives one schedule; no cycle faults two
-// validators (f = 1).
+// validators (f = 1) or has a liar beside another faulty observer.
 func TestNemesisSchedule(t *testing.T) {
 	m := &networks.Manifest{}
 	for i := range 4 {
@@ -818,15 +1007,31 @@ func TestNemesisSchedule(t *testing.T) {
 	}
 	kinds := map[faultKind]bool{}
 	for i, c := range a {
-		vals := 0
+		vals, slow, liars, observers := 0, 0, 0, 0
 		for _, f := range c {
 			kinds[f.Kind] = true
-			if f.Kind == faultKillValidator || f.Kind == faultPauseValidator {
+			if isValidatorFault(f.Kind) {
 				vals++
 			}
+			switch f.Kind {
+			case faultSlowLinks:
+				slow++
+			case faultLyingObserver:
+				liars++
+			case faultKillObserver, faultPauseObserver:
+				observers++
+			case faultPartitionHalves:
+				if len(f.Side) != 2 {
+					t.Errorf("cycle %d: %v: want 2 validators on one side", i, f)
+				}
+			case faultRing:
+				if fmt.Sprint(sortedCopy(f.Side)) != "[0 1 2 3]" {
+					t.Errorf("cycle %d: %v: the ring is not of the 4 validators", i, f)
+				}
+			}
 		}
-		if vals > 1 || len(c) == 0 || len(c) > 3 {
-			t.Errorf("cycle %d: %v: want 1 to 3 faults, at most one validator", i, c)
+		if vals > 1 || slow > 1 || liars > 1 || (liars == 1 && observers > 0) || len(c) == 0 || len(c) > 3 {
+			t.Errorf("cycle %d: %v: want 1 to 3 faults, at most one on the validators, one slow-links, one liar and no other observer fault beside it", i, c)
 		}
 	}
 	if len(kinds) != len(faultKinds) {
@@ -841,12 +1046,12 @@ func TestNemesisSchedule(t *testing.T) {
 // answers) must rejoin through the other three. Before boundedProvider
 // (client/trust.go) its light client spent every call's time on the
 // stopped primary and never replaced it.
-func checkRejoinWhileValidatorPaused(t *testing.T, h *healNet) {
+func checkRejoinWhileValidatorPaused(t *testing.T, h *healNet, links *nemLinks) {
 	m := h.m
 	a := m.Agents[1]
 	var v networks.Validator
 	for _, x := range m.Validators {
-		if x.RPC == a.Nodes[0] {
+		if x.Name == links.validatorAt(a.Nodes[0]) {
 			v = x
 		}
 	}
@@ -887,4 +1092,10 @@ func checkRejoinWhileValidatorPaused(t *testing.T, h *healNet) {
 		}
 		return n.State == "Ready", n.State
 	})
+}
+
+func sortedCopy(xs []int) []int {
+	out := append([]int(nil), xs...)
+	sort.Ints(out)
+	return out
 }
