@@ -106,9 +106,11 @@ func checkDoubleSign(t *testing.T, m *networks.Manifest) []string {
 	}
 	t.Logf("double sign: %s out of the validator set at height %d, %s after the clone started", v.Name, removedAt, time.Since(start).Round(100*time.Millisecond))
 
-	// The evidence is in a block, and it names v.
+	// The evidence is in a block, and it names v. The set of height H is
+	// decided by block H-2 (CometBFT applies validator updates two blocks
+	// on), so the evidence is in a block below removedAt.
 	var evidence []string
-	for hgt := from; hgt <= removedAt; hgt++ {
+	for hgt := from; hgt < removedAt; hgt++ {
 		blk, err := rc.Block(ctx, &hgt)
 		if err != nil {
 			return append(out, fmt.Sprintf("double sign: block %d: %v", hgt, err))

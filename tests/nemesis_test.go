@@ -51,7 +51,7 @@ const (
 	// within this.
 	nemesisResume    = 30 * time.Second
 	nemesisWorkloads = 3
-	nemesisClients      = 3
+	nemesisClients   = 3
 )
 
 type faultKind string
@@ -68,6 +68,11 @@ const (
 	// its heartbeats waits to commit when one does within 3 s; Target is
 	// the agent.
 	faultKillAgentsValidator faultKind = "kill-agents-validator"
+	// faultKillObserversValidator: SIGKILL the validator an observer
+	// reports through (its own), timed at a report window's start while
+	// that validator's mempool holds transactions (the observer's report
+	// among them when it has sent it); Target is the observer.
+	faultKillObserversValidator faultKind = "kill-observers-validator"
 	// Link faults (nemLinks). A cut black-holes the links (bytes held, as
 	// on a real partition) or, with Reset, closes their connections.
 	//
@@ -105,7 +110,7 @@ const (
 )
 
 var faultKinds = []faultKind{faultKillValidator, faultPauseValidator, faultKillObserver, faultPauseObserver, faultKillAgent, faultPauseAgent,
-	faultKillAgentsValidator, faultPartitionHalves, faultPartitionOne, faultIsolate, faultRing, faultSlowLinks, faultCutAgent,
+	faultKillAgentsValidator, faultKillObserversValidator, faultPartitionHalves, faultPartitionOne, faultIsolate, faultRing, faultSlowLinks, faultCutAgent,
 	faultLyingObserver, faultDiskFull}
 
 type nemFault struct {
@@ -188,6 +193,11 @@ func nemesisSchedule(seed uint64, cycles int, m *networks.Manifest) [][]nemFault
 					continue
 				}
 				pool = agents
+			case faultKillObserversValidator:
+				if validator {
+					continue
+				}
+				pool = obs
 			case faultPartitionHalves:
 				if validator {
 					continue
@@ -242,7 +252,7 @@ func nemesisSchedule(seed uint64, cycles int, m *networks.Manifest) [][]nemFault
 // partition-halves) out of the quorum.
 func isValidatorFault(k faultKind) bool {
 	switch k {
-	case faultKillValidator, faultPauseValidator, faultKillAgentsValidator, faultPartitionHalves, faultPartitionOne, faultIsolate, faultRing:
+	case faultKillValidator, faultPauseValidator, faultKillAgentsValidator, faultKillObserversValidator, faultPartitionHalves, faultPartitionOne, faultIsolate, faultRing:
 		return true
 	}
 	return false
@@ -500,6 +510,52 @@ func aimAtAgentsValidator(t *testing.T, m *networks.Manifest, links *nemLinks, a
 	return m.Validators[0].Name, timed + fmt.Sprintf("; its node %q unknown, val0 instead", node)
 }
 
+// aimAtObserversValidator returns observer obs's validator after waiting
+// (at most 7 s) for a report window to open on it and then (at most 2 s)
+// for its mempool to hold a transaction; timed says what it saw.
+func aimAtObserversValidator(m *networks.Manifest, obs string) (v networks.Validator, timed string) {
+	for _, x := range m.Validators {
+		if x.Observer == obs {
+			v = x
+		}
+	}
+	c, err := client.New(v.RPC)
+	if err != nil {
+		return v, "untimed: " + err.Error()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Second)
+	defer cancel()
+	window := func() (int64, error) {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return 0, err
+		}
+		var pv api.ParamsView
+		if _, err := c.Query(ctx, "/params", &pv); err != nil {
+			return 0, err
+		}
+		return st.SyncInfo.LatestBlockTime.UnixMilli() / max(pv.ReportWindowMs, 1), nil
+	}
+	w0, err := window()
+	if err != nil {
+		return v, "untimed: " + err.Error()
+	}
+	for deadline := time.Now().Add(7 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if w, err := window(); err == nil && w > w0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return v, "untimed (no new report window within 7 s)"
+		}
+	}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if n, err := c.RPC().NumUnconfirmedTxs(ctx); err == nil && n.Count > 0 {
+			return v, fmt.Sprintf("at a window's start with %d transactions in its mempool", n.Count)
+		}
+	}
+	return v, "at a window's start, its mempool empty"
+}
+
 // ---- the test ----
 
 // TestNemesis: `make test` runs 3 cycles (about 2 minutes), and the
@@ -596,6 +652,10 @@ func TestNemesis(t *testing.T) {
 				v, timed := aimAtAgentsValidator(t, m, links, f.Target)
 				t.Logf("cycle %d: %s: %s talks to %s; killing it %s", i+1, f, f.Target, v, timed)
 				target = v
+			case faultKillObserversValidator:
+				v, timed := aimAtObserversValidator(m, f.Target)
+				t.Logf("cycle %d: %s: %s reports through %s; killing it %s", i+1, f, f.Target, v.Name, timed)
+				target = v.Name
 			case faultPartitionHalves:
 				h0 := nemMaxHeight(m)
 				links.partition(f.Side, mode)
