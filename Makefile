@@ -104,14 +104,16 @@ bench-fleet: build
 # make test runs 3 cycles. First, the replay on arm64 under qemu's
 # user-mode emulation (skipped, saying so, without qemu-aarch64-static).
 # FAULT is how long each cycle's faults last (make test: 6s), QUIET the
-# rest after each repair.
+# rest after each repair; KEEP=DIR copies the network's directory (homes,
+# logs, data) there when a violation stops the run.
 CYCLES ?= 20
 SEED   ?= 0
 FAULT  ?= 10s
 QUIET  ?= 3s
+KEEP   ?=
 nemesis:
 	$(GO) test ./app -run '^TestReplayAcrossArchitectures$$' -count=1 -v -arch
-	$(GO) test ./tests -run '^TestNemesis$$' -count=1 -v -timeout 0 -nemesis-cycles $(CYCLES) -seed $(SEED) -nemesis-fault $(FAULT) -nemesis-quiet $(QUIET)
+	$(GO) test ./tests -run '^TestNemesis$$' -count=1 -v -timeout 0 -nemesis-cycles $(CYCLES) -seed $(SEED) -nemesis-fault $(FAULT) -nemesis-quiet $(QUIET) -nemesis-keep '$(KEEP)'
 
 # Regenerates Go code from proto/ (needs protoc; see README "Development").
 proto:

@@ -138,18 +138,30 @@ func checkDoubleSign(t *testing.T, m *networks.Manifest) []string {
 		t.Fatalf("observer address %q: %v", v.ObserverAddress, err)
 	}
 	var acc api.AccountView
-	waitUntil(t, 10*time.Second, v.Observer+" jailed", func() (bool, string) {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		acc, err = c.Account(ctx, addr)
-		if err != nil {
-			return false, err.Error()
+		if err == nil && acc.Jailed {
+			t.Logf("double sign: %s jailed: %s", v.Observer, acc.JailReason)
+			break
 		}
-		return acc.Jailed, fmt.Sprintf("jailed %v", acc.Jailed)
-	})
-	t.Logf("double sign: %s jailed: %s", v.Observer, acc.JailReason)
+		if time.Now().After(deadline) {
+			out = append(out, fmt.Sprintf("double sign: %s's observer %s not jailed 10 s after the validator left the set (jailed %v, %v)", v.Name, v.Observer, acc.Jailed, err))
+			break
+		}
+	}
 
 	// The three others go on, and no height has two blocks: the clone's
 	// chain is the validators' chain.
-	waitHeight(t, m.Validators[0].RPC, removedAt+3, 30*time.Second)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		h, err := rpcHeight(m.Validators[0].RPC)
+		if err == nil && h >= removedAt+3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			out = append(out, fmt.Sprintf("double sign: the three other validators did not reach height %d within 30 s of %s leaving the set (at %d, %v)", removedAt+3, v.Name, h, err))
+			return out
+		}
+	}
 	both := *m
 	both.Validators = append(append([]networks.Validator(nil), m.Validators...), *clone)
 	both.Validators[len(both.Validators)-1].Name = v.Name + "-clone"

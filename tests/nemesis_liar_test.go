@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ import (
 // attested up and withdrawn. Its transactions are well formed and
 // correctly signed: only the other observers' agreement stands between
 // its lies and a verdict.
-func startNemLiar(t *testing.T, m *networks.Manifest, obsName string, seed uint64) (stop func()) {
+func startNemLiar(t *testing.T, m *networks.Manifest, obsName string, seed uint64) func() {
 	t.Helper()
 	var v networks.Validator
 	for _, x := range m.Validators {
@@ -44,6 +45,10 @@ func startNemLiar(t *testing.T, m *networks.Manifest, obsName string, seed uint6
 		t.Fatal(err)
 	}
 	key, err := kr.Signer(obsName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := kr.Signer(m.AdminKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,17 +78,19 @@ func startNemLiar(t *testing.T, m *networks.Manifest, obsName string, seed uint6
 	lies, admitted := 0, 0
 	refused := map[string]int{}
 	wg.Go(func() {
-		var last uint64
-		var seq uint64
+		var last, seq uint64
 		haveSeq := false
+		rot := 0 // the validator it sends through
+		since := time.Now()
 		for ctx.Err() == nil {
-			// Each window through the next validator: the liar's own may
-			// be cut off or dead.
-			c := cs[int(last)%len(cs)]
+			// Through one validator while it answers with new windows; the
+			// next one when it fails or its windows stop moving (it is cut
+			// off, paused or behind).
+			c := cs[rot%len(cs)]
 			w, err := liarWindow(ctx, c)
 			if err != nil || w <= last {
-				if err != nil {
-					last++ // try another validator
+				if err != nil || time.Since(since) > 2*liarWindowLen {
+					rot, since, haveSeq = rot+1, time.Now(), false
 				}
 				select {
 				case <-ctx.Done():
@@ -91,7 +98,7 @@ func startNemLiar(t *testing.T, m *networks.Manifest, obsName string, seed uint6
 				}
 				continue
 			}
-			last = w
+			last, since = w, time.Now()
 			for _, msg := range liarMessages(ctx, c, rng, w) {
 				lies++
 				for try := 0; try < 2; try++ {
@@ -127,12 +134,36 @@ func startNemLiar(t *testing.T, m *networks.Manifest, obsName string, seed uint6
 			}
 		}
 	})
-	return func() {
-		cancel()
-		wg.Wait()
-		t.Logf("lying observer %s: %d lies signed, %d admitted to a mempool; refused: %v; its account before: %s; after: %s", obsName, lies, admitted, refused, before, account())
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			after := account()
+			t.Logf("lying observer %s: %d lies signed, %d admitted to a mempool; refused: %v; its account before: %s; after: %s", obsName, lies, admitted, refused, before, after)
+			if strings.Contains(after, "jailed true") {
+				// The chain caught it (its lies contradicted the honest
+				// observer's report of the same window: equivocation). The
+				// admin unjails the account, as an operator would once the
+				// key is safe again, so that the honest observer returns.
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				res, err := cs[0].SignAndBroadcast(ctx, admin, &types.UnjailObserver{Address: addr}, client.TxOptions{})
+				if err != nil || res.Code != 0 {
+					t.Errorf("lying observer %s: unjail: %v %+v", obsName, err, res)
+					return
+				}
+				t.Logf("lying observer %s: jailed by the chain; unjailed by the admin at height %d", obsName, res.Height)
+			}
+		})
 	}
+	t.Cleanup(stop)
+	return stop
 }
+
+// liarWindowLen is the report window the liar expects (the testnet's
+// params): a validator whose window has not moved for two is left.
+const liarWindowLen = 5 * time.Second
 
 // liarWindow is the report window of the latest block.
 func liarWindow(ctx context.Context, c *client.Client) (uint64, error) {

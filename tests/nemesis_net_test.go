@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	cmtbytes "github.com/cometbft/cometbft/libs/bytes"
 
 	"github.com/phalanx-bft/phalanx/internal/linkproxy"
 	"github.com/phalanx-bft/phalanx/networks"
@@ -219,6 +223,22 @@ type nemDisks struct {
 func mountNemDisks(t *testing.T, m *networks.Manifest) *nemDisks {
 	t.Helper()
 	d := &nemDisks{homes: map[string]string{}}
+	// umount, again while task processes that outlived their agent by a
+	// moment hold the mount (EBUSY), and lazily at last.
+	umount := func(home string) error {
+		var out []byte
+		var err error
+		for range 20 {
+			if out, err = exec.Command("umount", home).CombinedOutput(); err == nil {
+				return nil
+			}
+			time.Sleep(250 * time.Millisecond) // a retry with a bound
+		}
+		if lout, lerr := exec.Command("umount", "-l", home).CombinedOutput(); lerr != nil {
+			return fmt.Errorf("%v: %s; umount -l: %v: %s", err, out, lerr, lout)
+		}
+		return nil
+	}
 	for _, a := range m.Agents {
 		saved := a.Home + ".init"
 		if err := os.Rename(a.Home, saved); err != nil {
@@ -234,13 +254,31 @@ func mountNemDisks(t *testing.T, m *networks.Manifest) *nemDisks {
 			if err := os.Rename(saved, a.Home); err != nil {
 				t.Fatal(err)
 			}
+			// All or none: undo the mounts made, their homes back on disk.
+			for _, b := range m.Agents {
+				if home, ok := d.homes[b.Name]; ok {
+					if err := umount(home); err != nil {
+						t.Fatalf("umount %s: %v", home, err)
+					}
+					if err := os.Remove(home); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Rename(home+".init", home); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			d.homes = map[string]string{}
 			t.Logf("nemesis: %s; disk-full faults will be skipped", d.why)
 			return d
 		}
-		home := a.Home
+		home, name := a.Home, a.Name
 		t.Cleanup(func() {
-			if out, err := exec.Command("umount", home).CombinedOutput(); err != nil {
-				t.Errorf("umount %s: %v: %s", home, err, out)
+			if _, ok := d.homes[name]; !ok {
+				return // undone above
+			}
+			if err := umount(home); err != nil {
+				t.Errorf("umount %s: %v", home, err)
 			}
 		})
 		if out, err := exec.Command("cp", "-a", saved+"/.", home).CombinedOutput(); err != nil {
@@ -278,4 +316,93 @@ func (d *nemDisks) fill(t *testing.T, agent string) (free func(), ok bool) {
 			t.Errorf("disk-full %s: free: %v", agent, err)
 		}
 	}, true
+}
+
+// nemAppHashes checks, after a cycle's repair, that every validator
+// computed the app hash the others signed: the app hash its application
+// computed after its last block H (/abci_info) must be the one in block
+// H+1's header where another validator has that block. A validator whose
+// application diverged stops at H (it refuses block H+1) while the others
+// go on, and the end's chain checker would see only equal headers; this
+// names the height and the results that differ.
+func nemAppHashes(ctx context.Context, t *testing.T, m *networks.Manifest) []string {
+	var out []string
+	for _, v := range m.Validators {
+		rc := rpcClient(t, v.RPC)
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, err := rc.ABCIInfo(sctx)
+		cancel()
+		if err != nil {
+			continue // down: the repair's wait said so already
+		}
+		// The application's own word: its last block and the app hash it
+		// computed (/status gives the header's, the hash before the block).
+		h, mine := info.Response.LastBlockHeight, cmtbytes.HexBytes(info.Response.LastBlockAppHash).String()
+		for _, o := range m.Validators {
+			if o.Name == v.Name {
+				continue
+			}
+			next := h + 1
+			oc := rpcClient(t, o.RPC)
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			blk, err := oc.Block(sctx, &next)
+			cancel()
+			if err != nil || blk.Block == nil {
+				continue // o has no block H+1 yet
+			}
+			if signed := blk.Block.AppHash.String(); signed != mine {
+				out = append(out, fmt.Sprintf("%s computed app hash %s after height %d; block %d (from %s) carries %s: its application diverged at height %d%s",
+					v.Name, mine, h, next, o.Name, signed, h, nemResultsDiff(ctx, t, v, o, h)))
+			}
+			break
+		}
+	}
+	return out
+}
+
+// nemResultsDiff lists what differs in block h's results between a and b.
+func nemResultsDiff(ctx context.Context, t *testing.T, a, b networks.Validator, h int64) string {
+	ra, err := rpcClient(t, a.RPC).BlockResults(ctx, &h)
+	if err != nil {
+		return fmt.Sprintf(" (block_results %d from %s: %v)", h, a.Name, err)
+	}
+	rb, err := rpcClient(t, b.RPC).BlockResults(ctx, &h)
+	if err != nil {
+		return fmt.Sprintf(" (block_results %d from %s: %v)", h, b.Name, err)
+	}
+	var diffs []string
+	js := func(x any) string { j, _ := json.Marshal(x); return string(j) }
+	for i := range max(len(ra.TxResults), len(rb.TxResults)) {
+		if i >= len(ra.TxResults) || i >= len(rb.TxResults) {
+			diffs = append(diffs, fmt.Sprintf("tx %d: %d results vs %d", i, len(ra.TxResults), len(rb.TxResults)))
+			break
+		}
+		if x, y := js(ra.TxResults[i]), js(rb.TxResults[i]); x != y {
+			diffs = append(diffs, fmt.Sprintf("tx %d: %s: %s; %s: %s", i, a.Name, x, b.Name, y))
+		}
+	}
+	if x, y := js(ra.FinalizeBlockEvents), js(rb.FinalizeBlockEvents); x != y {
+		diffs = append(diffs, fmt.Sprintf("block events: %s: %s; %s: %s", a.Name, x, b.Name, y))
+	}
+	if x, y := js(ra.ValidatorUpdates), js(rb.ValidatorUpdates); x != y {
+		diffs = append(diffs, fmt.Sprintf("validator updates: %s: %s; %s: %s", a.Name, x, b.Name, y))
+	}
+	if len(diffs) == 0 {
+		return fmt.Sprintf("; block %d's results are equal on both (the difference is in state the results do not show)", h)
+	}
+	return fmt.Sprintf("; block %d's results differ: %s", h, strings.Join(diffs, " | "))
+}
+
+// nemKeep copies the network's directory to *nemesisKeep (when set), so a
+// violation's data outlives the test's temporary directory.
+func nemKeep(t *testing.T, m *networks.Manifest) {
+	if *nemesisKeep == "" {
+		return
+	}
+	dst := filepath.Join(*nemesisKeep, filepath.Base(filepath.Dir(m.Dir))+"-"+time.Now().Format("150405"))
+	if out, err := exec.Command("cp", "-a", m.Dir, dst).CombinedOutput(); err != nil {
+		t.Logf("nemesis: keep %s: %v: %s", dst, err, out)
+		return
+	}
+	t.Logf("nemesis: the network's directory is kept in %s", dst)
 }

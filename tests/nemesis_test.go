@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ var (
 	nemesisCycles = flag.Int("nemesis-cycles", 3, "TestNemesis: fault cycles (make nemesis CYCLES=N; make test runs 3)")
 	nemesisFault  = flag.Duration("nemesis-fault", 6*time.Second, "TestNemesis: how long each cycle's faults last")
 	nemesisQuiet  = flag.Duration("nemesis-quiet", 3*time.Second, "TestNemesis: fault-free time after each cycle's repair")
+	nemesisKeep   = flag.String("nemesis-keep", "", "TestNemesis: on a violation, copy the network's directory (homes, logs, data) into this directory")
 )
 
 // Bounds the checkers hold the network to (docs/nemesis.md).
@@ -177,7 +179,7 @@ func nemesisSchedule(seed uint64, cycles int, m *networks.Manifest) [][]nemFault
 	for c := range plan {
 		n := 1 + rng.IntN(3)
 		used := map[string]bool{}
-		validator, slow, observer, liar := false, false, false, false
+		validator, slow, muted := false, false, -1
 		for len(plan[c]) < n {
 			k := faultKinds[rng.IntN(len(faultKinds))]
 			f := nemFault{Kind: k}
@@ -216,15 +218,7 @@ func nemesisSchedule(seed uint64, cycles int, m *networks.Manifest) [][]nemFault
 				slow = true
 				f.Latency = time.Duration(20+rng.IntN(181)) * time.Millisecond
 				f.Jitter = f.Latency / 2
-			case faultLyingObserver:
-				if observer {
-					continue
-				}
-				pool = obs
-			case faultKillObserver, faultPauseObserver:
-				if liar {
-					continue
-				}
+			case faultLyingObserver, faultKillObserver, faultPauseObserver:
 				pool = obs
 			default: // kill-agent, pause-agent, cut-agent, disk-full
 				pool = agents
@@ -234,18 +228,49 @@ func nemesisSchedule(seed uint64, cycles int, m *networks.Manifest) [][]nemFault
 				if used[f.Target] {
 					continue
 				}
+			}
+			// At most one observer out of action (f = 1 of 4 observers, as
+			// of validators): one observer may be struck by several
+			// faults, two may not.
+			o := mutedObserver(f, vals, obs)
+			if o == allObservers && muted != -1 || o >= 0 && muted != -1 && muted != o || o != -1 && muted == allObservers {
+				continue
+			}
+			if o != -1 {
+				muted = o
+			}
+			if f.Target != "" {
 				used[f.Target] = true
 			}
 			if isCut(k) {
 				f.Reset = rng.IntN(2) == 0
 			}
 			validator = validator || isValidatorFault(k)
-			observer = observer || k == faultKillObserver || k == faultPauseObserver || k == faultLyingObserver
-			liar = liar || k == faultLyingObserver
 			plan[c] = append(plan[c], f)
 		}
 	}
 	return plan
+}
+
+// allObservers: partition-halves halts the chain, so every observer's
+// reports wait.
+const allObservers = -2
+
+// mutedObserver is the index of the observer the fault puts out of
+// action, -1 for none, allObservers for all: its own faults, and those of
+// its validator that keep its reports from committing (a paused or
+// partitioned validator answers, so its observer does not fail over; a
+// killed one does not, and it does).
+func mutedObserver(f nemFault, vals, obs []string) int {
+	switch f.Kind {
+	case faultKillObserver, faultPauseObserver, faultLyingObserver:
+		return slices.Index(obs, f.Target)
+	case faultPauseValidator, faultPartitionOne, faultIsolate:
+		return slices.Index(vals, f.Target)
+	case faultPartitionHalves:
+		return allObservers
+	}
+	return -1
 }
 
 // isValidatorFault: the fault takes a validator (two for
@@ -657,9 +682,11 @@ func TestNemesis(t *testing.T) {
 				t.Logf("cycle %d: %s: %s reports through %s; killing it %s", i+1, f, f.Target, v.Name, timed)
 				target = v.Name
 			case faultPartitionHalves:
-				h0 := nemMaxHeight(m)
 				links.partition(f.Side, mode)
-				heals = append(heals, func() {
+				// Read after the cut: only a block whose votes were
+				// delivered may follow.
+				h0 := nemMaxHeight(m)
+				check := func() {
 					h1 := nemMaxHeight(m)
 					if h1 > h0+1 {
 						violate("cycle %d: %s: the highest block went from %d to %d with no side holding a quorum", i+1, f, h0, h1)
@@ -674,7 +701,8 @@ func TestNemesis(t *testing.T) {
 					} else {
 						t.Logf("cycle %d: %s: halted at %d (%d when cut); height %d %s after the heal", i+1, f, h1, h0, h2, time.Since(start).Round(10*time.Millisecond))
 					}
-				})
+				}
+				heals = append([]func(){check}, heals...) // first: the other heals heal every link
 			case faultPartitionOne, faultIsolate:
 				v := validatorIndex(m, f.Target)
 				links.partition([]int{v}, mode)
@@ -750,10 +778,18 @@ func TestNemesis(t *testing.T) {
 				verdicts.agentFault(f.Target, false)
 			}
 		}
+		diverged := nemAppHashes(ctx, t, m)
+		for _, d := range diverged {
+			violate("cycle %d: %s", i+1, d)
+		}
+		if len(diverged) > 0 {
+			nemKeep(t, m)
+			t.FailNow()
+		}
 		for _, v := range m.Validators {
 			waitCaughtUp(t, m, v, 60*time.Second)
 		}
-		t.Logf("cycle %d: repaired", i+1)
+		t.Logf("cycle %d: repaired at height %d", i+1, nemMaxHeight(m))
 		time.Sleep(*nemesisQuiet)
 	}
 	close(stop)
@@ -1058,6 +1094,10 @@ func TestNemesisSchedule(t *testing.T) {
 	for i := range 3 {
 		m.Agents = append(m.Agents, networks.Agent{Name: fmt.Sprintf("agent%d", i)})
 	}
+	var valNames, obsNames []string
+	for _, v := range m.Validators {
+		valNames, obsNames = append(valNames, v.Name), append(obsNames, v.Observer)
+	}
 	a, b := nemesisSchedule(7, 50, m), nemesisSchedule(7, 50, m)
 	if fmt.Sprint(a) != fmt.Sprint(b) {
 		t.Fatal("one seed gave two schedules")
@@ -1067,8 +1107,12 @@ func TestNemesisSchedule(t *testing.T) {
 	}
 	kinds := map[faultKind]bool{}
 	for i, c := range a {
-		vals, slow, liars, observers := 0, 0, 0, 0
+		vals, slow, liars := 0, 0, 0
+		muted := map[int]bool{}
 		for _, f := range c {
+			if o := mutedObserver(f, valNames, obsNames); o != -1 {
+				muted[o] = true
+			}
 			kinds[f.Kind] = true
 			if isValidatorFault(f.Kind) {
 				vals++
@@ -1078,8 +1122,6 @@ func TestNemesisSchedule(t *testing.T) {
 				slow++
 			case faultLyingObserver:
 				liars++
-			case faultKillObserver, faultPauseObserver:
-				observers++
 			case faultPartitionHalves:
 				if len(f.Side) != 2 {
 					t.Errorf("cycle %d: %v: want 2 validators on one side", i, f)
@@ -1090,8 +1132,8 @@ func TestNemesisSchedule(t *testing.T) {
 				}
 			}
 		}
-		if vals > 1 || slow > 1 || liars > 1 || (liars == 1 && observers > 0) || len(c) == 0 || len(c) > 3 {
-			t.Errorf("cycle %d: %v: want 1 to 3 faults, at most one on the validators, one slow-links, one liar and no other observer fault beside it", i, c)
+		if vals > 1 || slow > 1 || liars > 1 || len(muted) > 1 || len(c) == 0 || len(c) > 3 {
+			t.Errorf("cycle %d: %v: want 1 to 3 faults, at most one on the validators, one slow-links, one liar, and one observer out of action", i, c)
 		}
 	}
 	if len(kinds) != len(faultKinds) {
