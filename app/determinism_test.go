@@ -40,6 +40,19 @@ func TestDeterminism(t *testing.T) {
 	}
 }
 
+// window is a report window for the next block: mostly the open one (the
+// last block's, or the one before), now and then a closed one.
+func (m *sim) window() uint64 {
+	cur := uint64(m.a.blockTimeMs / m.a.params.ReportWindowMs)
+	switch m.rng.Intn(10) {
+	case 0:
+		return uint64(m.rng.Intn(5))
+	case 1, 2:
+		return cur - 1
+	}
+	return cur
+}
+
 // sim generates transactions from the view of state a.
 type sim struct {
 	rng    *rand.Rand
@@ -68,6 +81,8 @@ func simulate(t *testing.T, rng *rand.Rand, heights int) []string {
 	add("op1", types.ROLE_OPERATOR)
 	add("op2", types.ROLE_OPERATOR, types.ROLE_ADMIN)
 	add("obs1", types.ROLE_OBSERVER)
+	add("obs2", types.ROLE_OBSERVER)
+	add("obs3", types.ROLE_OBSERVER)
 	add("val1", types.ROLE_OBSERVER)
 	vals := []ValidatorUpdate{{PubKey: testPub("val1"), Power: 10}, {PubKey: testPub("val2"), Power: 10}}
 
@@ -97,7 +112,7 @@ func simulate(t *testing.T, rng *rand.Rand, heights int) []string {
 	apply(ca)
 
 	sm := &sim{rng: rng, a: a, admins: []string{"admin", "op2"}, ops: []string{"op1", "op2"},
-		obs: []string{"obs1", "val1"}, others: []string{"x1", "x2"}, hbSeq: map[string]uint64{}}
+		obs: []string{"obs1", "obs2", "obs3", "val1"}, others: []string{"x1", "x2"}, hbSeq: map[string]uint64{}}
 	for i := 0; i < 8; i++ {
 		sm.nodes = append(sm.nodes, fmt.Sprintf("n%d", i))
 	}
@@ -324,7 +339,7 @@ func (m *sim) randomTx() []byte {
 			PubKey: testPub(m.pick([]string{"val1", "val2", "val3"})), Power: r.Int63n(3) * 5}}
 	case k < 90:
 		signer = m.pick(m.obs)
-		att := &types.Attest{Window: uint64(r.Intn(5))}
+		att := &types.Attest{Window: m.window()}
 		for _, id := range sortedUnique([]string{m.pick(m.nodes), m.pick(m.nodes)}) {
 			if r.Intn(3) == 0 {
 				att.Withdraw = append(att.Withdraw, id)
@@ -334,9 +349,27 @@ func (m *sim) randomTx() []byte {
 		}
 		body.Msg = &types.TxBody_Attest{Attest: att}
 	case k < 96:
+		// Reports for the open windows, each about 1 to 3 nodes, naming
+		// some of a reachable node's tasks failing (and now and then a
+		// task placed elsewhere): quorums, verdicts, strikes, scoring and
+		// equivocation all follow from them.
 		signer = m.pick(m.obs)
-		body.Msg = &types.TxBody_HealthReport{HealthReport: &types.HealthReport{Window: uint64(r.Intn(5)),
-			Observations: []types.Observation{{NodeId: m.pick(m.nodes), Reachable: r.Intn(2) == 0}}}}
+		rep := &types.HealthReport{Window: m.window()}
+		for _, id := range sortedUnique([]string{m.pick(m.nodes), m.pick(m.nodes), m.pick(m.nodes)}[:1+r.Intn(3)]) {
+			o := types.Observation{NodeId: id, Reachable: r.Intn(3) != 0, RttMs: uint32(r.Intn(20))}
+			if o.Reachable {
+				for _, t := range m.a.tasksOn(id) {
+					if r.Intn(3) == 0 {
+						o.FailingTaskIds = append(o.FailingTaskIds, t.Id)
+					}
+				}
+				if r.Intn(10) == 0 {
+					o.FailingTaskIds = append(o.FailingTaskIds, "web/0")
+				}
+			}
+			rep.Observations = append(rep.Observations, o)
+		}
+		body.Msg = &types.TxBody_HealthReport{HealthReport: rep}
 	default:
 		signer = m.pick(m.others)
 		who := m.pick(m.nodes)
