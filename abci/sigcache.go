@@ -84,3 +84,13 @@ func (c *sigCache) add(k [32]byte) {
 	}
 	c.set[k] = struct{}{}
 }
+
+// reset forgets every verified triple (tests: a validator that saw none
+// of a block's transactions), in place: the query view's goroutine may be
+// verifying through the same cache.
+func (c *sigCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.set)
+	c.ring, c.next = c.ring[:0], 0
+}

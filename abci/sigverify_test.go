@@ -69,18 +69,18 @@ func TestPreverifyChangesNoOutcome(t *testing.T) {
 	run := func(a *Application) (statusBad, statusGood abcitypes.ProcessProposalStatus, res *abcitypes.FinalizeBlockResponse) {
 		t.Helper()
 		commitBlock(t, a, 1, reg)
-		a.sigs = newSigCache() // cold: as a validator that saw none of them
+		a.sigs.reset() // cold: as a validator that saw none of them
 		r, err := a.ProcessProposal(ctx, &abcitypes.ProcessProposalRequest{Txs: hbs, Height: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
 		statusBad = r.Status
-		a.sigs = newSigCache()
+		a.sigs.reset()
 		if r, err = a.ProcessProposal(ctx, &abcitypes.ProcessProposalRequest{Txs: good, Height: 2}); err != nil {
 			t.Fatal(err)
 		}
 		statusGood = r.Status
-		a.sigs = newSigCache()
+		a.sigs.reset()
 		res, _ = commitBlock(t, a, 2, hbs)
 		return statusBad, statusGood, res
 	}
@@ -118,7 +118,7 @@ func TestPreverifyChangesNoOutcome(t *testing.T) {
 			}
 		}
 		// The cache holds what pre-verification proved, nothing else.
-		a.sigs = newSigCache()
+		a.sigs.reset()
 		a.preverify(hbs)
 		for i, raw := range hbs {
 			var tx types.Tx
@@ -214,11 +214,11 @@ func TestAppVersion2AcceptsCofactoredSignatures(t *testing.T) {
 		block = append(block, signTx(t, key(id), heartbeat(testChain, 0, id, 1, 1)))
 	}
 	block = append(block, first, mk(3, "c1"))
-	a.sigs = newSigCache()
+	a.sigs.reset()
 	if r, _ := a.ProcessProposal(context.Background(), &abcitypes.ProcessProposalRequest{Txs: block, Height: 2}); r.Status != abcitypes.PROCESS_PROPOSAL_STATUS_ACCEPT {
 		t.Fatal("a proposal with ZIP-215 signatures rejected")
 	}
-	a.sigs = newSigCache()
+	a.sigs.reset()
 	res, _ := commitBlock(t, a, 2, block)
 	for _, i := range []int{len(block) - 2, len(block) - 1} {
 		if r := res.TxResults[i]; r.Code != 0 {
