@@ -351,9 +351,18 @@ func (s *State) rebuildIndexes() {
 			s.accountByVal[addrHex(a.ValidatorAddress)] = key
 		}
 	}
+	// undecided as the live state holds it: the nodes with an undecided
+	// tally of a window still open at this height. closeWindows drops a
+	// node once none of its undecided windows is open, leaving tallies
+	// that stayed undecided at their close in the record, never looked at
+	// again (a new vote about the node first drops its closed windows,
+	// openTally); counting those too made a restarted validator decide
+	// them at its next block, and its app hash differ from the others'
+	// (found by the nemesis, docs/nemesis.md).
+	cur := s.reportWindow()
 	for _, id := range sortedKeys(s.reports) {
 		for i := range s.reports[id].Windows {
-			if !decided(&s.reports[id].Windows[i]) {
+			if t := &s.reports[id].Windows[i]; !decided(t) && t.Window+1 >= cur {
 				s.undecided[id] = struct{}{}
 			}
 		}

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -327,6 +328,18 @@ func (d *nemDisks) fill(t *testing.T, agent string) (free func(), ok bool) {
 // names the height and the results that differ.
 func nemAppHashes(ctx context.Context, t *testing.T, m *networks.Manifest) []string {
 	var out []string
+	for _, v := range m.Validators {
+		// Each validator also replays every block into a second state for
+		// its queries and compares the records changed (abci/view.go):
+		// two states fed the same blocks that differ are a
+		// nondeterminism, even where consensus has not seen it yet.
+		if b, err := os.ReadFile(networks.LogPath(v)); err == nil {
+			if i := bytes.Index(b, []byte("query view stopped")); i >= 0 {
+				line, _, _ := bytes.Cut(b[i:], []byte("\n"))
+				out = append(out, fmt.Sprintf("%s: %s", v.Name, line))
+			}
+		}
+	}
 	for _, v := range m.Validators {
 		rc := rpcClient(t, v.RPC)
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
