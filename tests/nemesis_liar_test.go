@@ -77,8 +77,9 @@ func startNemLiar(t *testing.T, m *networks.Manifest, obsName string, seed uint6
 	var wg sync.WaitGroup
 	lies, admitted := 0, 0
 	refused := map[string]int{}
+	var last uint64 // the last window it lied in (read after wg.Wait)
 	wg.Go(func() {
-		var last, seq uint64
+		var seq uint64
 		haveSeq := false
 		rot := 0 // the validator it sends through
 		since := time.Now()
@@ -139,6 +140,17 @@ func startNemLiar(t *testing.T, m *networks.Manifest, obsName string, seed uint6
 		once.Do(func() {
 			cancel()
 			wg.Wait()
+			// The honest observer, restarted, must not vote in a window
+			// the liar voted in with the same key: that is equivocation,
+			// and the chain would jail it. One process with one key lies
+			// and then tells the truth in the next windows: wait until
+			// the liar's last window has closed (the open windows are the
+			// current one and the one before), at most 3 windows.
+			for deadline := time.Now().Add(3 * liarWindowLen); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				if w, err := liarWindow(context.Background(), cs[0]); err == nil && w >= last+2 {
+					break
+				}
+			}
 			after := account()
 			t.Logf("lying observer %s: %d lies signed, %d admitted to a mempool; refused: %v; its account before: %s; after: %s", obsName, lies, admitted, refused, before, after)
 			if strings.Contains(after, "jailed true") {
