@@ -88,7 +88,7 @@ func startNemLiar(t *testing.T, m *networks.Manifest, obsName string, seed uint6
 			// next one when it fails or its windows stop moving (it is cut
 			// off, paused or behind).
 			c := cs[rot%len(cs)]
-			w, err := liarWindow(ctx, c)
+			w, err := reportWindowAt(ctx, c)
 			if err != nil || w <= last {
 				if err != nil || time.Since(since) > 2*liarWindowLen {
 					rot, since, haveSeq = rot+1, time.Now(), false
@@ -147,7 +147,7 @@ func startNemLiar(t *testing.T, m *networks.Manifest, obsName string, seed uint6
 			// the liar's last window has closed (the open windows are the
 			// current one and the one before), at most 3 windows.
 			for deadline := time.Now().Add(3 * liarWindowLen); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-				if w, err := liarWindow(context.Background(), cs[0]); err == nil && w >= last+2 {
+				if w, err := reportWindowAt(context.Background(), cs[0]); err == nil && w >= last+2 {
 					break
 				}
 			}
@@ -177,8 +177,9 @@ func startNemLiar(t *testing.T, m *networks.Manifest, obsName string, seed uint6
 // params): a validator whose window has not moved for two is left.
 const liarWindowLen = 5 * time.Second
 
-// liarWindow is the report window of the latest block.
-func liarWindow(ctx context.Context, c *client.Client) (uint64, error) {
+// reportWindowAt is the report window of the latest block c knows (the
+// liar's clock, and the aimed kill's).
+func reportWindowAt(ctx context.Context, c *client.Client) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	st, err := c.Status(ctx)
@@ -190,7 +191,7 @@ func liarWindow(ctx context.Context, c *client.Client) (uint64, error) {
 		return 0, err
 	}
 	if pv.ReportWindowMs <= 0 {
-		return 0, context.Canceled
+		return 0, fmt.Errorf("params.report_window_ms is %d", pv.ReportWindowMs)
 	}
 	return uint64(st.SyncInfo.LatestBlockTime.UnixMilli() / pv.ReportWindowMs), nil
 }

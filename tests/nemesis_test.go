@@ -550,17 +550,7 @@ func aimAtObserversValidator(m *networks.Manifest, obs string) (v networks.Valid
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Second)
 	defer cancel()
-	window := func() (int64, error) {
-		st, err := c.Status(ctx)
-		if err != nil {
-			return 0, err
-		}
-		var pv api.ParamsView
-		if _, err := c.Query(ctx, "/params", &pv); err != nil {
-			return 0, err
-		}
-		return st.SyncInfo.LatestBlockTime.UnixMilli() / max(pv.ReportWindowMs, 1), nil
-	}
+	window := func() (uint64, error) { return reportWindowAt(ctx, c) }
 	w0, err := window()
 	if err != nil {
 		return v, "untimed: " + err.Error()
