@@ -140,7 +140,7 @@ func (s *State) heartbeat(m *types.Heartbeat) ([]Event, string, error) {
 		// Completed end a generation: a report that it runs again is
 		// answered with task_stop too.
 		ended := t != nil && (t.State == types.TASK_COMPLETED || t.State == types.TASK_FAILED)
-		if t == nil || t.Node != n.Id || t.Generation != r.Generation || ended && r.State != t.State {
+		if t == nil || t.Node != n.Id || t.Generation != r.Generation || ended && s.reportedState(t, r.State) != t.State {
 			events = append(events, event(api.EventTaskStop, "task", r.TaskId, "node", n.Id, "generation", u64(r.Generation)))
 			stops++
 			continue
@@ -154,21 +154,39 @@ func (s *State) heartbeat(m *types.Heartbeat) ([]Event, string, error) {
 	return events, log, nil
 }
 
+// reportedState is the state a report of t's current generation puts it
+// in. A service runs until it is stopped (issue 14): its process ending
+// with exit code 0, which the agent reports Completed, is an exit like any
+// other, and the restart policy restarts it; the task is Failed with exit
+// code 0. Only a task of a workload that runs to completion would stay
+// Completed, and every workload is a service.
+func (s *State) reportedState(t *types.Task, reported types.TaskState) types.TaskState {
+	if reported == types.TASK_COMPLETED && s.runsForever(t.Workload) {
+		return types.TASK_FAILED
+	}
+	return reported
+}
+
+// runsForever reports whether the tasks of the named workload are
+// restarted whatever their exit: true of services, the only type.
+func (s *State) runsForever(string) bool { return true }
+
 // applyTaskReport records a node's report on a task placed on it with the
 // current generation, not Completed or Failed. A Failed report hands the
-// task to the restart policy (reconcile.go); the restart count is the
-// chain's, the report's is not read.
+// task to the restart policy (reconcile.go), and so does a service's exit
+// with code 0 (reportedState); the restart count is the chain's, the
+// report's is not read.
 func (s *State) applyTaskReport(t *types.Task, r *types.TaskReport) []Event {
 	var events []Event
 	changed := false
-	if r.State != t.State {
-		switch r.State {
+	if state := s.reportedState(t, r.State); state != t.State {
+		switch state {
 		case types.TASK_COMPLETED:
 			s.release(t) // a completed task holds nothing
 		case types.TASK_FAILED:
-			events = append(events, s.taskFailed(t, r.ExitCode))
+			events = append(events, s.taskFailed(t, r.ExitCode, r.State == types.TASK_COMPLETED))
 		}
-		t.State = r.State
+		t.State = state
 		changed = true
 		s.taskChanged(t)
 	}

@@ -131,20 +131,24 @@ func (s *State) backoffMs(w *types.Workload, restarts uint32) int64 {
 // policy acts at the end of the block in which its backoff runs out
 // (step 3). The task keeps its place and resources until then. It returns
 // the task_failed event.
-func (s *State) taskFailed(t *types.Task, exitCode int32) Event {
+func (s *State) taskFailed(t *types.Task, exitCode int32, completed bool) Event {
 	w := s.workloads[t.Workload]
 	wait := s.backoffMs(w, t.Restarts)
 	t.NextAttemptAtMs = s.blockTimeMs + wait
 	s.backoff.Push(health.Deadline{AtMs: t.NextAttemptAtMs, ID: t.Id})
 	max := w.Spec.RestartPolicy.MaxRestarts
 	then := "restart"
+	what := fmt.Sprintf("failed (exit code %d)", exitCode)
+	if completed {
+		what = "exited (exit code 0, reported Completed; a service runs until it is stopped)"
+	}
 	if t.Restarts < max {
-		t.Reason = fmt.Sprintf("failed (exit code %d); restart %d of max_restarts %d in place at t=%d (backoff %d ms)",
-			exitCode, t.Restarts+1, max, t.NextAttemptAtMs, wait)
+		t.Reason = fmt.Sprintf("%s; restart %d of max_restarts %d in place at t=%d (backoff %d ms)",
+			what, t.Restarts+1, max, t.NextAttemptAtMs, wait)
 	} else {
 		then = "move"
-		t.Reason = fmt.Sprintf("failed (exit code %d); max_restarts %d used up on %s: moves to another node at t=%d (backoff %d ms)",
-			exitCode, max, t.Node, t.NextAttemptAtMs, wait)
+		t.Reason = fmt.Sprintf("%s; max_restarts %d used up on %s: moves to another node at t=%d (backoff %d ms)",
+			what, max, t.Node, t.NextAttemptAtMs, wait)
 	}
 	return event(api.EventTaskFailed, "task", t.Id, "node", t.Node, "generation", u64(t.Generation),
 		"exit_code", fmt.Sprint(exitCode), "then", then, "at", fmt.Sprint(t.NextAttemptAtMs))
