@@ -42,6 +42,7 @@ package api
 //	  34  ErrNodeHasTasks       RemoveNode without force while active tasks are placed on the node
 //	  35  ErrNotJailedObserver  UnjailObserver for an account that is not jailed or has no role observer
 //	  36  ErrNonHealthShare     this validator\'s mempool share for non-health transactions is full
+//	  37  ErrWorkloadTypeChange UpdateWorkload changes the workload's type (service, batch)
 
 import (
 	"errors"
@@ -94,6 +95,7 @@ var (
 	ErrNodeHasTasks            = &Error{34, "node has tasks"}
 	ErrNotJailedObserver       = &Error{35, "not a jailed observer"}
 	ErrNonHealthShare          = &Error{36, "mempool share for non-health transactions full"}
+	ErrWorkloadTypeChange      = &Error{37, "workload type cannot change"}
 )
 
 // AllErrors lists every sentinel, in code order.
@@ -109,6 +111,7 @@ func AllErrors() []*Error {
 		ErrUnknownSigner, ErrNotNodeKey, ErrRegistrationRateLimited,
 		ErrRegistrationClosed,
 		ErrSignerBudget, ErrMsgTooLarge, ErrNodeHasTasks, ErrNotJailedObserver, ErrNonHealthShare,
+		ErrWorkloadTypeChange,
 	}
 }
 

@@ -29,6 +29,20 @@ const (
 	// ActionUnschedulable: the workload's pending tasks fit on no node
 	// (attributes reason: the explanation, pending: how many wait).
 	ActionUnschedulable = "unschedulable"
+	// ActionCompleted: every task of a batch workload completed.
+	ActionCompleted = "completed"
+	// ActionFailed: a task of a batch workload failed with its restarts
+	// used up (attribute reason); the workload's other tasks are stopped.
+	ActionFailed = "failed"
+	// ReasonBatchFailed: a task evicted because its batch workload failed.
+	ReasonBatchFailed = "batch_failed"
+)
+
+// Batch workload outcomes (Workload.status; "" while it runs).
+const (
+	BatchRunning  = "Running"
+	BatchComplete = "Complete"
+	BatchFailed   = "Failed"
 )
 
 // Eviction pacing (ADR 0012): zone states, as Kubernetes names them, and

@@ -26,7 +26,19 @@ type SpecView struct {
 	Priority       int32             `json:"priority"`
 	MaxSkew        uint32            `json:"max_skew"`
 	Rank           string            `json:"rank"`
+	// Type is "service" (the default: runs until stopped) or "batch" (each
+	// task runs once to completion). A batch has completions tasks (its
+	// replicas), at most parallelism of them placed at once (0: all).
+	Type        string `json:"type"`
+	Completions uint32 `json:"completions"`
+	Parallelism uint32 `json:"parallelism"`
 }
+
+// Workload types (SpecView.type; the state writes a service as "").
+const (
+	TypeService = "service"
+	TypeBatch   = "batch"
+)
 
 // ResourcesView is the JSON form of types.Resources.
 type ResourcesView struct {
@@ -74,6 +86,14 @@ func NewSpecView(s types.WorkloadSpec) SpecView {
 		Priority:       s.Priority,
 		MaxSkew:        s.MaxSkew,
 		Rank:           s.Rank,
+		Type:           TypeService,
+		Parallelism:    s.Parallelism,
+	}
+	if s.Type != "" {
+		v.Type = s.Type
+	}
+	if s.Type == TypeBatch {
+		v.Completions = s.Replicas
 	}
 	for _, e := range s.Env {
 		v.Env[e.Name] = e.Value
@@ -103,6 +123,14 @@ func (v SpecView) Spec() types.WorkloadSpec {
 		Priority:       v.Priority,
 		MaxSkew:        v.MaxSkew,
 		Rank:           v.Rank,
+		Type:           v.Type,
+		Parallelism:    v.Parallelism,
+	}
+	if v.Type == TypeService {
+		s.Type = ""
+	}
+	if v.Type == TypeBatch && v.Replicas == 0 {
+		s.Replicas = v.Completions
 	}
 	if len(v.Args) > 0 {
 		s.Args = append([]string(nil), v.Args...)
@@ -124,6 +152,16 @@ func ParseWorkloadSpecJSON(b []byte) (types.WorkloadSpec, error) {
 	var v SpecView
 	if err := DecodeStrict(b, &v); err != nil {
 		return types.WorkloadSpec{}, invalid("workload spec: %v", err)
+	}
+	if v.Type == TypeBatch {
+		if v.Completions == 0 {
+			return types.WorkloadSpec{}, invalid("batch workload %s: completions is 0; want the number of tasks to run to completion, at least 1", v.Name)
+		}
+		if v.Replicas != 0 && v.Replicas != v.Completions {
+			return types.WorkloadSpec{}, invalid("batch workload %s: replicas %d differs from completions %d; a batch's replicas are its completions: leave replicas out", v.Name, v.Replicas, v.Completions)
+		}
+	} else if v.Completions != 0 {
+		return types.WorkloadSpec{}, invalid("workload %s: completions applies to type batch; a %s runs replicas tasks until stopped", v.Name, TypeService)
 	}
 	s := v.Spec()
 	if err := ValidateWorkloadSpec(&s); err != nil {

@@ -523,6 +523,21 @@ func ValidateWorkloadSpec(s *types.WorkloadSpec) error {
 	default:
 		return invalid("workload %s: rank %q; want %q or %q", s.Name, s.Rank, RankBinpack, RankSpread)
 	}
+	switch s.Type {
+	case "":
+		if s.Parallelism != 0 {
+			return invalid("workload %s: parallelism %d applies to type batch; a service runs all its replicas", s.Name, s.Parallelism)
+		}
+	case TypeBatch:
+		if s.Replicas == 0 {
+			return invalid("batch workload %s: completions is 0; want at least 1", s.Name)
+		}
+		if s.Parallelism > s.Replicas {
+			return invalid("batch workload %s: parallelism %d is above completions %d; want 0 (all at once) to %d", s.Name, s.Parallelism, s.Replicas, s.Replicas)
+		}
+	default:
+		return invalid("workload %s: type %q; want %q (written \"\" in a transaction) or %q", s.Name, s.Type, TypeService, TypeBatch)
+	}
 	return nil
 }
 

@@ -187,6 +187,22 @@ type WorkloadView struct {
 	Unschedulable *UnschedulableView `json:"unschedulable,omitempty"`
 	// Rollout is set while tasks run an older template.
 	Rollout *RolloutView `json:"rollout,omitempty"`
+	// Batch is a batch workload's progress and outcome.
+	Batch *BatchView `json:"batch,omitempty"`
+}
+
+// BatchView is a batch workload's progress (docs/scheduling.md): Status
+// is Running, Complete (every task completed) or Failed (Reason says
+// which task, how, after how many restarts), FinishedHeight the height
+// of the outcome.
+type BatchView struct {
+	Status         string `json:"status"`
+	Reason         string `json:"reason,omitempty"`
+	Completions    uint32 `json:"completions"`
+	Succeeded      uint32 `json:"succeeded"`
+	Active         int    `json:"active"`
+	Parallelism    uint32 `json:"parallelism"`
+	FinishedHeight int64  `json:"finished_height,omitempty"`
 }
 
 // UnschedulableView says why a workload's pending tasks wait.

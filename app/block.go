@@ -286,6 +286,12 @@ func (s *State) addTask(w *types.Workload, index uint32) {
 // the highest index down (scale down) or all of them (delete).
 func (s *State) removeTask(t *types.Task, reason string) Event {
 	s.noteTask(t)
+	if t.State == types.TASK_COMPLETED {
+		if w := s.workloads[t.Workload]; w != nil && w.Succeeded > 0 {
+			w.Succeeded-- // a batch's completion removed by a scale-down
+			s.touchWorkload(w)
+		}
+	}
 	ev := event(api.EventTaskEvicted, "task", t.Id, "node", t.Node, "reason", reason)
 	s.release(t)
 	if t.Node != "" {

@@ -113,7 +113,7 @@ func (h *harness) handleUpdateWorkload(a *args, input string) string {
 // NAME replicas=N cpu=N mem=N [priority=N] [max-per-node=N]
 // [constraint=k=v | constraint=k!=v]... [spread=KEY max-per-domain=N]
 // [max-skew=N] [rank=R] [max-unavailable=N] [max-restarts=N]
-// [backoff=BASE_MS:MAX_MS] [cmd=C].
+// [backoff=BASE_MS:MAX_MS] [cmd=C] [type=T parallelism=N].
 func (h *harness) spec(a *args, input string) types.WorkloadSpec {
 	if strings.TrimSpace(input) != "" {
 		spec, err := api.ParseWorkloadSpecJSON([]byte(input))
@@ -136,6 +136,8 @@ func (h *harness) spec(a *args, input string) types.WorkloadSpec {
 	spec.MaxSkew = a.u32("max-skew", 0)
 	spec.Rank = a.str("rank", "")
 	spec.MaxUnavailable = a.u32("max-unavailable", 0)
+	spec.Type = a.str("type", "")
+	spec.Parallelism = a.u32("parallelism", 0)
 	spec.RestartPolicy.MaxRestarts = a.u32("max-restarts", 0)
 	if b := a.nonEmpty("backoff", ""); b != "" {
 		base, ceil, ok := strings.Cut(b, ":")

@@ -520,6 +520,21 @@ func (c *blockCheck) checkWorkload(name string) error {
 		return fmt.Errorf("workload %s: template_version %d (version %d), unplaceable_epoch %d (epoch %d)",
 			name, w.TemplateVersion, w.Version, w.UnplaceableEpoch, s.schedEpoch)
 	}
+	// A batch counts its Completed tasks (O(replicas), for a changed
+	// workload); a service has none (its exits are restarted).
+	completed := 0
+	for _, t := range s.workloadTasks[name] {
+		if t.State == types.TASK_COMPLETED {
+			completed++
+		}
+	}
+	batch := w.Spec.Type == api.TypeBatch
+	if batch && uint32(completed) != w.Succeeded || !batch && (completed != 0 || w.Succeeded != 0 || w.Status != "") {
+		return fmt.Errorf("workload %s (type %s): %d Completed tasks, succeeded %d, status %q", name, typeName(w.Spec.Type), completed, w.Succeeded, w.Status)
+	}
+	if batch && (w.Status == api.BatchComplete) != (w.Succeeded == w.Spec.Replicas) && w.Status != api.BatchFailed {
+		return fmt.Errorf("batch workload %s: status %q with %d of %d completed", name, w.Status, w.Succeeded, w.Spec.Replicas)
+	}
 	return nil
 }
 

@@ -158,8 +158,7 @@ func (s *State) heartbeat(m *types.Heartbeat) ([]Event, string, error) {
 // in. A service runs until it is stopped (issue 14): its process ending
 // with exit code 0, which the agent reports Completed, is an exit like any
 // other, and the restart policy restarts it; the task is Failed with exit
-// code 0. Only a task of a workload that runs to completion would stay
-// Completed, and every workload is a service.
+// code 0. A batch task that exits with code 0 is Completed.
 func (s *State) reportedState(t *types.Task, reported types.TaskState) types.TaskState {
 	if reported == types.TASK_COMPLETED && s.runsForever(t.Workload) {
 		return types.TASK_FAILED
@@ -168,8 +167,11 @@ func (s *State) reportedState(t *types.Task, reported types.TaskState) types.Tas
 }
 
 // runsForever reports whether the tasks of the named workload are
-// restarted whatever their exit: true of services, the only type.
-func (s *State) runsForever(string) bool { return true }
+// restarted whatever their exit: a service's, not a batch's.
+func (s *State) runsForever(workload string) bool {
+	w := s.workloads[workload]
+	return w == nil || w.Spec.Type != api.TypeBatch
+}
 
 // applyTaskReport records a node's report on a task placed on it with the
 // current generation, not Completed or Failed. A Failed report hands the
@@ -179,16 +181,22 @@ func (s *State) runsForever(string) bool { return true }
 func (s *State) applyTaskReport(t *types.Task, r *types.TaskReport) []Event {
 	var events []Event
 	changed := false
+	batchDone := false
 	if state := s.reportedState(t, r.State); state != t.State {
 		switch state {
 		case types.TASK_COMPLETED:
 			s.release(t) // a completed task holds nothing
 		case types.TASK_FAILED:
-			events = append(events, s.taskFailed(t, r.ExitCode, r.State == types.TASK_COMPLETED))
+			var ev Event
+			ev, batchDone = s.taskFailed(t, r.ExitCode, r.State == types.TASK_COMPLETED)
+			events = append(events, ev)
 		}
 		t.State = state
 		changed = true
 		s.taskChanged(t)
+		if state == types.TASK_COMPLETED {
+			events = append(events, s.batchTaskCompleted(t)...)
+		}
 	}
 	if len(r.Checkpoint) > 0 && !bytes.Equal(r.Checkpoint, t.LastCheckpoint) {
 		t.LastCheckpoint = clone(r.Checkpoint)
@@ -204,6 +212,9 @@ func (s *State) applyTaskReport(t *types.Task, r *types.TaskReport) []Event {
 	}
 	if changed {
 		s.touchTask(t)
+	}
+	if batchDone {
+		events = append(events, s.failBatch(s.workloads[t.Workload], t)...)
 	}
 	return events
 }
@@ -255,6 +266,10 @@ func (s *State) updateWorkload(spec types.WorkloadSpec) ([]Event, string, error)
 	if len(diff) == 0 {
 		return nil, fmt.Sprintf("workload %s unchanged", spec.Name), nil
 	}
+	if spec.Type != w.Spec.Type {
+		return nil, "", api.Errorf(api.ErrWorkloadTypeChange, "workload %s is a %s; the update makes it a %s: delete it and create it again",
+			spec.Name, typeName(w.Spec.Type), typeName(spec.Type))
+	}
 	oldReplicas, newReplicas := w.Spec.Replicas, spec.Replicas
 	if newReplicas > oldReplicas && len(s.tasks)+int(newReplicas-oldReplicas) > api.MaxTasksTotal {
 		return nil, "", api.Errorf(api.ErrLimitExceeded, "%d more tasks would make %d; the limit is %d",
@@ -289,6 +304,7 @@ func (s *State) updateWorkload(spec types.WorkloadSpec) ([]Event, string, error)
 		s.addTask(w, i)
 	}
 	events = append(events, event(api.EventWorkload, "name", spec.Name, "action", api.ActionUpdated))
+	events = append(events, s.batchUpdated(w)...)
 	return events, fmt.Sprintf("workload %s updated to version %d: %s", spec.Name, w.Version, strings.Join(diff, "; ")), nil
 }
 

@@ -118,6 +118,14 @@ func (s *State) workloadView(w *types.Workload) api.WorkloadView {
 			v.Completed++
 		}
 	}
+	if w.Spec.Type == api.TypeBatch {
+		status := w.Status
+		if status == "" {
+			status = api.BatchRunning
+		}
+		v.Batch = &api.BatchView{Status: status, Reason: w.StatusReason, Completions: w.Spec.Replicas, Succeeded: w.Succeeded,
+			Active: v.Assigned + v.Running + v.Failed, Parallelism: w.Spec.Parallelism, FinishedHeight: w.FinishedHeight}
+	}
 	return v
 }
 

@@ -131,17 +131,24 @@ func (s *State) backoffMs(w *types.Workload, restarts uint32) int64 {
 // policy acts at the end of the block in which its backoff runs out
 // (step 3). The task keeps its place and resources until then. It returns
 // the task_failed event.
-func (s *State) taskFailed(t *types.Task, exitCode int32, completed bool) Event {
+func (s *State) taskFailed(t *types.Task, exitCode int32, completed bool) (ev Event, batchFailed bool) {
 	w := s.workloads[t.Workload]
-	wait := s.backoffMs(w, t.Restarts)
-	t.NextAttemptAtMs = s.blockTimeMs + wait
-	s.backoff.Push(health.Deadline{AtMs: t.NextAttemptAtMs, ID: t.Id})
 	max := w.Spec.RestartPolicy.MaxRestarts
-	then := "restart"
 	what := fmt.Sprintf("failed (exit code %d)", exitCode)
 	if completed {
 		what = "exited (exit code 0, reported Completed; a service runs until it is stopped)"
 	}
+	if w.Spec.Type == api.TypeBatch && t.Restarts >= max {
+		// A batch task does not move: with its restarts used up, the
+		// workload has failed (failBatch, once the report is applied).
+		t.Reason = truncateReason(fmt.Sprintf("%s after %d restarts (max_restarts %d): the batch workload failed", what, t.Restarts, max))
+		return event(api.EventTaskFailed, "task", t.Id, "node", t.Node, "generation", u64(t.Generation),
+			"exit_code", fmt.Sprint(exitCode), "then", "fail", "at", fmt.Sprint(s.blockTimeMs)), true
+	}
+	wait := s.backoffMs(w, t.Restarts)
+	t.NextAttemptAtMs = s.blockTimeMs + wait
+	s.backoff.Push(health.Deadline{AtMs: t.NextAttemptAtMs, ID: t.Id})
+	then := "restart"
 	if t.Restarts < max {
 		t.Reason = fmt.Sprintf("%s; restart %d of max_restarts %d in place at t=%d (backoff %d ms)",
 			what, t.Restarts+1, max, t.NextAttemptAtMs, wait)
@@ -151,7 +158,7 @@ func (s *State) taskFailed(t *types.Task, exitCode int32, completed bool) Event 
 			what, max, t.Node, t.NextAttemptAtMs, wait)
 	}
 	return event(api.EventTaskFailed, "task", t.Id, "node", t.Node, "generation", u64(t.Generation),
-		"exit_code", fmt.Sprint(exitCode), "then", then, "at", fmt.Sprint(t.NextAttemptAtMs))
+		"exit_code", fmt.Sprint(exitCode), "then", then, "at", fmt.Sprint(t.NextAttemptAtMs)), false
 }
 
 // restartDue is step 3: every Failed task whose backoff ran out restarts
@@ -340,6 +347,9 @@ func (s *State) placePending() []Event {
 	}
 	limit := int(s.params.MaxPlacementsPerBlock)
 	reqs, cut := s.placementQueue(limit)
+	if len(reqs) == 0 {
+		return nil // only batches at their parallelism, or failed, wait
+	}
 	res := scheduler.Place(clusterView{s}, s.blockHash, reqs, limit)
 	s.lastPass.PlaceRan, s.lastPass.QueueCut = true, cut
 	s.lastPass.Requests, s.lastPass.Examined = len(reqs), res.Examined
@@ -441,8 +451,13 @@ func (s *State) placementQueue(limit int) (reqs []scheduler.TaskRequest, cut boo
 	q := &mergeHeap{}
 	for _, name := range sortedKeys(s.pending) {
 		w := s.workloads[name]
-		if !s.parked(w) {
-			q.heads = append(q.heads, mergeHead{prio: w.Spec.Priority, list: s.pending[name]})
+		if s.parked(w) {
+			continue
+		}
+		// A batch places at most its parallelism, a failed one nothing.
+		list := s.pending[name]
+		if room := s.batchRoom(w, len(list)); room > 0 {
+			q.heads = append(q.heads, mergeHead{prio: w.Spec.Priority, list: list[:room]})
 		}
 	}
 	heap.Init(q)

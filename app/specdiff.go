@@ -36,6 +36,8 @@ func specDiff(a, b *types.WorkloadSpec) []string {
 	add("priority", a.Priority, b.Priority)
 	add("max_skew", a.MaxSkew, b.MaxSkew)
 	add("rank", fmt.Sprintf("%q", a.Rank), fmt.Sprintf("%q", b.Rank))
+	add("type", typeName(a.Type), typeName(b.Type))
+	add("parallelism", a.Parallelism, b.Parallelism)
 	return d
 }
 

@@ -123,6 +123,61 @@ func TestAgentRunsTasks(t *testing.T) {
 		}
 		return strings.Contains(string(b), "resumes from ") && !strings.Contains(string(b), "resumes from nothing"), fmt.Sprintf("%s: %q", log, tailFile(log, 200))
 	})
+
+	// Issue 14 §1: a batch (examples/batch.json: 4 completions, 2 at a
+	// time) runs each task once to completion and reports Complete.
+	mustRun(t, append([]string{"tx", "workload", "create", "-f", "../examples/batch.json", "--from", "admin", "--home", v.home, "--yes"}, common...)...)
+	waitUntil(t, 60*time.Second, "workload render Complete", func() (bool, string) {
+		out, err := run(t, "query", "workload", "render", "--node", v.rpcAddr, "-o", "json")
+		if err != nil {
+			return false, fmt.Sprintf("query workload: %v: %s", err, strings.TrimSpace(out))
+		}
+		var wl struct {
+			Batch struct {
+				Status    string `json:"status"`
+				Succeeded int    `json:"succeeded"`
+				Active    int    `json:"active"`
+			} `json:"batch"`
+		}
+		if err := json.Unmarshal([]byte(out), &wl); err != nil {
+			return false, err.Error()
+		}
+		if wl.Batch.Active > 2 {
+			t.Fatalf("render: %d tasks active; parallelism is 2", wl.Batch.Active)
+		}
+		return wl.Batch.Status == "Complete" && wl.Batch.Succeeded == 4, fmt.Sprintf("%+v", wl.Batch)
+	})
+	for i := 0; i < 4; i++ {
+		logs, _ := filepath.Glob(filepath.Join(agentHome, "tasks", fmt.Sprintf("render_%d-g*.log", i)))
+		if len(logs) != 1 || !strings.Contains(tailFile(logs[0], 200), fmt.Sprintf("render/%d done", i)) {
+			t.Fatalf("render/%d: want one run to completion, got logs %v", i, logs)
+		}
+	}
+	// A service runs until it is stopped: its task exiting with code 0 is
+	// restarted in place (generation + 1), not left Completed.
+	once := filepath.Join(t.TempDir(), "once.json")
+	if err := os.WriteFile(once, []byte(`{"name":"once","command":"sh","args":["-c","sleep 1"],"replicas":1,`+
+		`"resources":{"cpu_millis":100,"memory_mb":64},"restart_policy":{"max_restarts":5,"backoff_base_ms":500,"backoff_max_ms":500}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, append([]string{"tx", "workload", "create", "-f", once, "--from", "admin", "--home", v.home, "--yes"}, common...)...)
+	waitUntil(t, 60*time.Second, "service once restarted after its exit 0 (generation 3)", func() (bool, string) {
+		out, err := run(t, "query", "tasks", "--workload", "once", "--node", v.rpcAddr, "-o", "json")
+		if err != nil {
+			return false, fmt.Sprintf("query tasks: %v: %s", err, strings.TrimSpace(out))
+		}
+		var ans struct {
+			Tasks []countTask `json:"tasks"`
+		}
+		if err := json.Unmarshal([]byte(out), &ans); err != nil || len(ans.Tasks) != 1 {
+			return false, fmt.Sprintf("%v: %s", err, out)
+		}
+		tk := ans.Tasks[0]
+		if tk.State == "Completed" {
+			t.Fatalf("service task once/0 left Completed: %s", out)
+		}
+		return tk.Generation >= 3, strings.TrimSpace(out)
+	})
 }
 
 // countTask is a task as `phalanxd query tasks -o json` shows it.

@@ -445,8 +445,19 @@ func queryWorkloadCmd() *cobra.Command {
 					if len(s.Env) > 0 {
 						kv.add("env", labelsMapText(s.Env))
 					}
+					kv.add("type", orDefault(s.Type, api.TypeService))
 					kv.add("replicas", fmt.Sprintf("%d (running %d, assigned %d, pending %d, failed %d, completed %d)",
 						wl.Replicas, wl.Running, wl.Assigned, wl.Pending, wl.Failed, wl.Completed))
+					if b := wl.Batch; b != nil {
+						status := fmt.Sprintf("%s: %d of %d completed, %d active, parallelism %s", b.Status, b.Succeeded, b.Completions, b.Active, limitText(b.Parallelism))
+						if b.FinishedHeight > 0 {
+							status += fmt.Sprintf(", at height %d", b.FinishedHeight)
+						}
+						if b.Reason != "" && b.Status == api.BatchFailed {
+							status += " (" + b.Reason + ")"
+						}
+						kv.add("batch", status)
+					}
 					kv.add("resources", resText(s.Resources)+" per task")
 					cons := make([]string, len(s.Constraints))
 					for i, c := range s.Constraints {

@@ -380,6 +380,12 @@ const specFileHelp = `The spec file is JSON (DESIGN §3):
     "priority": 0
   }
 
+"type" is "service" (the default: every exit is restarted) or "batch":
+each task runs once to completion, "completions" of them (in place of
+"replicas"), at most "parallelism" at once (0: all); see
+examples/batch.json and docs/scheduling.md, "Workload types". The type
+of a workload cannot change.
+
 Unknown fields are rejected; the spec is checked locally as the chain
 would check it. "-f -" reads the spec from standard input (then --yes is
 needed, as there is no terminal left to confirm on).`
@@ -416,6 +422,9 @@ version at most max_unavailable at a time.`
 					"workload:   " + spec.Name,
 					fmt.Sprintf("command:    %s", strings.Join(append([]string{strconv.Quote(spec.Command)}, quoteAll(spec.Args)...), " ")),
 					fmt.Sprintf("replicas:   %d × cpu %dm, memory %dMB", spec.Replicas, spec.Resources.CpuMillis, spec.Resources.MemoryMb),
+				}
+				if spec.Type == api.TypeBatch {
+					lines = append(lines, fmt.Sprintf("type:       batch: %d completions, parallelism %s", spec.Replicas, limitText(spec.Parallelism)))
 				}
 				if verb == "create" {
 					return &types.CreateWorkload{Spec: spec}, lines, nil
