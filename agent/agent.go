@@ -66,6 +66,10 @@ type Agent struct {
 	openRegistration bool
 	paramsAt         time.Time
 	attestedAt       time.Time // when a proven record last said attested (zero: it did not)
+	// stopped: placements taken off this node that no longer run here,
+	// task id -> generation, until a committed heartbeat carried them
+	// (stopped.go).
+	stopped map[string]uint64
 }
 
 // New checks cfg and prepares the agent: its state file, its task
@@ -426,9 +430,11 @@ func (a *Agent) sync(ctx context.Context) error {
 		return nil
 	}
 	a.chainHeight = ans.Height
+	prev := a.chain
 	a.chain = chain
 	a.status.Connected, a.status.Node, a.status.Height, a.status.LastError = true, node, ans.Height, ""
 	a.mu.Unlock()
+	a.neverStarted(prev, chain)
 	a.reconcile(ctx, chain)
 	return nil
 }
@@ -593,7 +599,9 @@ func (a *Agent) stop(ctx context.Context, id string) {
 	}
 	if err := a.runner.Stop(ctx, id); err != nil {
 		a.logf("task %s: %v", id, err)
+		return
 	}
+	a.noteStopped(id, st.Generation) // its replacement may start
 }
 
 // onExit records a task's outcome and reports it soon.

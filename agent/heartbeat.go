@@ -45,7 +45,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			checkpointDue := time.Since(last) >= attestedCheckpointEvery*a.interval() && a.checkpointPending()
-			if !changed && !checkpointDue && a.attestedNow() {
+			if !changed && !checkpointDue && !a.stoppedPending() && a.attestedNow() {
 				// An observer quorum holds the node alive: no task changed
 				// state, and no checkpoint is due, so nothing to send; look
 				// again after an interval.
@@ -145,6 +145,7 @@ func (a *Agent) heartbeat(ctx context.Context) error {
 		return err
 	}
 	hb := &types.Heartbeat{NodeId: a.cfg.NodeID, Seq: seq, Usage: a.measureUsage(), Tasks: a.reports()}
+	hb.Stopped = a.stoppedReports(hb.Tasks)
 	p, err := a.sub.Send(ctx, hb, a.callTimeout())
 	if err != nil {
 		if errors.Is(err, api.ErrStaleHeartbeat) {
@@ -152,7 +153,7 @@ func (a *Agent) heartbeat(ctx context.Context) error {
 		}
 		return err
 	}
-	a.awaitHeartbeat(ctx, seq, p)
+	a.awaitHeartbeat(ctx, seq, p, hb.Stopped)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/phalanx-bft/phalanx/agent/internal/rpcpool"
 	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/client"
+	"github.com/phalanx-bft/phalanx/types"
 )
 
 // How the agent submits (docs/agent.md, "Submission"): every transaction is
@@ -42,7 +43,7 @@ func (a *Agent) submit(ctx context.Context, msg client.Msg) (*client.Result, err
 // background, and acts on the outcome: a committed one updates the
 // control-plane status and turns a task_stop into a sync; a stale one
 // moves the heartbeat seq above the chain's.
-func (a *Agent) awaitHeartbeat(ctx context.Context, seq uint64, p *rpcpool.Pending) {
+func (a *Agent) awaitHeartbeat(ctx context.Context, seq uint64, p *rpcpool.Pending, stopped []types.StoppedTask) {
 	select {
 	case a.waitSlots <- struct{}{}:
 	default:
@@ -60,6 +61,9 @@ func (a *Agent) awaitHeartbeat(ctx context.Context, seq uint64, p *rpcpool.Pendi
 		defer a.setStatus(func(s *api.AgentControlPlaneView) { s.PendingHeartbeats-- })
 		res, err := a.sub.Wait(ctx, p, a.callTimeout(), a.cfg.CommitTimeout)
 		a.heartbeatOutcome(ctx, seq, p, res, err)
+		if err == nil {
+			a.stoppedCommitted(stopped)
+		}
 	}()
 }
 

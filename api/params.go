@@ -60,6 +60,8 @@ func DefaultParams() types.Params {
 		MaxSelfRegistrationsPerBlock: 10,
 
 		AttestedLiveness: true,
+
+		FenceTimeoutMs: 15_000,
 	}
 }
 
@@ -159,8 +161,14 @@ func ValidateParams(p types.Params) error {
 		return bad("max_self_registrations_per_block is %d; want 1..%d (nodes registering themselves under open_registration per block)",
 			p.MaxSelfRegistrationsPerBlock, MaxSelfRegistrationsPerBlockLimit)
 	}
+	if p.FenceTimeoutMs < 0 || p.FenceTimeoutMs > MaxFenceTimeoutMs {
+		return bad("fence_timeout_ms is %d; want 0 (no wait: start before stop) to %d ms", p.FenceTimeoutMs, MaxFenceTimeoutMs)
+	}
 	return nil
 }
+
+// MaxFenceTimeoutMs bounds Params.fence_timeout_ms: an hour.
+const MaxFenceTimeoutMs = 3_600_000
 
 // ParamsView is the JSON form of the parameters, in genesis app_state and
 // in the /params query: the proto field names, every field present.
@@ -195,6 +203,8 @@ type ParamsView struct {
 	MaxSelfRegistrationsPerBlock uint32 `json:"max_self_registrations_per_block"`
 
 	AttestedLiveness bool `json:"attested_liveness"`
+
+	FenceTimeoutMs int64 `json:"fence_timeout_ms"`
 }
 
 // NewParamsView converts parameters to their JSON form.
@@ -230,6 +240,8 @@ func NewParamsView(p types.Params) ParamsView {
 		MaxSelfRegistrationsPerBlock: p.MaxSelfRegistrationsPerBlock,
 
 		AttestedLiveness: p.AttestedLiveness,
+
+		FenceTimeoutMs: p.FenceTimeoutMs,
 	}
 }
 
@@ -266,5 +278,7 @@ func (v ParamsView) Params() types.Params {
 		MaxSelfRegistrationsPerBlock: v.MaxSelfRegistrationsPerBlock,
 
 		AttestedLiveness: v.AttestedLiveness,
+
+		FenceTimeoutMs: v.FenceTimeoutMs,
 	}
 }

@@ -32,7 +32,18 @@ type SpecView struct {
 	Type        string `json:"type"`
 	Completions uint32 `json:"completions"`
 	Parallelism uint32 `json:"parallelism"`
+	// ReplaceOrder is "stop-first" (the default: a replacement starts once
+	// the generation it replaces has stopped) or "start-first" (at once;
+	// two generations may run together for a while).
+	ReplaceOrder string `json:"replace_order"`
 }
+
+// Replacement orders (SpecView.replace_order; the state writes stop-first
+// as "").
+const (
+	StopFirst  = "stop-first"
+	StartFirst = "start-first"
+)
 
 // Workload types (SpecView.type; the state writes a service as "").
 const (
@@ -88,6 +99,10 @@ func NewSpecView(s types.WorkloadSpec) SpecView {
 		Rank:           s.Rank,
 		Type:           TypeService,
 		Parallelism:    s.Parallelism,
+		ReplaceOrder:   StopFirst,
+	}
+	if s.ReplaceOrder != "" {
+		v.ReplaceOrder = s.ReplaceOrder
 	}
 	if s.Type != "" {
 		v.Type = s.Type
@@ -125,6 +140,10 @@ func (v SpecView) Spec() types.WorkloadSpec {
 		Rank:           v.Rank,
 		Type:           v.Type,
 		Parallelism:    v.Parallelism,
+		ReplaceOrder:   v.ReplaceOrder,
+	}
+	if v.ReplaceOrder == StopFirst {
+		s.ReplaceOrder = ""
 	}
 	if v.Type == TypeService {
 		s.Type = ""

@@ -211,6 +211,7 @@ func validateHeartbeat(m *types.Heartbeat) error {
 		return invalid("heartbeat reports %d tasks; the limit is %d", len(m.Tasks), MaxTasksPerHeartbeat)
 	}
 	seen := make(map[string]bool, len(m.Tasks))
+	reported := make(map[string]uint64, len(m.Tasks))
 	for _, r := range m.Tasks {
 		if _, _, err := ParseTaskID(r.TaskId); err != nil {
 			return err
@@ -219,6 +220,7 @@ func validateHeartbeat(m *types.Heartbeat) error {
 			return invalid("heartbeat reports task %s twice", r.TaskId)
 		}
 		seen[r.TaskId] = true
+		reported[r.TaskId] = r.Generation
 		switch r.State {
 		case types.TASK_ASSIGNED, types.TASK_RUNNING, types.TASK_FAILED, types.TASK_COMPLETED:
 		default:
@@ -226,6 +228,25 @@ func validateHeartbeat(m *types.Heartbeat) error {
 		}
 		if len(r.Checkpoint) > MaxCheckpointBytes {
 			return invalid("task %s: checkpoint is %d bytes; the limit is %d", r.TaskId, len(r.Checkpoint), MaxCheckpointBytes)
+		}
+	}
+	if len(m.Stopped) > MaxTasksPerHeartbeat {
+		return invalid("heartbeat reports %d stopped tasks; the limit is %d", len(m.Stopped), MaxTasksPerHeartbeat)
+	}
+	stopped := make(map[string]bool, len(m.Stopped))
+	for _, st := range m.Stopped {
+		if _, _, err := ParseTaskID(st.TaskId); err != nil {
+			return err
+		}
+		if st.Generation == 0 {
+			return invalid("stopped task %s: generation 0; generations start at 1", st.TaskId)
+		}
+		if stopped[st.TaskId] {
+			return invalid("heartbeat reports task %s stopped twice", st.TaskId)
+		}
+		stopped[st.TaskId] = true
+		if gen, ok := reported[st.TaskId]; ok && gen == st.Generation {
+			return invalid("task %s generation %d is reported both in tasks and stopped", st.TaskId, st.Generation)
 		}
 	}
 	return nil
@@ -522,6 +543,11 @@ func ValidateWorkloadSpec(s *types.WorkloadSpec) error {
 	case "", RankBinpack, RankSpread:
 	default:
 		return invalid("workload %s: rank %q; want %q or %q", s.Name, s.Rank, RankBinpack, RankSpread)
+	}
+	switch s.ReplaceOrder {
+	case "", StartFirst:
+	default:
+		return invalid("workload %s: replace_order %q; want %q (the default, written \"\" in a transaction) or %q", s.Name, s.ReplaceOrder, StopFirst, StartFirst)
 	}
 	switch s.Type {
 	case "":

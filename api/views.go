@@ -162,6 +162,18 @@ type TaskView struct {
 	AvoidNode string `json:"avoid_node"`
 	// Resources the task holds while placed (those of its spec_version).
 	Resources ResourcesView `json:"resources"`
+	// Fence: while Pending after an eviction, the placement that must stop
+	// before the task is placed again (stop before start, ADR 0020).
+	Fence *FenceView `json:"fence,omitempty"`
+}
+
+// FenceView is an evicted placement a Pending task waits on: its node
+// reports the generation stopped, or the wait ends at Until (block time,
+// unix ms).
+type FenceView struct {
+	Node       string `json:"node"`
+	Generation uint64 `json:"generation"`
+	Until      int64  `json:"until"`
 }
 
 // WorkloadView is a workload in /workloads and /workloads/{name}.
@@ -434,7 +446,12 @@ func NodeRecordView(n *types.Node) NodeView {
 
 // TaskRecordView is a task's view; its stored record determines all of it.
 func TaskRecordView(t *types.Task) TaskView {
+	var fence *FenceView
+	if t.FenceNode != "" {
+		fence = &FenceView{Node: t.FenceNode, Generation: t.FenceGeneration, Until: t.FenceUntilMs}
+	}
 	return TaskView{
+		Fence:          fence,
 		ID:             t.Id,
 		Workload:       t.Workload,
 		Index:          t.Index,

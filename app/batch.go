@@ -89,20 +89,22 @@ func (s *State) batchUpdated(w *types.Workload) []Event {
 	return s.batchOutcome(w)
 }
 
-// batchRoom is how many of w's pending tasks step 5 may place now: all of
-// a service's; none of a failed batch's; for a batch with parallelism p,
-// p minus its active tasks (replicas - pending - succeeded).
-func (s *State) batchRoom(w *types.Workload, pending int) int {
+// batchRoom is how many of w's placeable pending tasks step 5 may place
+// now: all of a service's; none of a failed batch's; for a batch with
+// parallelism p, p minus its active tasks: replicas - pending - succeeded,
+// plus its fenced pending tasks, whose old generation may still run.
+func (s *State) batchRoom(w *types.Workload, placeable int) int {
 	if w.Spec.Type != api.TypeBatch {
-		return pending
+		return placeable
 	}
 	if w.Status == api.BatchFailed {
 		return 0
 	}
 	p := int(w.Spec.Parallelism)
 	if p == 0 {
-		return pending
+		return placeable
 	}
-	active := int(w.Spec.Replicas) - pending - int(w.Succeeded)
-	return max(0, min(pending, p-active))
+	name := w.Spec.Name
+	active := int(w.Spec.Replicas) - len(s.pending[name]) + s.fenced[name] - int(w.Succeeded)
+	return max(0, min(placeable, p-active))
 }

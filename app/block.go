@@ -150,6 +150,7 @@ func (s *State) EndBlock() EndBlockResult {
 	events = append(events, s.evictFromNodes()...)  // 2
 	events = append(events, s.restartDue()...)      // 3
 	events = append(events, s.rollOut()...)         // 4
+	s.fencesDue()                                   // 5 (fence.go)
 	events = append(events, s.placePending()...)    // 5
 	res := EndBlockResult{Events: events}
 	s.eventsDigest = EventsDigest(append(slices.Clip(s.beginEvents), events...))
@@ -248,6 +249,7 @@ func (s *State) restartInPlace(t *types.Task) Event {
 func (s *State) evictTask(t *types.Task, reason string) []Event {
 	s.noteTask(t)
 	var events []Event
+	fenced := s.fenceOnEvict(t, reason)
 	if t.Node != "" {
 		events = append(events, event(api.EventTaskEvicted, "task", t.Id, "node", t.Node, "reason", reason))
 		s.release(t)
@@ -257,6 +259,9 @@ func (s *State) evictTask(t *types.Task, reason string) []Event {
 	t.State = types.TASK_PENDING
 	t.Generation++
 	t.Reason = reason
+	if fenced {
+		t.Reason = fenceReason(t, reason)
+	}
 	t.NextAttemptAtMs = 0
 	s.addPending(t)
 	s.touchTask(t)
@@ -299,6 +304,11 @@ func (s *State) removeTask(t *types.Task, reason string) Event {
 	}
 	if t.State == types.TASK_PENDING {
 		s.removePending(t)
+	}
+	if t.FenceNode != "" {
+		if s.fenced[t.Workload]--; s.fenced[t.Workload] <= 0 {
+			delete(s.fenced, t.Workload)
+		}
 	}
 	list := s.workloadTasks[t.Workload]
 	list[t.Index] = nil

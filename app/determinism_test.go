@@ -288,6 +288,22 @@ func (m *sim) randomTx() []byte {
 		if r.Intn(8) == 0 {
 			hb.Tasks = append(hb.Tasks, types.TaskReport{TaskId: "ghost/0", Generation: 1, State: types.TASK_RUNNING})
 		}
+		// Generations fenced on the node (stop before start): reported
+		// stopped when the heartbeat's seq is even, decided without
+		// drawing from r so that the seeds keep their streams.
+		if hb.Seq%2 == 0 {
+			reported := map[string]uint64{}
+			for _, rep := range hb.Tasks {
+				reported[rep.TaskId] = rep.Generation
+			}
+			for _, tid := range m.a.taskIDs() {
+				if t := m.a.tasks[tid]; t.FenceNode == id {
+					if g, ok := reported[tid]; !ok || g != t.FenceGeneration {
+						hb.Stopped = append(hb.Stopped, types.StoppedTask{TaskId: tid, Generation: t.FenceGeneration})
+					}
+				}
+			}
+		}
 		body.Msg = &types.TxBody_Heartbeat{Heartbeat: hb}
 	case k < 60:
 		spec := types.WorkloadSpec{

@@ -10,12 +10,13 @@ import (
 
 // The chain's clock in golden scripts: genesis, block, end-block, advance.
 
-// handleGenesis: genesis [open-registration] [placements=N]
+// handleGenesis: genesis [open-registration] [placements=N] [fence=MS]
 // [validators=v1,v2] NAME=role,role[@VALNAME] ...
 func (h *harness) handleGenesis(a *args, _ string) string {
 	g := &api.Genesis{Params: api.DefaultParams()}
 	g.Params.OpenRegistration = a.word("open-registration")
 	g.Params.MaxPlacementsPerBlock = a.u32("placements", g.Params.MaxPlacementsPerBlock)
+	g.Params.FenceTimeoutMs = a.int("fence", g.Params.FenceTimeoutMs)
 	var vals []ValidatorUpdate
 	if v := a.str("validators", ""); v != "" {
 		for _, name := range strings.Split(v, ",") {
@@ -27,7 +28,7 @@ func (h *harness) handleGenesis(a *args, _ string) string {
 		}
 	}
 	for _, k := range sortedKeys(a.kv) {
-		if k == "placements" || k == "validators" {
+		if k == "placements" || k == "validators" || k == "fence" {
 			continue
 		}
 		spec := a.str(k, "") // an account given twice fails here
@@ -119,7 +120,9 @@ func (h *harness) handleEndBlock(a *args, _ string) string {
 // handleAdvance: advance to=MS [step=MS] [hb=NODE:GAP[,GAP...]]...
 // [report=OBS=OBSERVATION[,OBSERVATION...]]... [fail=TASK[:EXIT]]...
 // [quiet=true]: empty blocks (but for the scheduled heartbeats and
-// reports) up to to=MS; prints the blocks that had events.
+// reports) up to to=MS; prints the blocks that had events. A scheduled
+// heartbeat reports the node's active tasks Running (Failed per fail=)
+// and every generation fenced on the node stopped (Heartbeat.stopped).
 func (h *harness) handleAdvance(a *args, _ string) string {
 	var lines []string
 	if h.s.inBlock {
@@ -210,6 +213,13 @@ func (h *harness) handleAdvance(a *args, _ string) string {
 					}
 				}
 				hb.Tasks = append(hb.Tasks, r)
+			}
+			// A well-behaved agent: every generation taken off its node
+			// has stopped by its next heartbeat, which says so.
+			for _, id := range h.s.taskIDs() {
+				if t := h.s.tasks[id]; t.FenceNode == n.Id {
+					hb.Stopped = append(hb.Stopped, types.StoppedTask{TaskId: id, Generation: t.FenceGeneration})
+				}
 			}
 			body := &types.TxBody{ChainId: testChainID, Sequence: h.s.NextSequence(testAddr(n.Id)), Msg: &types.TxBody_Heartbeat{Heartbeat: hb}}
 			tx, err := api.DecodeTx(encodeTx(testKey(n.Id), body), testChainID)

@@ -42,7 +42,7 @@ func (h *harness) handleRegisterNode(a *args, _ string) string {
 }
 
 // handleHeartbeat: heartbeat ID seq=N [cpu=N mem=N]
-// [task=ID:GEN:STATE[:RESTARTS[:CHECKPOINT[:EXIT]]]]...
+// [task=ID:GEN:STATE[:RESTARTS[:CHECKPOINT[:EXIT]]]]... [stopped=ID:GEN]...
 func (h *harness) handleHeartbeat(a *args, _ string) string {
 	id := a.arg(0, "ID")
 	hb := &types.Heartbeat{NodeId: id, Seq: a.uint("seq", 1, 64),
@@ -68,6 +68,13 @@ func (h *harness) handleHeartbeat(a *args, _ string) string {
 			r.ExitCode = int32(intField(a, arg, "exit code", f[5], 32))
 		}
 		hb.Tasks = append(hb.Tasks, r)
+	}
+	for _, spec := range a.list("stopped") {
+		id, gen, ok := strings.Cut(spec, ":")
+		if !ok || id == "" {
+			a.fail("stopped=%s: want ID:GEN", spec)
+		}
+		hb.Stopped = append(hb.Stopped, types.StoppedTask{TaskId: id, Generation: uintField(a, "stopped="+spec, "generation", gen, 64)})
 	}
 	return h.deliver(a, &types.TxBody{Msg: &types.TxBody_Heartbeat{Heartbeat: hb}}, id)
 }
@@ -113,7 +120,7 @@ func (h *harness) handleUpdateWorkload(a *args, input string) string {
 // NAME replicas=N cpu=N mem=N [priority=N] [max-per-node=N]
 // [constraint=k=v | constraint=k!=v]... [spread=KEY max-per-domain=N]
 // [max-skew=N] [rank=R] [max-unavailable=N] [max-restarts=N]
-// [backoff=BASE_MS:MAX_MS] [cmd=C] [type=T parallelism=N].
+// [backoff=BASE_MS:MAX_MS] [cmd=C] [type=T parallelism=N] [order=O].
 func (h *harness) spec(a *args, input string) types.WorkloadSpec {
 	if strings.TrimSpace(input) != "" {
 		spec, err := api.ParseWorkloadSpecJSON([]byte(input))
@@ -138,6 +145,7 @@ func (h *harness) spec(a *args, input string) types.WorkloadSpec {
 	spec.MaxUnavailable = a.u32("max-unavailable", 0)
 	spec.Type = a.str("type", "")
 	spec.Parallelism = a.u32("parallelism", 0)
+	spec.ReplaceOrder = a.str("order", "")
 	spec.RestartPolicy.MaxRestarts = a.u32("max-restarts", 0)
 	if b := a.nonEmpty("backoff", ""); b != "" {
 		base, ceil, ok := strings.Cut(b, ":")

@@ -378,6 +378,13 @@ func (c *blockCheck) checkTask(id string) error {
 	if t.Index >= w.Spec.Replicas {
 		return fmt.Errorf("task %s: index %d, but workload %s has replicas %d", id, t.Index, t.Workload, w.Spec.Replicas)
 	}
+	// A fence (fence.go) is an evicted placement: only a Pending task has
+	// one, of a lower generation, on a node other than its own (it has none).
+	if (t.FenceNode == "") != (t.FenceGeneration == 0) || (t.FenceNode == "") != (t.FenceUntilMs == 0) ||
+		t.FenceNode != "" && (t.State != types.TASK_PENDING || t.FenceGeneration >= t.Generation) {
+		return fmt.Errorf("task %s (%s, generation %d): fence node %q generation %d until %d",
+			id, api.TaskStateName(t.State), t.Generation, t.FenceNode, t.FenceGeneration, t.FenceUntilMs)
+	}
 	if list := s.workloadTasks[t.Workload]; int(t.Index) >= len(list) || list[t.Index] != t {
 		return fmt.Errorf("task %s: index %d of workload %s's task list holds another task (two tasks of one index)", id, t.Index, t.Workload)
 	}

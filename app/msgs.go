@@ -140,6 +140,9 @@ func (s *State) heartbeat(m *types.Heartbeat) ([]Event, string, error) {
 		// Completed end a generation: a report that it runs again is
 		// answered with task_stop too.
 		ended := t != nil && (t.State == types.TASK_COMPLETED || t.State == types.TASK_FAILED)
+		if t != nil && t.FenceNode == n.Id && t.FenceGeneration == r.Generation && r.State != types.TASK_RUNNING && r.State != types.TASK_ASSIGNED {
+			s.liftFence(t, "reported ended ("+api.TaskStateName(r.State)+")") // its process is gone
+		}
 		if t == nil || t.Node != n.Id || t.Generation != r.Generation || ended && s.reportedState(t, r.State) != t.State {
 			events = append(events, event(api.EventTaskStop, "task", r.TaskId, "node", n.Id, "generation", u64(r.Generation)))
 			stops++
@@ -150,6 +153,9 @@ func (s *State) heartbeat(m *types.Heartbeat) ([]Event, string, error) {
 	log := fmt.Sprintf("heartbeat %d of node %s", m.Seq, n.Id)
 	if stops > 0 {
 		log += fmt.Sprintf("; %d tasks to stop", stops)
+	}
+	if lifted := s.stoppedReported(n, m.Stopped); lifted > 0 {
+		log += fmt.Sprintf("; %d replacements may start (stopped)", lifted)
 	}
 	return events, log, nil
 }

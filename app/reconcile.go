@@ -454,8 +454,9 @@ func (s *State) placementQueue(limit int) (reqs []scheduler.TaskRequest, cut boo
 		if s.parked(w) {
 			continue
 		}
-		// A batch places at most its parallelism, a failed one nothing.
-		list := s.pending[name]
+		// Fenced tasks wait for their old generation to stop (fence.go);
+		// a batch places at most its parallelism, a failed one nothing.
+		list := s.unfenced(name, s.pending[name])
 		if room := s.batchRoom(w, len(list)); room > 0 {
 			q.heads = append(q.heads, mergeHead{prio: w.Spec.Priority, list: list[:room]})
 		}
@@ -581,6 +582,7 @@ func (s *State) rebuildReconcileIndexes() {
 		}
 	}
 	s.rebuildBackoff()
+	s.rebuildFences()
 	s.rebuildEvictionIndexes()
 }
 
@@ -607,10 +609,14 @@ func (s *State) verifyReconcile() error {
 		count += len(list)
 	}
 	pendingTasks := 0
+	fenced := map[string]int{}
 	for _, id := range s.taskIDs() {
 		t := s.tasks[id]
 		if t.State == types.TASK_PENDING {
 			pendingTasks++
+		}
+		if t.FenceNode != "" {
+			fenced[t.Workload]++
 		}
 		w := s.workloads[t.Workload]
 		if w != nil && outdated(w, t) {
@@ -624,6 +630,13 @@ func (s *State) verifyReconcile() error {
 					id, api.TaskStateName(t.State), t.Node, reason)
 			}
 		}
+	}
+	same := len(fenced) == len(s.fenced)
+	for _, name := range sortedKeys(fenced) {
+		same = same && s.fenced[name] == fenced[name]
+	}
+	if !same {
+		return fmt.Errorf("fenced tasks by workload %v; the index counts %v", fenced, s.fenced)
 	}
 	if count != pendingTasks || count != s.pendingCount || parked != s.parkedCount {
 		return fmt.Errorf("pending index holds %d tasks (count %d, parked workloads %d); %d tasks are Pending, %d workloads parked",

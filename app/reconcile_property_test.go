@@ -99,6 +99,7 @@ type rsSim struct {
 	stats   map[string]int
 	txs     [][]byte
 	seqUsed map[string]uint64
+	acked   map[string]bool // "task/gen@node" reported stopped in this block's heartbeats
 }
 
 func (m *rsSim) add(signer string, body *types.TxBody) {
@@ -155,6 +156,21 @@ func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int
 					Capacity: types.Resources{CpuMillis: 1000 * (2 + rng.Int63n(7)), MemoryMb: 1024 * (2 + rng.Int63n(7))}}}})
 			}
 		}
+		// The fences at the start of the block (stop before start,
+		// fence.go): none may be lifted in it early, without its node's
+		// report that the old generation stopped.
+		type fenceAt struct {
+			node  string
+			gen   uint64
+			until int64
+		}
+		fencedBefore := map[string]fenceAt{}
+		for _, id := range a.taskIDs() {
+			if tk := a.tasks[id]; tk.FenceNode != "" {
+				fencedBefore[id] = fenceAt{tk.FenceNode, tk.FenceGeneration, tk.FenceUntilMs}
+			}
+		}
+		m.acked = map[string]bool{}
 		if h > 1 {
 			m.heartbeats(timeMs)
 		}
@@ -191,6 +207,21 @@ func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int
 		resA, resB := a.EndBlock(), b.EndBlock()
 		if !reflect.DeepEqual(resA, resB) {
 			t.Fatalf("height %d: EndBlock differs:\n%+v\n%+v", h, resA.Events, resB.Events)
+		}
+		for _, e := range resA.Events {
+			f, ok := fencedBefore[attr(e, "task")]
+			if e.Type != api.EventTaskPlaced || !ok {
+				continue
+			}
+			switch {
+			case m.acked[fmt.Sprintf("%s/%d@%s", attr(e, "task"), f.gen, f.node)]:
+				m.stats["fence-lifted-by-report"]++
+			case f.until <= timeMs:
+				m.stats["fence-ran-out"]++
+			default:
+				t.Fatalf("height %d: %s placed while generation %d on %s was fenced until %d, with no report that it stopped",
+					h, attr(e, "task"), f.gen, f.node, f.until)
+			}
 		}
 		ca, cb := a.TakeChanges(), b.TakeChanges()
 		if len(ca) != len(cb) {
@@ -265,9 +296,18 @@ func (m *rsSim) heartbeats(timeMs int64) {
 			hb.Tasks = append(hb.Tasks, r)
 			n.ran[t.Id] = t.Generation
 		}
+		// A generation no longer placed here still runs (reported: it
+		// must be fenced), or the agent stopped it and says so (its
+		// replacement may start).
 		for _, id := range sortedKeys(n.ran) {
-			if !placed[id] && m.rng.Intn(2) == 0 {
+			if placed[id] {
+				continue
+			}
+			if m.rng.Intn(2) == 0 {
 				hb.Tasks = append(hb.Tasks, types.TaskReport{TaskId: id, Generation: n.ran[id], State: types.TASK_RUNNING})
+			} else {
+				hb.Stopped = append(hb.Stopped, types.StoppedTask{TaskId: id, Generation: n.ran[id]})
+				m.acked[fmt.Sprintf("%s/%d@%s", id, n.ran[id], n.id)] = true
 				delete(n.ran, id)
 			}
 		}
@@ -494,6 +534,9 @@ func (m *rsSim) check(h int64, events []Event, runningBefore map[string]bool) {
 	if s.pendingCount > 0 && complete {
 		m.stats["complete-pass-checked"]++
 		for _, name := range sortedKeys(s.pending) {
+			if len(s.unfenced(name, s.pending[name])) == 0 {
+				continue // its tasks wait for their old generations to stop
+			}
 			for _, id := range s.nodeIDs {
 				if why := m.fits(name, s.nodes[id]); why == "" {
 					t.Fatalf("height %d: %d pending tasks of %s (reason %q) fit on %s, and the pass (%+v) placed nothing more",

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/phalanx-bft/phalanx/api"
 	"github.com/phalanx-bft/phalanx/types"
 )
 
@@ -38,7 +39,16 @@ func specDiff(a, b *types.WorkloadSpec) []string {
 	add("rank", fmt.Sprintf("%q", a.Rank), fmt.Sprintf("%q", b.Rank))
 	add("type", typeName(a.Type), typeName(b.Type))
 	add("parallelism", a.Parallelism, b.Parallelism)
+	add("replace_order", replaceOrderName(a.ReplaceOrder), replaceOrderName(b.ReplaceOrder))
 	return d
+}
+
+// replaceOrderName is the user's name of a spec's replace_order.
+func replaceOrderName(o string) string {
+	if o == "" {
+		return api.StopFirst
+	}
+	return o
 }
 
 // templateChanged reports whether b changes what a task of a runs or

@@ -74,6 +74,8 @@ type State struct {
 	pendingCount int                      // Pending tasks in all
 	parkedCount  int                      // workloads in pending that are parked (unplaceable at schedEpoch)
 	backoff      health.DeadlineQueue     // (next_attempt_at_ms, task id) of Failed tasks
+	fences       health.DeadlineQueue     // (fence_until_ms, task id) of fenced Pending tasks (fence.go)
+	fenced       map[string]int           // workload -> its fenced Pending tasks
 	rollouts     map[string]struct{}      // workloads with tasks of an older template
 	pacing       evictionPacing           // zones, eviction backlog, zone buckets (evict.go)
 
@@ -183,6 +185,7 @@ func newEmptyState(chainID string) *State {
 		tasksByNode:   map[string]map[string]struct{}{},
 		workloadTasks: map[string][]*types.Task{},
 		pending:       map[string][]*types.Task{},
+		fenced:        map[string]int{},
 		rollouts:      map[string]struct{}{},
 		pacing:        newEvictionPacing(),
 		evictNodes:    map[string]struct{}{},

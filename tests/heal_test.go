@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,9 +55,14 @@ type healNet struct {
 
 // tasks is the chain's view of the sample workload's tasks, by id.
 func (h *healNet) tasks(ctx context.Context) (map[string]api.TaskView, error) {
+	return h.tasksOf(ctx, sampleWorkloadName)
+}
+
+// tasksOf is tasks for the named workload.
+func (h *healNet) tasksOf(ctx context.Context, workload string) (map[string]api.TaskView, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	ans, err := h.c.Tasks(ctx, url.Values{"workload": {sampleWorkloadName}})
+	ans, err := h.c.Tasks(ctx, url.Values{"workload": {workload}})
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +227,9 @@ type procSampler struct {
 	samples    int
 	violations []string
 	idOverlaps []string
-	longest    time.Duration // slowest scan
+	spans      map[string]*overlapSpan // "task at generations [a b]" -> when
+	seen       map[string]*overlapSpan // "task@gN" -> first and last sample it ran in
+	longest    time.Duration           // slowest scan
 }
 
 func startSampler(dir string) *procSampler {
@@ -261,6 +270,16 @@ func (s *procSampler) sample() {
 	defer s.mu.Unlock()
 	s.samples++
 	s.longest = max(s.longest, time.Since(began))
+	if s.seen == nil {
+		s.seen = map[string]*overlapSpan{}
+	}
+	for key := range groups {
+		if sp := s.seen[key]; sp != nil {
+			sp.last = began
+		} else {
+			s.seen[key] = &overlapSpan{first: began, last: began}
+		}
+	}
 	for key, pgs := range groups {
 		if len(pgs) > 1 {
 			s.violations = append(s.violations, fmt.Sprintf("%s %s in process groups %v", began.Format("15:04:05.000"), key, pgs))
@@ -269,8 +288,46 @@ func (s *procSampler) sample() {
 	for task, g := range gens {
 		if len(g) > 1 {
 			s.idOverlaps = append(s.idOverlaps, fmt.Sprintf("%s %s at generations %v", began.Format("15:04:05.000"), task, g))
+			key := fmt.Sprintf("%s at generations %v", task, slices.Sorted(maps.Keys(g)))
+			if s.spans == nil {
+				s.spans = map[string]*overlapSpan{}
+			}
+			if sp := s.spans[key]; sp != nil {
+				sp.last = began
+			} else {
+				s.spans[key] = &overlapSpan{first: began, last: began}
+			}
 		}
 	}
+}
+
+// overlapSpan is when the sampler first and last saw one task at two
+// generations at once.
+type overlapSpan struct{ first, last time.Time }
+
+// seenRunning returns the first and last sample in which task id ran at
+// generation gen.
+func (s *procSampler) seenRunning(id string, gen uint64) (first, last time.Time, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp := s.seen[fmt.Sprintf("%s@g%d", id, gen)]
+	if sp == nil {
+		return time.Time{}, time.Time{}, false
+	}
+	return sp.first, sp.last, true
+}
+
+// generationOverlaps lists each task seen at two generations at once, with
+// how long (first to last sample; one sample: under the 50 ms period).
+func (s *procSampler) generationOverlaps() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, key := range slices.Sorted(maps.Keys(s.spans)) {
+		sp := s.spans[key]
+		out = append(out, fmt.Sprintf("%s from %s for %s", key, sp.first.Format("15:04:05.000"), sp.last.Sub(sp.first).Round(time.Millisecond)))
+	}
+	return out
 }
 
 // finish stops the sampler and fails tb if two live processes ever ran
@@ -494,6 +551,55 @@ func TestSelfHealingOnTestnet(t *testing.T) {
 	}
 	t.Logf("lying observer: %s reported unreachable in windows %v; it stayed Ready, no task moved (generations %s); liar's reputation %d, %d disagreements",
 		target, windows, tasksText(final), liar.Reputation, liar.Disagreements)
+
+	// Stop before start (issue 14 §6, ADR 0020): a task that takes 2 s to
+	// stop (it traps SIGTERM) runs on one node, which is drained. The task
+	// moves to another node, whose agent starts it only after the drained
+	// node's agent stopped the old generation and said so: the sampler
+	// never sees both at once. (Placed at once, as before the fence, the
+	// new generation ran beside the old one's 2 s of stopping.)
+	slow := filepath.Join(t.TempDir(), "slowstop.json")
+	if err := os.WriteFile(slow, []byte(`{"name":"slowstop","command":"sh","args":["-c","trap 'sleep 2; exit 0' TERM; while :; do sleep 0.2; done"],`+
+		`"replicas":1,"resources":{"cpu_millis":100,"memory_mb":32}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, append([]string{"tx", "workload", "create", "-f", slow}, n.txArgs("admin")...)...)
+	var drained api.TaskView
+	waitUntil(t, 60*time.Second, "slowstop/0 Running", func() (bool, string) {
+		now, err := h.tasksOf(ctx, "slowstop")
+		if err != nil {
+			return false, err.Error()
+		}
+		drained = now["slowstop/0"]
+		return drained.State == "Running", tasksText(now)
+	})
+	mustRun(t, append([]string{"tx", "node", "drain", drained.Node}, n.txArgs("admin")...)...)
+	var drainedTo api.TaskView
+	waitUntil(t, 60*time.Second, fmt.Sprintf("%s Running off the drained %s", drained.ID, drained.Node), func() (bool, string) {
+		now, err := h.tasksOf(ctx, "slowstop")
+		if err != nil {
+			return false, err.Error()
+		}
+		drainedTo = now[drained.ID]
+		return drainedTo.Node != drained.Node && drainedTo.State == "Running", tasksText(now)
+	})
+	waitUntil(t, 10*time.Second, "the sampler sees the new generation", func() (bool, string) {
+		_, _, ok := sampler.seenRunning(drainedTo.ID, drainedTo.Generation)
+		return ok, fmt.Sprintf("%s@g%d not seen yet", drainedTo.ID, drainedTo.Generation)
+	})
+	oldFirst, oldLast, okOld := sampler.seenRunning(drained.ID, drained.Generation)
+	newFirst, _, _ := sampler.seenRunning(drainedTo.ID, drainedTo.Generation)
+	if !okOld || !newFirst.After(oldLast) {
+		t.Errorf("drain of %s: %s generation %d ran %s–%s, generation %d first seen %s on %s: they overlap",
+			drained.Node, drained.ID, drained.Generation, oldFirst.Format("15:04:05.000"), oldLast.Format("15:04:05.000"),
+			drainedTo.Generation, newFirst.Format("15:04:05.000"), drainedTo.Node)
+	}
+	for _, o := range sampler.generationOverlaps() {
+		t.Errorf("two generations at once: %s", o)
+	}
+	t.Logf("stop before start: drain of %s moved %s to %s (generation %d → %d); the old process (2 s to stop) last seen %s before the new one first ran",
+		drained.Node, drained.ID, drainedTo.Node, drained.Generation, drainedTo.Generation, newFirst.Sub(oldLast).Round(time.Millisecond))
+	mustRun(t, append([]string{"tx", "node", "uncordon", drained.Node}, n.txArgs("admin")...)...)
 	sampler.finish(t)
 	t.Logf("test took %s", time.Since(began).Round(100*time.Millisecond))
 }

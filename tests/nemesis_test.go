@@ -803,6 +803,11 @@ func TestNemesis(t *testing.T) {
 	for _, v := range nemAckedDurable(ctx, t, m, hist) {
 		violate("acknowledged transaction: %s", v)
 	}
+	// Stop before start (issue 14 §6, ADR 0020): the workloads are
+	// stop-first, so no task may run at two generations at once.
+	for _, o := range sampler.generationOverlaps() {
+		violate("two generations at once: %s", o)
+	}
 	sampler.finish(t) // fails on one task at one generation in two process groups
 	hist.mu.Lock()
 	ops := append([]porcupine.Operation(nil), hist.ops...)

@@ -97,6 +97,10 @@ type node struct {
 	queued      bool      // a job for it is queued or in flight
 	tasks       map[string]taskRef
 	change      bool // a placed task's Running is not on the chain yet
+	// stopped: placements taken off the node (task id -> generation),
+	// which a simulated agent stops at once and reports stopped in its
+	// next heartbeat (stop before start, ADR 0020).
+	stopped map[string]uint64
 }
 
 // params are the chain parameters the fleet follows.
@@ -430,11 +434,21 @@ func (f *Fleet) readList(ctx context.Context) {
 		n.hbSeq = max(n.hbSeq, nv.LastHeartbeatSeq+1)
 		n.attested = nv.Attested
 		if withTasks || len(nv.Tasks) == 0 {
+			prev := n.tasks
 			n.tasks = placed[nv.ID]
 			if n.tasks == nil {
 				n.tasks = map[string]taskRef{}
 			}
 			n.change = false
+			for _, id := range sortedKeys(prev) {
+				if cur, ok := n.tasks[id]; !ok || cur.generation != prev[id].generation {
+					if n.stopped == nil {
+						n.stopped = map[string]uint64{}
+					}
+					n.stopped[id] = prev[id].generation
+					n.change = true
+				}
+			}
 			for _, t := range n.tasks {
 				if t.state != taskRunning {
 					n.change = true
@@ -634,6 +648,16 @@ func (f *Fleet) sender(ctx context.Context) {
 					break
 				}
 			}
+			for _, id := range sortedKeys(n.stopped) {
+				if ref, ok := n.tasks[id]; ok && ref.generation == n.stopped[id] {
+					continue
+				}
+				hb.Stopped = append(hb.Stopped, types.StoppedTask{TaskId: id, Generation: n.stopped[id]})
+				if len(hb.Stopped) == api.MaxTasksPerHeartbeat {
+					break
+				}
+			}
+			n.stopped = nil // sent once; a lost one costs the fence timeout
 			n.hbSeq++
 			msg = hb
 		}

@@ -386,6 +386,11 @@ each task runs once to completion, "completions" of them (in place of
 examples/batch.json and docs/scheduling.md, "Workload types". The type
 of a workload cannot change.
 
+"replace_order" is "stop-first" (the default: a task moved or replaced is
+started again only once its old process has stopped) or "start-first"
+(at once; two generations may run together for a while); see
+docs/scheduling.md, "Stop before start".
+
 Unknown fields are rejected; the spec is checked locally as the chain
 would check it. "-f -" reads the spec from standard input (then --yes is
 needed, as there is no terminal left to confirm on).`
@@ -613,6 +618,11 @@ func paramFlags() []paramFlag {
 			}
 			p.AttestedLiveness = b
 			return nil
+		}},
+		{name: "fence-timeout", typ: "duration", help: "how long an evicted task waits for its old node to report the old generation stopped before it is placed anyway (stop before start, ADR 0020; a duration such as 15s; 0 turns the wait off)", apply: func(p *types.Params, v string) error {
+			ms, err := parseDurationMsAllowZero("fence-timeout", v)
+			p.FenceTimeoutMs = ms
+			return err
 		}},
 		durationParam("backoff-base", "first restart delay of a failed task", func(p *types.Params) *int64 { return &p.BackoffBaseMs }),
 		durationParam("backoff-max", "largest restart delay of a failed task", func(p *types.Params) *int64 { return &p.BackoffMaxMs }),

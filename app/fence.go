@@ -1,0 +1,134 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/phalanx-bft/phalanx/api"
+	"github.com/phalanx-bft/phalanx/app/health"
+	"github.com/phalanx-bft/phalanx/types"
+)
+
+// Stop before start (issue 14 §6, ADR 0020). A task evicted from a node
+// where its process may still run (it was Assigned or Running there) keeps
+// that placement as its fence (fence_node, fence_generation) and is not
+// placed again until the fence is lifted:
+//
+//   - the node reports the generation stopped (Heartbeat.stopped: its
+//     process group is gone, or it was never started and never will be),
+//     or reports it ended (Failed, Completed);
+//   - or fence_until_ms passes: params.fence_timeout_ms after the eviction
+//     for an eviction of a live node (drain, rolling update, a failed
+//     batch, a removed node), and after the node's last heartbeat for a
+//     node that failed (Down, Quarantined, Partitioned under evict), whose
+//     agent is presumed stopped by then.
+//
+// A workload with replace_order "start-first", or params.fence_timeout_ms
+// 0, skips the fence: the replacement is placed in the same block, as
+// before. The fenced tasks wait in the pending index; placement skips them
+// (fenced counts them per workload, so a workload without any costs
+// nothing), and the fences queue is a min-heap of (fence_until_ms, task).
+
+// fenceOnEvict sets t's fence as it is evicted from node n with reason;
+// t still has its placement (state, node, generation). It returns whether
+// a fence was set.
+func (s *State) fenceOnEvict(t *types.Task, reason string) bool {
+	timeout := s.params.FenceTimeoutMs
+	if timeout <= 0 || t.Node == "" || (t.State != types.TASK_ASSIGNED && t.State != types.TASK_RUNNING) {
+		return false
+	}
+	w := s.workloads[t.Workload]
+	if w == nil || w.Spec.ReplaceOrder == api.StartFirst {
+		return false
+	}
+	until := s.blockTimeMs + timeout
+	switch reason {
+	case ReasonNodeDown, ReasonNodeQuarantined, ReasonNodePartitioned:
+		// The node failed: its last heartbeat is the last sign that its
+		// agent ran anything.
+		if n := s.nodes[t.Node]; n != nil {
+			until = min(until, n.LastHeartbeatMs+timeout)
+		}
+	}
+	if until <= s.blockTimeMs {
+		return false
+	}
+	t.FenceNode, t.FenceGeneration, t.FenceUntilMs = t.Node, t.Generation, until
+	s.fenced[t.Workload]++
+	s.fences.Push(health.Deadline{AtMs: until, ID: t.Id})
+	return true
+}
+
+// fenceReason is the reason a fenced task shows while it waits.
+func fenceReason(t *types.Task, why string) string {
+	return truncateReason(fmt.Sprintf("%s; placed once generation %d on %s has stopped (reported by its agent), or at t=%d",
+		why, t.FenceGeneration, t.FenceNode, t.FenceUntilMs))
+}
+
+// liftFence clears t's fence: the placement step may place it.
+func (s *State) liftFence(t *types.Task, why string) {
+	if t.FenceNode == "" {
+		return
+	}
+	s.noteTask(t)
+	t.Reason = truncateReason(fmt.Sprintf("generation %d on %s %s", t.FenceGeneration, t.FenceNode, why))
+	t.FenceNode, t.FenceGeneration, t.FenceUntilMs = "", 0, 0
+	if s.fenced[t.Workload]--; s.fenced[t.Workload] <= 0 {
+		delete(s.fenced, t.Workload)
+	}
+	s.touchTask(t)
+}
+
+// stoppedReported applies a heartbeat's stopped list from node n: each
+// task whose fence is that (node, generation) is free to be placed.
+func (s *State) stoppedReported(n *types.Node, stopped []types.StoppedTask) int {
+	lifted := 0
+	for _, st := range stopped {
+		if t := s.tasks[st.TaskId]; t != nil && t.FenceNode == n.Id && t.FenceGeneration == st.Generation {
+			s.liftFence(t, "reported stopped")
+			lifted++
+		}
+	}
+	return lifted
+}
+
+// fencesDue lifts the fences whose time ran out (before step 5).
+func (s *State) fencesDue() {
+	for {
+		d, ok := s.fences.PopDue(s.blockTimeMs)
+		if !ok {
+			break
+		}
+		if t := s.tasks[d.ID]; t != nil && t.FenceNode != "" && t.FenceUntilMs == d.AtMs {
+			s.liftFence(t, fmt.Sprintf("not reported stopped by t=%d (fence_timeout_ms %d): presumed stopped", d.AtMs, s.params.FenceTimeoutMs))
+		}
+	}
+	if s.fences.Len() > DeadlineQueueSlack*len(s.tasks)+1024 {
+		s.rebuildFences()
+	}
+}
+
+// rebuildFences derives the fence queue and counts from the task records.
+func (s *State) rebuildFences() {
+	s.fences.Reset()
+	clear(s.fenced)
+	for _, id := range s.taskIDs() {
+		if t := s.tasks[id]; t.FenceNode != "" {
+			s.fenced[t.Workload]++
+			s.fences.Push(health.Deadline{AtMs: t.FenceUntilMs, ID: t.Id})
+		}
+	}
+}
+
+// unfenced is the part of a workload's pending list that may be placed.
+func (s *State) unfenced(name string, list []*types.Task) []*types.Task {
+	if s.fenced[name] == 0 {
+		return list
+	}
+	out := make([]*types.Task, 0, len(list))
+	for _, t := range list {
+		if t.FenceNode == "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
