@@ -249,7 +249,7 @@ func (s *State) restartInPlace(t *types.Task) Event {
 func (s *State) evictTask(t *types.Task, reason string) []Event {
 	s.noteTask(t)
 	var events []Event
-	fenced := s.fenceOnEvict(t, reason)
+	fenced := s.fenceOnEvict(t)
 	if t.Node != "" {
 		events = append(events, event(api.EventTaskEvicted, "task", t.Id, "node", t.Node, "reason", reason))
 		s.release(t)

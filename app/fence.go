@@ -16,11 +16,10 @@ import (
 //   - the node reports the generation stopped (Heartbeat.stopped: its
 //     process group is gone, or it was never started and never will be),
 //     or reports it ended (Failed, Completed);
-//   - or fence_until_ms passes: params.fence_timeout_ms after the eviction
-//     for an eviction of a live node (drain, rolling update, a failed
-//     batch, a removed node), and after the node's last heartbeat for a
-//     node that failed (Down, Quarantined, Partitioned under evict), whose
-//     agent is presumed stopped by then.
+//   - or fence_until_ms passes: params.fence_timeout_ms after the
+//     eviction, whatever its reason; an agent that has not reported by
+//     then is presumed stopped (issue 14 §5 makes that true: the agent
+//     fences itself).
 //
 // A workload with replace_order "start-first", or params.fence_timeout_ms
 // 0, skips the fence: the replacement is placed in the same block, as
@@ -28,10 +27,10 @@ import (
 // (fenced counts them per workload, so a workload without any costs
 // nothing), and the fences queue is a min-heap of (fence_until_ms, task).
 
-// fenceOnEvict sets t's fence as it is evicted from node n with reason;
-// t still has its placement (state, node, generation). It returns whether
-// a fence was set.
-func (s *State) fenceOnEvict(t *types.Task, reason string) bool {
+// fenceOnEvict sets t's fence as it is evicted from its node; t still has
+// its placement (state, node, generation). It returns whether a fence was
+// set.
+func (s *State) fenceOnEvict(t *types.Task) bool {
 	timeout := s.params.FenceTimeoutMs
 	if timeout <= 0 || t.Node == "" || (t.State != types.TASK_ASSIGNED && t.State != types.TASK_RUNNING) {
 		return false
@@ -40,18 +39,11 @@ func (s *State) fenceOnEvict(t *types.Task, reason string) bool {
 	if w == nil || w.Spec.ReplaceOrder == api.StartFirst {
 		return false
 	}
+	// The same wait whatever the reason. A node that failed may be only
+	// paused, or cut off from the observers: its agent, which sends no
+	// heartbeat while observers attest it (ADR 0018), may resume and stop
+	// its tasks within the timeout, and report it.
 	until := s.blockTimeMs + timeout
-	switch reason {
-	case ReasonNodeDown, ReasonNodeQuarantined, ReasonNodePartitioned:
-		// The node failed: its last heartbeat is the last sign that its
-		// agent ran anything.
-		if n := s.nodes[t.Node]; n != nil {
-			until = min(until, n.LastHeartbeatMs+timeout)
-		}
-	}
-	if until <= s.blockTimeMs {
-		return false
-	}
 	t.FenceNode, t.FenceGeneration, t.FenceUntilMs = t.Node, t.Generation, until
 	s.fenced[t.Workload]++
 	s.fences.Push(health.Deadline{AtMs: until, ID: t.Id})

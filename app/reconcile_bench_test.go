@@ -73,6 +73,9 @@ func newReconcileBench(b *testing.B) *reconcileBench {
 	// Blocks are 1 ms apart: a zone's eviction bucket must refill within
 	// one (one node per ms), or node-down would measure pacing, not cost.
 	p.NodeEvictionRateMilli = api.MaxNodeEvictionRateMilli
+	// The down node's tasks are placed in the block that evicts them, as
+	// the figures in docs/scheduling.md measured: no fence (ADR 0020).
+	p.FenceTimeoutMs = 0
 	e := &reconcileBench{timeMs: 10_000_000, opsPub: benchKey("ops")}
 	g := &api.Genesis{Params: p, Accounts: []types.GenesisAccount{{Address: crypto.Address(e.opsPub), Roles: []types.Role{types.ROLE_OPERATOR}}}}
 	s, err := NewState(testChainID, g)

@@ -167,7 +167,7 @@ func TestReschedulingOnTestnet(t *testing.T) {
 	stoppedAt := time.Now()
 	w.waitFor(t, "node_status", 30*time.Second, "node", victim.Node, "to", "Down")
 	w.waitFor(t, "task_evicted", 10*time.Second, "task", victim.ID, "node", victim.Node)
-	placedAt := w.waitFor(t, "task_placed", 20*time.Second, "task", victim.ID, "node", other)
+	placedAt := w.waitFor(t, "task_placed", 35*time.Second, "task", victim.ID, "node", other) // after the 15 s fence
 	var moved placedTask
 	for _, tk := range queryTasks(t, n, "web3") {
 		if tk.ID == victim.ID {
@@ -181,6 +181,6 @@ func TestReschedulingOnTestnet(t *testing.T) {
 	if g := w.count("task_placed", "task", victim.ID, "node", other, "generation", strconv.FormatUint(moved.Generation, 10)); g != 1 {
 		t.Fatalf("watch shows %d task_placed events for %s generation %d on %s; want 1", g, victim.ID, moved.Generation, other)
 	}
-	t.Logf("%s moved from %s to %s, generation %d → %d, %s after its heartbeats stopped (down_after 8s, in block time)",
+	t.Logf("%s moved from %s to %s, generation %d → %d, %s after its heartbeats stopped (down_after 8s, then the 15 s fence, in block time)",
 		victim.ID, victim.Node, other, victim.Generation, moved.Generation, placedAt.Sub(stoppedAt).Round(10*time.Millisecond))
 }
