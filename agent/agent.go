@@ -502,11 +502,22 @@ func (a *Agent) reconcile(ctx context.Context, chain map[string]api.TaskView) {
 			a.runner.Forget(id, l.Generation)
 		}
 	}
+	var gone []journalEntry
 	if err := a.store.prune(func(id string, gen uint64) bool {
 		ct, ok := chain[id]
-		return busy[id] || ok && ct.Generation == gen
+		keep := busy[id] || ok && ct.Generation == gen
+		if l, has := local[id]; !keep && !(has && l.Generation == gen && l.State == StateRunning) {
+			gone = append(gone, journalEntry{TaskID: id, Generation: gen})
+		}
+		return keep
 	}); err != nil {
 		a.logf("agent state: %v", err)
+	}
+	// A placement this home started that the chain no longer places here
+	// and that has no process (it ended, or died with an earlier run of
+	// the agent): stopped, for the chain's fence (ADR 0020).
+	for _, e := range gone {
+		a.noteStopped(e.TaskID, e.Generation)
 	}
 }
 
