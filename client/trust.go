@@ -95,11 +95,12 @@ type Trust struct {
 	root    string // what the trust is rooted in, for messages
 	logf    func(format string, args ...any)
 
-	mu     sync.Mutex
-	db     dbm.DB
-	store  store.Store
-	lc     *light.Client
-	broken error // a divergence: the trust refuses to verify more
+	mu       sync.Mutex
+	db       dbm.DB
+	storeDir string // the goleveldb store's directory ("" in memory)
+	store    store.Store
+	lc       *light.Client
+	broken   error // a divergence: the trust refuses to verify more
 }
 
 // NewTrust checks the options, opens the store and initialises the light
@@ -197,6 +198,7 @@ func NewTrust(ctx context.Context, opts TrustOptions) (*Trust, error) {
 		if err != nil {
 			return nil, err
 		}
+		t.storeDir = dir
 	} else {
 		t.db = dbm.NewMemDB()
 	}
@@ -227,6 +229,24 @@ func openLocked(ctx context.Context, dir string) (dbm.DB, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// reopenStore closes and reopens the on-disk store and rebuilds the light
+// client from it. t.mu is held.
+func (t *Trust) reopenStore(ctx context.Context) error {
+	if t.opts.Dir == "" || t.storeDir == "" {
+		return nil // in memory: nothing sticks
+	}
+	_ = t.db.Close()
+	db, err := openLocked(ctx, t.storeDir)
+	if err != nil {
+		t.db = dbm.NewMemDB() // until the next try: never a closed handle
+		t.store = lightdb.New(t.db, "")
+		return err
+	}
+	t.db = db
+	t.store = lightdb.New(t.db, "")
+	return t.init(ctx, nil)
 }
 
 // safeName keeps a chain id usable as a directory name.
@@ -407,6 +427,16 @@ func (t *Trust) Header(ctx context.Context, h int64) (*cmttypes.SignedHeader, er
 				// Every provider was dropped: start again from the store.
 				if rerr := t.init(context.WithoutCancel(ctx), nil); rerr != nil {
 					t.logf("trust: rebuilding the light client: %v", rerr)
+				}
+			} else if strings.Contains(err.Error(), "failed to save trusted header") {
+				// The store could not write (a full disk). goleveldb's
+				// journal keeps a write error for good, so the store would
+				// refuse every header from now on, even with space again
+				// (seen in the nemesis: an agent whose disk had filled
+				// verified nothing after the disk was freed). Reopen it: it
+				// recovers what it had from its journal.
+				if rerr := t.reopenStore(context.WithoutCancel(ctx)); rerr != nil {
+					t.logf("trust: reopening the light client store: %v", rerr)
 				}
 			}
 			return nil, err
