@@ -98,6 +98,7 @@ type Trust struct {
 	mu       sync.Mutex
 	db       dbm.DB
 	storeDir string // the goleveldb store's directory ("" in memory)
+	storeBad bool   // a write failed: reopen the store before the next use
 	store    store.Store
 	lc       *light.Client
 	broken   error // a divergence: the trust refuses to verify more
@@ -234,19 +235,26 @@ func openLocked(ctx context.Context, dir string) (dbm.DB, error) {
 // reopenStore closes and reopens the on-disk store and rebuilds the light
 // client from it. t.mu is held.
 func (t *Trust) reopenStore(ctx context.Context) error {
-	if t.opts.Dir == "" || t.storeDir == "" {
+	if t.storeDir == "" {
+		t.storeBad = false
 		return nil // in memory: nothing sticks
 	}
-	_ = t.db.Close()
+	if t.db != nil {
+		_ = t.db.Close()
+		t.db = nil
+	}
 	db, err := openLocked(ctx, t.storeDir)
 	if err != nil {
-		t.db = dbm.NewMemDB() // until the next try: never a closed handle
-		t.store = lightdb.New(t.db, "")
-		return err
+		return err // t.storeBad stays: the next Header tries again
 	}
 	t.db = db
 	t.store = lightdb.New(t.db, "")
-	return t.init(ctx, nil)
+	if err := t.init(ctx, nil); err != nil {
+		return err
+	}
+	t.storeBad = false
+	t.logf("trust: the light client store %s reopened after a failed write", t.storeDir)
+	return nil
 }
 
 // safeName keeps a chain id usable as a directory name.
@@ -408,6 +416,11 @@ func (t *Trust) Header(ctx context.Context, h int64) (*cmttypes.SignedHeader, er
 	if t.broken != nil {
 		return nil, t.broken
 	}
+	if t.storeBad {
+		if err := t.reopenStore(ctx); err != nil {
+			return nil, fmt.Errorf("trust: header %d: the light client store: %w", h, err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, t.opts.RequestTimeout)
 	defer cancel()
 	if _, err := t.lc.TrustedLightBlock(h); err != nil {
@@ -434,7 +447,9 @@ func (t *Trust) Header(ctx context.Context, h int64) (*cmttypes.SignedHeader, er
 				// refuse every header from now on, even with space again
 				// (seen in the nemesis: an agent whose disk had filled
 				// verified nothing after the disk was freed). Reopen it: it
-				// recovers what it had from its journal.
+				// recovers what it had from its journal. While that fails
+				// (the disk is still full), every call tries again.
+				t.storeBad = true
 				if rerr := t.reopenStore(context.WithoutCancel(ctx)); rerr != nil {
 					t.logf("trust: reopening the light client store: %v", rerr)
 				}
@@ -583,5 +598,8 @@ func (t *Trust) explain(ctx context.Context, h int64, err error) error {
 func (t *Trust) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.db == nil {
+		return nil // a reopen after a failed write did not succeed
+	}
 	return t.db.Close()
 }
