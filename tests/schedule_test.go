@@ -130,7 +130,9 @@ func TestReschedulingOnTestnet(t *testing.T) {
 	needE2E(t)
 	n := startTestnet(t, "e2e-sched", 200*time.Millisecond)
 	w := startWatch(t, n.m.Validators[2].RPC)
-	n.updateParams("--heartbeat-interval", "1s", "--suspect-after", "4s", "--down-after", "8s", "--report-window", "20s")
+	// A fence as short as down_after: the victim's node has no agent to
+	// report its task stopped (stop before start, ADR 0020).
+	n.updateParams("--heartbeat-interval", "1s", "--suspect-after", "4s", "--down-after", "8s", "--report-window", "20s", "--fence-timeout", "8s")
 	zones := map[string]string{"n1": "a", "n2": "b", "n3": "c", "n4": "c"}
 	for _, id := range []string{"n1", "n2", "n3", "n4"} {
 		n.registerNode(id, zones[id])
@@ -167,7 +169,7 @@ func TestReschedulingOnTestnet(t *testing.T) {
 	stoppedAt := time.Now()
 	w.waitFor(t, "node_status", 30*time.Second, "node", victim.Node, "to", "Down")
 	w.waitFor(t, "task_evicted", 10*time.Second, "task", victim.ID, "node", victim.Node)
-	placedAt := w.waitFor(t, "task_placed", 35*time.Second, "task", victim.ID, "node", other) // after the 15 s fence
+	placedAt := w.waitFor(t, "task_placed", 30*time.Second, "task", victim.ID, "node", other) // after the 8 s fence
 	var moved placedTask
 	for _, tk := range queryTasks(t, n, "web3") {
 		if tk.ID == victim.ID {
@@ -181,6 +183,6 @@ func TestReschedulingOnTestnet(t *testing.T) {
 	if g := w.count("task_placed", "task", victim.ID, "node", other, "generation", strconv.FormatUint(moved.Generation, 10)); g != 1 {
 		t.Fatalf("watch shows %d task_placed events for %s generation %d on %s; want 1", g, victim.ID, moved.Generation, other)
 	}
-	t.Logf("%s moved from %s to %s, generation %d → %d, %s after its heartbeats stopped (down_after 8s, then the 15 s fence, in block time)",
+	t.Logf("%s moved from %s to %s, generation %d → %d, %s after its heartbeats stopped (down_after 8s, then the 8 s fence, in block time)",
 		victim.ID, victim.Node, other, victim.Generation, moved.Generation, placedAt.Sub(stoppedAt).Round(10*time.Millisecond))
 }
