@@ -210,16 +210,14 @@ func validateHeartbeat(m *types.Heartbeat) error {
 	if len(m.Tasks) > MaxTasksPerHeartbeat {
 		return invalid("heartbeat reports %d tasks; the limit is %d", len(m.Tasks), MaxTasksPerHeartbeat)
 	}
-	seen := make(map[string]bool, len(m.Tasks))
-	reported := make(map[string]uint64, len(m.Tasks))
+	reported := make(map[string]uint64, len(m.Tasks)) // task id -> generation
 	for _, r := range m.Tasks {
 		if _, _, err := ParseTaskID(r.TaskId); err != nil {
 			return err
 		}
-		if seen[r.TaskId] {
+		if _, dup := reported[r.TaskId]; dup {
 			return invalid("heartbeat reports task %s twice", r.TaskId)
 		}
-		seen[r.TaskId] = true
 		reported[r.TaskId] = r.Generation
 		switch r.State {
 		case types.TASK_ASSIGNED, types.TASK_RUNNING, types.TASK_FAILED, types.TASK_COMPLETED:

@@ -306,9 +306,7 @@ func (s *State) removeTask(t *types.Task, reason string) Event {
 		s.removePending(t)
 	}
 	if t.FenceNode != "" {
-		if s.fenced[t.Workload]--; s.fenced[t.Workload] <= 0 {
-			delete(s.fenced, t.Workload)
-		}
+		s.uncountFence(t.Workload)
 	}
 	list := s.workloadTasks[t.Workload]
 	list[t.Index] = nil

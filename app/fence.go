@@ -64,10 +64,16 @@ func (s *State) liftFence(t *types.Task, why string) {
 	s.noteTask(t)
 	t.Reason = truncateReason(fmt.Sprintf("generation %d on %s %s", t.FenceGeneration, t.FenceNode, why))
 	t.FenceNode, t.FenceGeneration, t.FenceUntilMs = "", 0, 0
-	if s.fenced[t.Workload]--; s.fenced[t.Workload] <= 0 {
-		delete(s.fenced, t.Workload)
-	}
+	s.uncountFence(t.Workload)
 	s.touchTask(t)
+}
+
+// uncountFence drops one fenced task of workload from the count (its fence
+// lifted, or the task removed).
+func (s *State) uncountFence(workload string) {
+	if s.fenced[workload]--; s.fenced[workload] <= 0 {
+		delete(s.fenced, workload)
+	}
 }
 
 // stoppedReported applies a heartbeat's stopped list from node n: each
