@@ -152,16 +152,11 @@ func watchOnce(ctx context.Context, url string, health time.Duration, trust *Tru
 	if _, err := probe(); err != nil {
 		return err
 	}
-	if err := c.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = c.Stop() }()
-	sctx, cancel := context.WithTimeout(ctx, health)
-	blocks, err := c.Subscribe(sctx, "phalanx-watch", cmttypes.EventQueryNewBlockEvents.String(), 100)
-	cancel()
+	feed, err := subscribeBlocks(ctx, url, health)
 	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
+	defer feed.stop()
 	height, err := probe()
 	if err != nil {
 		return err
@@ -188,14 +183,12 @@ func watchOnce(ctx context.Context, url string, health time.Duration, trust *Tru
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case ev := <-blocks:
-			data, ok := ev.Data.(cmttypes.EventDataNewBlockEvents)
-			if !ok {
-				continue
-			}
-			if err := catchUp(data.Height); err != nil {
+		case <-feed.notify:
+			if err := catchUp(feed.height.Load()); err != nil {
 				return err
 			}
+		case <-feed.done:
+			return fmt.Errorf("block subscription ended: %w", feed.err)
 		case <-tick.C:
 			h, err := probe()
 			if err != nil {
