@@ -70,6 +70,7 @@ type Agent struct {
 	// task id -> generation, until a committed heartbeat carried them
 	// (stopped.go).
 	stopped map[string]uint64
+	fence   fenceState // self-fencing (selffence.go)
 }
 
 // New checks cfg and prepares the agent: its state file, its task
@@ -92,6 +93,7 @@ func New(cfg Config) (*Agent, error) {
 		specs:      map[string]*types.Workload{},
 		busy:       map[string]bool{},
 		hbInterval: cfg.HeartbeatInterval,
+		fence:      fenceState{leases: map[string]*lease{}, fenced: map[string]uint64{}, timeoutMs: -1},
 	}
 	if a.hbInterval == 0 {
 		a.hbInterval = DefaultHeartbeatInterval
@@ -171,7 +173,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	var loops sync.WaitGroup
-	for _, loop := range []func(context.Context){a.watchLoop, a.syncLoop, a.heartbeatLoop, a.attestLoop} {
+	for _, loop := range []func(context.Context){a.watchLoop, a.syncLoop, a.heartbeatLoop, a.attestLoop, a.fenceLoop} {
 		loops.Add(1)
 		go func() { defer loops.Done(); loop(ctx) }()
 	}
@@ -314,6 +316,11 @@ func (a *Agent) refreshParams(ctx context.Context) error {
 	defer a.mu.Unlock()
 	a.openRegistration = pv.OpenRegistration
 	a.paramsAt = time.Now()
+	if pv.FenceTimeoutMs != a.fence.timeoutMs {
+		a.logf("fence timeout %s (params.fence_timeout_ms): stop-first tasks self-fence when the chain's state cannot be verified for about that, less twice the clock drift bound (%s)",
+			time.Duration(pv.FenceTimeoutMs)*time.Millisecond, a.cfg.MaxClockDrift)
+		a.fence.timeoutMs = pv.FenceTimeoutMs
+	}
 	if a.cfg.HeartbeatInterval == 0 && pv.HeartbeatIntervalMs > 0 {
 		d := time.Duration(pv.HeartbeatIntervalMs) * time.Millisecond
 		if d != a.hbInterval {
@@ -337,23 +344,49 @@ func kick(ch chan struct{}) {
 	}
 }
 
-// watchLoop turns the chain's events about this node into immediate syncs.
+// watchLoop turns the chain's events about this node into immediate syncs,
+// and follows the verified block stream that renews the self-fencing
+// leases (selffence.go). A block that does not verify (a lying or broken
+// validator) ends a stream; the next one starts after the last block
+// delivered, from the next validator.
 func (a *Agent) watchLoop(ctx context.Context) {
-	opts := client.WatchOptions{Nodes: a.pool.URLs(), MaxBackoff: a.cfg.MaxBackoff, Logf: a.logf}
-	err := client.Watch(ctx, opts, func(e client.WatchEvent) error {
-		if e.Attr("node") != a.cfg.NodeID {
+	a.mu.Lock()
+	trust := a.trust
+	a.mu.Unlock()
+	nodes := a.pool.URLs()
+	var last int64
+	for i := 0; ctx.Err() == nil; i++ {
+		order := append(append([]string(nil), nodes[i%len(nodes):]...), nodes[:i%len(nodes)]...)
+		opts := client.WatchOptions{Nodes: order, MaxBackoff: a.cfg.MaxBackoff, Logf: a.logf, Trust: trust,
+			Progress: func(h int64, heldUntil time.Time) {
+				last = h
+				a.streamProgress(h, heldUntil)
+			}}
+		if last > 0 {
+			opts.FromHeight = last + 1
+		}
+		err := client.Watch(ctx, opts, func(e client.WatchEvent) error {
+			a.streamEvent(e)
+			if e.Attr("node") != a.cfg.NodeID {
+				return nil
+			}
+			switch e.Type {
+			case api.EventTaskPlaced, api.EventTaskEvicted, api.EventTaskStop:
+				kick(a.syncNow)
+			case api.EventNodeStatus:
+				a.logf("node %s: %s -> %s (%s)", a.cfg.NodeID, e.Attr("from"), e.Attr("to"), e.Attr("reason"))
+			}
 			return nil
+		})
+		if err == nil || ctx.Err() != nil {
+			return
 		}
-		switch e.Type {
-		case api.EventTaskPlaced, api.EventTaskEvicted, api.EventTaskStop:
-			kick(a.syncNow)
-		case api.EventNodeStatus:
-			a.logf("node %s: %s -> %s (%s)", a.cfg.NodeID, e.Attr("from"), e.Attr("to"), e.Attr("reason"))
+		a.logf("event stream: %v; starting again after height %d from the next validator", err, last)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
 		}
-		return nil
-	})
-	if err != nil && ctx.Err() == nil {
-		a.logf("event subscription ended: %v; the periodic query goes on", err)
 	}
 }
 
@@ -436,6 +469,7 @@ func (a *Agent) sync(ctx context.Context) error {
 	a.mu.Unlock()
 	a.neverStarted(prev, chain)
 	a.reconcile(ctx, chain)
+	a.forgetFenced(chain)
 	return nil
 }
 
@@ -474,7 +508,7 @@ func (a *Agent) reconcile(ctx context.Context, chain map[string]api.TaskView) {
 				a.op(ctx, id, func(ctx context.Context) { a.stop(ctx, id) })
 				continue
 			}
-			code := int32(ExitCodeLost)
+			code := a.exitCodeGone(id, ct.Generation)
 			if e.Exited {
 				code = e.ExitCode
 			}
@@ -560,6 +594,10 @@ func (a *Agent) start(ctx context.Context, ct api.TaskView) {
 	if st, ok := a.runner.Task(t.Id); ok && st.Generation == t.Generation {
 		return // already running the proven generation
 	}
+	if stale, since := a.leaseStale(t.Id, t.Generation, w); stale {
+		a.logf("task %s generation %d not started: the newest state proving its placement held until %s ago, too long for a stop-first task (self-fencing, ADR 0021); waiting for a fresher one", t.Id, t.Generation, since.Round(time.Millisecond))
+		return
+	}
 	if _, ok := a.store.lookup(t.Id, t.Generation); ok {
 		return // started before; reconcile reports or stops it
 	}
@@ -635,6 +673,9 @@ func (a *Agent) verifiedPlacement(ctx context.Context, id, workload string) (*ty
 		var p *client.Proof
 		var err error
 		t, p, err = c.ProvenTask(ctx, id, 0)
+		if err == nil && t != nil && t.Node == a.cfg.NodeID && wanted(api.TaskRecordView(t)) {
+			a.proved(id, t.Generation, p)
+		}
 		if err != nil || t == nil || workload == "" {
 			return err
 		}

@@ -24,6 +24,9 @@ const (
 	DefaultCommitTimeout     = 20 * time.Second
 	DefaultMaxBackoff        = 10 * time.Second
 	DefaultZone              = "default"
+	// DefaultMaxClockDrift is the bound on how far this machine's clock
+	// and the chain's block time may be apart (self-fencing, ADR 0021).
+	DefaultMaxClockDrift = time.Second
 )
 
 // Limits of Config.
@@ -33,6 +36,7 @@ const (
 	// MinHeartbeatInterval bounds a heartbeat interval override from below.
 	MinHeartbeatInterval = 100 * time.Millisecond
 	MaxTimeout           = 10 * time.Minute
+	MaxClockDrift        = time.Minute
 )
 
 // Config configures an Agent. Zero durations take the defaults above.
@@ -64,6 +68,11 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// StopGrace is the time a stopped task gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+	// MaxClockDrift bounds how far this machine's clock and the chain's
+	// block time (BFT time: the median of the validators' clocks) may be
+	// apart. Self-fencing (ADR 0021) stops a stop-first task this much
+	// earlier, twice over, than the chain may place its replacement.
+	MaxClockDrift time.Duration
 	// RequestTimeout bounds a query; CommitTimeout the wait for a
 	// transaction to be committed.
 	RequestTimeout time.Duration
@@ -106,6 +115,7 @@ func (c *Config) fillDefaults() {
 	def(&c.RequestTimeout, DefaultRequestTimeout)
 	def(&c.CommitTimeout, DefaultCommitTimeout)
 	def(&c.MaxBackoff, DefaultMaxBackoff)
+	def(&c.MaxClockDrift, DefaultMaxClockDrift)
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
@@ -171,6 +181,7 @@ func (c Config) Validate() error {
 		{"request timeout", c.RequestTimeout, time.Millisecond, MaxTimeout},
 		{"commit timeout", c.CommitTimeout, time.Millisecond, MaxTimeout},
 		{"max backoff", c.MaxBackoff, time.Millisecond, MaxTimeout},
+		{"max clock drift", c.MaxClockDrift, time.Millisecond, MaxClockDrift},
 	}
 	for _, d := range durs {
 		if d.v < d.min || d.v > d.max {

@@ -28,6 +28,12 @@ import (
 // still registered, and exits. The reaper runs in its own process group
 // and ignores SIGINT, SIGTERM and SIGHUP, so that a Ctrl-C or a signal to
 // the agent's group does not take it down first.
+//
+// The reaper also holds the self-fencing deadlines (ADR 0021): the agent
+// sends "@PGID UNIXMS", and the reaper SIGKILLs group PGID at that wall
+// time unless a later line moved it ("@PGID 0" clears it). So a task is
+// stopped on time even when the agent itself cannot act: paused
+// (SIGSTOP), or stuck.
 
 // reaperReadyLine is what the reaper prints once it is listening.
 const reaperReadyLine = "phalanx-reaper ready"
@@ -103,13 +109,25 @@ func (r *Reaper) Add(pgid int) { r.send('+', pgid) }
 // Remove unregisters a process group that is gone.
 func (r *Reaper) Remove(pgid int) { r.send('-', pgid) }
 
-func (r *Reaper) send(op byte, pgid int) {
+// Deadline has the reaper SIGKILL group pgid at wall time at, unless a
+// later call moves it; a zero at clears it.
+func (r *Reaper) Deadline(pgid int, at time.Time) {
+	ms := int64(0)
+	if !at.IsZero() {
+		ms = at.UnixMilli()
+	}
+	r.sendLine(fmt.Sprintf("@%d %d\n", pgid, ms))
+}
+
+func (r *Reaper) send(op byte, pgid int) { r.sendLine(fmt.Sprintf("%c%d\n", op, pgid)) }
+
+func (r *Reaper) sendLine(line string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.broken {
 		return
 	}
-	if _, err := fmt.Fprintf(r.w, "%c%d\n", op, pgid); err != nil {
+	if _, err := io.WriteString(r.w, line); err != nil {
 		r.broken = true
 		r.logf("reaper (pid %d) is gone: %v; if the agent dies now, only the tasks' first processes die with it", r.cmd.Process.Pid, err)
 	}
@@ -125,33 +143,74 @@ func (r *Reaper) Close() error {
 }
 
 // RunReaper is the reaper process's main function: it prints a ready line
-// on out, then reads "+PGID" and "-PGID" lines from in until EOF, and then
-// SIGKILLs every process group still registered.
+// on out, then reads "+PGID", "-PGID" and "@PGID UNIXMS" lines from in
+// until EOF, SIGKILLing a group whose deadline passes, and then SIGKILLs
+// every process group still registered.
 func RunReaper(in io.Reader, out io.Writer) error {
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	if _, err := fmt.Fprintln(out, reaperReadyLine); err != nil {
 		return err
 	}
+	var mu sync.Mutex
 	groups := map[int]bool{}
+	deadlines := map[int]int64{} // pgid -> unix ms
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(reaperDeadlineCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			now := time.Now().UnixMilli()
+			mu.Lock()
+			for pgid, at := range deadlines {
+				if now >= at {
+					_ = killGroup(pgid)
+					delete(deadlines, pgid)
+					fmt.Fprintf(os.Stderr, "phalanx-reaper: self-fencing deadline passed %d ms ago: SIGKILL to process group %d\n", now-at, pgid)
+				}
+			}
+			mu.Unlock()
+		}
+	}()
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if len(line) < 2 {
 			continue
 		}
-		pgid, err := strconv.Atoi(line[1:])
+		arg, at, _ := strings.Cut(line[1:], " ")
+		pgid, err := strconv.Atoi(arg)
 		if err != nil || pgid <= 1 {
 			continue
 		}
+		mu.Lock()
 		switch line[0] {
 		case '+':
 			groups[pgid] = true
 		case '-':
 			delete(groups, pgid)
+			delete(deadlines, pgid)
+		case '@':
+			if ms, err := strconv.ParseInt(at, 10, 64); err == nil && ms > 0 && groups[pgid] {
+				deadlines[pgid] = ms
+			} else {
+				delete(deadlines, pgid)
+			}
 		}
+		mu.Unlock()
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	for pgid := range groups {
 		_ = killGroup(pgid)
 	}
 	return nil
 }
+
+// reaperDeadlineCheck is how often the reaper looks at the deadlines.
+const reaperDeadlineCheck = 50 * time.Millisecond

@@ -4,6 +4,7 @@ package agent
 
 import (
 	"io"
+	"time"
 )
 
 // Reaper is not supported on this system.
@@ -17,5 +18,6 @@ func StartReaper(argv, env []string, logf func(format string, args ...any)) (*Re
 func (r *Reaper) PID() int                 { return 0 }
 func (r *Reaper) Add(int)                  {}
 func (r *Reaper) Remove(int)               {}
+func (r *Reaper) Deadline(int, time.Time)  {}
 func (r *Reaper) Close() error             { return nil }
 func RunReaper(io.Reader, io.Writer) error { return errUnsupported }

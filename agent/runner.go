@@ -231,7 +231,7 @@ func (r *Runner) Start(ctx context.Context, p Placement) (started bool, err erro
 		return false, nil
 	}
 	if cur != nil {
-		if err := r.stopProc(ctx, cur); err != nil {
+		if err := r.stopProc(ctx, cur, r.cfg.StopGrace); err != nil {
 			return false, fmt.Errorf("task %s: generation %d not started: generation %d is still running: %w", p.TaskID, p.Generation, cur.gen, err)
 		}
 	}
@@ -366,6 +366,12 @@ func exitCode(ps *os.ProcessState) int32 {
 // group, SIGKILL after StopGrace, and returns once the group is gone. The
 // task is then forgotten: a stopped placement is not reported.
 func (r *Runner) Stop(ctx context.Context, taskID string) error {
+	return r.StopWithin(ctx, taskID, r.cfg.StopGrace)
+}
+
+// StopWithin is Stop with grace between SIGTERM and SIGKILL instead of
+// StopGrace (self-fencing: the process must be gone by a deadline).
+func (r *Runner) StopWithin(ctx context.Context, taskID string, grace time.Duration) error {
 	s := r.slot(taskID)
 	s.op.Lock()
 	defer s.op.Unlock()
@@ -375,7 +381,7 @@ func (r *Runner) Stop(ctx context.Context, taskID string) error {
 	if cur == nil {
 		return nil
 	}
-	if err := r.stopProc(ctx, cur); err != nil {
+	if err := r.stopProc(ctx, cur, grace); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -388,7 +394,7 @@ func (r *Runner) Stop(ctx context.Context, taskID string) error {
 
 // stopProc stops a process and waits for its group to be gone. The caller
 // holds the slot's op lock.
-func (r *Runner) stopProc(ctx context.Context, pr *proc) error {
+func (r *Runner) stopProc(ctx context.Context, pr *proc, grace time.Duration) error {
 	r.mu.Lock()
 	live := pr.done != nil && !pr.exited
 	pr.stopping = pr.stopping || live
@@ -396,14 +402,14 @@ func (r *Runner) stopProc(ctx context.Context, pr *proc) error {
 	if !live {
 		return nil
 	}
-	r.cfg.Logf("task %s generation %d: stopping pid %d (SIGTERM, SIGKILL after %s)", pr.taskID, pr.gen, pr.pid, r.cfg.StopGrace)
+	r.cfg.Logf("task %s generation %d: stopping pid %d (SIGTERM, SIGKILL after %s)", pr.taskID, pr.gen, pr.pid, grace)
 	_ = termGroup(pr.pid)
-	grace := time.NewTimer(r.cfg.StopGrace)
-	defer grace.Stop()
+	graceT := time.NewTimer(grace)
+	defer graceT.Stop()
 	select {
 	case <-pr.done:
 		return nil
-	case <-grace.C:
+	case <-graceT.C:
 	case <-ctx.Done():
 	}
 	_ = killGroup(pr.pid)
@@ -569,7 +575,7 @@ func (r *Runner) Close(ctx context.Context) error {
 			cur := s.proc
 			r.mu.Unlock()
 			if cur != nil {
-				errs[i] = r.stopProc(ctx, cur)
+				errs[i] = r.stopProc(ctx, cur, r.cfg.StopGrace)
 			}
 		}()
 	}

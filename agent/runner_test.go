@@ -384,3 +384,48 @@ func TestTasksDieWithAgentReaper(t *testing.T) {
 		eventually(t, 5*time.Second, fmt.Sprintf("pid %d dies with its agent", p), func() bool { return !ProcessAlive(p) })
 	}
 }
+
+// TestReaperDeadline: the reaper SIGKILLs a task's group when its
+// self-fencing deadline passes, while the agent side stays quiet (as a
+// paused agent would); a deadline moved on in time, or cleared, spares it.
+func TestReaperDeadline(t *testing.T) {
+	rp, err := StartReaper([]string{os.Args[0]}, []string{helperEnv + "=reaper"}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rp.Close()
+	r, err := NewRunner(RunnerConfig{Dir: t.TempDir(), NodeID: "n1", Tracker: rp, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	start := func(id string) int {
+		t.Helper()
+		if _, err := r.Start(context.Background(), shTask(id, 1, "sleep 300 & wait")); err != nil {
+			t.Fatal(err)
+		}
+		return taskState(r, id).PID
+	}
+	fenced, moved, cleared := start("fenced/0"), start("moved/0"), start("cleared/0")
+	now := time.Now()
+	rp.Deadline(fenced, now.Add(300*time.Millisecond))
+	rp.Deadline(moved, now.Add(300*time.Millisecond))
+	rp.Deadline(cleared, now.Add(300*time.Millisecond))
+	rp.Deadline(moved, now.Add(time.Hour))
+	rp.Deadline(cleared, time.Time{})
+	eventually(t, 5*time.Second, "the fenced task is killed at its deadline", func() bool { return taskState(r, "fenced/0").State == StateFailed })
+	if st := taskState(r, "fenced/0"); st.ExitCode != exitCodeSignalBase+int32(syscall.SIGKILL) {
+		t.Errorf("fenced task: %+v; want killed by SIGKILL", st)
+	}
+	if time.Since(now) < 300*time.Millisecond {
+		t.Errorf("killed %s after the deadline was set; want at least 300ms", time.Since(now))
+	}
+	// The reaper checks every reaperDeadlineCheck: past the old deadline
+	// by several checks, the others still run.
+	time.Sleep(300*time.Millisecond + 5*reaperDeadlineCheck - time.Since(now))
+	for _, id := range []string{"moved/0", "cleared/0"} {
+		if st := taskState(r, id); st.State != StateRunning || !ProcessAlive(st.PID) {
+			t.Errorf("%s: %+v; want still running (its deadline was moved on or cleared)", id, st)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"time"
+
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -133,6 +135,10 @@ type Proof struct {
 	// verified against; its commit was checked against the validator set.
 	HeaderHeight int64
 	AppHash      []byte
+	// HeaderTime is that header's time (BFT time): the state at Height
+	// held at least until then, as the next block's changes bear that
+	// time.
+	HeaderTime time.Time
 }
 
 // ErrProofInvalid: a query answer did not verify.
@@ -225,7 +231,7 @@ func (c *Client) QueryProofAt(ctx context.Context, path string, height int64) (*
 	}
 	return &Proof{
 		Path: path, Key: r.Key, Value: value,
-		Height: r.Height, HeaderHeight: hh, AppHash: sh.AppHash,
+		Height: r.Height, HeaderHeight: hh, AppHash: sh.AppHash, HeaderTime: sh.Time,
 	}, nil
 }
 

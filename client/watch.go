@@ -70,6 +70,13 @@ type WatchOptions struct {
 	// out ends Watch with an error wrapping ErrProofInvalid. Delivery then
 	// waits for the next block's header.
 	Trust *Trust
+	// Progress, if set (and Trust is), is called after the events of each
+	// verified block were emitted, with the block's height and the time
+	// of the next header, which verified it: the state after that block
+	// held at least until then, since the next block's changes bear that
+	// time. Heights come in order without a gap from the first block
+	// Watch delivers (agent self-fencing, ADR 0021).
+	Progress func(height int64, heldUntil time.Time)
 }
 
 // Watch streams the application's events, block by block and in order,
@@ -100,7 +107,7 @@ func Watch(ctx context.Context, opts WatchOptions, emit func(WatchEvent) error) 
 	for i := 0; ; i++ {
 		url := opts.Nodes[i%len(opts.Nodes)]
 		started := time.Now()
-		err := watchOnce(ctx, url, opts.HealthInterval, opts.Trust, &last, emit, logf)
+		err := watchOnce(ctx, url, opts, &last, emit, logf)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -128,7 +135,8 @@ type emitError struct{ err error }
 
 func (e *emitError) Error() string { return e.err.Error() }
 
-func watchOnce(ctx context.Context, url string, health time.Duration, trust *Trust, last *int64, emit func(WatchEvent) error, logf func(string, ...any)) error {
+func watchOnce(ctx context.Context, url string, opts WatchOptions, last *int64, emit func(WatchEvent) error, logf func(string, ...any)) error {
+	health, trust := opts.HealthInterval, opts.Trust
 	c, err := rpchttp.New(url)
 	if err != nil {
 		return err
@@ -167,10 +175,14 @@ func watchOnce(ctx context.Context, url string, health time.Duration, trust *Tru
 	logf("watch: connected to %s at height %d", url, height)
 	catchUp := func(to int64) error {
 		for h := *last + 1; h <= to; h++ {
-			if err := deliverBlock(ctx, c, verify, h, emit); err != nil {
+			heldUntil, err := deliverBlock(ctx, c, verify, h, emit)
+			if err != nil {
 				return err
 			}
 			*last = h
+			if verify != nil && opts.Progress != nil {
+				opts.Progress(h, heldUntil)
+			}
 		}
 		return nil
 	}
@@ -203,16 +215,18 @@ func watchOnce(ctx context.Context, url string, health time.Duration, trust *Tru
 
 // deliverBlock reads one block's results, checks them when verify is not
 // nil (verifyBlock), and emits its app events: those of each transaction
-// in order, then those of the end-of-block pass.
-func deliverBlock(ctx context.Context, c *rpchttp.HTTP, verify *Client, height int64, emit func(WatchEvent) error) error {
+// in order, then those of the end-of-block pass. Verified, it returns the
+// time of the header that verified the block.
+func deliverBlock(ctx context.Context, c *rpchttp.HTTP, verify *Client, height int64, emit func(WatchEvent) error) (time.Time, error) {
 	res, err := c.BlockResults(ctx, &height)
 	if err != nil {
-		return fmt.Errorf("block results %d: %w", height, err)
+		return time.Time{}, fmt.Errorf("block results %d: %w", height, err)
 	}
+	var heldUntil time.Time
 	verified := verify != nil
 	if verified {
-		if err := verify.verifyBlock(ctx, height, res); err != nil {
-			return err
+		if heldUntil, err = verify.verifyBlock(ctx, height, res); err != nil {
+			return time.Time{}, err
 		}
 	}
 	for i, tx := range res.TxResults {
@@ -220,10 +234,10 @@ func deliverBlock(ctx context.Context, c *rpchttp.HTTP, verify *Client, height i
 			continue
 		}
 		if err := emitAll(height, i, tx.Events, verified, emit); err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
-	return emitAll(height, -1, res.FinalizeBlockEvents, verified, emit)
+	return heldUntil, emitAll(height, -1, res.FinalizeBlockEvents, verified, emit)
 }
 
 // verifyBlock checks block height's results against what headers cover:
@@ -233,34 +247,34 @@ func deliverBlock(ctx context.Context, c *rpchttp.HTTP, verify *Client, height i
 // (api.EventsDigest); the block info record, proven at height against the
 // same header's app hash, holds the digest of the begin and end passes'
 // events.
-func (c *Client) verifyBlock(ctx context.Context, height int64, res *ctypes.ResultBlockResults) error {
+func (c *Client) verifyBlock(ctx context.Context, height int64, res *ctypes.ResultBlockResults) (time.Time, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: block %d from %s: %s", ErrProofInvalid, height, c.node, fmt.Sprintf(format, args...))
 	}
 	sh, err := c.verifiedHeader(ctx, height+1)
 	if err != nil {
-		return fmt.Errorf("verify block %d: header %d: %w", height, height+1, err)
+		return time.Time{}, fmt.Errorf("verify block %d: header %d: %w", height, height+1, err)
 	}
 	if got := cmttypes.NewResults(res.TxResults).Hash(); !bytes.Equal(got, sh.LastResultsHash) {
-		return bad("its transaction results hash to %X; header %d's last_results_hash is %X", got, height+1, []byte(sh.LastResultsHash))
+		return time.Time{}, bad("its transaction results hash to %X; header %d's last_results_hash is %X", got, height+1, []byte(sh.LastResultsHash))
 	}
 	for i, tx := range res.TxResults {
 		if want := api.EventsDigest(eventData(tx.Events)); !bytes.Equal(tx.Data, want) {
-			return bad("the events of transaction %d do not match the digest its result carries", i)
+			return time.Time{}, bad("the events of transaction %d do not match the digest its result carries", i)
 		}
 	}
 	p, err := c.QueryProofAt(ctx, "/blockinfo", height)
 	if err != nil {
-		return fmt.Errorf("verify block %d: %w", height, err)
+		return time.Time{}, fmt.Errorf("verify block %d: %w", height, err)
 	}
 	var bi types.BlockInfo
 	if p.Value == nil || bi.Unmarshal(p.Value) != nil || bi.Height != height {
-		return bad("the proven block info record is not that of height %d", height)
+		return time.Time{}, bad("the proven block info record is not that of height %d", height)
 	}
 	if want := api.EventsDigest(eventData(res.FinalizeBlockEvents)); !bytes.Equal(bi.EventsDigest, want) {
-		return bad("its begin and end passes' events do not match the digest proven in the block info record")
+		return time.Time{}, bad("its begin and end passes' events do not match the digest proven in the block info record")
 	}
-	return nil
+	return sh.Time, nil
 }
 
 func eventData(evs []abcitypes.Event) []api.EventData {

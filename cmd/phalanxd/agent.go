@@ -28,6 +28,7 @@ func agentCmd() *cobra.Command {
 		fallbacks, labels                                        []string
 		cpu, memory                                              int64
 		syncInterval, hbInterval, stopGrace, commitTimeout       time.Duration
+		clockDrift                                               time.Duration
 		maxBackoff                                               time.Duration
 		noReaper                                                 bool
 		tf                                                       trustFlags
@@ -106,6 +107,7 @@ and exits; if it is killed, its tasks die with it. See docs/agent.md.`,
 				SyncInterval:      syncInterval,
 				HeartbeatInterval: hbInterval,
 				StopGrace:         stopGrace,
+				MaxClockDrift:     clockDrift,
 				CommitTimeout:     commitTimeout,
 				MaxBackoff:        maxBackoff,
 				Logf:              logger.Printf,
@@ -145,6 +147,7 @@ and exits; if it is killed, its tasks die with it. See docs/agent.md.`,
 	fl.DurationVar(&syncInterval, "sync-interval", agent.DefaultSyncInterval, "period of the placement query that backs up the event subscription")
 	fl.DurationVar(&hbInterval, "heartbeat-interval", 0, "heartbeat period (default: the chain's params.heartbeat_interval_ms)")
 	fl.DurationVar(&stopGrace, "stop-grace", agent.DefaultStopGrace, "time a stopped task gets between SIGTERM and SIGKILL")
+	fl.DurationVar(&clockDrift, "max-clock-drift", agent.DefaultMaxClockDrift, "bound on how far this machine's clock and the chain's block time may be apart; self-fencing stops a stop-first task 2x this before the chain may replace it")
 	fl.DurationVar(&commitTimeout, "commit-timeout", agent.DefaultCommitTimeout, "how long to follow a heartbeat (or the registration) until its block; the heartbeat loop does not wait for it")
 	fl.DurationVar(&maxBackoff, "max-backoff", agent.DefaultMaxBackoff, "longest pause between attempts while no validator answers")
 	fl.BoolVar(&noReaper, "no-reaper", false, "do not start the reaper process; then only a task's first process dies with a killed agent (Linux), not its children")
