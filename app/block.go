@@ -281,6 +281,7 @@ func (s *State) addTask(w *types.Workload, index uint32) {
 		Generation:    s.genFloor,
 	}
 	s.noteNewTask(t.Id)
+	s.inheritRemovedFence(t)
 	s.tasks[t.Id] = t
 	s.indexTask(t)
 	s.addPending(t)
@@ -298,6 +299,7 @@ func (s *State) removeTask(t *types.Task, reason string) Event {
 		}
 	}
 	ev := event(api.EventTaskEvicted, "task", t.Id, "node", t.Node, "reason", reason)
+	s.fenceOnRemove(t)
 	s.release(t)
 	if t.Node != "" {
 		removeFromSet(s.tasksByNode, t.Node, t.Id)

@@ -85,6 +85,10 @@ func (s *State) stoppedReported(n *types.Node, stopped []types.StoppedTask) int 
 			s.liftFence(t, "reported stopped")
 			lifted++
 		}
+		if rf := s.removedFences[st.TaskId]; rf != nil && rf.Node == n.Id && rf.Generation == st.Generation {
+			delete(s.removedFences, st.TaskId)
+			lifted++
+		}
 	}
 	return lifted
 }
@@ -98,6 +102,9 @@ func (s *State) fencesDue() {
 		}
 		if t := s.tasks[d.ID]; t != nil && t.FenceNode != "" && t.FenceUntilMs == d.AtMs {
 			s.liftFence(t, fmt.Sprintf("not reported stopped by t=%d (fence_timeout_ms %d): presumed stopped", d.AtMs, s.params.FenceTimeoutMs))
+		}
+		if rf := s.removedFences[d.ID]; rf != nil && rf.UntilMs == d.AtMs {
+			delete(s.removedFences, d.ID)
 		}
 	}
 	if s.fences.Len() > DeadlineQueueSlack*len(s.tasks)+1024 {
@@ -115,6 +122,9 @@ func (s *State) rebuildFences() {
 			s.fences.Push(health.Deadline{AtMs: t.FenceUntilMs, ID: t.Id})
 		}
 	}
+	for _, id := range sortedKeys(s.removedFences) {
+		s.fences.Push(health.Deadline{AtMs: s.removedFences[id].UntilMs, ID: id})
+	}
 }
 
 // unfenced is the part of a workload's pending list that may be placed.
@@ -127,6 +137,58 @@ func (s *State) unfenced(name string, list []*types.Task) []*types.Task {
 		if t.FenceNode == "" {
 			out = append(out, t)
 		}
+	}
+	return out
+}
+
+// Removed tasks (a workload deleted or scaled down) are fenced too: a
+// stop-first task removed while its process may still run leaves its
+// placement in removedFences, and a task created again under its id (the
+// workload re-created, or scaled up again) waits for it like an evicted
+// task's replacement: until the node reports that generation stopped, or
+// until the removal's time plus fence_timeout_ms.
+
+// fenceOnRemove records the fence task t leaves as it is removed: its own
+// placement, or the fence it was waiting on.
+func (s *State) fenceOnRemove(t *types.Task) {
+	if t.FenceNode != "" {
+		s.removedFences[t.Id] = &types.RemovedFence{TaskId: t.Id, Node: t.FenceNode, Generation: t.FenceGeneration, UntilMs: t.FenceUntilMs}
+		return // its deadline is queued already
+	}
+	timeout := s.params.FenceTimeoutMs
+	if timeout <= 0 || t.Node == "" || (t.State != types.TASK_ASSIGNED && t.State != types.TASK_RUNNING) {
+		return
+	}
+	if w := s.workloads[t.Workload]; w != nil && w.Spec.ReplaceOrder == api.StartFirst {
+		return
+	}
+	until := s.blockTimeMs + timeout
+	s.removedFences[t.Id] = &types.RemovedFence{TaskId: t.Id, Node: t.Node, Generation: t.Generation, UntilMs: until}
+	s.fences.Push(health.Deadline{AtMs: until, ID: t.Id})
+}
+
+// inheritRemovedFence gives a new task t the fence a removed task of its
+// id left, if it is still up.
+func (s *State) inheritRemovedFence(t *types.Task) {
+	rf := s.removedFences[t.Id]
+	if rf == nil {
+		return
+	}
+	delete(s.removedFences, t.Id)
+	t.FenceNode, t.FenceGeneration, t.FenceUntilMs = rf.Node, rf.Generation, rf.UntilMs
+	t.Generation = max(t.Generation, rf.Generation+1) // above the fence, as an evicted task is
+	s.fenced[t.Workload]++
+	t.Reason = fenceReason(t, "created again while the removed task of this id may still run")
+}
+
+// removedFenceList is removedFences sorted by task id, as stored.
+func (s *State) removedFenceList() []types.RemovedFence {
+	if len(s.removedFences) == 0 {
+		return nil
+	}
+	out := make([]types.RemovedFence, 0, len(s.removedFences))
+	for _, id := range sortedKeys(s.removedFences) {
+		out = append(out, *s.removedFences[id])
 	}
 	return out
 }

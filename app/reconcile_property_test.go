@@ -170,6 +170,11 @@ func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int
 				fencedBefore[id] = fenceAt{tk.FenceNode, tk.FenceGeneration, tk.FenceUntilMs}
 			}
 		}
+		// And the fences removed tasks left: a task created again under
+		// such an id in this block must wait for it too.
+		for id, rf := range a.removedFences {
+			fencedBefore[id] = fenceAt{rf.Node, rf.Generation, rf.UntilMs}
+		}
 		m.acked = map[string]bool{}
 		if h > 1 {
 			m.heartbeats(timeMs)

@@ -63,6 +63,10 @@ var recordTypes = []recordType{
 			s.blockTimeMs, s.clockMs, s.schedEpoch, s.genFloor = bi.TimeMs, bi.ClockMs, bi.SchedEpoch, bi.GenerationFloor
 			s.pacing.buckets, s.pacing.resumeAtMs = bi.ZoneBuckets, bi.EvictionsResumeAtMs
 			s.eventsDigest = bi.EventsDigest
+			for i := range bi.RemovedFences {
+				rf := bi.RemovedFences[i]
+				s.removedFences[rf.TaskId] = &rf
+			}
 			if bi.Height != s.height {
 				return "", fmt.Errorf("block info is for height %d, not %d", bi.Height, s.height)
 			}
@@ -70,7 +74,8 @@ var recordTypes = []recordType{
 		},
 		get: func(s *State, _ string) (marshaler, bool) {
 			return &types.BlockInfo{Height: s.height, TimeMs: s.blockTimeMs, ClockMs: s.clockMs, SchedEpoch: s.schedEpoch, GenerationFloor: s.genFloor,
-				ZoneBuckets: s.pacing.buckets, EvictionsResumeAtMs: s.pacing.resumeAtMs, EventsDigest: s.eventsDigest}, true
+				ZoneBuckets: s.pacing.buckets, EvictionsResumeAtMs: s.pacing.resumeAtMs, EventsDigest: s.eventsDigest,
+				RemovedFences: s.removedFenceList()}, true
 		},
 		path:  "blockinfo", // provable only: watch --verify checks the block's events against it
 		check: (*blockCheck).checkBlockInfo,

@@ -76,6 +76,9 @@ type State struct {
 	backoff      health.DeadlineQueue     // (next_attempt_at_ms, task id) of Failed tasks
 	fences       health.DeadlineQueue     // (fence_until_ms, task id) of fenced Pending tasks (fence.go)
 	fenced       map[string]int           // workload -> its fenced Pending tasks
+	// removedFences: the fences removed tasks left, by task id (fence.go;
+	// stored in the block info record).
+	removedFences map[string]*types.RemovedFence
 	rollouts     map[string]struct{}      // workloads with tasks of an older template
 	pacing       evictionPacing           // zones, eviction backlog, zone buckets (evict.go)
 
@@ -186,6 +189,7 @@ func newEmptyState(chainID string) *State {
 		workloadTasks: map[string][]*types.Task{},
 		pending:       map[string][]*types.Task{},
 		fenced:        map[string]int{},
+		removedFences: map[string]*types.RemovedFence{},
 		rollouts:      map[string]struct{}{},
 		pacing:        newEvictionPacing(),
 		evictNodes:    map[string]struct{}{},
