@@ -20,6 +20,9 @@ const (
 	ReasonMaxRestarts     = "max_restarts"
 	ReasonWorkloadDeleted = "workload_deleted"
 	ReasonUncordoned      = "uncordoned"
+	// ReasonNodeIneligible: a system workload's task removed because its
+	// node is cordoned, draining or no longer matches the constraints.
+	ReasonNodeIneligible = "node_ineligible"
 
 	ActionCreated = "created"
 	ActionUpdated = "updated"

@@ -56,6 +56,9 @@ const (
 	// MaxReplicasPerWorkload bounds WorkloadSpec.replicas (and the
 	// max_per_node, max_per_domain, max_unavailable and max_skew bounds).
 	MaxReplicasPerWorkload = 1000
+	// MaxTaskIndex bounds a task's index: a system workload has one task
+	// per eligible node, so its indexes go up to MaxNodes.
+	MaxTaskIndex = MaxNodes
 	// MaxCommandLen bounds WorkloadSpec.command.
 	MaxCommandLen = 1024
 	// MaxArgs and MaxArgLen bound WorkloadSpec.args.

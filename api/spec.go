@@ -26,9 +26,10 @@ type SpecView struct {
 	Priority       int32             `json:"priority"`
 	MaxSkew        uint32            `json:"max_skew"`
 	Rank           string            `json:"rank"`
-	// Type is "service" (the default: runs until stopped) or "batch" (each
-	// task runs once to completion). A batch has completions tasks (its
-	// replicas), at most parallelism of them placed at once (0: all).
+	// Type is "service" (the default: runs until stopped), "batch" (each
+	// task runs once to completion) or "system" (one task on every
+	// eligible node). A batch has completions tasks (its replicas), at
+	// most parallelism of them placed at once (0: all).
 	Type        string `json:"type"`
 	Completions uint32 `json:"completions"`
 	Parallelism uint32 `json:"parallelism"`
@@ -49,6 +50,10 @@ const (
 const (
 	TypeService = "service"
 	TypeBatch   = "batch"
+	// TypeSystem runs one task on every eligible node: schedulable (not
+	// cordoned or draining) and matching the constraints. Its tasks are
+	// created and removed with the nodes; replicas is not set.
+	TypeSystem = "system"
 )
 
 // ResourcesView is the JSON form of types.Resources.

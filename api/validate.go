@@ -191,8 +191,8 @@ func ParseTaskID(id string) (workload string, index uint32, err error) {
 		return "", 0, err
 	}
 	n, perr := strconv.ParseUint(idx, 10, 32)
-	if perr != nil || n >= MaxReplicasPerWorkload || strconv.FormatUint(n, 10) != idx {
-		return "", 0, invalid("task id %q: index %q is not a number in 0..%d", id, idx, MaxReplicasPerWorkload-1)
+	if perr != nil || n >= MaxTaskIndex || strconv.FormatUint(n, 10) != idx {
+		return "", 0, invalid("task id %q: index %q is not a number in 0..%d", id, idx, MaxTaskIndex-1)
 	}
 	return w, uint32(n), nil
 }
@@ -559,8 +559,17 @@ func ValidateWorkloadSpec(s *types.WorkloadSpec) error {
 		if s.Parallelism > s.Replicas {
 			return invalid("batch workload %s: parallelism %d is above completions %d; want 0 (all at once) to %d", s.Name, s.Parallelism, s.Replicas, s.Replicas)
 		}
+	case TypeSystem:
+		switch {
+		case s.Replicas != 0:
+			return invalid("system workload %s: replicas %d; a system workload runs one task on every eligible node: leave replicas out", s.Name, s.Replicas)
+		case s.Parallelism != 0:
+			return invalid("workload %s: parallelism %d applies to type batch", s.Name, s.Parallelism)
+		case s.SpreadKey != "" || s.MaxPerDomain != 0 || s.MaxSkew != 0 || s.MaxPerNode != 0:
+			return invalid("system workload %s: spread_key, max_per_domain, max_skew and max_per_node do not apply: it runs one task on every eligible node", s.Name)
+		}
 	default:
-		return invalid("workload %s: type %q; want %q (written \"\" in a transaction) or %q", s.Name, s.Type, TypeService, TypeBatch)
+		return invalid("workload %s: type %q; want %q (written \"\" in a transaction), %q or %q", s.Name, s.Type, TypeService, TypeBatch, TypeSystem)
 	}
 	return nil
 }

@@ -160,6 +160,8 @@ type TaskView struct {
 	// AvoidNode: the node the task used up its restarts on; the next
 	// placement goes there only if no other node fits.
 	AvoidNode string `json:"avoid_node"`
+	// PinNode: the only node the task runs on (a system workload's task).
+	PinNode string `json:"pin_node,omitempty"`
 	// Resources the task holds while placed (those of its spec_version).
 	Resources ResourcesView `json:"resources"`
 	// Fence: while Pending after an eviction, the placement that must stop
@@ -466,6 +468,7 @@ func TaskRecordView(t *types.Task) TaskView {
 		CreatedHeight:  t.CreatedHeight,
 		SpecVersion:    t.SpecVersion,
 		AvoidNode:      t.AvoidNode,
+		PinNode:        t.PinNode,
 		Resources:      resourcesView(t.Resources),
 	}
 }

@@ -147,6 +147,7 @@ func (s *State) EndBlock() EndBlockResult {
 	var events []Event
 	events = append(events, s.attestPass()...)      // 1 (attest.go, then the deadlines)
 	events = append(events, s.expireDeadlines()...) // 1
+	events = append(events, s.systemPass()...)      // 2 (system.go: before a drain's evictions)
 	events = append(events, s.evictFromNodes()...)  // 2
 	events = append(events, s.restartDue()...)      // 3
 	events = append(events, s.rollOut()...)         // 4
@@ -269,8 +270,9 @@ func (s *State) evictTask(t *types.Task, reason string) []Event {
 	return events
 }
 
-// addTask creates task {workload}/{index} in Pending.
-func (s *State) addTask(w *types.Workload, index uint32) {
+// addTask creates task {workload}/{index} in Pending, pinned to node pin
+// if it is not "" (a system workload's task).
+func (s *State) addTask(w *types.Workload, index uint32, pin string) {
 	t := &types.Task{
 		Id:            fmt.Sprintf("%s/%d", w.Spec.Name, index),
 		Workload:      w.Spec.Name,
@@ -279,6 +281,7 @@ func (s *State) addTask(w *types.Workload, index uint32) {
 		CreatedHeight: s.height,
 		SpecVersion:   w.Version,
 		Generation:    s.genFloor,
+		PinNode:       pin,
 	}
 	s.noteNewTask(t.Id)
 	s.inheritRemovedFence(t)
@@ -327,10 +330,23 @@ func (s *State) removeTask(t *types.Task, reason string) Event {
 }
 
 // tasksOf returns a workload's tasks in index order. The slice is the
-// index itself: callers must not modify it, and must copy it to remove
-// tasks while iterating.
+// index itself (a copy without the holes of a system workload's list):
+// callers must not modify it, and must copy it to remove tasks while
+// iterating.
 func (s *State) tasksOf(workload string) []*types.Task {
-	return s.workloadTasks[workload]
+	list := s.workloadTasks[workload]
+	for i, t := range list {
+		if t == nil { // a system workload's list has holes: skip them
+			out := append(make([]*types.Task, 0, len(list)), list[:i]...)
+			for _, t := range list[i+1:] {
+				if t != nil {
+					out = append(out, t)
+				}
+			}
+			return out
+		}
+	}
+	return list
 }
 
 // tasksOn returns the tasks placed on a node in id order.

@@ -359,7 +359,7 @@ func (c *blockCheck) checkTask(id string) error {
 		if list := s.workloadTasks[name]; int(index) < len(list) && list[index] != nil {
 			return fmt.Errorf("task %s was removed, but index %d of workload %s's task list still holds a task", id, index, name)
 		}
-		if w := s.workloads[name]; w != nil && index < w.Spec.Replicas {
+		if w := s.workloads[name]; w != nil && w.Spec.Type != api.TypeSystem && index < w.Spec.Replicas {
 			return fmt.Errorf("task %s was removed, but workload %s still has replicas %d", id, name, w.Spec.Replicas)
 		}
 		if gen, ok := s.startGen(name, index); ok && gen > s.genFloor {
@@ -375,8 +375,8 @@ func (c *blockCheck) checkTask(id string) error {
 	if w == nil {
 		return fmt.Errorf("task %s: workload %s does not exist", id, t.Workload)
 	}
-	if t.Index >= w.Spec.Replicas {
-		return fmt.Errorf("task %s: index %d, but workload %s has replicas %d", id, t.Index, t.Workload, w.Spec.Replicas)
+	if err := taskSlotValid(w, t); err != nil {
+		return err
 	}
 	// A fence (fence.go) is an evicted placement: only a Pending task has
 	// one, of a lower generation, on a node other than its own (it has none).
@@ -520,8 +520,8 @@ func (c *blockCheck) checkWorkload(name string) error {
 	if w.Spec.Name != name {
 		return fmt.Errorf("workload %s: stored under %s but its name is %s", name, name, w.Spec.Name)
 	}
-	if got := len(s.workloadTasks[name]); got != int(w.Spec.Replicas) {
-		return fmt.Errorf("workload %s: %d tasks indexed; replicas is %d", name, got, w.Spec.Replicas)
+	if err := s.taskListValid(w); err != nil {
+		return err
 	}
 	if w.TemplateVersion > w.Version || w.UnplaceableEpoch > s.schedEpoch {
 		return fmt.Errorf("workload %s: template_version %d (version %d), unplaceable_epoch %d (epoch %d)",
@@ -531,7 +531,7 @@ func (c *blockCheck) checkWorkload(name string) error {
 	// workload); a service has none (its exits are restarted).
 	completed := 0
 	for _, t := range s.workloadTasks[name] {
-		if t.State == types.TASK_COMPLETED {
+		if t != nil && t.State == types.TASK_COMPLETED {
 			completed++
 		}
 	}
@@ -716,6 +716,58 @@ func (c *blockCheck) checkRemovedNode(id string) error {
 		return fmt.Errorf("node %s was removed, but it is in the eviction backlog (%v) or marked (%v)", id, inBacklog, marked)
 	case s.reports[id] != nil:
 		return fmt.Errorf("node %s was removed, but its reports record is left", id)
+	}
+	return nil
+}
+
+// taskSlotValid checks a task's index and pin against its workload: a
+// system workload's tasks are pinned (any index), the others' are not and
+// have an index below replicas.
+func taskSlotValid(w *types.Workload, t *types.Task) error {
+	if w.Spec.Type == api.TypeSystem {
+		if t.PinNode == "" {
+			return fmt.Errorf("task %s of system workload %s is pinned to no node", t.Id, w.Spec.Name)
+		}
+		return nil
+	}
+	if t.PinNode != "" {
+		return fmt.Errorf("task %s of %s workload %s is pinned to node %s", t.Id, typeName(w.Spec.Type), w.Spec.Name, t.PinNode)
+	}
+	if t.Index >= w.Spec.Replicas {
+		return fmt.Errorf("task %s: index %d, but workload %s has replicas %d", t.Id, t.Index, w.Spec.Name, w.Spec.Replicas)
+	}
+	return nil
+}
+
+// taskListValid checks the shape of a workload's task list: replicas
+// entries without a hole, or, for a system workload, holes allowed but
+// none at the end and at most one task per node.
+func (s *State) taskListValid(w *types.Workload) error {
+	name := w.Spec.Name
+	list := s.workloadTasks[name]
+	if w.Spec.Type != api.TypeSystem {
+		if len(list) != int(w.Spec.Replicas) {
+			return fmt.Errorf("workload %s: %d tasks indexed; replicas is %d", name, len(list), w.Spec.Replicas)
+		}
+		for i, t := range list {
+			if t == nil {
+				return fmt.Errorf("workload %s: no task at index %d of %d", name, i, len(list))
+			}
+		}
+		return nil
+	}
+	if n := len(list); n > 0 && list[n-1] == nil {
+		return fmt.Errorf("system workload %s: its task list ends with a hole at index %d", name, n-1)
+	}
+	on := map[string]string{}
+	for _, t := range list {
+		if t == nil {
+			continue
+		}
+		if other, dup := on[t.PinNode]; dup {
+			return fmt.Errorf("system workload %s: tasks %s and %s are both pinned to node %s", name, other, t.Id, t.PinNode)
+		}
+		on[t.PinNode] = t.Id
 	}
 	return nil
 }

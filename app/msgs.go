@@ -107,6 +107,7 @@ func (s *State) registerNode(m *types.RegisterNode) ([]Event, string, error) {
 	s.nodeList[i] = n
 	s.nodeByKey[string(n.PubKey)] = n.Id
 	s.zoneNodeAdded(n)
+	s.markSystemNode(n.Id)
 	s.bumpEpoch() // a new Ready node
 	s.setDeadlines(n)
 	s.touchNode(n)
@@ -256,8 +257,12 @@ func (s *State) createWorkload(spec types.WorkloadSpec) ([]Event, string, error)
 	w := &types.Workload{Spec: spec, CreatedHeight: s.height, Version: 1, TemplateVersion: 1}
 	s.workloads[spec.Name] = w
 	s.touchWorkload(w)
+	if spec.Type == api.TypeSystem {
+		s.systemCount++
+		s.systemWorkloads[spec.Name] = struct{}{} // its tasks come in the system pass
+	}
 	for i := uint32(0); i < spec.Replicas; i++ {
-		s.addTask(w, i)
+		s.addTask(w, i, "")
 	}
 	ev := event(api.EventWorkload, "name", spec.Name, "action", api.ActionCreated)
 	return []Event{ev}, fmt.Sprintf("workload %s created with %d tasks", spec.Name, spec.Replicas), nil
@@ -284,10 +289,16 @@ func (s *State) updateWorkload(spec types.WorkloadSpec) ([]Event, string, error)
 	newTemplate := templateChanged(&w.Spec, &spec)
 
 	var events []Event
-	// Scale down: remove the highest indexes first.
-	tasks := append([]*types.Task(nil), s.tasksOf(spec.Name)...)
-	for i := len(tasks) - 1; i >= 0 && tasks[i].Index >= newReplicas; i-- {
-		events = append(events, s.removeTask(tasks[i], api.ReasonScaledDown))
+	// Scale down: remove the highest indexes first. (A system workload
+	// has no replicas: the system pass matches its tasks to the nodes its
+	// new constraints admit.)
+	if spec.Type == api.TypeSystem {
+		s.systemWorkloads[spec.Name] = struct{}{}
+	} else {
+		tasks := append([]*types.Task(nil), s.tasksOf(spec.Name)...)
+		for i := len(tasks) - 1; i >= 0 && tasks[i].Index >= newReplicas; i-- {
+			events = append(events, s.removeTask(tasks[i], api.ReasonScaledDown))
+		}
 	}
 	w.Spec = spec
 	w.Version++
@@ -307,7 +318,7 @@ func (s *State) updateWorkload(spec types.WorkloadSpec) ([]Event, string, error)
 		s.rollDirty[spec.Name] = struct{}{} // replicas and so min_available changed
 	}
 	for i := oldReplicas; i < newReplicas; i++ {
-		s.addTask(w, i)
+		s.addTask(w, i, "")
 	}
 	events = append(events, event(api.EventWorkload, "name", spec.Name, "action", api.ActionUpdated))
 	events = append(events, s.batchUpdated(w)...)
@@ -326,6 +337,10 @@ func (s *State) deleteWorkload(name string) ([]Event, string, error) {
 	}
 	delete(s.rollouts, name)
 	delete(s.rollDirty, name)
+	if w.Spec.Type == api.TypeSystem {
+		s.systemCount--
+		delete(s.systemWorkloads, name)
+	}
 	delete(s.workloads, name)
 	s.touchWorkload(w)
 	events = append(events, event(api.EventWorkload, "name", name, "action", api.ActionDeleted))
@@ -350,6 +365,7 @@ func (s *State) cordon(m *types.CordonNode) ([]Event, string, error) {
 	}
 	n.Cordoned = true
 	n.Reason = cordonReason("cordoned", m.Reason)
+	s.markSystemNode(n.Id)
 	s.touchNode(n)
 	s.bumpEpoch() // its domain may stop holding max_skew
 	return nil, fmt.Sprintf("node %s cordoned", n.Id), nil
@@ -373,6 +389,7 @@ func (s *State) uncordon(m *types.UncordonNode) ([]Event, string, error) {
 	}
 	n.Cordoned, n.Draining = false, false
 	n.Reason = api.ReasonUncordoned
+	s.markSystemNode(n.Id)
 	s.bumpEpoch()
 	s.markEvict(n) // a draining node's remaining tasks stay
 	log := fmt.Sprintf("node %s uncordoned", n.Id)
@@ -405,6 +422,7 @@ func (s *State) drain(m *types.DrainNode) ([]Event, string, error) {
 	}
 	n.Cordoned, n.Draining = true, true
 	n.Reason = cordonReason("draining", m.Reason)
+	s.markSystemNode(n.Id)
 	s.touchNode(n)
 	s.bumpEpoch()
 	s.markEvict(n)
@@ -562,6 +580,7 @@ func (s *State) removeNode(m *types.RemoveNode) ([]Event, string, error) {
 		delete(s.pacing.backlog, n.Id)
 	}
 	delete(s.evictNodes, n.Id)
+	s.markSystemNode(n.Id)
 	s.zoneNodeRemoved(n)
 	delete(s.nodes, n.Id)
 	i := sort.SearchStrings(s.nodeIDs, n.Id)

@@ -90,7 +90,7 @@ func (s *State) workloadView(w *types.Workload) api.WorkloadView {
 		v.Unschedulable = u
 	}
 	if _, ok := s.rollouts[w.Spec.Name]; ok {
-		v.Rollout = &api.RolloutView{TemplateVersion: w.TemplateVersion, MinAvailable: minAvailable(w)}
+		v.Rollout = &api.RolloutView{TemplateVersion: w.TemplateVersion, MinAvailable: s.minAvailable(w)}
 	}
 	for _, t := range s.tasksOf(w.Spec.Name) {
 		if r := v.Rollout; r != nil {
@@ -117,6 +117,9 @@ func (s *State) workloadView(w *types.Workload) api.WorkloadView {
 		case types.TASK_COMPLETED:
 			v.Completed++
 		}
+	}
+	if w.Spec.Type == api.TypeSystem {
+		v.Replicas = uint32(len(v.Tasks)) // one per eligible node
 	}
 	if w.Spec.Type == api.TypeBatch {
 		status := w.Status

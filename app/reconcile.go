@@ -223,8 +223,12 @@ func outdated(w *types.Workload, t *types.Task) bool {
 // minAvailable is how many tasks of w a rolling update keeps Running:
 // replicas - max_unavailable, where max_unavailable 0 counts as 1 (there
 // is no surge: without taking one task down a rollout could not start).
-func minAvailable(w *types.Workload) int {
-	return int(w.Spec.Replicas) - int(min(max(w.Spec.MaxUnavailable, 1), w.Spec.Replicas))
+func (s *State) minAvailable(w *types.Workload) int {
+	replicas := w.Spec.Replicas
+	if w.Spec.Type == api.TypeSystem {
+		replicas = uint32(len(s.tasksOf(w.Spec.Name))) // one per eligible node
+	}
+	return int(replicas) - int(min(max(w.Spec.MaxUnavailable, 1), replicas))
 }
 
 // rollOut is step 4: for each rolling workload whose tasks changed in this
@@ -272,7 +276,7 @@ func (s *State) rollStep(w *types.Workload) []Event {
 		events = append(events, s.evictTask(t, api.ReasonRollingUpdate)...)
 		s.lastPass.Replaced++
 	}
-	budget := available - minAvailable(w)
+	budget := available - s.minAvailable(w)
 	for i := 0; i < budget && i < len(up); i++ {
 		events = append(events, s.evictTask(up[i], api.ReasonRollingUpdate)...)
 		s.lastPass.Replaced++
@@ -325,7 +329,7 @@ func (c clusterView) Workload(name string) *types.WorkloadSpec {
 func (c clusterView) TaskNodes(workload string) []string {
 	var out []string
 	for _, t := range c.s.workloadTasks[workload] {
-		if taskActive(t) {
+		if t != nil && taskActive(t) {
 			out = append(out, t.Node)
 		}
 	}
@@ -368,7 +372,14 @@ func (s *State) placePending() []Event {
 	var unplaced []string
 	why := map[string]string{}
 	for _, u := range res.Unplaced {
-		name := s.tasks[u.Task].Workload
+		t := s.tasks[u.Task]
+		if t.PinNode != "" {
+			// Pinned (system.go): its own node's explanation; the
+			// workload's other tasks have other nodes, so it is not parked.
+			s.setTaskReason(t, truncateReason(u.Why.String()))
+			continue
+		}
+		name := t.Workload
 		if _, ok := why[name]; !ok {
 			why[name] = truncateReason(u.Why.String())
 			unplaced = append(unplaced, name)
@@ -457,6 +468,9 @@ func (s *State) placementQueue(limit int) (reqs []scheduler.TaskRequest, cut boo
 		// Fenced tasks wait for their old generation to stop (fence.go);
 		// a batch places at most its parallelism, a failed one nothing.
 		list := s.unfenced(name, s.pending[name])
+		if w.Spec.Type == api.TypeSystem {
+			list = s.pinnedMayFit(list)
+		}
 		if room := s.batchRoom(w, len(list)); room > 0 {
 			q.heads = append(q.heads, mergeHead{prio: w.Spec.Priority, list: list[:room]})
 		}
@@ -472,7 +486,7 @@ func (s *State) placementQueue(limit int) (reqs []scheduler.TaskRequest, cut boo
 			}
 		}
 		t := h.list[h.next]
-		reqs = append(reqs, scheduler.TaskRequest{Task: t.Id, Workload: t.Workload, Avoid: t.AvoidNode})
+		reqs = append(reqs, scheduler.TaskRequest{Task: t.Id, Workload: t.Workload, Avoid: t.AvoidNode, Pin: t.PinNode})
 		h.next++
 		if h.next == len(h.list) || h.next == limit {
 			heap.Pop(q)

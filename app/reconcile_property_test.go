@@ -49,7 +49,7 @@ import (
 //     and hand back byte-identical TakeChanges; the second is rebuilt from
 //     its records (LoadState) every few heights and goes on identically.
 func TestReconcileProperties(t *testing.T) {
-	seeds := []int64{1, 2, 3, time.Now().UnixNano()}
+	seeds := []int64{1, 2, 3, 4, time.Now().UnixNano()}
 	if *seedFlag != 0 {
 		seeds = []int64{*seedFlag}
 	}
@@ -73,7 +73,7 @@ func TestReconcileProperties(t *testing.T) {
 	// less than it seems.
 	for _, what := range []string{"placed", "evicted/node_down", "evicted/drain", "evicted/rolling_update", "evicted/max_restarts",
 		"restart-in-place", "rolling-running-replaced", "task_stop", "unschedulable", "complete-pass-checked",
-		"eviction_deferred", "eviction-cap-reached", "zone_status", "admitted-while-others-wait"} {
+		"eviction_deferred", "eviction-cap-reached", "zone_status", "admitted-while-others-wait", "evicted/node_ineligible"} {
 		if total[what] == 0 {
 			t.Errorf("the simulation never produced %q", what)
 		}
@@ -320,7 +320,7 @@ func (m *rsSim) heartbeats(timeMs int64) {
 	}
 }
 
-var rsWorkloads = []string{"api", "batch", "db", "etl", "web", "zk"}
+var rsWorkloads = []string{"api", "batch", "db", "etl", "web", "zk", "daemon"}
 
 func (m *rsSim) randomSpec(name string) types.WorkloadSpec {
 	r := m.rng
@@ -343,6 +343,10 @@ func (m *rsSim) randomSpec(name string) types.WorkloadSpec {
 	}
 	if r.Intn(4) == 0 {
 		spec.Rank = api.RankSpread
+	}
+	if name == "daemon" { // a system workload: one task per eligible node
+		spec.Type, spec.Replicas = api.TypeSystem, 0
+		spec.MaxPerNode, spec.SpreadKey, spec.MaxPerDomain, spec.MaxSkew = 0, "", 0, 0
 	}
 	return spec
 }
@@ -393,7 +397,9 @@ func (m *rsSim) operate(h int64) {
 		case 1:
 			spec.Resources.CpuMillis = 250 * (1 + r.Int63n(8))
 		default:
-			spec.Replicas = uint32(r.Intn(9))
+			if spec.Type != api.TypeSystem {
+				spec.Replicas = uint32(r.Intn(9))
+			}
 		}
 		spec.MaxUnavailable = uint32(r.Intn(4))
 		m.add("ops", &types.TxBody{Msg: &types.TxBody_UpdateWorkload{UpdateWorkload: &types.UpdateWorkload{Spec: spec}}})
@@ -528,8 +534,8 @@ func (m *rsSim) check(h int64, events []Event, runningBefore map[string]bool) {
 		}
 	}
 	for _, name := range sortedKeys(replaced) {
-		if w := s.workloads[name]; w != nil && replaced[name] > max(0, running[name]-minAvailable(w)) {
-			t.Fatalf("height %d: the rolling update of %s replaced %d Running tasks of %d; min_available %d", h, name, replaced[name], running[name], minAvailable(w))
+		if w := s.workloads[name]; w != nil && replaced[name] > max(0, running[name]-s.minAvailable(w)) {
+			t.Fatalf("height %d: the rolling update of %s replaced %d Running tasks of %d; min_available %d", h, name, replaced[name], running[name], s.minAvailable(w))
 		}
 		m.stats["rolling-running-replaced"] += replaced[name]
 	}
@@ -541,6 +547,15 @@ func (m *rsSim) check(h int64, events []Event, runningBefore map[string]bool) {
 		for _, name := range sortedKeys(s.pending) {
 			if len(s.unfenced(name, s.pending[name])) == 0 {
 				continue // its tasks wait for their old generations to stop
+			}
+			if w := s.workloads[name]; w.Spec.Type == api.TypeSystem {
+				// Pinned: each task fits on its own node or nowhere.
+				for _, task := range s.unfenced(name, s.pending[name]) {
+					if n := s.nodes[task.PinNode]; n != nil && m.fits(name, n) == "" {
+						t.Fatalf("height %d: system task %s (reason %q) fits on its node %s, and the pass (%+v) placed nothing more", h, task.Id, task.Reason, n.Id, p)
+					}
+				}
+				continue
 			}
 			for _, id := range s.nodeIDs {
 				if why := m.fits(name, s.nodes[id]); why == "" {

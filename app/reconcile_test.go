@@ -53,7 +53,7 @@ func TestPlacementQueue(t *testing.T) {
 		w := &types.Workload{Spec: types.WorkloadSpec{Name: name, Replicas: replicas, Priority: prio}, Version: 1, TemplateVersion: 1}
 		s.workloads[name] = w
 		for i := uint32(0); i < replicas; i++ {
-			s.addTask(w, i)
+			s.addTask(w, i, "")
 		}
 	}
 	add("b", 0, 2)

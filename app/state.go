@@ -79,6 +79,11 @@ type State struct {
 	// removedFences: the fences removed tasks left, by task id (fence.go;
 	// stored in the block info record).
 	removedFences map[string]*types.RemovedFence
+	// System workloads (system.go): how many exist, and what the block
+	// marked for the system pass.
+	systemCount     int
+	systemNodes     map[string]struct{}
+	systemWorkloads map[string]struct{}
 	rollouts     map[string]struct{}      // workloads with tasks of an older template
 	pacing       evictionPacing           // zones, eviction backlog, zone buckets (evict.go)
 
@@ -190,6 +195,8 @@ func newEmptyState(chainID string) *State {
 		pending:       map[string][]*types.Task{},
 		fenced:        map[string]int{},
 		removedFences: map[string]*types.RemovedFence{},
+		systemNodes:   map[string]struct{}{},
+		systemWorkloads: map[string]struct{}{},
 		rollouts:      map[string]struct{}{},
 		pacing:        newEvictionPacing(),
 		evictNodes:    map[string]struct{}{},
@@ -348,6 +355,12 @@ func (s *State) rebuildIndexes() {
 	for _, id := range s.taskIDs() {
 		s.indexTask(s.tasks[id])
 	}
+	s.systemCount = 0
+	for _, name := range sortedKeys(s.workloads) {
+		if s.workloads[name].Spec.Type == api.TypeSystem {
+			s.systemCount++
+		}
+	}
 	s.rebuildReconcileIndexes()
 	for _, key := range s.accountKeys() {
 		a := s.accounts[key]
@@ -423,8 +436,11 @@ func (s *State) verify() error {
 		if w == nil {
 			return fmt.Errorf("task %s: workload %q does not exist", id, t.Workload)
 		}
-		if t.Id != fmt.Sprintf("%s/%d", t.Workload, t.Index) || t.Index >= w.Spec.Replicas {
-			return fmt.Errorf("task %s: id, workload %s and index %d (replicas %d) disagree", id, t.Workload, t.Index, w.Spec.Replicas)
+		if t.Id != fmt.Sprintf("%s/%d", t.Workload, t.Index) {
+			return fmt.Errorf("task %s: id, workload %s and index %d disagree", id, t.Workload, t.Index)
+		}
+		if err := taskSlotValid(w, t); err != nil {
+			return err
 		}
 		if !placementConsistent(t) {
 			return fmt.Errorf("task %s: state %s with node %q", id, api.TaskStateName(t.State), t.Node)
@@ -446,12 +462,11 @@ func (s *State) verify() error {
 		return fmt.Errorf("state exceeds its limits: %d tasks, %d nodes, %d workloads", total, len(s.nodes), len(s.workloads))
 	}
 	for _, name := range sortedKeys(s.workloads) {
-		list := s.workloadTasks[name]
-		if got, want := len(list), int(s.workloads[name].Spec.Replicas); got != want {
-			return fmt.Errorf("workload %s has %d tasks; replicas is %d", name, got, want)
+		if err := s.taskListValid(s.workloads[name]); err != nil {
+			return err
 		}
-		for i, t := range list {
-			if t == nil || t.Index != uint32(i) || s.tasks[t.Id] != t {
+		for i, t := range s.workloadTasks[name] {
+			if t != nil && (t.Index != uint32(i) || s.tasks[t.Id] != t) {
 				return fmt.Errorf("workload %s: task index %d is not its task", name, i)
 			}
 		}

@@ -52,6 +52,10 @@ type TaskRequest struct {
 	// it (the task used up its restarts there); "" for none. A soft
 	// preference: it ranks, it never filters.
 	Avoid string
+	// Pin names the only node the task may run on (a system workload's
+	// task, one per node); "" for none. The node's checks still apply:
+	// ready, schedulable, constraints, max_per_node, resources.
+	Pin string
 }
 
 // Placement is a task placed on a node.
@@ -102,6 +106,17 @@ func Place(c Cluster, blockHash []byte, tasks []TaskRequest, limit int) Result {
 			break
 		}
 		w := p.plan(t.Workload)
+		if t.Pin != "" {
+			scans++
+			node, why := p.pinned(w, t.Pin)
+			if node < 0 {
+				res.Unplaced = append(res.Unplaced, Unplaced{Task: t.Task, Why: why})
+				continue
+			}
+			p.commitPinned(w, node)
+			res.Placed = append(res.Placed, Placement{Task: t.Task, Node: p.nodes[node].Id})
+			continue
+		}
 		if w.unplaceable != nil {
 			// Capacity only shrinks and the workload's counts do not
 			// move within a call: what fitted nowhere still does not.
@@ -155,6 +170,10 @@ type placer struct {
 	// (commit updates them all).
 	requests map[[2]int64]*request
 	indexes  []*scoreIndex
+	// pinnedOn: the nodes this call placed pinned tasks of a scanned
+	// (spread) workload on, for max_per_node (an indexed plan counts them
+	// in its own placed list).
+	pinnedOn map[string][]int32
 }
 
 func newPlacer(c Cluster, blockHash []byte) *placer {
@@ -426,6 +445,75 @@ func (p *placer) commit(w *plan, i int32, s *slot) {
 		}
 		w.indexed.placed = append(w.indexed.placed, i)
 	}
+	for _, x := range p.indexes {
+		x.update(i)
+	}
+}
+
+// pinned checks the one node a pinned task may take: its index, or -1 and
+// why not (an explanation over that one node).
+func (p *placer) pinned(w *plan, id string) (int32, Explanation) {
+	i := p.nodeIndex(id)
+	if i < 0 {
+		return -1, Explanation{Nodes: 0, Filtered: Filtered{}}
+	}
+	r := (readyChecker{}).check(p.nodes[i])
+	if r == fits && len(w.spec.Constraints) > 0 {
+		r = (constraintChecker{w.spec.Constraints}).check(p.nodes[i])
+	}
+	if r == fits && w.spec.MaxPerNode > 0 {
+		var on uint32
+		if w.indexed != nil {
+			on = w.indexed.onNode[int32(i)] // the cluster's and this call's
+		} else {
+			for _, n := range p.c.TaskNodes(w.spec.Name) {
+				if n == id {
+					on++
+				}
+			}
+			for _, x := range p.pinnedOn[w.spec.Name] {
+				if x == int32(i) {
+					on++
+				}
+			}
+		}
+		r = maxPerNodeChecker{w.spec.MaxPerNode}.check(&slot{node: int32(i), onNode: on})
+	}
+	if r == fits {
+		r = resourcesChecker{w.spec.Resources.CpuMillis, w.spec.Resources.MemoryMb, p.res}.check(&slot{node: int32(i)})
+	}
+	if r != fits {
+		var c reasonCounts
+		c[r]++
+		return -1, Explanation{Nodes: 1, Filtered: c.filtered()}
+	}
+	return int32(i), Explanation{}
+}
+
+// commitPinned records a pinned placement on node i: the node's
+// resources, and the workload's counts if a later unpinned task of it
+// reads them.
+func (p *placer) commitPinned(w *plan, i int32) {
+	if w.indexed != nil {
+		p.commit(w, i, nil)
+		return
+	}
+	r := &p.res[i]
+	r.cpuAlloc += w.spec.Resources.CpuMillis
+	r.memAlloc += w.spec.Resources.MemoryMb
+	for k := range w.slots {
+		if w.slots[k].node == i {
+			w.slots[k].onNode++
+			if w.domains != nil {
+				w.domains.count[w.slots[k].domain]++
+				w.domains.updateMin()
+			}
+		}
+	}
+	if p.pinnedOn == nil {
+		p.pinnedOn = map[string][]int32{}
+	}
+	p.pinnedOn[w.spec.Name] = append(p.pinnedOn[w.spec.Name], i)
 	for _, x := range p.indexes {
 		x.update(i)
 	}

@@ -327,3 +327,40 @@ func TestPlaceNodeOrder(t *testing.T) {
 		t.Errorf("Place reordered the caller's slice")
 	}
 }
+
+// TestPlacePinned: a pinned task (a system workload's) goes to its node or
+// nowhere, with the node's own checks; its placement counts for the tasks
+// after it.
+func TestPlacePinned(t *testing.T) {
+	c := newCluster(
+		zoned("a", "z1", nil),
+		zoned("b", "z1", func(n *types.Node) { n.Cordoned = true }),
+		zoned("c", "z2", func(n *types.Node) { n.Allocated.CpuMillis = 3900 }),
+		zoned("d", "z2", nil),
+	).workload(&types.WorkloadSpec{Name: "sys", Resources: types.Resources{CpuMillis: 500, MemoryMb: 64}})
+	c.workload(&types.WorkloadSpec{Name: "big", Resources: types.Resources{CpuMillis: 3600, MemoryMb: 64}})
+	res := Place(c, testBlock, []TaskRequest{
+		{Task: "sys/0", Workload: "sys", Pin: "a"},
+		{Task: "sys/1", Workload: "sys", Pin: "b"},
+		{Task: "sys/2", Workload: "sys", Pin: "c"},
+		{Task: "sys/3", Workload: "sys", Pin: "gone"},
+		{Task: "big/0", Workload: "big"},
+		{Task: "big/1", Workload: "big"},
+	}, 10)
+	if got, want := placedOn(res), "sys/0@a big/0@d"; got != want {
+		t.Fatalf("placed %q; want %q", got, want)
+	}
+	why := map[string]string{}
+	for _, u := range res.Unplaced {
+		why[u.Task] = u.Why.String()
+	}
+	want := map[string]string{
+		"sys/1": "0/1 nodes fit: 1 node cordoned",
+		"sys/2": "0/1 nodes fit: 1 insufficient cpu",
+		"sys/3": "0/0 nodes fit: no nodes",
+		"big/1": "0/4 nodes fit: 3 insufficient cpu, 1 node cordoned",
+	}
+	if !reflect.DeepEqual(why, want) {
+		t.Fatalf("unplaced %v; want %v", why, want)
+	}
+}
