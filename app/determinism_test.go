@@ -324,6 +324,12 @@ func (m *sim) randomTx() []byte {
 		if spec.Name == workloads[0] && spec.Replicas > 0 {
 			spec.Type, spec.Parallelism = api.TypeBatch, spec.Replicas/2
 		}
+		// The second is a system workload (issue 14), likewise: one task
+		// per eligible node, so no replicas and no spread rules.
+		if spec.Name == workloads[1] {
+			spec.Type, spec.Replicas = api.TypeSystem, 0
+			spec.MaxPerNode, spec.SpreadKey, spec.MaxPerDomain = 0, "", 0
+		}
 		if r.Intn(2) == 0 {
 			body.Msg = &types.TxBody_CreateWorkload{CreateWorkload: &types.CreateWorkload{Spec: spec}}
 		} else {

@@ -380,11 +380,13 @@ const specFileHelp = `The spec file is JSON (DESIGN §3):
     "priority": 0
   }
 
-"type" is "service" (the default: every exit is restarted) or "batch":
+"type" is "service" (the default: every exit is restarted), "batch":
 each task runs once to completion, "completions" of them (in place of
 "replicas"), at most "parallelism" at once (0: all); see
-examples/batch.json and docs/scheduling.md, "Workload types". The type
-of a workload cannot change.
+examples/batch.json; or "system": one task on every eligible node (not
+cordoned or draining, matching the constraints), created and removed with
+the nodes, no "replicas"; see examples/system.json. docs/scheduling.md,
+"Workload types", says more. The type of a workload cannot change.
 
 "replace_order" is "stop-first" (the default: a task moved or replaced is
 started again only once its old process has stopped) or "start-first"
