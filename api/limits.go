@@ -59,6 +59,8 @@ const (
 	// MaxTaskIndex bounds a task's index: a system workload has one task
 	// per eligible node, so its indexes go up to MaxNodes.
 	MaxTaskIndex = MaxNodes
+	// MaxDrainDeadlineMs bounds DrainNode.deadline_ms: a week.
+	MaxDrainDeadlineMs = 7 * 24 * 3_600_000
 	// MaxCommandLen bounds WorkloadSpec.command.
 	MaxCommandLen = 1024
 	// MaxArgs and MaxArgLen bound WorkloadSpec.args.

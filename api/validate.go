@@ -629,6 +629,9 @@ func validateMsgWith(body *types.TxBody, verify Verifier) error {
 		if err := ValidName("node id", m.DrainNode.NodeId, MaxNodeIDLen); err != nil {
 			return err
 		}
+		if d := m.DrainNode.DeadlineMs; d < 0 || d > MaxDrainDeadlineMs {
+			return invalid("drain deadline_ms is %d; want 0 (evict every task at once) to %d (a week)", d, MaxDrainDeadlineMs)
+		}
 		return validText("reason", m.DrainNode.Reason, MaxReasonLen)
 	case *types.TxBody_GrantRole:
 		if err := validAddress("address", m.GrantRole.Address); err != nil {

@@ -39,9 +39,21 @@ type NodeView struct {
 	// Eviction is set while the node's tasks are in the eviction backlog
 	// (ADR 0012): since when, whether its zone let it go, and if not, why.
 	Eviction *NodeEvictionView `json:"eviction,omitempty"`
+	// Drain is a draining node's progress (in /nodes/{id} and lists).
+	Drain *NodeDrainView `json:"drain,omitempty"`
 	// Health is the failure detector's view, in /nodes/{id} only (derived:
 	// not part of the node's proven record).
 	Health *NodeHealthView `json:"health,omitempty"`
+}
+
+// NodeDrainView is a drain's progress: its deadline (block time unix ms;
+// 0: forced at once), the active tasks still on the node, and what they
+// wait for (a service's max_unavailable, max_evictions_per_block; "" when
+// nothing holds them).
+type NodeDrainView struct {
+	Deadline  int64  `json:"deadline"`
+	Remaining int    `json:"remaining"`
+	Waiting   string `json:"waiting"`
 }
 
 // NodeEvictionView is a node's place in the eviction backlog.
@@ -436,6 +448,10 @@ func NodeRecordView(n *types.Node) NodeView {
 		Attested:         n.Attested,
 		AttestedBy:       len(n.AttestedBy),
 		Tasks:            []string{},
+	}
+	if n.Draining {
+		// Remaining is derived from the node's tasks (the full view).
+		v.Drain = &NodeDrainView{Deadline: n.DrainDeadlineMs, Waiting: n.EvictDeferred}
 	}
 	if n.EvictSinceMs != 0 {
 		v.Eviction = &NodeEvictionView{Since: n.EvictSinceMs, Admitted: n.EvictAdmitted, Deferred: n.EvictDeferred}

@@ -334,6 +334,7 @@ func (s *State) evictBacklog() []Event {
 	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].EvictSinceMs < nodes[j].EvictSinceMs })
 
 	var events []Event
+	var running map[string]int // workload -> Running tasks (drainWaits)
 	budget := int(s.params.MaxEvictionsPerBlock)
 	var held map[string]string // zone -> why its failed nodes wait, in this pass
 	cluster := s.clusterHolds()
@@ -376,7 +377,7 @@ func (s *State) evictBacklog() []Event {
 			n.EvictAdmitted, n.EvictDeferred = true, ""
 			s.touchNode(n)
 		}
-		left := 0
+		left, waiting := 0, ""
 		for _, t := range tasks {
 			if !taskActive(t) {
 				continue
@@ -384,6 +385,18 @@ func (s *State) evictBacklog() []Event {
 			if budget == 0 {
 				left++
 				continue
+			}
+			if why := s.drainWaits(n, t, &running); why != "" {
+				left++
+				if waiting == "" {
+					waiting = why
+				}
+				continue
+			}
+			if t.State == types.TASK_RUNNING && running != nil {
+				if _, counted := running[t.Workload]; counted {
+					running[t.Workload]--
+				}
 			}
 			events = append(events, s.evictTask(t, reason)...)
 			s.lastPass.Evicted++
@@ -393,7 +406,10 @@ func (s *State) evictBacklog() []Event {
 			s.leaveBacklog(n)
 			continue
 		}
-		events = append(events, s.deferEviction(n, s.cappedReason())...)
+		if waiting == "" {
+			waiting = s.cappedReason()
+		}
+		events = append(events, s.deferEviction(n, waiting)...)
 	}
 	s.lastPass.EvictBacklog = len(p.backlog)
 	return events
@@ -571,4 +587,36 @@ func (s *State) zonesAnswer() api.ZonesAnswer {
 		}
 	}
 	return ans
+}
+
+// drainWaits says why task t stays on draining node n for now, "" if it
+// may go: before the drain's deadline a service's Running task leaves only
+// while its workload keeps min_available (replicas - max_unavailable)
+// Running, as in a rolling update; after it, or with no deadline, every
+// task goes. running counts each workload's Running tasks, once per pass.
+func (s *State) drainWaits(n *types.Node, t *types.Task, running *map[string]int) string {
+	if !n.Draining || n.DrainDeadlineMs == 0 || s.blockTimeMs >= n.DrainDeadlineMs || t.State != types.TASK_RUNNING {
+		return ""
+	}
+	w := s.workloads[t.Workload]
+	if w == nil || w.Spec.Type != "" {
+		return "" // batch and system tasks are not held
+	}
+	if *running == nil {
+		*running = map[string]int{}
+	}
+	r, ok := (*running)[t.Workload]
+	if !ok {
+		for _, o := range s.tasksOf(t.Workload) {
+			if o.State == types.TASK_RUNNING {
+				r++
+			}
+		}
+		(*running)[t.Workload] = r
+	}
+	if min := s.minAvailable(w); r-1 < min {
+		return truncateReason(fmt.Sprintf("drain: %s waits for max_unavailable (%d of %d Running, at least %d stay); forced at t=%d",
+			t.Id, r, w.Spec.Replicas, min, n.DrainDeadlineMs))
+	}
+	return ""
 }

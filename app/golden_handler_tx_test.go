@@ -186,10 +186,10 @@ func (h *harness) handleUncordon(a *args, _ string) string {
 	return h.deliver(a, &types.TxBody{Msg: &types.TxBody_UncordonNode{UncordonNode: &types.UncordonNode{NodeId: a.arg(0, "ID")}}}, "ops")
 }
 
-// handleDrain: drain ID [reason=R]
+// handleDrain: drain ID [reason=R] [deadline=MS]
 func (h *harness) handleDrain(a *args, _ string) string {
 	return h.deliver(a, &types.TxBody{Msg: &types.TxBody_DrainNode{DrainNode: &types.DrainNode{
-		NodeId: a.arg(0, "ID"), Reason: a.str("reason", "")}}}, "ops")
+		NodeId: a.arg(0, "ID"), Reason: a.str("reason", ""), DeadlineMs: a.int("deadline", 0)}}}, "ops")
 }
 
 // roleArg reads role=R: a role's name, or none (no role: rejected by the

@@ -387,7 +387,7 @@ func (s *State) uncordon(m *types.UncordonNode) ([]Event, string, error) {
 	if !n.Cordoned && !n.Draining && n.State != types.NODE_QUARANTINED {
 		return nil, fmt.Sprintf("node %s already schedulable", n.Id), nil
 	}
-	n.Cordoned, n.Draining = false, false
+	n.Cordoned, n.Draining, n.DrainDeadlineMs = false, false, 0
 	n.Reason = api.ReasonUncordoned
 	s.markSystemNode(n.Id)
 	s.bumpEpoch()
@@ -411,7 +411,18 @@ func (s *State) drain(m *types.DrainNode) ([]Event, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	deadline := int64(0)
+	if m.DeadlineMs > 0 {
+		deadline = s.blockTimeMs + m.DeadlineMs
+	}
 	if n.Draining {
+		if m.DeadlineMs == 0 && n.DrainDeadlineMs != 0 {
+			// Forced now: the rest go at once.
+			n.DrainDeadlineMs = 0
+			s.touchNode(n)
+			s.markEvict(n)
+			return nil, fmt.Sprintf("node %s already draining; its remaining tasks are evicted now", n.Id), nil
+		}
 		return nil, fmt.Sprintf("node %s already draining", n.Id), nil
 	}
 	active := 0
@@ -421,11 +432,15 @@ func (s *State) drain(m *types.DrainNode) ([]Event, string, error) {
 		}
 	}
 	n.Cordoned, n.Draining = true, true
+	n.DrainDeadlineMs = deadline
 	n.Reason = cordonReason("draining", m.Reason)
 	s.markSystemNode(n.Id)
 	s.touchNode(n)
 	s.bumpEpoch()
 	s.markEvict(n)
+	if deadline > 0 {
+		return nil, fmt.Sprintf("node %s draining; its %d tasks move as their workloads' max_unavailable allows, the rest at t=%d", n.Id, active, deadline), nil
+	}
 	return nil, fmt.Sprintf("node %s draining; its %d tasks move at the end of the block", n.Id, active), nil
 }
 

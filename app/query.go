@@ -15,8 +15,15 @@ func (s *State) nodeView(n *types.Node) api.NodeView {
 	if age := s.blockTimeMs - n.LastHeartbeatMs; age > 0 {
 		v.LastHeartbeatAgeMs = age
 	}
+	remaining := 0
 	for _, t := range s.tasksOn(n.Id) {
 		v.Tasks = append(v.Tasks, t.Id)
+		if taskActive(t) {
+			remaining++
+		}
+	}
+	if v.Drain != nil {
+		v.Drain.Remaining = remaining
 	}
 	return v
 }

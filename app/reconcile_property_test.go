@@ -73,7 +73,8 @@ func TestReconcileProperties(t *testing.T) {
 	// less than it seems.
 	for _, what := range []string{"placed", "evicted/node_down", "evicted/drain", "evicted/rolling_update", "evicted/max_restarts",
 		"restart-in-place", "rolling-running-replaced", "task_stop", "unschedulable", "complete-pass-checked",
-		"eviction_deferred", "eviction-cap-reached", "zone_status", "admitted-while-others-wait", "evicted/node_ineligible"} {
+		"eviction_deferred", "eviction-cap-reached", "zone_status", "admitted-while-others-wait", "evicted/node_ineligible",
+		"drain-held-to-min-available"} {
 		if total[what] == 0 {
 			t.Errorf("the simulation never produced %q", what)
 		}
@@ -406,7 +407,9 @@ func (m *rsSim) operate(h int64) {
 	case k < 58 && w != nil:
 		m.add("ops", &types.TxBody{Msg: &types.TxBody_DeleteWorkload{DeleteWorkload: &types.DeleteWorkload{Name: name}}})
 	case k < 68:
-		m.add("ops", &types.TxBody{Msg: &types.TxBody_DrainNode{DrainNode: &types.DrainNode{NodeId: node}}})
+		// A deadline of 0 (at once), 5 or 10 s, from the height: no draw
+		// from r, so that the seeds keep their streams.
+		m.add("ops", &types.TxBody{Msg: &types.TxBody_DrainNode{DrainNode: &types.DrainNode{NodeId: node, DeadlineMs: h % 3 * 5000}}})
 	case k < 76:
 		m.add("ops", &types.TxBody{Msg: &types.TxBody_CordonNode{CordonNode: &types.CordonNode{NodeId: node}}})
 	case k < 95:
@@ -520,17 +523,28 @@ func (m *rsSim) check(h int64, events []Event, runningBefore map[string]bool) {
 			}
 		}
 	}
-	// Rolling updates keep min_available: the Running tasks a block's
-	// replacements took down are at most Running − min_available.
+	// Rolling updates and drains before their deadline keep
+	// min_available: the Running tasks of a service a block's replacements
+	// and such drains took down are at most Running − min_available.
 	running, replaced := map[string]int{}, map[string]int{}
 	for _, id := range sortedKeys(runningBefore) {
 		name, _, _ := strings.Cut(id, "/")
 		running[name]++
 	}
 	for _, e := range events {
-		if id := attr(e, "task"); e.Type == api.EventTaskEvicted && attr(e, "reason") == api.ReasonRollingUpdate && runningBefore[id] {
-			name, _, _ := strings.Cut(id, "/")
+		id := attr(e, "task")
+		if e.Type != api.EventTaskEvicted || !runningBefore[id] {
+			continue
+		}
+		name, _, _ := strings.Cut(id, "/")
+		switch attr(e, "reason") {
+		case api.ReasonRollingUpdate:
 			replaced[name]++
+		case api.ReasonDrain:
+			if n := s.nodes[attr(e, "node")]; n != nil && n.DrainDeadlineMs > s.blockTimeMs && s.workloads[name] != nil && s.workloads[name].Spec.Type == "" {
+				replaced[name]++
+				m.stats["drain-held-to-min-available"]++
+			}
 		}
 	}
 	for _, name := range sortedKeys(replaced) {

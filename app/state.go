@@ -84,8 +84,8 @@ type State struct {
 	systemCount     int
 	systemNodes     map[string]struct{}
 	systemWorkloads map[string]struct{}
-	rollouts     map[string]struct{}      // workloads with tasks of an older template
-	pacing       evictionPacing           // zones, eviction backlog, zone buckets (evict.go)
+	rollouts        map[string]struct{} // workloads with tasks of an older template
+	pacing          evictionPacing      // zones, eviction backlog, zone buckets (evict.go)
 
 	// Marks for this block's reconcile pass, empty between blocks.
 	evictNodes map[string]struct{} // nodes whose state may call for evicting their tasks
@@ -181,31 +181,31 @@ func (s *State) accountKeys() []string {
 
 func newEmptyState(chainID string) *State {
 	s := &State{
-		chainID:       chainID,
-		accounts:      map[string]*types.Account{},
-		nodes:         map[string]*types.Node{},
-		workloads:     map[string]*types.Workload{},
-		tasks:         map[string]*types.Task{},
-		validators:    map[string]*types.Validator{},
-		reports:       map[string]*types.NodeReports{},
-		accountByVal:  map[string]string{},
-		nodeByKey:     map[string]string{},
-		tasksByNode:   map[string]map[string]struct{}{},
-		workloadTasks: map[string][]*types.Task{},
-		pending:       map[string][]*types.Task{},
-		fenced:        map[string]int{},
-		removedFences: map[string]*types.RemovedFence{},
-		systemNodes:   map[string]struct{}{},
+		chainID:         chainID,
+		accounts:        map[string]*types.Account{},
+		nodes:           map[string]*types.Node{},
+		workloads:       map[string]*types.Workload{},
+		tasks:           map[string]*types.Task{},
+		validators:      map[string]*types.Validator{},
+		reports:         map[string]*types.NodeReports{},
+		accountByVal:    map[string]string{},
+		nodeByKey:       map[string]string{},
+		tasksByNode:     map[string]map[string]struct{}{},
+		workloadTasks:   map[string][]*types.Task{},
+		pending:         map[string][]*types.Task{},
+		fenced:          map[string]int{},
+		removedFences:   map[string]*types.RemovedFence{},
+		systemNodes:     map[string]struct{}{},
 		systemWorkloads: map[string]struct{}{},
-		rollouts:      map[string]struct{}{},
-		pacing:        newEvictionPacing(),
-		evictNodes:    map[string]struct{}{},
-		rollDirty:     map[string]struct{}{},
-		attestDirty:   map[string]struct{}{},
-		undecided:     map[string]struct{}{},
-		valUpdates:    map[string]ValidatorUpdate{},
-		dirty:         map[string]struct{}{},
-		schedEpoch:    1,
+		rollouts:        map[string]struct{}{},
+		pacing:          newEvictionPacing(),
+		evictNodes:      map[string]struct{}{},
+		rollDirty:       map[string]struct{}{},
+		attestDirty:     map[string]struct{}{},
+		undecided:       map[string]struct{}{},
+		valUpdates:      map[string]ValidatorUpdate{},
+		dirty:           map[string]struct{}{},
+		schedEpoch:      1,
 	}
 	s.resetBlockStart()
 	return s

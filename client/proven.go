@@ -35,6 +35,9 @@ func (c *Client) ProvenNode(ctx context.Context, id string) (api.NodeView, *Proo
 		want := api.NodeRecordView(&n)
 		// Derived from other records and the block time: not proven.
 		want.Tasks, want.LastHeartbeatAgeMs, want.Health = v.Tasks, v.LastHeartbeatAgeMs, v.Health
+		if want.Drain != nil && v.Drain != nil {
+			want.Drain.Remaining = v.Drain.Remaining // counted from its tasks
+		}
 		return want, nil
 	})
 	return v, p, err
@@ -52,6 +55,9 @@ func (c *Client) ProvenWorkload(ctx context.Context, name string) (api.WorkloadV
 		want := v // derived counters and task list come from the view
 		want.Name, want.Spec, want.Version = w.Spec.Name, api.NewSpecView(w.Spec), w.Version
 		want.CreatedHeight, want.Replicas = w.CreatedHeight, w.Spec.Replicas
+		if w.Spec.Type == api.TypeSystem {
+			want.Replicas = v.Replicas // its task count: derived
+		}
 		return want, nil
 	})
 	return v, p, err

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +59,12 @@ func TestSystemWorkloadFollowsNodes(t *testing.T) {
 	}
 	before := onNodes("one node-exporter task Running on every agent's node", 60*time.Second, all...)
 	t.Logf("node-exporter runs on %v", all)
+	// Its view, proven against a verified header: replicas is the task
+	// count (derived), the rest is the record.
+	out := mustRun(t, "query", "workload", "node-exporter", "--prove", "--home", h.m.Validators[0].Home, "--node", h.m.Validators[0].RPC)
+	if !strings.Contains(out, "verified") || !strings.Contains(out, "system") {
+		t.Fatalf("query workload --prove:\n%s", out)
+	}
 
 	// Killed: the node goes Down, its task is taken off and waits for it.
 	victim := all[0]

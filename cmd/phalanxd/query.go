@@ -257,6 +257,18 @@ func renderNode(w io.Writer, n *api.NodeView) error {
 	kv.add("last heartbeat", fmt.Sprintf("seq %d, %s", n.LastHeartbeatSeq, heartbeatText(n)))
 	kv.add("strikes", fmt.Sprint(n.Strikes))
 	kv.add("tasks", listText(n.Tasks))
+	if d := n.Drain; d != nil {
+		text := fmt.Sprintf("%d active tasks left", d.Remaining)
+		if d.Deadline > 0 {
+			text += ", the rest evicted at " + msTime(d.Deadline)
+		} else {
+			text += ", evicted at once"
+		}
+		if d.Waiting != "" {
+			text += "; " + d.Waiting
+		}
+		kv.add("drain", text)
+	}
 	if err := kv.flush(); err != nil {
 		return err
 	}

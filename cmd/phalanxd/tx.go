@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -315,6 +317,7 @@ web/0:3:running; STATE is assigned, running, failed or completed.
 func txNodeCordonCmd(verb string) *cobra.Command {
 	var f txFlags
 	var reason string
+	var deadline time.Duration
 	short := map[string]string{
 		"cordon":   "Stop placing new tasks on a node; its tasks keep running (CordonNode)",
 		"uncordon": "Allow placements on a cordoned or quarantined node again (UncordonNode)",
@@ -337,9 +340,15 @@ func txNodeCordonCmd(verb string) *cobra.Command {
 				case "uncordon":
 					msg, name = &types.UncordonNode{NodeId: id}, "UncordonNode"
 				default:
-					msg, name = &types.DrainNode{NodeId: id, Reason: reason}, "DrainNode"
+					if deadline < 0 || deadline%time.Millisecond != 0 {
+						return nil, nil, fmt.Errorf("--deadline %s; want 0 (evict every task at once) or a positive duration in whole milliseconds", deadline)
+					}
+					msg, name = &types.DrainNode{NodeId: id, Reason: reason, DeadlineMs: deadline.Milliseconds()}, "DrainNode"
 				}
 				lines := []string{"message:    " + name, "node id:    " + id}
+				if verb == "drain" {
+					lines = append(lines, "deadline:   "+deadline.String())
+				}
 				if verb != "uncordon" {
 					lines = append(lines, "reason:     "+orNone(reason))
 				}
@@ -350,6 +359,22 @@ func txNodeCordonCmd(verb string) *cobra.Command {
 	f.register(cmd, "name of the keyring key that signs: an operator (required)")
 	if verb != "uncordon" {
 		cmd.Flags().StringVar(&reason, "reason", "", fmt.Sprintf("why, shown in queries (at most %d bytes)", api.MaxReasonLen))
+	}
+	if verb == "drain" {
+		cmd.Flags().DurationVar(&deadline, "deadline", time.Hour, "how long the drain may take (block time): until then a service's Running task leaves only while its workload keeps replicas - max_unavailable Running; then the rest are evicted. 0 evicts every task at once")
+		cmd.Long = short + `. The signer must be an operator.
+
+The drain respects each service's max_unavailable, as a rolling update
+does: a Running task leaves the node only while its workload keeps at
+least replicas - max_unavailable tasks Running (max_unavailable 0 counts
+as 1), so each move waits for the previous replacement to run. When
+--deadline (block time since the drain) passes, the remaining tasks are
+evicted whatever that costs; --deadline 0 evicts them all at once. Batch
+tasks and tasks that are not Running leave at once, and a system
+workload's task is removed. ` + "`phalanxd query node ID`" + ` shows the drain's
+progress: its deadline, the tasks left and what they wait for.
+
+` + txSeeAlso
 	}
 	return cmd
 }
