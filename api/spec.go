@@ -37,6 +37,11 @@ type SpecView struct {
 	// the generation it replaces has stopped) or "start-first" (at once;
 	// two generations may run together for a while).
 	ReplaceOrder string `json:"replace_order"`
+	// Checks are the health checks the agent runs on each task (issue 14
+	// §2); MinHealthyMs is how long a rolling update's new task must have
+	// been ready before the next step.
+	Checks       []CheckView `json:"checks"`
+	MinHealthyMs int64       `json:"min_healthy_ms"`
 }
 
 // Replacement orders (SpecView.replace_order; the state writes stop-first
@@ -105,6 +110,8 @@ func NewSpecView(s types.WorkloadSpec) SpecView {
 		Type:           TypeService,
 		Parallelism:    s.Parallelism,
 		ReplaceOrder:   StopFirst,
+		Checks:         checkViews(s.Checks),
+		MinHealthyMs:   s.MinHealthyMs,
 	}
 	if s.ReplaceOrder != "" {
 		v.ReplaceOrder = s.ReplaceOrder
@@ -146,6 +153,10 @@ func (v SpecView) Spec() types.WorkloadSpec {
 		Type:           v.Type,
 		Parallelism:    v.Parallelism,
 		ReplaceOrder:   v.ReplaceOrder,
+		MinHealthyMs:   v.MinHealthyMs,
+	}
+	for _, c := range v.Checks {
+		s.Checks = append(s.Checks, c.check())
 	}
 	if v.ReplaceOrder == StopFirst {
 		s.ReplaceOrder = ""

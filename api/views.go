@@ -172,6 +172,10 @@ type TaskView struct {
 	// AvoidNode: the node the task used up its restarts on; the next
 	// placement goes there only if no other node fits.
 	AvoidNode string `json:"avoid_node"`
+	// Ready: Running and passing its readiness checks (issue 14 §2);
+	// ReadySince: the block time it became so (0: not ready).
+	Ready      bool  `json:"ready"`
+	ReadySince int64 `json:"ready_since"`
 	// PinNode: the only node the task runs on (a system workload's task).
 	PinNode string `json:"pin_node,omitempty"`
 	// Resources the task holds while placed (those of its spec_version).
@@ -485,6 +489,8 @@ func TaskRecordView(t *types.Task) TaskView {
 		SpecVersion:    t.SpecVersion,
 		AvoidNode:      t.AvoidNode,
 		PinNode:        t.PinNode,
+		Ready:          t.Ready,
+		ReadySince:     t.ReadySinceMs,
 		Resources:      resourcesView(t.Resources),
 	}
 }

@@ -215,6 +215,7 @@ func (s *State) placeTask(t *types.Task, n *types.Node) {
 	s.removePending(t)
 	t.Node = n.Id
 	t.State = types.TASK_ASSIGNED
+	t.Ready, t.ReadySinceMs = false, 0
 	t.Generation++
 	t.SpecVersion = w.Version
 	t.Resources = w.Spec.Resources
@@ -236,6 +237,7 @@ func (s *State) restartInPlace(t *types.Task) Event {
 	max := s.workloads[t.Workload].Spec.RestartPolicy.MaxRestarts
 	t.Generation++
 	t.State = types.TASK_ASSIGNED
+	t.Ready, t.ReadySinceMs = false, 0
 	t.Restarts++
 	t.NextAttemptAtMs = 0
 	t.Reason = fmt.Sprintf("restarted in place (%d of max_restarts %d)", t.Restarts, max)
@@ -258,6 +260,7 @@ func (s *State) evictTask(t *types.Task, reason string) []Event {
 	}
 	t.Node = ""
 	t.State = types.TASK_PENDING
+	t.Ready, t.ReadySinceMs = false, 0
 	t.Generation++
 	t.Reason = reason
 	if fenced {

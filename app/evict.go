@@ -393,7 +393,7 @@ func (s *State) evictBacklog() []Event {
 				}
 				continue
 			}
-			if t.State == types.TASK_RUNNING && running != nil {
+			if w := s.workloads[t.Workload]; w != nil && s.healthy(w, t) && running != nil {
 				if _, counted := running[t.Workload]; counted {
 					running[t.Workload]--
 				}
@@ -595,12 +595,12 @@ func (s *State) zonesAnswer() api.ZonesAnswer {
 // Running, as in a rolling update; after it, or with no deadline, every
 // task goes. running counts each workload's Running tasks, once per pass.
 func (s *State) drainWaits(n *types.Node, t *types.Task, running *map[string]int) string {
-	if !n.Draining || n.DrainDeadlineMs == 0 || s.blockTimeMs >= n.DrainDeadlineMs || t.State != types.TASK_RUNNING {
+	if !n.Draining || n.DrainDeadlineMs == 0 || s.blockTimeMs >= n.DrainDeadlineMs {
 		return ""
 	}
 	w := s.workloads[t.Workload]
-	if w == nil || w.Spec.Type != "" {
-		return "" // batch and system tasks are not held
+	if w == nil || w.Spec.Type != "" || !s.healthy(w, t) {
+		return "" // batch and system tasks, and unavailable ones, are not held
 	}
 	if *running == nil {
 		*running = map[string]int{}
@@ -608,14 +608,14 @@ func (s *State) drainWaits(n *types.Node, t *types.Task, running *map[string]int
 	r, ok := (*running)[t.Workload]
 	if !ok {
 		for _, o := range s.tasksOf(t.Workload) {
-			if o.State == types.TASK_RUNNING {
+			if s.healthy(w, o) {
 				r++
 			}
 		}
 		(*running)[t.Workload] = r
 	}
 	if min := s.minAvailable(w); r-1 < min {
-		return truncateReason(fmt.Sprintf("drain: %s waits for max_unavailable (%d of %d Running, at least %d stay); forced at t=%d",
+		return truncateReason(fmt.Sprintf("drain: %s waits for max_unavailable (%d of %d available, at least %d stay); forced at t=%d",
 			t.Id, r, w.Spec.Replicas, min, n.DrainDeadlineMs))
 	}
 	return ""

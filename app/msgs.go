@@ -217,6 +217,18 @@ func (s *State) applyTaskReport(t *types.Task, r *types.TaskReport) []Event {
 		t.Reason = ""
 		changed = true
 	}
+	// Ready (issue 14 §2): Running, and passing its readiness checks if
+	// the workload has any (the agent's word, as for the state).
+	w := s.workloads[t.Workload]
+	ready := t.State == types.TASK_RUNNING && (r.Ready || w == nil || !api.HasReadiness(&w.Spec))
+	if ready != t.Ready {
+		t.Ready, t.ReadySinceMs = ready, 0
+		if ready {
+			t.ReadySinceMs = s.blockTimeMs
+		}
+		changed = true
+		s.taskChanged(t) // a rolling update may take its next step
+	}
 	if changed {
 		s.touchTask(t)
 	}

@@ -234,6 +234,15 @@ func (s *State) minAvailable(w *types.Workload) int {
 // rollOut is step 4: for each rolling workload whose tasks changed in this
 // block (or whose spec did), one step of its rolling update.
 func (s *State) rollOut() []Event {
+	// A rollout that waits for a new task to be ready min_healthy_ms
+	// looks again every block: time, not a report, lets it go on. (The
+	// set is derived from the records: rolling workloads with
+	// min_healthy_ms.)
+	for _, name := range sortedKeys(s.rollouts) {
+		if w := s.workloads[name]; w != nil && w.Spec.MinHealthyMs > 0 {
+			s.rollDirty[name] = struct{}{}
+		}
+	}
 	if len(s.rollDirty) == 0 {
 		return nil
 	}
@@ -245,6 +254,13 @@ func (s *State) rollOut() []Event {
 	}
 	clear(s.rollDirty)
 	return events
+}
+
+// healthy reports whether task t of w counts as available to a rolling
+// update or a drain: Running, ready (its readiness checks pass, if w has
+// any; ADR 0022), and ready for at least w's min_healthy_ms.
+func (s *State) healthy(w *types.Workload, t *types.Task) bool {
+	return t.State == types.TASK_RUNNING && t.Ready && s.blockTimeMs-t.ReadySinceMs >= w.Spec.MinHealthyMs
 }
 
 // rollStep replaces tasks of older templates, in index order: first
@@ -260,7 +276,7 @@ func (s *State) rollStep(w *types.Workload) []Event {
 	var up, down []*types.Task
 	available := 0
 	for _, t := range s.tasksOf(name) {
-		if t.State == types.TASK_RUNNING {
+		if s.healthy(w, t) {
 			available++
 		}
 		if outdated(w, t) {

@@ -40,6 +40,8 @@ func specDiff(a, b *types.WorkloadSpec) []string {
 	add("type", typeName(a.Type), typeName(b.Type))
 	add("parallelism", a.Parallelism, b.Parallelism)
 	add("replace_order", replaceOrderName(a.ReplaceOrder), replaceOrderName(b.ReplaceOrder))
+	add("checks", checksString(a.Checks), checksString(b.Checks))
+	add("min_healthy_ms", a.MinHealthyMs, b.MinHealthyMs)
 	return d
 }
 
@@ -52,13 +54,14 @@ func replaceOrderName(o string) string {
 }
 
 // templateChanged reports whether b changes what a task of a runs or
-// holds: command, args, env or resources. Tasks placed before such a
+// holds: command, args, env, resources, or the health checks its agent
+// runs on it. Tasks placed before such a
 // change are replaced by a rolling update; placement rules (constraints,
 // spread, max_per_*, max_skew, rank) govern the placements made after a
 // change, like Kubernetes' "IgnoredDuringExecution".
 func templateChanged(a, b *types.WorkloadSpec) bool {
-	ta := types.WorkloadSpec{Command: a.Command, Args: a.Args, Env: a.Env, Resources: a.Resources}
-	tb := types.WorkloadSpec{Command: b.Command, Args: b.Args, Env: b.Env, Resources: b.Resources}
+	ta := types.WorkloadSpec{Command: a.Command, Args: a.Args, Env: a.Env, Resources: a.Resources, Checks: a.Checks}
+	tb := types.WorkloadSpec{Command: b.Command, Args: b.Args, Env: b.Env, Resources: b.Resources, Checks: b.Checks}
 	return len(specDiff(&ta, &tb)) > 0
 }
 
@@ -119,4 +122,13 @@ func appendSortedKeys[K ~string, V any](dst []K, m map[K]V) []K {
 	}
 	slices.Sort(dst[n:]) // not sort.Slice, which allocates
 	return dst
+}
+
+func checksString(cs []types.Check) string {
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = fmt.Sprintf("%s(%s %s %q %q :%d every %dms timeout %dms x%d grace %dms)", c.Name, c.Kind, c.Type,
+			c.Command, c.Path, c.Port, c.IntervalMs, c.TimeoutMs, c.FailureThreshold, c.StartGraceMs)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }

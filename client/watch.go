@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
@@ -133,6 +134,9 @@ func Watch(ctx context.Context, opts WatchOptions, emit func(WatchEvent) error) 
 
 type emitError struct{ err error }
 
+// errResultsNotYet: a block's results are not stored yet.
+var errResultsNotYet = errors.New("block results not stored yet")
+
 func (e *emitError) Error() string { return e.err.Error() }
 
 func watchOnce(ctx context.Context, url string, opts WatchOptions, last *int64, emit func(WatchEvent) error, logf func(string, ...any)) error {
@@ -176,6 +180,9 @@ func watchOnce(ctx context.Context, url string, opts WatchOptions, last *int64, 
 	catchUp := func(to int64) error {
 		for h := *last + 1; h <= to; h++ {
 			heldUntil, err := deliverBlock(ctx, c, verify, h, emit)
+			if errors.Is(err, errResultsNotYet) {
+				return nil // the next notification or probe goes on from here
+			}
 			if err != nil {
 				return err
 			}
@@ -220,6 +227,11 @@ func watchOnce(ctx context.Context, url string, opts WatchOptions, last *int64, 
 func deliverBlock(ctx context.Context, c *rpchttp.HTTP, verify *Client, height int64, emit func(WatchEvent) error) (time.Time, error) {
 	res, err := c.BlockResults(ctx, &height)
 	if err != nil {
+		if strings.Contains(err.Error(), "could not find results for height") {
+			// Announced, not stored yet: CometBFT publishes the block's
+			// events before it saves its results.
+			return time.Time{}, errResultsNotYet
+		}
 		return time.Time{}, fmt.Errorf("block results %d: %w", height, err)
 	}
 	var heldUntil time.Time
