@@ -71,6 +71,10 @@ type Agent struct {
 	// (stopped.go).
 	stopped map[string]uint64
 	fence   fenceState // self-fencing (selffence.go)
+	// checks: the health checks of the running placements (checks.go);
+	// checkWG waits for their goroutines.
+	checks  map[string]*taskChecks
+	checkWG sync.WaitGroup
 }
 
 // New checks cfg and prepares the agent: its state file, its task
@@ -180,6 +184,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-ctx.Done()
 	loops.Wait()
 	a.ops.Wait()
+	a.checkWG.Wait()
 	a.waits.Wait()
 	a.logf("agent stopping: stopping its tasks (grace %s)", a.cfg.StopGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopGrace+killWait)
@@ -612,9 +617,11 @@ func (a *Agent) start(ctx context.Context, ct api.TaskView) {
 	p := Placement{
 		TaskID: t.Id, Generation: t.Generation, Restarts: t.Restarts,
 		Command: spec.Command, Args: spec.Args, Env: spec.Env, CheckpointIn: t.LastCheckpoint,
+		Checks: w.Spec.Checks,
 	}
 	started, err := a.runner.Start(ctx, p)
 	if started {
+		a.startChecks(ctx, p)
 		return
 	}
 	st, ok := a.runner.Task(t.Id)

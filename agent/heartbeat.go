@@ -221,6 +221,12 @@ func (a *Agent) reports() []types.TaskReport {
 			TaskId: st.TaskID, Generation: st.Generation, State: reportStates[st.State],
 			Restarts: st.Restarts, ExitCode: st.ExitCode,
 		}
+		if st.State == StateRunning {
+			r.Ready, _ = a.taskReady(st.TaskID, st.Generation)
+			// The chain shows ready only once it saw Running: a change
+			// the next heartbeat must carry.
+			changed = changed || ct.State == StateRunning && ct.Ready != r.Ready
+		}
 		if len(st.Checkpoint) > 0 && !bytes.Equal(st.Checkpoint, ct.LastCheckpoint) && len(st.Checkpoint) <= budget {
 			r.Checkpoint = st.Checkpoint
 			budget -= len(st.Checkpoint)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/phalanx-bft/phalanx/api"
+	"github.com/phalanx-bft/phalanx/types"
 )
 
 // Environment variables the agent sets for every task.
@@ -71,6 +72,9 @@ type Placement struct {
 	Env      map[string]string
 	// CheckpointIn is the last checkpoint the chain carries for the task.
 	CheckpointIn []byte
+	// Checks are the workload's health checks (the agent runs them,
+	// checks.go).
+	Checks []types.Check
 }
 
 // Local task states (a subset of the chain's names, DESIGN §8).
@@ -163,6 +167,9 @@ type proc struct {
 	exitCode int32
 	exitedAt time.Time
 	stopping bool // stopped by the runner: a fence, not an exit
+	// failCode, if set, is the exit code to report instead of the
+	// process's: it was ended by Fail (a liveness check).
+	failCode *int32
 }
 
 // NewRunner checks cfg and creates cfg.Dir.
@@ -198,6 +205,13 @@ func (r *Runner) slot(taskID string) *slot {
 		r.slots[taskID] = s
 	}
 	return s
+}
+
+// TaskEnv is the working directory and environment of placement p's
+// process: an exec check runs with them.
+func (r *Runner) TaskEnv(p Placement) (dir string, env []string) {
+	cp := checkpointPath(r.cfg.Dir, p.TaskID, p.Generation)
+	return filepath.Join(r.cfg.Dir, TaskFileName(p.TaskID)), r.env(p, &proc{checkpoint: cp}, cp+".in")
 }
 
 // TaskFileName is the file-name form of a task id: "web/0" → "web_0"
@@ -336,6 +350,9 @@ func (r *Runner) wait(cmd *exec.Cmd, pr *proc) {
 		r.cfg.Tracker.Remove(pr.pid)
 	}
 	r.mu.Lock()
+	if pr.failCode != nil {
+		code = *pr.failCode
+	}
 	pr.exited, pr.exitCode, pr.exitedAt = true, code, time.Now()
 	stopping := pr.stopping
 	r.mu.Unlock()
@@ -420,6 +437,43 @@ func (r *Runner) stopProc(ctx context.Context, pr *proc, grace time.Duration) er
 		return nil
 	case <-kill.C:
 		return fmt.Errorf("task %s generation %d: pid %d still running %s after SIGKILL", pr.taskID, pr.gen, pr.pid, killWait)
+	}
+}
+
+// Fail ends generation gen of the task as a failure reported with code
+// (a liveness check failed): SIGTERM, SIGKILL after StopGrace, and the
+// exit goes to OnExit and the reports like any other, with that code. It
+// does nothing if that generation is not running.
+func (r *Runner) Fail(ctx context.Context, taskID string, gen uint64, code int32, why string) error {
+	s := r.slot(taskID)
+	s.op.Lock()
+	defer s.op.Unlock()
+	r.mu.Lock()
+	pr := s.proc
+	live := pr != nil && pr.gen == gen && pr.done != nil && !pr.exited
+	if live {
+		pr.failCode = &code
+	}
+	r.mu.Unlock()
+	if !live {
+		return nil
+	}
+	r.cfg.Logf("task %s generation %d: %s; stopping pid %d (SIGTERM, SIGKILL after %s), reported Failed with exit code %d", taskID, gen, why, pr.pid, r.cfg.StopGrace, code)
+	_ = termGroup(pr.pid)
+	grace := time.NewTimer(r.cfg.StopGrace)
+	defer grace.Stop()
+	select {
+	case <-pr.done:
+		return nil
+	case <-grace.C:
+	case <-ctx.Done():
+	}
+	_ = killGroup(pr.pid)
+	select {
+	case <-pr.done:
+		return nil
+	case <-time.After(killWait):
+		return fmt.Errorf("task %s generation %d: pid %d still running %s after SIGKILL", taskID, gen, pr.pid, killWait)
 	}
 }
 

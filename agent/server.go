@@ -20,11 +20,14 @@ import (
 //	GET /tasks                      {"node_id", "tasks": [api.AgentTaskView…]}
 //	GET /tasks/{workload}/{index}   api.AgentTaskView, or 404
 
-func taskView(st TaskStatus) api.AgentTaskView {
+func (a *Agent) taskView(st TaskStatus) api.AgentTaskView {
 	v := st.AgentTaskView
 	w, idx, _ := strings.Cut(st.TaskID, "/")
 	n, _ := strconv.ParseUint(idx, 10, 32)
 	v.Workload, v.Index = w, uint32(n)
+	if st.State == StateRunning {
+		v.Ready, v.Check = a.taskReady(st.TaskID, st.Generation)
+	}
 	return v
 }
 
@@ -47,7 +50,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /tasks", func(w http.ResponseWriter, _ *http.Request) {
 		v := api.AgentTasksView{NodeID: a.cfg.NodeID, Tasks: []api.AgentTaskView{}}
 		for _, t := range a.runner.Tasks() {
-			v.Tasks = append(v.Tasks, taskView(t))
+			v.Tasks = append(v.Tasks, a.taskView(t))
 		}
 		writeJSON(w, http.StatusOK, v)
 	})
@@ -58,7 +61,7 @@ func (a *Agent) Handler() http.Handler {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "task " + id + " is not on node " + a.cfg.NodeID})
 			return
 		}
-		writeJSON(w, http.StatusOK, taskView(st))
+		writeJSON(w, http.StatusOK, a.taskView(st))
 	})
 	return mux
 }

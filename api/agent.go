@@ -50,7 +50,11 @@ type AgentTaskView struct {
 	ExitCode int32  `json:"exit_code"`
 	Restarts uint32 `json:"restarts"`
 	// Healthy: the process is running.
-	Healthy   bool      `json:"healthy"`
+	Healthy bool `json:"healthy"`
+	// Ready: running and passing its readiness checks (true when its
+	// workload has none); Check says what the last failing check said.
+	Ready     bool      `json:"ready"`
+	Check     string    `json:"check,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`
 	ExitedAt  time.Time `json:"exited_at,omitzero"`
 	Log       string    `json:"log"`

@@ -205,7 +205,7 @@ func (h *harness) handleAdvance(a *args, _ string) string {
 				if !taskActive(t) {
 					continue
 				}
-				r := types.TaskReport{TaskId: t.Id, Generation: t.Generation, State: types.TASK_RUNNING, ExitCode: t.ExitCode}
+				r := types.TaskReport{TaskId: t.Id, Generation: t.Generation, State: types.TASK_RUNNING, ExitCode: t.ExitCode, Ready: true}
 				if code, ok := fails[t.Id]; ok || t.State == types.TASK_FAILED {
 					r.State = types.TASK_FAILED
 					if ok {

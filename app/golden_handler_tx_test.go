@@ -69,6 +69,17 @@ func (h *harness) handleHeartbeat(a *args, _ string) string {
 		}
 		hb.Tasks = append(hb.Tasks, r)
 	}
+	for _, id := range a.list("ready") {
+		found := false
+		for k := range hb.Tasks {
+			if hb.Tasks[k].TaskId == id {
+				hb.Tasks[k].Ready, found = true, true
+			}
+		}
+		if !found {
+			a.fail("ready=%s: no task=%s:... in this heartbeat", id, id)
+		}
+	}
 	for _, spec := range a.list("stopped") {
 		id, gen, ok := strings.Cut(spec, ":")
 		if !ok || id == "" {
