@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -288,6 +289,11 @@ func launch(binary string, p Process, exits chan<- Exit) (*proc, error) {
 	cmd := exec.Command(binary, p.Args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
+	if p.Kind == KindAgent {
+		// The agent's tasks find phalanxd on their PATH (the examples'
+		// demo service runs `phalanxd demo http`).
+		cmd.Env = withPathFirst(os.Environ(), filepath.Dir(binary))
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: run %s: %w", p.Name, binary, err)
 	}
@@ -647,4 +653,21 @@ func logTail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return "  " + strings.Join(lines, "\n  ")
+}
+
+// withPathFirst returns env with dir at the front of PATH.
+func withPathFirst(env []string, dir string) []string {
+	out := make([]string, 0, len(env)+1)
+	found := false
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			kv = "PATH=" + dir + string(os.PathListSeparator) + v
+			found = true
+		}
+		out = append(out, kv)
+	}
+	if !found {
+		out = append(out, "PATH="+dir)
+	}
+	return out
 }
