@@ -7,6 +7,9 @@ const (
 	EventTaskPlaced    = "task_placed"    // task, node, generation
 	EventTaskEvicted   = "task_evicted"   // task, node, reason
 	EventTaskStop      = "task_stop"      // task, node, generation: the agent must stop it
+	// EventTaskPreempted: a lower-priority task evicted to make room for a
+	// higher-priority one (task, node, priority, by, by_priority).
+	EventTaskPreempted = "task_preempted"
 	EventTaskFailed    = "task_failed"    // task, node, generation, exit_code, then (restart|move), at: when
 	EventAccountJailed = "account_jailed" // addr, reason
 	EventNodeStrike    = "node_strike"    // node, task, window, strikes
@@ -20,6 +23,9 @@ const (
 	ReasonMaxRestarts     = "max_restarts"
 	ReasonWorkloadDeleted = "workload_deleted"
 	ReasonUncordoned      = "uncordoned"
+	// ReasonPreempted: a task evicted to make room for a higher-priority
+	// one (issue 14 §3).
+	ReasonPreempted = "preempted"
 	// ReasonNodeIneligible: a system workload's task removed because its
 	// node is cordoned, draining or no longer matches the constraints.
 	ReasonNodeIneligible = "node_ineligible"

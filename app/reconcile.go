@@ -42,6 +42,7 @@ type PassStats struct {
 	Restarted int  // Failed tasks restarted in place
 	Moved     int  // Failed tasks sent to another node after max_restarts
 	Replaced  int  // tasks replaced by a rolling update
+	Preempted int  // tasks evicted to make room for higher-priority ones (preempt.go)
 	PlaceRan  bool // scheduler.Place was called
 	Requests  int  // tasks handed to scheduler.Place
 	QueueCut  bool // more workloads were pending than one call can examine
@@ -304,6 +305,31 @@ func (s *State) rollStep(w *types.Workload) []Event {
 	return events
 }
 
+// endFinishedRollouts ends the rollouts marked since step 4 that have no
+// task of an older template left, and clears the marks.
+func (s *State) endFinishedRollouts() []Event {
+	var events []Event
+	for _, name := range sortedKeys(s.rollDirty) {
+		w := s.workloads[name]
+		if w == nil {
+			continue
+		}
+		left := false
+		for _, t := range s.tasksOf(name) {
+			if outdated(w, t) {
+				left = true
+				break
+			}
+		}
+		if !left {
+			delete(s.rollouts, name)
+			events = append(events, event(api.EventWorkload, "name", name, "action", api.ActionRolledOut, "version", u64(w.TemplateVersion)))
+		}
+	}
+	clear(s.rollDirty)
+	return events
+}
+
 // startRollout makes w's tasks of older templates subject to step 4.
 func (s *State) startRollout(w *types.Workload) {
 	s.rollouts[w.Spec.Name] = struct{}{}
@@ -383,6 +409,19 @@ func (s *State) placePending() []Event {
 		placed[t.Workload] = true
 		events = append(events, event(api.EventTaskPlaced, "task", t.Id, "node", p.Node, "generation", u64(t.Generation)))
 	}
+	// Preemption (preempt.go): an unplaced task may take the room of
+	// lower-priority ones.
+	epoch := s.schedEpoch // what Place saw
+	if len(res.Unplaced) > 0 {
+		var pe []Event
+		pe, res.Unplaced = s.preempt(res.Unplaced, limit-len(res.Placed), placed)
+		events = append(events, pe...)
+		// A victim's eviction marked its rolling workload. An eviction
+		// only takes availability away, so step 4 has nothing more to
+		// replace; but the victim may have been its last task of an older
+		// template: that rollout is over.
+		events = append(events, s.endFinishedRollouts()...)
+	}
 	// Tasks of one workload that fit nowhere share one explanation, and
 	// so do its tasks beyond those examined: park the workload.
 	var unplaced []string
@@ -403,7 +442,9 @@ func (s *State) placePending() []Event {
 	}
 	for _, name := range unplaced {
 		w := s.workloads[name]
-		s.park(w)
+		if s.schedEpoch == epoch {
+			s.park(w)
+		} // else a preemption freed room since Place: it tries again next block
 		if w.Unschedulable == "" {
 			w.UnschedulableHeight = s.height
 			events = append(events, event(api.EventWorkload, "name", name, "action", api.ActionUnschedulable,

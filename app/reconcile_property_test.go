@@ -74,7 +74,7 @@ func TestReconcileProperties(t *testing.T) {
 	for _, what := range []string{"placed", "evicted/node_down", "evicted/drain", "evicted/rolling_update", "evicted/max_restarts",
 		"restart-in-place", "rolling-running-replaced", "task_stop", "unschedulable", "complete-pass-checked",
 		"eviction_deferred", "eviction-cap-reached", "zone_status", "admitted-while-others-wait", "evicted/node_ineligible",
-		"drain-held-to-min-available"} {
+		"drain-held-to-min-available", "preempted"} {
 		if total[what] == 0 {
 			t.Errorf("the simulation never produced %q", what)
 		}
@@ -213,6 +213,26 @@ func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int
 		resA, resB := a.EndBlock(), b.EndBlock()
 		if !reflect.DeepEqual(resA, resB) {
 			t.Fatalf("height %d: EndBlock differs:\n%+v\n%+v", h, resA.Events, resB.Events)
+		}
+		// Preemption: only a strictly lower priority is preempted, and its
+		// preemptor is placed on that node in the same block.
+		placedOn := map[string]string{}
+		for _, e := range resA.Events {
+			if e.Type == api.EventTaskPlaced {
+				placedOn[attr(e, "task")] = attr(e, "node")
+			}
+		}
+		for _, e := range resA.Events {
+			if e.Type != api.EventTaskPreempted {
+				continue
+			}
+			m.stats["preempted"]++
+			var p, by int
+			fmt.Sscan(attr(e, "priority"), &p)
+			fmt.Sscan(attr(e, "by_priority"), &by)
+			if p >= by || placedOn[attr(e, "by")] != attr(e, "node") {
+				t.Fatalf("height %d: %s (priority %d) preempted on %s by %s (priority %d), placed on %q", h, attr(e, "task"), p, attr(e, "node"), attr(e, "by"), by, placedOn[attr(e, "by")])
+			}
 		}
 		for _, e := range resA.Events {
 			f, ok := fencedBefore[attr(e, "task")]
@@ -555,7 +575,9 @@ func (m *rsSim) check(h int64, events []Event, runningBefore map[string]bool) {
 	}
 	// Every pending task is placed once it fits and the limit allows.
 	p := s.LastPass()
-	complete := !p.PlaceRan || p.Placed < int(s.params.MaxPlacementsPerBlock) && p.Examined == p.Requests && !p.QueueCut
+	// (A preemption frees room after the scheduler's call: what fits there
+	// now waits for the next block.)
+	complete := !p.PlaceRan || p.Placed < int(s.params.MaxPlacementsPerBlock) && p.Examined == p.Requests && !p.QueueCut && p.Preempted == 0
 	if s.pendingCount > 0 && complete {
 		m.stats["complete-pass-checked"]++
 		for _, name := range sortedKeys(s.pending) {

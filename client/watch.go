@@ -24,6 +24,7 @@ var AppEventTypes = []string{
 	api.EventTaskEvicted, api.EventTaskFailed, api.EventTaskStop,
 	api.EventAccountJailed, api.EventWorkload, api.EventZoneStatus,
 	api.EventEvictionDeferred, api.EventNodeRemoved, api.EventAccountUnjailed,
+	api.EventTaskPreempted,
 }
 
 // WatchEvent is one application event as Watch delivers it.
