@@ -13,7 +13,17 @@ import (
 	"github.com/phalanx-bft/phalanx/api"
 )
 
-// TestHealthCheckRestartsService (issue 14 §2): examples/checked-service.json
+// TestWorkloadsOnLocalnet runs issue 14's workload features on one
+// 3-agent localnet: health checks, then preemption.
+func TestWorkloadsOnLocalnet(t *testing.T) {
+	needE2E(t)
+	h := startHealNet(t, "e2e-workloads", 500*time.Millisecond,
+		"--heartbeat-interval", "1s", "--suspect-after", "3s", "--down-after", "6s", "--report-window", "2s")
+	t.Run("health-check", func(t *testing.T) { testHealthCheckRestartsService(t, h) })
+	t.Run("preemption", func(t *testing.T) { testPreemptionInWatch(t, h) })
+}
+
+// testHealthCheckRestartsService (issue 14 §2): examples/checked-service.json
 // on a localnet, its port and fail file made this test's. The service
 // (`phalanxd demo http`) runs and is reported ready (its readiness check,
 // a TCP connect, passes). Then its HTTP liveness check starts failing (the
@@ -22,10 +32,7 @@ import (
 // restarts it with a higher generation; with the file gone, that
 // generation runs and is ready. The test measures the time from the check
 // starting to fail to the new generation Running on chain.
-func TestHealthCheckRestartsService(t *testing.T) {
-	needE2E(t)
-	h := startHealNet(t, "e2e-checks", 500*time.Millisecond,
-		"--heartbeat-interval", "1s", "--suspect-after", "3s", "--down-after", "6s", "--report-window", "2s")
+func testHealthCheckRestartsService(t *testing.T, h *healNet) {
 	n := h.run
 	ctx := context.Background()
 
@@ -94,4 +101,64 @@ func TestHealthCheckRestartsService(t *testing.T) {
 			t.Errorf("%s's log does not show the liveness check failing:\n%s", a.Name, log)
 		}
 	}
+}
+
+// testPreemptionInWatch (issue 14 §3): a priority-0 workload fills every
+// agent's node (each task half a node); a priority-10 task of the same
+// size fits nowhere, so it preempts one of them in the block it is
+// considered: watch shows task_preempted naming it, then its placement on
+// that node; the victim waits, Pending, with a reason that says why.
+func testPreemptionInWatch(t *testing.T, h *healNet) {
+	n := h.run
+	ctx := context.Background()
+	var nodes api.NodesAnswer
+	if _, err := h.c.Query(ctx, "/nodes", &nodes); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(0)
+	for _, nd := range nodes.Nodes {
+		if f := nd.Capacity.CPUMillis - nd.Allocated.CPUMillis; free == 0 || f < free {
+			free = f
+		}
+	}
+	half := free / 2
+	if half < 10 {
+		t.Fatalf("nodes have %d millicores free; want room for two tasks each", free)
+	}
+	w := startWatch(t, h.m.Validators[2].RPC)
+	spec := func(name string, replicas int, prio int) string {
+		f := filepath.Join(t.TempDir(), name+".json")
+		b := fmt.Sprintf(`{"name":%q,"command":"sh","args":["-c","while :; do sleep 1; done"],"replicas":%d,"priority":%d,`+
+			`"replace_order":"start-first","resources":{"cpu_millis":%d,"memory_mb":16}}`, name, replicas, prio, half)
+		if err := os.WriteFile(f, []byte(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	mustRun(t, append([]string{"tx", "workload", "create", "-f", spec("filler", 2*len(h.m.Agents), 0)}, n.txArgs("admin")...)...)
+	waitUntil(t, 60*time.Second, "filler placed on every node", func() (bool, string) {
+		tasks, err := h.tasksOf(ctx, "filler")
+		if err != nil {
+			return false, err.Error()
+		}
+		return countState(tasks, "Running") == 2*len(h.m.Agents), tasksText(tasks)
+	})
+	mustRun(t, append([]string{"tx", "workload", "create", "-f", spec("urgent", 1, 10)}, n.txArgs("admin")...)...)
+	w.waitFor(t, "task_preempted", 30*time.Second, "by", "urgent/0", "priority", "0", "by_priority", "10")
+	placed := w.waitFor(t, "task_placed", 10*time.Second, "task", "urgent/0")
+	var victim string
+	for _, e := range w.all("task_preempted") {
+		if e["by"] == "urgent/0" {
+			victim = e["task"]
+		}
+	}
+	tasks, err := h.tasksOf(ctx, "filler")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := tasks[victim]; v.State != "Pending" || !strings.Contains(v.Reason, "preempted on") {
+		t.Errorf("the victim %s: %+v; want Pending, its reason saying it was preempted", victim, v)
+	}
+	t.Logf("preemption: urgent/0 (priority 10) preempted %s (priority 0), placed at %s; %s waits: %q",
+		victim, placed.Format("15:04:05.000"), victim, tasks[victim].Reason)
 }

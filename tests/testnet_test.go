@@ -208,6 +208,28 @@ func (w *watcher) count(typ string, kv ...string) int {
 	return n
 }
 
+// all returns the attributes (key -> value) of every event of type typ.
+func (w *watcher) all(typ string) []map[string]string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []map[string]string
+	for _, e := range w.events {
+		if e["type"] != typ {
+			continue
+		}
+		m := map[string]string{}
+		attrs, _ := e["attributes"].([]any)
+		for _, a := range attrs {
+			kv, _ := a.(map[string]any)
+			k, _ := kv["key"].(string)
+			v, _ := kv["value"].(string)
+			m[k] = v
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
 func hasAttrs(e map[string]any, kv []string) bool {
 	attrs, _ := e["attributes"].([]any)
 	for i := 0; i+1 < len(kv); i += 2 {
