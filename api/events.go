@@ -3,10 +3,10 @@ package api
 // Event types and the reasons the state machine writes into events and
 // records (DESIGN §8, plus task_stop).
 const (
-	EventNodeStatus    = "node_status"    // node, from, to, reason
-	EventTaskPlaced    = "task_placed"    // task, node, generation
-	EventTaskEvicted   = "task_evicted"   // task, node, reason
-	EventTaskStop      = "task_stop"      // task, node, generation: the agent must stop it
+	EventNodeStatus  = "node_status"  // node, from, to, reason
+	EventTaskPlaced  = "task_placed"  // task, node, generation
+	EventTaskEvicted = "task_evicted" // task, node, reason
+	EventTaskStop    = "task_stop"    // task, node, generation: the agent must stop it
 	// EventTaskPreempted: a lower-priority task evicted to make room for a
 	// higher-priority one (task, node, priority, by, by_priority).
 	EventTaskPreempted = "task_preempted"
