@@ -14,13 +14,16 @@ import (
 )
 
 // TestWorkloadsOnLocalnet runs issue 14's workload features on one
-// 3-agent localnet: health checks, then preemption.
+// 3-agent localnet (one network start for all): health checks,
+// preemption, then a system workload (last: it kills and removes agents).
 func TestWorkloadsOnLocalnet(t *testing.T) {
 	needE2E(t)
+	needProc(t)
 	h := startHealNet(t, "e2e-workloads", 500*time.Millisecond,
-		"--heartbeat-interval", "1s", "--suspect-after", "3s", "--down-after", "6s", "--report-window", "2s")
+		"--heartbeat-interval", "1s", "--suspect-after", "3s", "--down-after", "6s", "--report-window", "2s", "--fence-timeout", "8s")
 	t.Run("health-check", func(t *testing.T) { testHealthCheckRestartsService(t, h) })
 	t.Run("preemption", func(t *testing.T) { testPreemptionInWatch(t, h) })
+	t.Run("system", func(t *testing.T) { testSystemWorkloadFollowsNodes(t, h) })
 }
 
 // testHealthCheckRestartsService (issue 14 §2): examples/checked-service.json
@@ -161,4 +164,7 @@ func testPreemptionInWatch(t *testing.T, h *healNet) {
 	}
 	t.Logf("preemption: urgent/0 (priority 10) preempted %s (priority 0), placed at %s; %s waits: %q",
 		victim, placed.Format("15:04:05.000"), victim, tasks[victim].Reason)
+	for _, name := range []string{"filler", "urgent"} { // the room, for what comes next
+		mustRun(t, append([]string{"tx", "workload", "delete", name}, n.txArgs("admin")...)...)
+	}
 }

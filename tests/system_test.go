@@ -10,17 +10,13 @@ import (
 	"github.com/phalanx-bft/phalanx/api"
 )
 
-// TestSystemWorkloadFollowsNodes (issue 14 §1): a system workload
+// testSystemWorkloadFollowsNodes (issue 14 §1; TestWorkloadsOnLocalnet): a system workload
 // (examples/system.json) runs one task on every agent's node. When an
 // agent is killed its node goes Down: its task is taken off (evicted) and
 // waits for that node, never placed on another; back, the agent runs it
 // again. When a node leaves (removed) its task goes with it, and when it
 // joins again (the agent registers it anew) it gets a task at once.
-func TestSystemWorkloadFollowsNodes(t *testing.T) {
-	needE2E(t)
-	needProc(t)
-	h := startHealNet(t, "e2e-system", 500*time.Millisecond,
-		"--heartbeat-interval", "1s", "--suspect-after", "3s", "--down-after", "6s", "--report-window", "2s", "--fence-timeout", "8s")
+func testSystemWorkloadFollowsNodes(t *testing.T, h *healNet) {
 	n := h.run
 	ctx := context.Background()
 	mustRun(t, append([]string{"tx", "workload", "create", "-f", "../examples/system.json"}, n.txArgs("admin")...)...)
