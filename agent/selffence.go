@@ -204,7 +204,11 @@ func (a *Agent) fenceLoop(ctx context.Context) {
 				a.fence.leases[st.TaskID] = l
 			}
 			anchor := l.anchor
-			reprove := !a.fence.covered(l) && time.Since(l.reprovedAt) >= reproveEvery
+			// Proven again when the stream does not cover the lease, or
+			// has not renewed it for a third of the window (a stream stuck
+			// on a validator that died under it: the proofs fail over).
+			stale := time.Since(anchor) > window/3
+			reprove := (!a.fence.covered(l) || stale) && time.Since(l.reprovedAt) >= reproveEvery
 			if reprove {
 				l.reprovedAt = time.Now()
 			}

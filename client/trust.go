@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -304,10 +305,27 @@ func (b boundedProvider) LightBlock(ctx context.Context, height int64) (*cmttype
 	cctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	lb, err := b.Provider.LightBlock(cctx, height)
-	if err != nil && cctx.Err() != nil && ctx.Err() == nil {
+	if err != nil && ctx.Err() == nil && (cctx.Err() != nil || isTimeout(err)) {
+		// Its own time ran out, or the HTTP client's (the provider's
+		// client has a timeout of its own, shorter than b.timeout): the
+		// node does not answer (a paused validator). Seen as any other
+		// error, the light client neither dropped the witness nor took
+		// another primary, and every verification failed while the node
+		// hung, long enough for an agent to fence its tasks
+		// (TestOneFaultyValidatorCostsNoReady).
 		return nil, provider.ErrNoResponse
 	}
 	return lb, err
+}
+
+// isTimeout reports whether err is a request that ran out of time.
+func isTimeout(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "context deadline exceeded") ||
+		strings.Contains(err.Error(), "Client.Timeout exceeded")
 }
 
 func (b boundedProvider) String() string { return b.node }

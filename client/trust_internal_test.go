@@ -42,3 +42,23 @@ func TestBoundedProviderGivesUpAsNoResponse(t *testing.T) {
 		t.Errorf("the caller's deadline first: %v; want the caller's context error", err)
 	}
 }
+
+// clientTimeoutProvider fails at once as CometBFT's HTTP provider does when
+// its own http.Client timeout runs out before the bounded context.
+type clientTimeoutProvider struct{ stalledProvider }
+
+func (clientTimeoutProvider) LightBlock(context.Context, int64) (*cmttypes.LightBlock, error) {
+	return nil, errors.New(`post failed: Post "http://127.0.0.1:28049": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`)
+}
+
+// TestBoundedProviderClientTimeoutIsNoResponse: the HTTP client's own
+// timeout (shorter than the bound) is no answer too. Seen as a plain
+// error, the light client kept a paused witness, every verification
+// failed for as long as it hung, and an agent fenced its tasks
+// (TestOneFaultyValidatorCostsNoReady in CI).
+func TestBoundedProviderClientTimeoutIsNoResponse(t *testing.T) {
+	b := boundedProvider{Provider: clientTimeoutProvider{}, node: "paused", timeout: time.Minute}
+	if _, err := b.LightBlock(context.Background(), 7); err != provider.ErrNoResponse {
+		t.Fatalf("client timeout: %v; want provider.ErrNoResponse", err)
+	}
+}

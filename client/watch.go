@@ -178,9 +178,27 @@ func watchOnce(ctx context.Context, url string, opts WatchOptions, last *int64, 
 		*last = height
 	}
 	logf("watch: connected to %s at height %d", url, height)
+	// A block's delivery is bounded, and ends with the connection: a node
+	// that dies while Watch waits for its next header (verify waits for
+	// it to reach that height) must not hold Watch for the client's whole
+	// commit timeout.
+	cctx, ccancel := context.WithCancel(ctx)
+	defer ccancel()
+	go func() {
+		select {
+		case <-feed.done:
+			ccancel()
+		case <-cctx.Done():
+		}
+	}()
 	catchUp := func(to int64) error {
 		for h := *last + 1; h <= to; h++ {
-			heldUntil, err := deliverBlock(ctx, c, verify, h, emit)
+			bctx, bcancel := context.WithTimeout(cctx, 3*health)
+			heldUntil, err := deliverBlock(bctx, c, verify, h, emit)
+			bcancel()
+			if err != nil && ctx.Err() == nil && cctx.Err() != nil {
+				return fmt.Errorf("block subscription ended: %w", feed.err)
+			}
 			if errors.Is(err, errResultsNotYet) {
 				return nil // the next notification or probe goes on from here
 			}

@@ -572,11 +572,11 @@ func TestRenderObservers(t *testing.T) {
 
 // TestWatchTypeNodeStrike: node_strike (and eviction pacing's zone_status
 // and eviction_deferred, the lifecycle's node_removed and
-// account_unjailed) are app event types, in their place, and `watch
+// account_unjailed, preemption's task_preempted) are app event types, in their place, and `watch
 // --type` lists them.
 func TestWatchTypeNodeStrike(t *testing.T) {
 	want := []string{"node_status", "node_strike", "task_placed", "task_evicted", "task_failed", "task_stop", "account_jailed", "workload",
-		"zone_status", "eviction_deferred", "node_removed", "account_unjailed"}
+		"zone_status", "eviction_deferred", "node_removed", "account_unjailed", "task_preempted"}
 	if !reflect.DeepEqual(client.AppEventTypes, want) {
 		t.Errorf("AppEventTypes = %q, want %q", client.AppEventTypes, want)
 	}
