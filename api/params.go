@@ -61,7 +61,7 @@ func DefaultParams() types.Params {
 
 		AttestedLiveness: true,
 
-		FenceTimeoutMs: 15_000,
+		FenceTimeoutMs: 30_000,
 	}
 }
 

@@ -437,10 +437,10 @@ func TestSelfHealingOnTestnet(t *testing.T) {
 
 	// The chain moves the task; it runs on another agent.
 	var moved api.TaskView
-	// Within the detection, the fence (fence_timeout_ms 15 s after the
+	// Within the detection, the fence (fence_timeout_ms, 30 s, after the
 	// eviction: nothing reports the killed agent's process stopped) and a
 	// start.
-	waitUntil(t, 45*time.Second, fmt.Sprintf("%s Running on another agent than %s", lost.ID, victim), func() (bool, string) {
+	waitUntil(t, 60*time.Second, fmt.Sprintf("%s Running on another agent than %s", lost.ID, victim), func() (bool, string) {
 		tasks, err := h.tasks(ctx)
 		if err != nil {
 			return false, err.Error()

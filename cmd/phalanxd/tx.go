@@ -646,7 +646,7 @@ func paramFlags() []paramFlag {
 			p.AttestedLiveness = b
 			return nil
 		}},
-		{name: "fence-timeout", typ: "duration", help: "how long an evicted task waits for its old node to report the old generation stopped before it is placed anyway (stop before start, ADR 0020; a duration such as 15s; 0 turns the wait off)", apply: func(p *types.Params, v string) error {
+		{name: "fence-timeout", typ: "duration", help: "how long an evicted task waits for its old node to report the old generation stopped before it is placed anyway (stop before start, ADR 0020; a duration such as 30s, the default; 0 turns the wait off)", apply: func(p *types.Params, v string) error {
 			ms, err := parseDurationMsAllowZero("fence-timeout", v)
 			p.FenceTimeoutMs = ms
 			return err
