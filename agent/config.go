@@ -73,6 +73,9 @@ type Config struct {
 	// apart. Self-fencing (ADR 0021) stops a stop-first task this much
 	// earlier, twice over, than the chain may place its replacement.
 	MaxClockDrift time.Duration
+	// NoSelfFence turns self-fencing off (ADR 0021): stop-first tasks then
+	// run on while the chain cannot be verified, as before issue 14.
+	NoSelfFence bool
 	// RequestTimeout bounds a query; CommitTimeout the wait for a
 	// transaction to be committed.
 	RequestTimeout time.Duration

@@ -103,7 +103,7 @@ func (a *Agent) fenceWindow() (window, grace time.Duration, ok bool) {
 	a.mu.Lock()
 	ms := a.fence.timeoutMs
 	a.mu.Unlock()
-	if ms <= 0 {
+	if ms <= 0 || a.cfg.NoSelfFence {
 		return 0, 0, false
 	}
 	timeout := time.Duration(ms) * time.Millisecond

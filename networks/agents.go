@@ -47,6 +47,8 @@ type Agent struct {
 	Listen string `json:"listen"`
 	// Nodes are the validators' RPC addresses, the agent's own first.
 	Nodes []string `json:"nodes"`
+	// ExtraArgs are appended to the agent's command line (tests).
+	ExtraArgs []string `json:"extra_args,omitempty"`
 }
 
 // Args is the agent's command line, without the program name.
@@ -60,7 +62,7 @@ func (a Agent) Args() []string {
 			args = append(args, "--rpc-fallback", n)
 		}
 	}
-	return args
+	return append(args, a.ExtraArgs...)
 }
 
 // ObserverArgs is the command line, without the program name, of

@@ -30,7 +30,7 @@ func agentCmd() *cobra.Command {
 		syncInterval, hbInterval, stopGrace, commitTimeout       time.Duration
 		clockDrift                                               time.Duration
 		maxBackoff                                               time.Duration
-		noReaper                                                 bool
+		noReaper, noSelfFence                                    bool
 		tf                                                       trustFlags
 	)
 	capacity := agent.DetectCapacity()
@@ -108,6 +108,7 @@ and exits; if it is killed, its tasks die with it. See docs/agent.md.`,
 				HeartbeatInterval: hbInterval,
 				StopGrace:         stopGrace,
 				MaxClockDrift:     clockDrift,
+				NoSelfFence:       noSelfFence,
 				CommitTimeout:     commitTimeout,
 				MaxBackoff:        maxBackoff,
 				Logf:              logger.Printf,
@@ -147,6 +148,7 @@ and exits; if it is killed, its tasks die with it. See docs/agent.md.`,
 	fl.DurationVar(&syncInterval, "sync-interval", agent.DefaultSyncInterval, "period of the placement query that backs up the event subscription")
 	fl.DurationVar(&hbInterval, "heartbeat-interval", 0, "heartbeat period (default: the chain's params.heartbeat_interval_ms)")
 	fl.DurationVar(&stopGrace, "stop-grace", agent.DefaultStopGrace, "time a stopped task gets between SIGTERM and SIGKILL")
+	fl.BoolVar(&noSelfFence, "no-self-fence", false, "do not stop stop-first tasks when the chain cannot be verified (ADR 0021); a replacement may then run beside them after fence_timeout_ms")
 	fl.DurationVar(&clockDrift, "max-clock-drift", agent.DefaultMaxClockDrift, "bound on how far this machine's clock and the chain's block time may be apart; self-fencing stops a stop-first task 2x this before the chain may replace it")
 	fl.DurationVar(&commitTimeout, "commit-timeout", agent.DefaultCommitTimeout, "how long to follow a heartbeat (or the registration) until its block; the heartbeat loop does not wait for it")
 	fl.DurationVar(&maxBackoff, "max-backoff", agent.DefaultMaxBackoff, "longest pause between attempts while no validator answers")
