@@ -25,8 +25,8 @@ import (
 // The pass runs in step 2 of EndBlock over what the block marked: the
 // nodes whose eligibility may have changed, against every system
 // workload, and the system workloads created or updated, against every
-// node. Its cost follows the marks: O(marked nodes × system workloads ×
-// their tasks) plus O(nodes + tasks) per marked workload.
+// node. Its cost follows the marks: O(system workloads × (their tasks +
+// marked nodes)) plus O(nodes + tasks) per marked workload.
 
 // markSystemNode notes that node id's eligibility may have changed.
 func (s *State) markSystemNode(id string) {
@@ -60,10 +60,7 @@ func (s *State) systemPass() []Event {
 		if w == nil || w.Spec.Type != api.TypeSystem {
 			continue
 		}
-		pinned := map[string]*types.Task{}
-		for _, t := range s.tasksOf(name) {
-			pinned[t.PinNode] = t
-		}
+		pinned := s.pinnedTasks(name)
 		for _, id := range s.nodeIDs {
 			events = append(events, s.systemSync(w, id, pinned[id])...)
 		}
@@ -74,6 +71,7 @@ func (s *State) systemPass() []Event {
 		}
 	}
 	if len(s.systemNodes) > 0 {
+		nodes := sortedKeys(s.systemNodes)
 		for _, name := range sortedKeys(s.workloads) {
 			w := s.workloads[name]
 			if w.Spec.Type != api.TypeSystem {
@@ -82,21 +80,24 @@ func (s *State) systemPass() []Event {
 			if _, done := s.systemWorkloads[name]; done {
 				continue
 			}
-			for _, id := range sortedKeys(s.systemNodes) {
-				var on *types.Task
-				for _, t := range s.tasksOf(name) {
-					if t.PinNode == id {
-						on = t
-						break
-					}
-				}
-				events = append(events, s.systemSync(w, id, on)...)
+			pinned := s.pinnedTasks(name) // a sync changes only its own node's entry
+			for _, id := range nodes {
+				events = append(events, s.systemSync(w, id, pinned[id])...)
 			}
 		}
 	}
 	clear(s.systemNodes)
 	clear(s.systemWorkloads)
 	return events
+}
+
+// pinnedTasks maps node id -> workload name's task pinned there.
+func (s *State) pinnedTasks(name string) map[string]*types.Task {
+	pinned := map[string]*types.Task{}
+	for _, t := range s.tasksOf(name) {
+		pinned[t.PinNode] = t
+	}
+	return pinned
 }
 
 // systemSync creates or removes w's task on node id (t: the task pinned
