@@ -6,11 +6,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	dbm "github.com/cometbft/cometbft-db"
@@ -96,6 +99,8 @@ type Trust struct {
 	root    string // what the trust is rooted in, for messages
 	logf    func(format string, args ...any)
 
+	guards map[string]*nodeGuard // per node (primary and witnesses), across rebuilds
+
 	mu       sync.Mutex
 	db       dbm.DB
 	storeDir string // the goleveldb store's directory ("" in memory)
@@ -144,7 +149,10 @@ func NewTrust(ctx context.Context, opts TrustOptions) (*Trust, error) {
 	}
 	opts.Witnesses = witnesses
 
-	t := &Trust{opts: opts, logf: opts.Logf}
+	t := &Trust{opts: opts, logf: opts.Logf, guards: map[string]*nodeGuard{primary: {}}}
+	for _, w := range witnesses {
+		t.guards[w] = &nodeGuard{}
+	}
 	var genesisSet *cmttypes.ValidatorSet
 	var storeKey string
 	switch {
@@ -278,43 +286,78 @@ func (t *Trust) newProvider(node string) (provider.Provider, error) {
 		return nil, err
 	}
 	return boundedProvider{Provider: lighthttp.NewWithClient(t.chainID, c), node: node,
-		timeout: providerTimeoutSeconds*time.Second + providerMargin}, nil
+		timeout: providerTimeoutSeconds*time.Second + providerMargin, guard: t.guards[node], logf: t.logf}, nil
 }
 
 // providerMargin is what a light block request may take beyond one
 // request timeout (boundedProvider).
 const providerMargin = 500 * time.Millisecond
 
-// boundedProvider gives each light block request one request timeout
-// (plus providerMargin). CometBFT's HTTP provider retries a request that
-// timed out up to 5 times, with backoff: a node that is stopped but
-// accepts connections (SIGSTOP) would hold one verification for 10 s and
-// more, past the caller's deadline, and on "context deadline exceeded"
-// the light client neither replaces its primary nor drops the witness:
-// an agent whose first validator was paused could not rejoin (the
-// nemesis found it, docs/nemesis.md). A request that runs out of its own
-// time is provider.ErrNoResponse, on which the light client takes another
-// primary, or drops the witness.
+// boundedProvider is how the light client sees one node: a faulty node
+// (crashed, paused, cut off, or behind) costs a verification at most one
+// request timeout, and then nothing while it stays so. A faulty node is
+// provider.ErrNoResponse, which the light client takes for what it is:
+// it takes another primary, and a witness that says nothing is neither
+// compared nor dropped.
+//
+//   - Each request has one request timeout (plus providerMargin).
+//     CometBFT's HTTP provider retries a request that timed out up to 5
+//     times, with backoff: a node that is stopped but accepts connections
+//     (SIGSTOP) held one verification for 10 s and more, and on "context
+//     deadline exceeded" the light client neither replaced its primary nor
+//     dropped the witness: an agent whose first validator was paused could
+//     not rejoin (the nemesis found it, docs/nemesis.md).
+//   - A node that does not answer (a timeout, a refused or reset
+//     connection) opens its breaker (nodeGuard): it is not asked again for
+//     breakerMin, doubling up to breakerMax while it stays silent. Before,
+//     a paused witness cost every verification a timeout (the detector
+//     waits for every witness), 4 s a block, and an agent's verified stream
+//     fell behind the chain; a crashed one was dropped for good.
+//   - A node behind the height asked for (provider.ErrHeightTooHigh) is
+//     ErrNoResponse too. Given a witness behind the primary, CometBFT's
+//     detector sleeps 2 × MaxClockDrift + MaxBlockLag (30 s) without
+//     looking at the context, holding the light client: one validator
+//     catching up after a restart stalled an agent's verifications past its
+//     self-fencing window (TestLaggingWitnessDoesNotStallVerification).
+//     Safety does not rest on it: the detector accepts a header only when a
+//     witness serves the same one (else ErrFailedHeaderCrossReferencing),
+//     and compares every witness that has it. What is lost is the evidence
+//     a lagging witness could give against a primary forging a header of a
+//     future height; such a header is refused all the same, as no witness
+//     has it.
 type boundedProvider struct {
 	provider.Provider
 	node    string
 	timeout time.Duration
+	guard   *nodeGuard
+	logf    func(format string, args ...any)
 }
 
 func (b boundedProvider) LightBlock(ctx context.Context, height int64) (*cmttypes.LightBlock, error) {
+	if b.guard.open(time.Now()) {
+		return nil, provider.ErrNoResponse
+	}
 	cctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	lb, err := b.Provider.LightBlock(cctx, height)
-	if err != nil && ctx.Err() == nil && (cctx.Err() != nil || isTimeout(err)) {
-		// Its own time ran out, or the HTTP client's (the provider's
-		// client has a timeout of its own, shorter than b.timeout): the
-		// node does not answer (a paused validator). Seen as any other
-		// error, the light client neither dropped the witness nor took
-		// another primary, and every verification failed while the node
-		// hung, long enough for an agent to fence its tasks
-		// (TestOneFaultyValidatorCostsNoReady).
+	switch {
+	case err == nil:
+		b.guard.answered()
+		return lb, nil
+	case ctx.Err() != nil:
+		return nil, err // the caller's time, not the node's
+	case cctx.Err() != nil || isTimeout(err) || isUnreachable(err):
+		// Its own time ran out, or the HTTP client's (shorter than
+		// b.timeout), or the node is down.
+		if d := b.guard.silent(time.Now()); d > 0 {
+			b.logf("trust: %s does not answer (%v); not asked again for %s", b.node, err, d)
+		}
+		return nil, provider.ErrNoResponse
+	case errors.Is(err, provider.ErrHeightTooHigh) && height > 0:
+		b.guard.answered()
 		return nil, provider.ErrNoResponse
 	}
+	b.guard.answered()
 	return lb, err
 }
 
@@ -326,6 +369,68 @@ func isTimeout(err error) bool {
 	}
 	return errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "context deadline exceeded") ||
 		strings.Contains(err.Error(), "Client.Timeout exceeded")
+}
+
+// isUnreachable reports whether err is a request that reached no node: a
+// refused or reset connection, or one closed before the answer (a node
+// that crashed or restarts). An answer, even an error, is not.
+func isUnreachable(err error) bool {
+	var ue *url.Error
+	return errors.As(err, &ue) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// Breaker bounds of a node that does not answer (nodeGuard).
+const (
+	breakerMin = 2 * time.Second
+	breakerMax = 30 * time.Second
+)
+
+// A nodeGuard is the circuit breaker of one node the trust asks: closed
+// while the node answers; open for a while after it did not (breakerMin,
+// doubling while it stays silent, up to breakerMax), during which the node
+// is not asked; then one request tries it again. It is shared by every
+// provider of the node, across rebuilds of the light client.
+type nodeGuard struct {
+	mu        sync.Mutex
+	openUntil time.Time
+	backoff   time.Duration
+}
+
+// open reports whether the node is not to be asked now.
+func (g *nodeGuard) open(now time.Time) bool {
+	if g == nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return now.Before(g.openUntil)
+}
+
+// answered closes the breaker.
+func (g *nodeGuard) answered() {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.openUntil, g.backoff = time.Time{}, 0
+}
+
+// silent opens the breaker after the node did not answer, and returns
+// for how long (0: it already was).
+func (g *nodeGuard) silent(now time.Time) time.Duration {
+	if g == nil {
+		return 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now.Before(g.openUntil) {
+		return 0
+	}
+	g.backoff = min(max(2*g.backoff, breakerMin), breakerMax)
+	g.openUntil = now.Add(g.backoff)
+	return g.backoff
 }
 
 func (b boundedProvider) String() string { return b.node }
@@ -449,7 +554,11 @@ func (t *Trust) Header(ctx context.Context, h int64) (*cmttypes.SignedHeader, er
 		if err == nil {
 			return lb.SignedHeader, nil
 		}
-		notYet := errors.Is(err, provider.ErrHeightTooHigh) || errors.Is(err, provider.ErrLightBlockNotFound)
+		// Not yet: the nodes do not have h, or none answers now (a
+		// node behind or silent is ErrNoResponse, boundedProvider), or no
+		// witness has h to compare yet. Each is tried again within ctx.
+		notYet := errors.Is(err, provider.ErrHeightTooHigh) || errors.Is(err, provider.ErrLightBlockNotFound) ||
+			errors.Is(err, provider.ErrNoResponse) || errors.Is(err, light.ErrFailedHeaderCrossReferencing)
 		if !notYet {
 			err = t.explain(ctx, h, fmt.Errorf("trust: header %d: %w", h, err))
 			if errors.Is(err, ErrDivergence) {
@@ -486,6 +595,11 @@ func (t *Trust) Header(ctx context.Context, h int64) (*cmttypes.SignedHeader, er
 // but is behind the height to verify (awaitWitnesses).
 const witnessGrace = 5 * time.Second
 
+// witnessLagGrace is how long awaitWitnesses waits for the other
+// witnesses once one has the height: a witness one block behind that
+// stays there (a partitioned validator) costs a verification that much.
+const witnessLagGrace = time.Second
+
 // witnessStatusTimeout bounds one status request of awaitWitnesses, and
 // providerTimeoutSeconds one request of the light client to a node.
 const (
@@ -493,24 +607,32 @@ const (
 	providerTimeoutSeconds = 2
 )
 
-// awaitWitnesses waits, at most witnessGrace and within ctx, until every
-// witness that answers has committed height h. CometBFT's detector, when
-// a witness does not have the primary's new header yet, sleeps 2 ×
-// MaxClockDrift + MaxBlockLag (30 s by default) without looking at the
-// context; a verification bounded by RequestTimeout (10 s) then fails
-// with "context deadline exceeded" before the detector compares the
-// headers, and a light client attack goes without evidence. A witness
-// one block behind is the common case (the primary has just committed
-// h), so give it the time to catch up. A witness that does not answer is
-// not waited for.
+// awaitWitnesses waits, at most witnessGrace and within ctx, until the
+// witnesses have committed height h, so that the detector compares h
+// with each of them. A witness behind h is not compared
+// (boundedProvider), and with none to compare the header is not trusted:
+// a witness one block behind is the common case (the primary has just
+// committed h), so it is given the time to catch up, and once one has h
+// the others get witnessLagGrace. A witness further
+// behind (catching up after a restart or a pause) is not waited for, nor
+// one that does not answer (its breaker opens) or whose breaker is open.
 func (t *Trust) awaitWitnesses(ctx context.Context, h int64) {
 	if len(t.opts.Witnesses) == 0 {
 		return
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, witnessGrace)
 	defer cancel()
+	var once sync.Once
+	there := func() { // a witness has h: the others get witnessLagGrace
+		once.Do(func() { time.AfterFunc(witnessLagGrace, cancel) })
+	}
 	var wg sync.WaitGroup
 	for _, w := range t.opts.Witnesses {
+		g := t.guards[w]
+		if g.open(time.Now()) {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -519,13 +641,24 @@ func (t *Trust) awaitWitnesses(ctx context.Context, h int64) {
 				return
 			}
 			for {
-				// A witness that is stopped (SIGSTOP, a partition) must not
-				// hold every verification for the whole grace.
 				sctx, cancel := context.WithTimeout(ctx, witnessStatusTimeout)
 				st, err := c.Status(sctx)
 				cancel()
-				if err != nil || st.SyncInfo.LatestBlockHeight >= h {
+				switch {
+				case err != nil:
+					// Not there within the grace either: it is silent,
+					// or too slow to be of use.
+					if parent.Err() == nil {
+						if d := g.silent(time.Now()); d > 0 {
+							t.logf("trust: witness %s does not answer (%v); not asked again for %s", w, err, d)
+						}
+					}
 					return
+				case st.SyncInfo.LatestBlockHeight >= h:
+					there()
+					return
+				case st.SyncInfo.LatestBlockHeight < h-1:
+					return // catching up: not waited for
 				}
 				select {
 				case <-ctx.Done():

@@ -101,6 +101,7 @@ type Proxy struct {
 	drops  map[string]DropMode
 	delays map[string]time.Duration
 	counts map[string]int
+	frozen int64 // Freeze
 }
 
 // CallForger rewrites the result of a call: it gets the call and the
@@ -283,8 +284,8 @@ func (p *Proxy) Restore(method string) {
 	delete(p.delays, method)
 }
 
-// ClearRules removes every ForgeQuery, ForgeMethod/ForgeCall/Forge and
-// Drop rule: the proxy forwards everything unchanged again. Counts stay.
+// ClearRules removes every ForgeQuery, ForgeMethod/ForgeCall/Forge,
+// Drop, Delay and Freeze rule: the proxy forwards everything unchanged again. Counts stay.
 func (p *Proxy) ClearRules() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -292,6 +293,7 @@ func (p *Proxy) ClearRules() {
 	p.forge = map[string]CallForger{}
 	p.drops = map[string]DropMode{}
 	p.delays = map[string]time.Duration{}
+	p.frozen = 0
 }
 
 // Count is how many calls of method the proxy received (forwarded,
@@ -460,6 +462,18 @@ func (p *Proxy) servePost(w http.ResponseWriter, r *http.Request) {
 	if p.dropped(w, r, methods, ids, batch) {
 		return
 	}
+	if !batch && len(calls) == 1 {
+		errData, params := p.freezeCall(calls[0])
+		if errData != "" {
+			writeRPCError(w, ids[0], errData)
+			return
+		}
+		if params != nil {
+			calls[0].Params = params
+			body, _ = json.Marshal(rpcRequest{ID: ids[0], Method: calls[0].Method, Params: params})
+			body = append([]byte(`{"jsonrpc":"2.0",`), body[1:]...)
+		}
+	}
 	p.forwardPlain(w, r, body, func(resp []byte) []byte {
 		return p.rewritePost(resp, batch, calls, ids)
 	})
@@ -474,6 +488,17 @@ func (p *Proxy) serveGet(w http.ResponseWriter, r *http.Request) {
 	c := Call{Method: method, Params: uriParams(r.URL.Query())}
 	if p.dropped(w, r, []string{method}, nil, false) {
 		return
+	}
+	if errData, params := p.freezeCall(c); errData != "" {
+		writeRPCError(w, nil, errData)
+		return
+	} else if params != nil {
+		var obj map[string]json.RawMessage
+		_ = json.Unmarshal(params, &obj)
+		q := r.URL.Query()
+		q.Set("height", strings.Trim(string(obj["height"]), `"`))
+		r.URL.RawQuery = q.Encode()
+		c.Params = params
 	}
 	p.forwardPlain(w, r, nil, func(resp []byte) []byte {
 		return p.rewriteOne(resp, c)
@@ -622,6 +647,9 @@ func (p *Proxy) anyRule(calls []Call) bool {
 		if _, ok := p.forge[c.Method]; ok {
 			return true
 		}
+		if c.Method == "status" && p.frozen > 0 {
+			return true
+		}
 		if c.Method == "abci_query" && p.query != nil {
 			return true
 		}
@@ -637,8 +665,12 @@ func (p *Proxy) rewriteOne(answer []byte, c Call) []byte {
 	if c.Method == "abci_query" {
 		q = p.query
 	}
+	frozen := int64(0)
+	if c.Method == "status" {
+		frozen = p.frozen
+	}
 	p.mu.Unlock()
-	if fn == nil && q == nil {
+	if fn == nil && q == nil && frozen == 0 {
 		return answer
 	}
 	var env map[string]json.RawMessage
@@ -652,6 +684,11 @@ func (p *Proxy) rewriteOne(answer []byte, c Call) []byte {
 	orig := result
 	if q != nil {
 		if n, err := forgeQueryResult(c, result, q); err == nil {
+			result = n
+		}
+	}
+	if frozen > 0 {
+		if n := freezeStatus(result, frozen); n != nil {
 			result = n
 		}
 	}
