@@ -640,15 +640,16 @@ func (t *Trust) awaitWitnesses(ctx context.Context, h int64) {
 			if err != nil {
 				return
 			}
-			for {
+			for answered := false; ; answered = true {
 				sctx, cancel := context.WithTimeout(ctx, witnessStatusTimeout)
 				st, err := c.Status(sctx)
 				cancel()
 				switch {
 				case err != nil:
-					// Not there within the grace either: it is silent,
-					// or too slow to be of use.
-					if parent.Err() == nil {
+					// It never answered, within the grace or the request's
+					// timeout: it is silent. (One that answers, behind, is
+					// not: it catches up.)
+					if !answered && parent.Err() == nil {
 						if d := g.silent(time.Now()); d > 0 {
 							t.logf("trust: witness %s does not answer (%v); not asked again for %s", w, err, d)
 						}

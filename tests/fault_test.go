@@ -67,19 +67,7 @@ func TestOneFaultyValidatorCostsNoReady(t *testing.T) {
 	began := time.Now()
 	rng := rand.New(rand.NewPCG(testSeed(t), 11))
 	plan := faultPlanOf(*faultsLong)
-	// Self-fencing off: with it, a verification stall behind the faulty
-	// validator (the agent's light client waiting on a paused or
-	// restarting witness) has outlasted even a 27.5 s window in CI and
-	// cost a stop-first task a restart. That is an open bug (issue 14
-	// note); this test keeps issue 11's promise for agents without it.
-	h := startHealNetWith(t, "e2e-faults", faultBlockTime, func(m *networks.Manifest) {
-		for i := range m.Agents {
-			m.Agents[i].ExtraArgs = append(m.Agents[i].ExtraArgs, "--no-self-fence")
-		}
-		if err := m.Save(); err != nil {
-			t.Fatal(err)
-		}
-	}, plan.params...)
+	h := startHealNet(t, "e2e-faults", faultBlockTime, plan.params...)
 	n := h.run
 	mustRun(t, append([]string{"tx", "workload", "create", "-f", sampleWorkload}, n.txArgs("admin")...)...)
 	steady := h.waitSteady(30 * time.Second)
