@@ -29,6 +29,9 @@ const (
 	// ReasonNodeIneligible: a system workload's task removed because its
 	// node is cordoned, draining or no longer matches the constraints.
 	ReasonNodeIneligible = "node_ineligible"
+	// ReasonRestored: a task evicted from a lost node went back to it
+	// when it came back (disconnect.reconcile keep_original).
+	ReasonRestored = "restored"
 
 	ActionCreated = "created"
 	ActionUpdated = "updated"

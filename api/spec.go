@@ -42,6 +42,10 @@ type SpecView struct {
 	// been ready before the next step.
 	Checks       []CheckView `json:"checks"`
 	MinHealthyMs int64       `json:"min_healthy_ms"`
+	// Disconnect is what happens to the tasks of a lost node (issue 14
+	// §5): how long the chain waits before it replaces them, and what
+	// holds when the node comes back.
+	Disconnect DisconnectView `json:"disconnect"`
 }
 
 // Replacement orders (SpecView.replace_order; the state writes stop-first
@@ -112,6 +116,7 @@ func NewSpecView(s types.WorkloadSpec) SpecView {
 		ReplaceOrder:   StopFirst,
 		Checks:         checkViews(s.Checks),
 		MinHealthyMs:   s.MinHealthyMs,
+		Disconnect:     disconnectView(s.Disconnect),
 	}
 	if s.ReplaceOrder != "" {
 		v.ReplaceOrder = s.ReplaceOrder
@@ -154,6 +159,7 @@ func (v SpecView) Spec() types.WorkloadSpec {
 		Parallelism:    v.Parallelism,
 		ReplaceOrder:   v.ReplaceOrder,
 		MinHealthyMs:   v.MinHealthyMs,
+		Disconnect:     v.Disconnect.disconnect(),
 	}
 	for _, c := range v.Checks {
 		s.Checks = append(s.Checks, c.check())

@@ -52,3 +52,37 @@ func TestCheckValidation(t *testing.T) {
 		t.Errorf("%d checks: %v", api.MaxChecks+1, err)
 	}
 }
+
+// TestDisconnectValidation: a disconnect policy's limits and defaults, in
+// the spec file as the chain checks them.
+func TestDisconnectValidation(t *testing.T) {
+	const head = `{"name": "w", "command": "x", "replicas": 1, "resources": {"cpu_millis": 1, "memory_mb": 1}, `
+	spec, err := api.ParseWorkloadSpecJSON([]byte(head + `"disconnect": {"lost_after_ms": 20000, "reconcile": "keep_original"}}`))
+	if err != nil || spec.Disconnect.LostAfterMs != 20000 || spec.Disconnect.Reconcile != api.KeepOriginal {
+		t.Fatalf("a valid policy: %+v, %v", spec.Disconnect, err)
+	}
+	spec, err = api.ParseWorkloadSpecJSON([]byte(head + `"disconnect": {"reconcile": "keep_replacement"}}`))
+	if err != nil || api.HasDisconnect(&spec) {
+		t.Fatalf("keep_replacement with no lost_after is no policy (written \"\"): %+v, %v", spec.Disconnect, err)
+	}
+	if v := api.NewSpecView(spec); v.Disconnect.Reconcile != api.KeepReplacement || v.Disconnect.LostAfterMs != 0 {
+		t.Errorf("the view of no policy: %+v", v.Disconnect)
+	}
+	for _, tc := range []struct{ extra, want string }{
+		{`"disconnect": {"lost_after_ms": 1999}`, "disconnect.lost_after_ms is 1999; want 0 (params.fence_timeout_ms) or 2000 to 86400000"},
+		{`"disconnect": {"lost_after_ms": 86400001}`, "disconnect.lost_after_ms is 86400001"},
+		{`"disconnect": {"lost_after_ms": -1}`, "disconnect.lost_after_ms is -1"},
+		{`"disconnect": {"reconcile": "longest_running"}`, `disconnect.reconcile "longest_running"; want "keep_replacement"`},
+		{`"disconnect": {"lost_after_ms": 5000}, "replace_order": "start-first"`, "a disconnect policy applies to replace_order stop-first"},
+		{`"disconnect": {"lost_after_ms": 5000, "lost": 1}`, `unknown field "lost"`},
+	} {
+		_, err := api.ParseWorkloadSpecJSON([]byte(head + tc.extra + `}`))
+		if !errors.Is(err, api.ErrInvalidMessage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want code 12 saying %q", tc.extra, err, tc.want)
+		}
+	}
+	_, err = api.ParseWorkloadSpecJSON([]byte(`{"name": "d", "type": "system", "command": "x", "resources": {"cpu_millis": 1, "memory_mb": 1}, "disconnect": {"reconcile": "keep_original"}}`))
+	if !errors.Is(err, api.ErrInvalidMessage) || !strings.Contains(err.Error(), "a system task belongs to its node") {
+		t.Errorf("a system workload with a policy: %v", err)
+	}
+}

@@ -494,6 +494,9 @@ func ValidateWorkloadSpec(s *types.WorkloadSpec) error {
 	if s.Replicas > MaxReplicasPerWorkload {
 		return invalid("workload %s: replicas is %d; the limit is %d", s.Name, s.Replicas, MaxReplicasPerWorkload)
 	}
+	if err := validateDisconnect(s); err != nil {
+		return err
+	}
 	if err := validateChecks(s); err != nil {
 		return err
 	}

@@ -183,6 +183,10 @@ type TaskView struct {
 	// Fence: while Pending after an eviction, the placement that must stop
 	// before the task is placed again (stop before start, ADR 0020).
 	Fence *FenceView `json:"fence,omitempty"`
+	// AdoptGeneration: restored to its node under disconnect.reconcile
+	// keep_original, the generation whose process the agent there runs on
+	// as this one.
+	AdoptGeneration uint64 `json:"adopt_generation,omitempty"`
 }
 
 // FenceView is an evicted placement a Pending task waits on: its node
@@ -473,25 +477,26 @@ func TaskRecordView(t *types.Task) TaskView {
 		fence = &FenceView{Node: t.FenceNode, Generation: t.FenceGeneration, Until: t.FenceUntilMs}
 	}
 	return TaskView{
-		Fence:          fence,
-		ID:             t.Id,
-		Workload:       t.Workload,
-		Index:          t.Index,
-		Node:           t.Node,
-		Generation:     t.Generation,
-		State:          TaskStateName(t.State),
-		Restarts:       t.Restarts,
-		LastCheckpoint: t.LastCheckpoint,
-		ExitCode:       t.ExitCode,
-		Reason:         t.Reason,
-		NextAttemptAt:  t.NextAttemptAtMs,
-		CreatedHeight:  t.CreatedHeight,
-		SpecVersion:    t.SpecVersion,
-		AvoidNode:      t.AvoidNode,
-		PinNode:        t.PinNode,
-		Ready:          t.Ready,
-		ReadySince:     t.ReadySinceMs,
-		Resources:      resourcesView(t.Resources),
+		Fence:           fence,
+		ID:              t.Id,
+		Workload:        t.Workload,
+		Index:           t.Index,
+		Node:            t.Node,
+		Generation:      t.Generation,
+		State:           TaskStateName(t.State),
+		Restarts:        t.Restarts,
+		LastCheckpoint:  t.LastCheckpoint,
+		ExitCode:        t.ExitCode,
+		Reason:          t.Reason,
+		NextAttemptAt:   t.NextAttemptAtMs,
+		CreatedHeight:   t.CreatedHeight,
+		SpecVersion:     t.SpecVersion,
+		AvoidNode:       t.AvoidNode,
+		PinNode:         t.PinNode,
+		Ready:           t.Ready,
+		ReadySince:      t.ReadySinceMs,
+		Resources:       resourcesView(t.Resources),
+		AdoptGeneration: t.AdoptGeneration,
 	}
 }
 

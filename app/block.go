@@ -151,6 +151,7 @@ func (s *State) EndBlock() EndBlockResult {
 	events = append(events, s.evictFromNodes()...)  // 2
 	events = append(events, s.restartDue()...)      // 3
 	events = append(events, s.rollOut()...)         // 4
+	events = append(events, s.restorePass()...)     // 5 (disconnect.go)
 	s.fencesDue()                                   // 5 (fence.go)
 	events = append(events, s.placePending()...)    // 5
 	res := EndBlockResult{Events: events}
@@ -223,6 +224,7 @@ func (s *State) placeTask(t *types.Task, n *types.Node) {
 	t.AvoidNode = ""
 	t.Reason = ""
 	t.NextAttemptAtMs = 0
+	t.AdoptGeneration = 0
 	addToSet(s.tasksByNode, n.Id, t.Id)
 	s.allocate(n, t.Resources, +1)
 	s.touchTask(t)
@@ -238,6 +240,7 @@ func (s *State) restartInPlace(t *types.Task) Event {
 	t.Generation++
 	t.State = types.TASK_ASSIGNED
 	t.Ready, t.ReadySinceMs = false, 0
+	t.AdoptGeneration = 0
 	t.Restarts++
 	t.NextAttemptAtMs = 0
 	t.Reason = fmt.Sprintf("restarted in place (%d of max_restarts %d)", t.Restarts, max)
@@ -261,6 +264,7 @@ func (s *State) evictTask(t *types.Task, reason string) []Event {
 	t.Node = ""
 	t.State = types.TASK_PENDING
 	t.Ready, t.ReadySinceMs = false, 0
+	t.AdoptGeneration = 0
 	t.Generation++
 	t.Reason = reason
 	if fenced {

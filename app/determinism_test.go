@@ -330,6 +330,14 @@ func (m *sim) randomTx() []byte {
 			spec.Type, spec.Replicas = api.TypeSystem, 0
 			spec.MaxPerNode, spec.SpreadKey, spec.MaxPerDomain = 0, "", 0
 		}
+		// The third and fourth have disconnect policies (issue 14 §5):
+		// keep_original restores, keep_replacement with its own fence.
+		switch spec.Name {
+		case workloads[2]:
+			spec.Disconnect = types.Disconnect{LostAfterMs: 5000, Reconcile: api.KeepOriginal}
+		case workloads[3]:
+			spec.Disconnect = types.Disconnect{LostAfterMs: 3000}
+		}
 		if r.Intn(2) == 0 {
 			body.Msg = &types.TxBody_CreateWorkload{CreateWorkload: &types.CreateWorkload{Spec: spec}}
 		} else {

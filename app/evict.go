@@ -228,7 +228,7 @@ func (s *State) reviewEviction(n *types.Node) {
 	switch {
 	case calls && n.EvictSinceMs == 0:
 		for _, t := range s.tasksOn(n.Id) {
-			if taskActive(t) {
+			if s.evicts(n, t) {
 				n.EvictSinceMs = s.blockTimeMs
 				s.pacing.backlog[n.Id] = n
 				s.touchNode(n)
@@ -366,7 +366,7 @@ func (s *State) evictBacklog() []Event {
 		reason, _ := s.evictionReason(n)
 		tasks := s.tasksOn(n.Id)
 		if !n.EvictAdmitted {
-			if !hasActive(tasks) {
+			if !s.hasEvictable(n, tasks) {
 				s.leaveBacklog(n) // its tasks left by other ways: no token spent
 				continue
 			}
@@ -379,7 +379,7 @@ func (s *State) evictBacklog() []Event {
 		}
 		left, waiting := 0, ""
 		for _, t := range tasks {
-			if !taskActive(t) {
+			if !s.evicts(n, t) {
 				continue
 			}
 			if budget == 0 {
@@ -419,9 +419,9 @@ func (s *State) cappedReason() string {
 	return fmt.Sprintf("max_evictions_per_block %d reached", s.params.MaxEvictionsPerBlock)
 }
 
-func hasActive(tasks []*types.Task) bool {
+func (s *State) hasEvictable(n *types.Node, tasks []*types.Task) bool {
 	for _, t := range tasks {
-		if taskActive(t) {
+		if s.evicts(n, t) {
 			return true
 		}
 	}

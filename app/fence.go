@@ -31,11 +31,11 @@ import (
 // its placement (state, node, generation). It returns whether a fence was
 // set.
 func (s *State) fenceOnEvict(t *types.Task) bool {
-	timeout := s.params.FenceTimeoutMs
+	w := s.workloads[t.Workload]
+	timeout := s.fenceTimeoutMs(w) // disconnect.lost_after_ms, or the param
 	if timeout <= 0 || t.Node == "" || (t.State != types.TASK_ASSIGNED && t.State != types.TASK_RUNNING) {
 		return false
 	}
-	w := s.workloads[t.Workload]
 	if w == nil || w.Spec.ReplaceOrder == api.StartFirst {
 		return false
 	}
@@ -101,7 +101,7 @@ func (s *State) fencesDue() {
 			break
 		}
 		if t := s.tasks[d.ID]; t != nil && t.FenceNode != "" && t.FenceUntilMs == d.AtMs {
-			s.liftFence(t, fmt.Sprintf("not reported stopped by t=%d (fence_timeout_ms %d): presumed stopped", d.AtMs, s.params.FenceTimeoutMs))
+			s.liftFence(t, fmt.Sprintf("not reported stopped by t=%d (%s): presumed stopped", d.AtMs, s.fenceTimeoutText(s.workloads[t.Workload])))
 		}
 		if rf := s.removedFences[d.ID]; rf != nil && rf.UntilMs == d.AtMs {
 			delete(s.removedFences, d.ID)
@@ -155,11 +155,12 @@ func (s *State) fenceOnRemove(t *types.Task) {
 		s.removedFences[t.Id] = &types.RemovedFence{TaskId: t.Id, Node: t.FenceNode, Generation: t.FenceGeneration, UntilMs: t.FenceUntilMs}
 		return // its deadline is queued already
 	}
-	timeout := s.params.FenceTimeoutMs
+	w := s.workloads[t.Workload]
+	timeout := s.fenceTimeoutMs(w)
 	if timeout <= 0 || t.Node == "" || (t.State != types.TASK_ASSIGNED && t.State != types.TASK_RUNNING) {
 		return
 	}
-	if w := s.workloads[t.Workload]; w != nil && w.Spec.ReplaceOrder == api.StartFirst {
+	if w != nil && w.Spec.ReplaceOrder == api.StartFirst {
 		return
 	}
 	until := s.blockTimeMs + timeout

@@ -122,7 +122,8 @@ func (h *harness) handleEndBlock(a *args, _ string) string {
 // [quiet=true]: empty blocks (but for the scheduled heartbeats and
 // reports) up to to=MS; prints the blocks that had events. A scheduled
 // heartbeat reports the node's active tasks Running (Failed per fail=)
-// and every generation fenced on the node stopped (Heartbeat.stopped).
+// and every generation fenced on the node stopped (Heartbeat.stopped),
+// but those of keep_original workloads, which its agent holds.
 func (h *harness) handleAdvance(a *args, _ string) string {
 	var lines []string
 	if h.s.inBlock {
@@ -215,9 +216,10 @@ func (h *harness) handleAdvance(a *args, _ string) string {
 				hb.Tasks = append(hb.Tasks, r)
 			}
 			// A well-behaved agent: every generation taken off its node
-			// has stopped by its next heartbeat, which says so.
+			// has stopped by its next heartbeat, which says so; but it
+			// holds one of a keep_original workload (disconnect.go).
 			for _, id := range h.s.taskIDs() {
-				if t := h.s.tasks[id]; t.FenceNode == n.Id {
+				if t := h.s.tasks[id]; t.FenceNode == n.Id && h.s.workloads[t.Workload].Spec.Disconnect.Reconcile != api.KeepOriginal {
 					hb.Stopped = append(hb.Stopped, types.StoppedTask{TaskId: id, Generation: t.FenceGeneration})
 				}
 			}

@@ -131,7 +131,8 @@ func (h *harness) handleUpdateWorkload(a *args, input string) string {
 // NAME replicas=N cpu=N mem=N [priority=N] [max-per-node=N]
 // [constraint=k=v | constraint=k!=v]... [spread=KEY max-per-domain=N]
 // [max-skew=N] [rank=R] [max-unavailable=N] [max-restarts=N]
-// [backoff=BASE_MS:MAX_MS] [cmd=C] [type=T parallelism=N] [order=O].
+// [backoff=BASE_MS:MAX_MS] [cmd=C] [type=T parallelism=N] [order=O]
+// [lost-after=MS] [reconcile=R].
 func (h *harness) spec(a *args, input string) types.WorkloadSpec {
 	if strings.TrimSpace(input) != "" {
 		spec, err := api.ParseWorkloadSpecJSON([]byte(input))
@@ -157,6 +158,8 @@ func (h *harness) spec(a *args, input string) types.WorkloadSpec {
 	spec.Type = a.str("type", "")
 	spec.Parallelism = a.u32("parallelism", 0)
 	spec.ReplaceOrder = a.str("order", "")
+	spec.Disconnect.LostAfterMs = a.int("lost-after", 0)
+	spec.Disconnect.Reconcile = a.str("reconcile", "")
 	spec.RestartPolicy.MaxRestarts = a.u32("max-restarts", 0)
 	if b := a.nonEmpty("backoff", ""); b != "" {
 		base, ceil, ok := strings.Cut(b, ":")

@@ -217,6 +217,9 @@ func (h *harness) printTasks(workload, node string) string {
 		if t.AvoidNode != "" {
 			parts = append(parts, "avoid="+t.AvoidNode)
 		}
+		if t.AdoptGeneration != 0 {
+			parts = append(parts, fmt.Sprintf("adopts=%d", t.AdoptGeneration))
+		}
 		if len(t.LastCheckpoint) > 0 {
 			parts = append(parts, fmt.Sprintf("checkpoint=%q", t.LastCheckpoint))
 		}

@@ -45,7 +45,7 @@ import (
 //	create-workload NAME replicas=N cpu=N mem=N [priority=N] [max-per-node=N]
 //	    [constraint=k=v | constraint=k!=v]... [spread=KEY max-per-domain=N]
 //	    [max-skew=N] [rank=R] [max-unavailable=N] [max-restarts=N]
-//	    [backoff=BASE_MS:MAX_MS] [cmd=C]
+//	    [backoff=BASE_MS:MAX_MS] [cmd=C] [order=O] [lost-after=MS reconcile=R]
 //	    (or: create-workload followed by an inline JSON spec)
 //	update-workload ... (same arguments)
 //	delete-workload NAME

@@ -385,6 +385,10 @@ func (c *blockCheck) checkTask(id string) error {
 		return fmt.Errorf("task %s (%s, generation %d): fence node %q generation %d until %d",
 			id, api.TaskStateName(t.State), t.Generation, t.FenceNode, t.FenceGeneration, t.FenceUntilMs)
 	}
+	// A restored task (disconnect.go) adopts a lower generation on its node.
+	if t.AdoptGeneration != 0 && (t.Node == "" || t.AdoptGeneration >= t.Generation) {
+		return fmt.Errorf("task %s (%s, generation %d on %q): adopt_generation %d", id, api.TaskStateName(t.State), t.Generation, t.Node, t.AdoptGeneration)
+	}
 	if list := s.workloadTasks[t.Workload]; int(t.Index) >= len(list) || list[t.Index] != t {
 		return fmt.Errorf("task %s: index %d of workload %s's task list holds another task (two tasks of one index)", id, t.Index, t.Workload)
 	}

@@ -245,6 +245,9 @@ func (s *State) setNodeState(n *types.Node, to types.NodeState, reason string) E
 	n.StateSinceMs = s.blockTimeMs
 	s.touchNode(n)
 	s.zoneNodeMoved(n, from, to)
+	if to == types.NODE_READY && from != types.NODE_READY && len(s.fenced) > 0 {
+		s.restoreNodes[n.Id] = struct{}{} // disconnect.reconcile keep_original
+	}
 	// Any node state change may let a pending task fit: a Ready node
 	// takes tasks; a domain without Ready nodes no longer holds max_skew.
 	s.bumpEpoch()
@@ -311,6 +314,9 @@ func (s *State) updateWorkload(spec types.WorkloadSpec) ([]Event, string, error)
 		for i := len(tasks) - 1; i >= 0 && tasks[i].Index >= newReplicas; i-- {
 			events = append(events, s.removeTask(tasks[i], api.ReasonScaledDown))
 		}
+	}
+	if api.HasDisconnect(&w.Spec) != api.HasDisconnect(&spec) {
+		s.markPartitioned() // its tasks leave, or stay on, Partitioned nodes
 	}
 	w.Spec = spec
 	w.Version++
@@ -607,6 +613,7 @@ func (s *State) removeNode(m *types.RemoveNode) ([]Event, string, error) {
 		delete(s.pacing.backlog, n.Id)
 	}
 	delete(s.evictNodes, n.Id)
+	delete(s.restoreNodes, n.Id)
 	s.markSystemNode(n.Id)
 	s.zoneNodeRemoved(n)
 	delete(s.nodes, n.Id)

@@ -94,6 +94,8 @@ func (s *State) evictionReason(n *types.Node) (string, bool) {
 		return ReasonNodePartitioned, true
 	case n.Draining:
 		return api.ReasonDrain, true
+	case s.partitionKeeps(n) && s.disconnectTasksOn(n):
+		return ReasonNodePartitioned, true // the tasks of workloads with a disconnect policy (disconnect.go)
 	}
 	return "", false
 }

@@ -244,6 +244,13 @@ func simulateReconcile(t *testing.T, rng *rand.Rand, heights int) map[string]int
 				m.stats["fence-lifted-by-report"]++
 			case f.until <= timeMs:
 				m.stats["fence-ran-out"]++
+			case attr(e, "node") == f.node && attr(e, "adopts") == fmt.Sprint(f.gen):
+				// disconnect.reconcile keep_original: back on the node the
+				// fenced generation runs on, which it adopts.
+				if w := a.workloads[strings.SplitN(attr(e, "task"), "/", 2)[0]]; w == nil || w.Spec.Disconnect.Reconcile != api.KeepOriginal {
+					t.Fatalf("height %d: %s restored to %s (adopts %d) without keep_original", h, attr(e, "task"), f.node, f.gen)
+				}
+				m.stats["restored-keep-original"]++
 			default:
 				t.Fatalf("height %d: %s placed while generation %d on %s was fenced until %d, with no report that it stopped",
 					h, attr(e, "task"), f.gen, f.node, f.until)
@@ -365,7 +372,11 @@ func (m *rsSim) randomSpec(name string) types.WorkloadSpec {
 	if r.Intn(4) == 0 {
 		spec.Rank = api.RankSpread
 	}
+	if r.Intn(3) == 0 { // a disconnect policy (issue 14 §5)
+		spec.Disconnect = types.Disconnect{LostAfterMs: 2000 + 1000*r.Int63n(10), Reconcile: []string{"", api.KeepOriginal}[r.Intn(2)]}
+	}
 	if name == "daemon" { // a system workload: one task per eligible node
+		spec.Disconnect = types.Disconnect{}
 		spec.Type, spec.Replicas = api.TypeSystem, 0
 		spec.MaxPerNode, spec.SpreadKey, spec.MaxPerDomain, spec.MaxSkew = 0, "", 0, 0
 	}
@@ -804,7 +815,7 @@ func (m *rsSim) checkNoEvictionLost() {
 	for _, id := range s.nodeIDs {
 		n := s.nodes[id]
 		reason, calls := s.evictionReason(n)
-		if !calls || !hasActive(s.tasksOn(id)) {
+		if !calls || !s.hasEvictable(n, s.tasksOn(id)) {
 			continue
 		}
 		stopped := dark || state[n.Zone] == api.ZonePartialDisruption &&

@@ -42,7 +42,17 @@ func specDiff(a, b *types.WorkloadSpec) []string {
 	add("replace_order", replaceOrderName(a.ReplaceOrder), replaceOrderName(b.ReplaceOrder))
 	add("checks", checksString(a.Checks), checksString(b.Checks))
 	add("min_healthy_ms", a.MinHealthyMs, b.MinHealthyMs)
+	add("disconnect.lost_after_ms", a.Disconnect.LostAfterMs, b.Disconnect.LostAfterMs)
+	add("disconnect.reconcile", reconcileName(a.Disconnect.Reconcile), reconcileName(b.Disconnect.Reconcile))
 	return d
+}
+
+// reconcileName is the user's name of a spec's disconnect.reconcile.
+func reconcileName(r string) string {
+	if r == "" {
+		return api.KeepReplacement
+	}
+	return r
 }
 
 // replaceOrderName is the user's name of a spec's replace_order.

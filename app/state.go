@@ -89,7 +89,9 @@ type State struct {
 
 	// Marks for this block's reconcile pass, empty between blocks.
 	evictNodes map[string]struct{} // nodes whose state may call for evicting their tasks
-	rollDirty  map[string]struct{} // rolling workloads whose tasks changed
+	// restoreNodes: nodes that became Ready in this block (restorePass).
+	restoreNodes map[string]struct{}
+	rollDirty    map[string]struct{} // rolling workloads whose tasks changed
 
 	// lastPass describes the last reconcile pass (tests, benchmarks).
 	lastPass PassStats
@@ -200,6 +202,7 @@ func newEmptyState(chainID string) *State {
 		rollouts:        map[string]struct{}{},
 		pacing:          newEvictionPacing(),
 		evictNodes:      map[string]struct{}{},
+		restoreNodes:    map[string]struct{}{},
 		rollDirty:       map[string]struct{}{},
 		attestDirty:     map[string]struct{}{},
 		undecided:       map[string]struct{}{},
