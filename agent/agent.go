@@ -55,6 +55,7 @@ type Agent struct {
 	chain       map[string]api.TaskView // tasks placed on this node, last sync
 	chainHeight int64
 	specs       map[string]*types.Workload // verified records
+	held        map[string]uint64          // task -> generation held for keep_original (holdsOriginal)
 	trust       *client.Trust
 	// placementOf returns a task's record and its workload's, verified
 	// (verifiedPlacement; tests of the reconcile logic replace it).
@@ -95,6 +96,7 @@ func New(cfg Config) (*Agent, error) {
 		hbNow:      make(chan struct{}, 1),
 		chain:      map[string]api.TaskView{},
 		specs:      map[string]*types.Workload{},
+		held:       map[string]uint64{},
 		busy:       map[string]bool{},
 		hbInterval: cfg.HeartbeatInterval,
 		fence:      fenceState{leases: map[string]*lease{}, fenced: map[string]uint64{}, timeoutMs: -1},
@@ -599,7 +601,11 @@ func (a *Agent) start(ctx context.Context, ct api.TaskView) {
 	if st, ok := a.runner.Task(t.Id); ok && st.Generation == t.Generation {
 		return // already running the proven generation
 	}
-	if stale, since := a.leaseStale(t.Id, t.Generation, w); stale {
+	if st, ok := a.runner.Task(t.Id); ok && t.AdoptGeneration != 0 && st.Generation == t.AdoptGeneration && st.State == StateRunning {
+		a.adoptTask(ctx, t, w)
+		return
+	}
+	if stale, since := a.leaseStale(t, w); stale {
 		a.logf("task %s generation %d not started: the newest state proving its placement held until %s ago, too long for a stop-first task (self-fencing, ADR 0021); waiting for a fresher one", t.Id, t.Generation, since.Round(time.Millisecond))
 		return
 	}
@@ -653,11 +659,72 @@ func (a *Agent) stop(ctx context.Context, id string) {
 		a.logf("task %s generation %d not stopped: the chain's proven state still places it here; the answer that said otherwise was wrong or is stale", id, st.Generation)
 		return
 	}
+	if a.holdsOriginal(t, st) {
+		return
+	}
 	if err := a.runner.Stop(ctx, id); err != nil {
 		a.logf("task %s: %v", id, err)
 		return
 	}
 	a.noteStopped(id, st.Generation) // its replacement may start
+}
+
+// holdsOriginal reports whether running task st, which the chain's proven
+// record t no longer places here, is kept running anyway: t waits for
+// this very generation to stop (its fence) and its workload keeps the
+// original (disconnect.reconcile keep_original), so the chain puts it
+// back here if this node is Ready again before the fence ends (adopting
+// the process, adoptTask). The hold lasts at most until the lease runs
+// out: self-fencing stops it in time for the fence, as for any task this
+// agent cannot verify (ADR 0021, 0023). Without self-fencing nothing
+// bounds the hold: the task is stopped.
+func (a *Agent) holdsOriginal(t *types.Task, st TaskStatus) bool {
+	if t == nil || t.State != types.TASK_PENDING || t.FenceNode != a.cfg.NodeID || t.FenceGeneration != st.Generation {
+		return false
+	}
+	a.mu.Lock()
+	w := a.specs[t.Workload]
+	first := a.held[t.Id] != st.Generation
+	a.mu.Unlock()
+	if w == nil || w.Spec.Disconnect.Reconcile != api.KeepOriginal {
+		return false
+	}
+	if _, _, ok := a.fenceWindow(t.LostAfterMs); !ok {
+		return false
+	}
+	if first {
+		a.mu.Lock()
+		a.held[t.Id] = st.Generation
+		a.mu.Unlock()
+		a.logf("task %s generation %d: evicted while this node was lost; kept running (disconnect.reconcile %s) for the chain to restore it here, at most until its lease runs out (self-fencing); its fence ends at t=%d",
+			t.Id, st.Generation, api.KeepOriginal, t.FenceUntilMs)
+	}
+	return true
+}
+
+// adoptTask runs task t on with the process of its adopt_generation,
+// which runs here: the chain restored the task to this node
+// (disconnect.reconcile keep_original).
+func (a *Agent) adoptTask(ctx context.Context, t *types.Task, w *types.Workload) {
+	if err := a.store.started(t.Id, t.Generation); err != nil {
+		a.logf("task %s generation %d not adopted: %v", t.Id, t.Generation, err)
+		return
+	}
+	if err := a.runner.Adopt(t.Id, t.AdoptGeneration, t.Generation, t.Restarts); err != nil {
+		_ = a.store.unstart(t.Id, t.Generation)
+		a.logf("%v", err)
+		return
+	}
+	a.mu.Lock()
+	delete(a.held, t.Id)
+	a.mu.Unlock()
+	spec := api.NewSpecView(w.Spec)
+	a.startChecks(ctx, Placement{
+		TaskID: t.Id, Generation: t.Generation, Restarts: t.Restarts,
+		Command: spec.Command, Args: spec.Args, Env: spec.Env, CheckpointIn: t.LastCheckpoint,
+		Checks: w.Spec.Checks,
+	})
+	kick(a.hbNow)
 }
 
 // onExit records a task's outcome and reports it soon.
@@ -681,7 +748,7 @@ func (a *Agent) verifiedPlacement(ctx context.Context, id, workload string) (*ty
 		var err error
 		t, p, err = c.ProvenTask(ctx, id, 0)
 		if err == nil && t != nil && t.Node == a.cfg.NodeID && wanted(api.TaskRecordView(t)) {
-			a.proved(id, t.Generation, p)
+			a.proved(t, p)
 		}
 		if err != nil || t == nil || workload == "" {
 			return err

@@ -498,6 +498,27 @@ func (r *Runner) RecordExited(taskID string, gen uint64, restarts uint32, code i
 	}
 }
 
+// Adopt makes the running process of task taskID's generation from the
+// process of generation to (with restarts), without stopping it: the
+// chain put the task back on this node at a new generation that adopts
+// the old one (disconnect.reconcile keep_original). Its exit is reported
+// as generation to; its log and checkpoint files keep their names, and
+// its environment says from.
+func (r *Runner) Adopt(taskID string, from, to uint64, restarts uint32) error {
+	s := r.slot(taskID)
+	s.op.Lock()
+	defer s.op.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pr := s.proc
+	if pr == nil || pr.gen != from || pr.exited || pr.stopping || pr.pid == 0 {
+		return fmt.Errorf("task %s: generation %d does not adopt generation %d: it is not running here", taskID, to, from)
+	}
+	pr.gen, pr.restarts = to, restarts
+	r.cfg.Logf("task %s generation %d adopted as generation %d: pid %d runs on", taskID, from, to, pr.pid)
+	return nil
+}
+
 // Forget drops the record of an ended placement (once the chain has its
 // outcome). A live process is not forgotten: stop it instead.
 func (r *Runner) Forget(taskID string, gen uint64) {

@@ -57,6 +57,9 @@ const leaseCheckEvery = 250 * time.Millisecond
 
 type lease struct {
 	gen uint64
+	// lostAfterMs is the placement's fence timeout as its record says
+	// (Task.lost_after_ms; 0: params.fence_timeout_ms).
+	lostAfterMs int64
 	// anchor is the time until which the placement is known to have held;
 	// height the height of the newest proof behind it.
 	anchor time.Time
@@ -97,12 +100,17 @@ type fenceState struct {
 }
 
 // fenceWindow is how long after a lease's anchor a stop-first task may
-// still run, and the grace its stop gets within it; ok is false when the
-// chain has no fence (params.fence_timeout_ms 0, or not read yet).
-func (a *Agent) fenceWindow() (window, grace time.Duration, ok bool) {
-	a.mu.Lock()
-	ms := a.fence.timeoutMs
-	a.mu.Unlock()
+// still run, and the grace its stop gets within it, for a placement whose
+// record gives lostAfterMs (its workload's disconnect.lost_after_ms; 0:
+// params.fence_timeout_ms); ok is false when the chain has no fence for it
+// (both 0, or the params not read yet).
+func (a *Agent) fenceWindow(lostAfterMs int64) (window, grace time.Duration, ok bool) {
+	ms := lostAfterMs
+	if ms <= 0 {
+		a.mu.Lock()
+		ms = a.fence.timeoutMs
+		a.mu.Unlock()
+	}
 	if ms <= 0 || a.cfg.NoSelfFence {
 		return 0, 0, false
 	}
@@ -115,12 +123,13 @@ func (a *Agent) fenceWindow() (window, grace time.Duration, ok bool) {
 	return window, grace, true
 }
 
-// proved records a proof that task id was placed here at gen, in the state
-// at p.Height (held until p.HeaderTime).
-func (a *Agent) proved(id string, gen uint64, p *client.Proof) {
+// proved records a proof that task t was placed here, in the state at
+// p.Height (held until p.HeaderTime).
+func (a *Agent) proved(t *types.Task, p *client.Proof) {
 	if p == nil {
 		return
 	}
+	id, gen := t.Id, t.Generation
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l := a.fence.leases[id]
@@ -128,6 +137,7 @@ func (a *Agent) proved(id string, gen uint64, p *client.Proof) {
 		l = &lease{gen: gen}
 		a.fence.leases[id] = l
 	}
+	l.lostAfterMs = t.LostAfterMs
 	if p.Height >= l.height {
 		l.height = p.Height
 		if p.HeaderTime.After(l.anchor) {
@@ -182,16 +192,9 @@ func (a *Agent) fenceLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		window, grace, ok := a.fenceWindow()
-		if ok {
-			a.dropOldLeases(window)
-		}
+		a.dropOldLeases()
 		for _, st := range a.runner.Tasks() {
 			if st.State != StateRunning {
-				continue
-			}
-			if !ok || !a.stopFirst(st.TaskID) {
-				a.reaperDeadline(st, time.Time{})
 				continue
 			}
 			a.mu.Lock()
@@ -203,6 +206,14 @@ func (a *Agent) fenceLoop(ctx context.Context) {
 				l = &lease{gen: st.Generation, anchor: st.StartedAt}
 				a.fence.leases[st.TaskID] = l
 			}
+			lostAfterMs := l.lostAfterMs
+			a.mu.Unlock()
+			window, grace, ok := a.fenceWindow(lostAfterMs)
+			if !ok || !a.stopFirst(st.TaskID) {
+				a.reaperDeadline(st, time.Time{})
+				continue
+			}
+			a.mu.Lock()
 			anchor := l.anchor
 			// Proven again when the stream does not cover the lease, or
 			// has not renewed it for a third of the window (a stream stuck
@@ -287,7 +298,7 @@ func (a *Agent) reprove(ctx context.Context, id string) {
 		return
 	}
 	if t != nil && t.Node == a.cfg.NodeID && t.Generation == st.Generation && wanted(api.TaskRecordView(t)) {
-		a.proved(id, st.Generation, p)
+		a.proved(t, p)
 		return
 	}
 	kick(a.syncNow)
@@ -304,11 +315,14 @@ func (a *Agent) selfFence(ctx context.Context, id string, gen uint64, anchor tim
 	l := a.fence.leases[id]
 	renewed := l != nil && l.gen == gen && l.anchor.After(anchor)
 	a.mu.Unlock()
+	if l == nil {
+		l = &lease{}
+	}
 	if renewed {
 		return
 	}
 	a.logf("task %s generation %d: self-fencing: the chain's state could not be verified since %s (%s ago); the chain may replace it %s after that, so it stops now (grace %s)",
-		id, gen, anchor.UTC().Format(time.RFC3339Nano), time.Since(anchor).Round(time.Millisecond), a.fenceTimeout(), grace)
+		id, gen, anchor.UTC().Format(time.RFC3339Nano), time.Since(anchor).Round(time.Millisecond), a.fenceTimeout(l), grace)
 	if err := a.runner.StopWithin(ctx, id, grace); err != nil {
 		a.logf("task %s: %v", id, err)
 		return
@@ -320,9 +334,13 @@ func (a *Agent) selfFence(ctx context.Context, id string, gen uint64, anchor tim
 	a.noteStopped(id, gen) // its replacement may start once this is committed
 }
 
-func (a *Agent) fenceTimeout() time.Duration {
+// fenceTimeout is the fence timeout of lease l's placement.
+func (a *Agent) fenceTimeout(l *lease) time.Duration {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if l.lostAfterMs > 0 {
+		return time.Duration(l.lostAfterMs) * time.Millisecond
+	}
 	return time.Duration(a.fence.timeoutMs) * time.Millisecond
 }
 
@@ -354,7 +372,7 @@ func (a *Agent) forgetFenced(chain map[string]api.TaskView) {
 // generation whose anchor is older than twice the window: a start would
 // refuse them as stale anyway (leaseStale), so nothing can need them. (A
 // lease is never dropped by what a sync saw: a start may be proving it.)
-func (a *Agent) dropOldLeases(window time.Duration) {
+func (a *Agent) dropOldLeases() {
 	running := map[string]uint64{}
 	for _, st := range a.runner.Tasks() {
 		if st.State == StateRunning {
@@ -362,22 +380,45 @@ func (a *Agent) dropOldLeases(window time.Duration) {
 		}
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	for id, l := range a.fence.leases {
-		if g, ok := running[id]; (!ok || g != l.gen) && time.Since(l.anchor) > 2*window && !a.busy[id] {
+	params := a.fence.timeoutMs
+	a.mu.Unlock()
+	for id, l := range a.leaseList() {
+		ms := l.lostAfterMs
+		if ms <= 0 {
+			ms = params
+		}
+		if ms <= 0 {
+			continue
+		}
+		window := time.Duration(ms) * time.Millisecond // at least the window
+		a.mu.Lock()
+		if g, ok := running[id]; (!ok || g != l.gen) && time.Since(l.anchor) > 2*window && !a.busy[id] && a.fence.leases[id] == l {
 			delete(a.fence.leases, id)
 		}
+		a.mu.Unlock()
 	}
+}
+
+// leaseList is a copy of the lease map.
+func (a *Agent) leaseList() map[string]*lease {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]*lease, len(a.fence.leases))
+	for id, l := range a.fence.leases {
+		out[id] = l
+	}
+	return out
 }
 
 // leaseStale reports whether a stop-first task about to start is known
 // placed here only by state too old to run it (a lagging validator's, or
 // one reached through a partition): it would be self-fenced at once.
-func (a *Agent) leaseStale(id string, gen uint64, w *types.Workload) (bool, time.Duration) {
+func (a *Agent) leaseStale(t *types.Task, w *types.Workload) (bool, time.Duration) {
+	id, gen := t.Id, t.Generation
 	if w != nil && w.Spec.ReplaceOrder == api.StartFirst {
 		return false, 0
 	}
-	window, grace, ok := a.fenceWindow()
+	window, grace, ok := a.fenceWindow(t.LostAfterMs)
 	if !ok {
 		return false, 0
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/phalanx-bft/phalanx/client"
+	"github.com/phalanx-bft/phalanx/types"
 )
 
 // TestLeaseRenewal: a task's lease moves with the verified stream only
@@ -17,12 +18,12 @@ func TestLeaseRenewal(t *testing.T) {
 	a := &Agent{fence: fenceState{leases: map[string]*lease{}, fenced: map[string]uint64{}}}
 	anchor := func(id string) time.Time { return a.fence.leases[id].anchor }
 
-	a.proved("web/0", 3, &client.Proof{Height: 10, HeaderTime: at(11)})
+	a.proved(&types.Task{Id: "web/0", Generation: 3}, &client.Proof{Height: 10, HeaderTime: at(11)})
 	a.streamProgress(15, at(16)) // the stream starts after a gap: 11-14 unseen
 	if got := anchor("web/0"); !got.Equal(at(11)) {
 		t.Fatalf("anchor %s after a stream that missed blocks 11-14; want the proof's %s", got, at(11))
 	}
-	a.proved("web/0", 3, &client.Proof{Height: 15, HeaderTime: at(16)})
+	a.proved(&types.Task{Id: "web/0", Generation: 3}, &client.Proof{Height: 15, HeaderTime: at(16)})
 	a.streamProgress(16, at(17))
 	if got := anchor("web/0"); !got.Equal(at(17)) {
 		t.Fatalf("anchor %s; want the stream's %s once a proof at 15 covers the gap", got, at(17))
@@ -33,12 +34,12 @@ func TestLeaseRenewal(t *testing.T) {
 	if got := anchor("web/0"); !got.Equal(at(17)) {
 		t.Fatalf("anchor %s after an event named the task at 17; want it frozen at %s", got, at(17))
 	}
-	a.proved("web/0", 3, &client.Proof{Height: 16, HeaderTime: at(17)}) // older than the event
+	a.proved(&types.Task{Id: "web/0", Generation: 3}, &client.Proof{Height: 16, HeaderTime: at(17)}) // older than the event
 	a.streamProgress(19, at(20))
 	if got := anchor("web/0"); !got.Equal(at(17)) {
 		t.Fatalf("anchor %s after a proof below the event; want still %s", got, at(17))
 	}
-	a.proved("web/0", 3, &client.Proof{Height: 19, HeaderTime: at(20)})
+	a.proved(&types.Task{Id: "web/0", Generation: 3}, &client.Proof{Height: 19, HeaderTime: at(20)})
 	a.streamProgress(20, at(21))
 	if got := anchor("web/0"); !got.Equal(at(21)) {
 		t.Fatalf("anchor %s after a proof at the event's height or above; want the stream's %s again", got, at(21))
@@ -48,7 +49,7 @@ func TestLeaseRenewal(t *testing.T) {
 		t.Fatalf("anchor %s after a stream with a gap; want %s until a proof covers it", got, at(21))
 	}
 	// A proof of another generation starts a new lease.
-	a.proved("web/0", 4, &client.Proof{Height: 26, HeaderTime: at(27)})
+	a.proved(&types.Task{Id: "web/0", Generation: 4}, &client.Proof{Height: 26, HeaderTime: at(27)})
 	if l := a.fence.leases["web/0"]; l.gen != 4 || !l.anchor.Equal(at(27)) || l.frozenAt != 0 {
 		t.Fatalf("lease %+v; want generation 4 from its proof", *l)
 	}
@@ -71,9 +72,23 @@ func TestFenceWindow(t *testing.T) {
 		{-1, time.Second, time.Second, 0, 0, false},
 	} {
 		a := &Agent{cfg: Config{MaxClockDrift: c.drift, StopGrace: c.stop}, fence: fenceState{timeoutMs: c.timeoutMs}}
-		w, g, ok := a.fenceWindow()
+		w, g, ok := a.fenceWindow(0)
 		if w != c.window || g != c.grace || ok != c.ok {
 			t.Errorf("timeout %d ms, drift %s, stop grace %s: window %s grace %s ok %v; want %s %s %v", c.timeoutMs, c.drift, c.stop, w, g, ok, c.window, c.grace, c.ok)
 		}
+	}
+	// A placement's own lost_after_ms (disconnect policy) decides, shorter
+	// or longer than the param, and fences even where the param is 0.
+	a := &Agent{cfg: Config{MaxClockDrift: time.Second, StopGrace: 10 * time.Second}, fence: fenceState{timeoutMs: 30_000}}
+	if w, g, ok := a.fenceWindow(8_000); w != 5500*time.Millisecond || g != 1375*time.Millisecond || !ok {
+		t.Errorf("lost_after 8 s: window %s grace %s ok %v; want 5.5s 1.375s true", w, g, ok)
+	}
+	a.fence.timeoutMs = 0
+	if w, _, ok := a.fenceWindow(60_000); w != 57500*time.Millisecond || !ok {
+		t.Errorf("lost_after 60 s with fence_timeout_ms 0: window %s ok %v; want 57.5s true", w, ok)
+	}
+	a.cfg.NoSelfFence = true
+	if _, _, ok := a.fenceWindow(60_000); ok {
+		t.Error("--no-self-fence: a window")
 	}
 }

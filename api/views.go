@@ -187,6 +187,9 @@ type TaskView struct {
 	// keep_original, the generation whose process the agent there runs on
 	// as this one.
 	AdoptGeneration uint64 `json:"adopt_generation,omitempty"`
+	// LostAfter: the workload's disconnect.lost_after_ms when the task was
+	// placed, its fence timeout (0: params.fence_timeout_ms).
+	LostAfter int64 `json:"lost_after_ms,omitempty"`
 }
 
 // FenceView is an evicted placement a Pending task waits on: its node
@@ -497,6 +500,7 @@ func TaskRecordView(t *types.Task) TaskView {
 		ReadySince:      t.ReadySinceMs,
 		Resources:       resourcesView(t.Resources),
 		AdoptGeneration: t.AdoptGeneration,
+		LostAfter:       t.LostAfterMs,
 	}
 }
 

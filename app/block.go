@@ -225,6 +225,7 @@ func (s *State) placeTask(t *types.Task, n *types.Node) {
 	t.Reason = ""
 	t.NextAttemptAtMs = 0
 	t.AdoptGeneration = 0
+	t.LostAfterMs = w.Spec.Disconnect.LostAfterMs
 	addToSet(s.tasksByNode, n.Id, t.Id)
 	s.allocate(n, t.Resources, +1)
 	s.touchTask(t)

@@ -14,7 +14,9 @@ import (
 //     again once the node reports the old generation stopped, or
 //     lost_after_ms after the eviction (params.fence_timeout_ms when 0).
 //     The agent stops the task before that (self-fencing, ADR 0021, with
-//     the workload's window).
+//     the task's window). Each placement records the value it was made
+//     under (Task.lost_after_ms), which its fence and its agent both use:
+//     an update of the policy applies to the placements after it.
 //   - A workload with a policy is evicted from a Partitioned node under
 //     partition_policy keep too (the others stay there, as before): the
 //     policy says how long it may be out of reach.
@@ -27,20 +29,21 @@ import (
 //     passed) the task is placed as any other: there is no original left
 //     to keep. keep_replacement (the default) never restores.
 
-// fenceTimeoutMs is how long a stop-first task of w evicted or removed
-// from a node may still run there, as far as the chain knows: its
-// disconnect.lost_after_ms, else params.fence_timeout_ms.
-func (s *State) fenceTimeoutMs(w *types.Workload) int64 {
-	if w != nil && w.Spec.Disconnect.LostAfterMs > 0 {
-		return w.Spec.Disconnect.LostAfterMs
+// fenceTimeoutMs is how long stop-first task t, evicted or removed from
+// its node, may still run there as far as the chain knows: its workload's
+// disconnect.lost_after_ms when it was placed (Task.lost_after_ms: what
+// its agent fences itself by), else params.fence_timeout_ms.
+func (s *State) fenceTimeoutMs(t *types.Task) int64 {
+	if t.LostAfterMs > 0 {
+		return t.LostAfterMs
 	}
 	return s.params.FenceTimeoutMs
 }
 
-// fenceTimeoutText names w's fence timeout and where it comes from.
-func (s *State) fenceTimeoutText(w *types.Workload) string {
-	if w != nil && w.Spec.Disconnect.LostAfterMs > 0 {
-		return fmt.Sprintf("disconnect.lost_after_ms %d", w.Spec.Disconnect.LostAfterMs)
+// fenceTimeoutText names t's fence timeout and where it comes from.
+func (s *State) fenceTimeoutText(t *types.Task) string {
+	if t.LostAfterMs > 0 {
+		return fmt.Sprintf("disconnect.lost_after_ms %d", t.LostAfterMs)
 	}
 	return fmt.Sprintf("fence_timeout_ms %d", s.params.FenceTimeoutMs)
 }

@@ -32,7 +32,7 @@ import (
 // set.
 func (s *State) fenceOnEvict(t *types.Task) bool {
 	w := s.workloads[t.Workload]
-	timeout := s.fenceTimeoutMs(w) // disconnect.lost_after_ms, or the param
+	timeout := s.fenceTimeoutMs(t) // disconnect.lost_after_ms, or the param
 	if timeout <= 0 || t.Node == "" || (t.State != types.TASK_ASSIGNED && t.State != types.TASK_RUNNING) {
 		return false
 	}
@@ -101,7 +101,7 @@ func (s *State) fencesDue() {
 			break
 		}
 		if t := s.tasks[d.ID]; t != nil && t.FenceNode != "" && t.FenceUntilMs == d.AtMs {
-			s.liftFence(t, fmt.Sprintf("not reported stopped by t=%d (%s): presumed stopped", d.AtMs, s.fenceTimeoutText(s.workloads[t.Workload])))
+			s.liftFence(t, fmt.Sprintf("not reported stopped by t=%d (%s): presumed stopped", d.AtMs, s.fenceTimeoutText(t)))
 		}
 		if rf := s.removedFences[d.ID]; rf != nil && rf.UntilMs == d.AtMs {
 			delete(s.removedFences, d.ID)
@@ -156,7 +156,7 @@ func (s *State) fenceOnRemove(t *types.Task) {
 		return // its deadline is queued already
 	}
 	w := s.workloads[t.Workload]
-	timeout := s.fenceTimeoutMs(w)
+	timeout := s.fenceTimeoutMs(t)
 	if timeout <= 0 || t.Node == "" || (t.State != types.TASK_ASSIGNED && t.State != types.TASK_RUNNING) {
 		return
 	}

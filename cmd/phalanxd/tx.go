@@ -418,6 +418,18 @@ started again only once its old process has stopped) or "start-first"
 (at once; two generations may run together for a while); see
 docs/scheduling.md, "Stop before start".
 
+"disconnect" is what happens to the tasks of a lost node (Down,
+Partitioned), for a stop-first workload:
+  "disconnect": {"lost_after_ms": 60000, "reconcile": "keep_original"}
+lost_after_ms (0: the chain's fence_timeout_ms; else 2000 to 86400000) is
+how long after their eviction a replacement waits unless the node reports
+them stopped (its agent stops them before that); with a policy, tasks
+leave a Partitioned node under partition_policy keep too. "reconcile" is
+"keep_replacement" (the default: the task moves) or "keep_original": if
+the node is Ready again before the replacement is placed, the task goes
+back to it and its agent runs on with the original process. See
+docs/scheduling.md, "Disconnected nodes".
+
 Unknown fields are rejected; the spec is checked locally as the chain
 would check it. "-f -" reads the spec from standard input (then --yes is
 needed, as there is no terminal left to confirm on).`
