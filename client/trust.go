@@ -340,24 +340,21 @@ func (b boundedProvider) LightBlock(ctx context.Context, height int64) (*cmttype
 	cctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	lb, err := b.Provider.LightBlock(cctx, height)
-	switch {
-	case err == nil:
-		b.guard.answered()
-		return lb, nil
-	case ctx.Err() != nil:
+	if err != nil && ctx.Err() != nil {
 		return nil, err // the caller's time, not the node's
-	case cctx.Err() != nil || isTimeout(err) || isUnreachable(err):
+	}
+	if err != nil && (cctx.Err() != nil || isTimeout(err) || isUnreachable(err)) {
 		// Its own time ran out, or the HTTP client's (shorter than
 		// b.timeout), or the node is down.
 		if d := b.guard.silent(time.Now()); d > 0 {
 			b.logf("trust: %s does not answer (%v); not asked again for %s", b.node, err, d)
 		}
 		return nil, provider.ErrNoResponse
-	case errors.Is(err, provider.ErrHeightTooHigh) && height > 0:
-		b.guard.answered()
-		return nil, provider.ErrNoResponse
 	}
 	b.guard.answered()
+	if errors.Is(err, provider.ErrHeightTooHigh) && height > 0 {
+		return nil, provider.ErrNoResponse // behind: not compared, not waited for
+	}
 	return lb, err
 }
 
